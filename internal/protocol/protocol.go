@@ -1,0 +1,314 @@
+// Package protocol defines the gows WebSocket wire format, shared by the server, bench, the
+// terminal chat client and the admin client.
+//
+// The format is the gowebsocket seed's JSON envelope, carried in text frames:
+//
+//	request:  {"seq":"1565336219141-266129","cmd":"login","data":{...}}
+//	response: {"seq":"1565336219141-266129","cmd":"login","response":{"code":200,"codeMsg":"Success","data":null}}
+//	push:     {"seq":"<msgId>","cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":{...}}}
+//
+// The package does no I/O and has no dependencies outside the standard library.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Commands a client sends. Each is answered by a Response with the same seq and cmd.
+const (
+	CmdLogin     = "login"     // authenticate: LoginData
+	CmdHeartbeat = "heartbeat" // keep the session alive: HeartbeatData
+	CmdPing      = "ping"      // answered with data "pong"; needs no login
+	CmdSend      = "send"      // send a chat message: SendData
+	CmdJoin      = "join"      // join a room: RoomData
+	CmdLeave     = "leave"     // leave a room: RoomData
+	CmdUsers     = "users"     // list online users of the app or of a room: UsersData
+	CmdRefresh   = "refresh"   // replace the login token before it expires: RefreshData
+	CmdLogout    = "logout"    // end the session without closing the socket
+)
+
+// Pushes the server sends without a request. Their Response.Data is a Message.
+const (
+	CmdMsg     = "msg"     // a chat or business message
+	CmdEnter   = "enter"   // a user of the same app (or room) came online
+	CmdExit    = "exit"    // a user of the same app (or room) went offline
+	CmdKickout = "kickout" // this session is being closed; Message.Msg says why
+)
+
+// MaxUserIDLen is the longest accepted user id, in bytes.
+const MaxUserIDLen = 64
+
+// MaxRoomLen is the longest accepted room name, in bytes.
+const MaxRoomLen = 64
+
+// Request is a message from client to server.
+type Request struct {
+	Seq  string          `json:"seq"`
+	Cmd  string          `json:"cmd"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// Response is a message from server to client: the answer to a Request, or a push.
+type Response struct {
+	Seq      string `json:"seq"`
+	Cmd      string `json:"cmd"`
+	Response Result `json:"response"`
+}
+
+// Result is the body of a Response.
+type Result struct {
+	Code    Code            `json:"code"`
+	CodeMsg string          `json:"codeMsg"`
+	Data    json.RawMessage `json:"data"`
+}
+
+// LoginData is the data of a login request. Both appId/appID and userId/userID are accepted.
+type LoginData struct {
+	ServiceToken string `json:"serviceToken,omitempty"`
+	AppID        uint32 `json:"appId"`
+	UserID       string `json:"userId"`
+}
+
+// UnmarshalJSON accepts the seed's two spellings of appId and userId, and an appId given as a
+// number or as a numeric string.
+func (d *LoginData) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		ServiceToken string    `json:"serviceToken"`
+		AppID        flexAppID `json:"appId"`
+		AppIDAlt     flexAppID `json:"appID"`
+		UserID       string    `json:"userId"`
+		UserIDAlt    string    `json:"userID"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	d.ServiceToken = raw.ServiceToken
+	d.AppID = uint32(raw.AppID)
+	if d.AppID == 0 {
+		d.AppID = uint32(raw.AppIDAlt)
+	}
+	d.UserID = raw.UserID
+	if d.UserID == "" {
+		d.UserID = raw.UserIDAlt
+	}
+	return nil
+}
+
+// HeartbeatData is the data of a heartbeat request. UserID is informational: the server
+// keeps the session of the connection that sent it alive.
+type HeartbeatData struct {
+	UserID string `json:"userId"`
+}
+
+// UnmarshalJSON accepts userId and userID.
+func (d *HeartbeatData) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		UserID    string `json:"userId"`
+		UserIDAlt string `json:"userID"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	d.UserID = raw.UserID
+	if d.UserID == "" {
+		d.UserID = raw.UserIDAlt
+	}
+	return nil
+}
+
+// SendData is the data of a send request: to one user (To), to a room (Room), or, with
+// neither, to every user of the sender's app.
+type SendData struct {
+	To   string `json:"to,omitempty"`
+	Room string `json:"room,omitempty"`
+	Type string `json:"type,omitempty"`
+	Msg  string `json:"msg"`
+}
+
+// RoomData is the data of join and leave requests.
+type RoomData struct {
+	Room string `json:"room"`
+}
+
+// UsersData is the data of a users request; an empty Room lists the whole app.
+type UsersData struct {
+	Room string `json:"room,omitempty"`
+}
+
+// UsersResult is the data of the answer to a users request.
+type UsersResult struct {
+	UserCount int      `json:"userCount"`
+	UserList  []string `json:"userList"`
+}
+
+// RefreshData is the data of a refresh request: a new login token.
+type RefreshData struct {
+	ServiceToken string `json:"serviceToken"`
+}
+
+// Message is the data of a push (msg, enter, exit, kickout). Target is the room for room
+// messages and empty otherwise.
+type Message struct {
+	Target string `json:"target"`
+	Type   string `json:"type"`
+	Msg    string `json:"msg"`
+	From   string `json:"from"`
+}
+
+// Message types carried in Message.Type.
+const (
+	TypeText    = "text"
+	TypeEnter   = "enter"
+	TypeExit    = "exit"
+	TypeKickout = "kickout"
+)
+
+// ErrEmptyCmd is returned by Decode for a request without a cmd.
+var ErrEmptyCmd = errors.New("request has no cmd")
+
+// DecodeError is returned by Decode for input that is not a request envelope. Seq holds the
+// request's seq when it could be read, so the answer can still echo it.
+type DecodeError struct {
+	Seq string
+	Err error
+}
+
+func (e *DecodeError) Error() string { return "decode request: " + e.Err.Error() }
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Decode parses one request envelope. The returned Request's Data aliases b.
+func Decode(b []byte) (Request, error) {
+	var r Request
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Request{}, &DecodeError{Seq: salvageSeq(b), Err: err}
+	}
+	if r.Cmd == "" {
+		return r, &DecodeError{Seq: r.Seq, Err: ErrEmptyCmd}
+	}
+	return r, nil
+}
+
+// salvageSeq tries to read "seq" from input that failed to decode as a whole, so that the
+// error answer can carry it.
+func salvageSeq(b []byte) string {
+	var probe struct {
+		Seq string `json:"seq"`
+	}
+	if json.Unmarshal(b, &probe) == nil {
+		return probe.Seq
+	}
+	return ""
+}
+
+// DecodeData unmarshals a request's data into v. Missing data is an error.
+func DecodeData(data json.RawMessage, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 || bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return errors.New("missing data")
+	}
+	return json.Unmarshal(data, v)
+}
+
+// EncodeRequest builds a request envelope.
+func EncodeRequest(seq, cmd string, data any) ([]byte, error) {
+	raw, err := marshalData(data)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(Request{Seq: seq, Cmd: cmd, Data: raw})
+}
+
+// EncodeResponse builds a response or push envelope. codeMsg defaults to the code's text.
+func EncodeResponse(seq, cmd string, code Code, codeMsg string, data any) ([]byte, error) {
+	raw, err := marshalData(data)
+	if err != nil {
+		return nil, err
+	}
+	if codeMsg == "" {
+		codeMsg = code.Text()
+	}
+	if raw == nil {
+		raw = json.RawMessage("null")
+	}
+	return json.Marshal(Response{Seq: seq, Cmd: cmd, Response: Result{Code: code, CodeMsg: codeMsg, Data: raw}})
+}
+
+// EncodePush builds a push (msg, enter, exit, kickout) whose data is m. Pushes use the
+// seed's codeMsg "Ok".
+func EncodePush(seq, cmd string, m Message) ([]byte, error) {
+	return EncodeResponse(seq, cmd, OK, "Ok", m)
+}
+
+// DecodeResponse parses a response or push envelope.
+func DecodeResponse(b []byte) (Response, error) {
+	var r Response
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Response{}, fmt.Errorf("decode response: %w", err)
+	}
+	if r.Cmd == "" {
+		return r, fmt.Errorf("decode response: %w", ErrEmptyCmd)
+	}
+	return r, nil
+}
+
+func marshalData(data any) (json.RawMessage, error) {
+	switch d := data.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		return d, nil
+	default:
+		b, err := json.Marshal(d)
+		if err != nil {
+			return nil, fmt.Errorf("encode data: %w", err)
+		}
+		return b, nil
+	}
+}
+
+// ValidUserID reports whether id is an acceptable user id: 1..MaxUserIDLen bytes of valid
+// UTF-8 without control characters.
+func ValidUserID(id string) bool { return validName(id, MaxUserIDLen) }
+
+// ValidRoom reports whether name is an acceptable room name: 1..MaxRoomLen bytes of valid
+// UTF-8 without control characters.
+func ValidRoom(name string) bool { return validName(name, MaxRoomLen) }
+
+func validName(s string, max int) bool {
+	if len(s) == 0 || len(s) > max || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// flexAppID decodes an appId given as a JSON number or a numeric string.
+type flexAppID uint32
+
+func (a *flexAppID) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	if s == "null" {
+		return nil
+	}
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+		if s == "" {
+			return nil
+		}
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return fmt.Errorf("appId must be a positive integer, got %s", string(b))
+	}
+	*a = flexAppID(v)
+	return nil
+}
