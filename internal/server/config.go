@@ -1,0 +1,195 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Config is the whole configuration of `gows serve`. The command line fills it from
+// defaults, a YAML file, GOWS_* environment variables and flags; Default gives the
+// embedded single-node defaults. Durations are Go durations ("6m", "500ms").
+type Config struct {
+	// NodeID names this node in logs, /system/state and the cluster; "" means
+	// hostname-pid.
+	NodeID string `mapstructure:"node_id"`
+	// HTTPAddr serves the HTTP API, the chat page, metrics and health checks.
+	HTTPAddr string `mapstructure:"http_addr"`
+	// WSAddr serves WebSocket clients on WSPath.
+	WSAddr string `mapstructure:"ws_addr"`
+	// WSPath is the WebSocket endpoint's path.
+	WSPath string `mapstructure:"ws_path"`
+	// GRPCAddr serves the cluster's node service (used when Redis is configured).
+	GRPCAddr string `mapstructure:"grpc_addr"`
+	// PublicWSURL is the WebSocket URL the chat page connects to; "" derives it from the
+	// page's own host and WSAddr's port (or the page's port when behind a proxy that
+	// serves both on one port, see docs).
+	PublicWSURL string `mapstructure:"public_ws_url"`
+	// AllowedOrigins lists browser origins accepted besides the request's own host:
+	// exact origins ("https://chat.example.com") or host patterns ("*.example.com").
+	// Clients that send no Origin header (non-browsers) are always accepted.
+	AllowedOrigins []string `mapstructure:"allowed_origins"`
+	// AllowedAppIDs restricts logins to these app ids; empty allows any.
+	AllowedAppIDs []uint32 `mapstructure:"allowed_app_ids"`
+	// MaxConns caps WebSocket connections on this node; 0 means the file limit minus a
+	// reserve. Past it, handshakes get HTTP 503.
+	MaxConns int `mapstructure:"max_conns"`
+	// MaxMessageBytes is the largest inbound message; larger ones close with 1009.
+	MaxMessageBytes int `mapstructure:"max_message_bytes"`
+	// SendQueue is the per-connection outbound queue, in messages; a client whose queue
+	// is full is disconnected as a slow consumer (close 1013).
+	SendQueue int `mapstructure:"send_queue"`
+	// LoginTimeout closes (4002) connections that do not log in within it.
+	LoginTimeout time.Duration `mapstructure:"login_timeout"`
+	// HeartbeatTimeout closes (4003) connections that send nothing (heartbeat, any
+	// message, ping or pong frame) within it.
+	HeartbeatTimeout time.Duration `mapstructure:"heartbeat_timeout"`
+	// HandshakeTimeout bounds the WebSocket upgrade request (slowloris protection).
+	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
+	// WriteTimeout drops a connection whose queued output makes no progress within it.
+	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// DrainTimeout bounds graceful shutdown after SIGINT/SIGTERM.
+	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// DuplicateLogin decides what a second login of the same appId+userId does: "kick"
+	// (the older connection gets a kickout push and is closed with 4001) or "reject" (the
+	// new login is refused with code 1009).
+	DuplicateLogin string `mapstructure:"duplicate_login"`
+	// PresenceLimit bounds enter/exit notices: they are sent only in apps (on login and
+	// logout) and rooms (on join and leave) with at most this many online users. 0
+	// disables the notices.
+	PresenceLimit int `mapstructure:"presence_limit"`
+	// DedupWindow is how long a pushed msgId is remembered: a repeat within it is
+	// acknowledged but not delivered again.
+	DedupWindow time.Duration `mapstructure:"dedup_window"`
+	// Workers is the number of goroutines that execute WebSocket commands; 0 means
+	// 8 x GOMAXPROCS.
+	Workers int `mapstructure:"workers"`
+	// ReusePort lets several processes share WSAddr and HTTPAddr (SO_REUSEPORT).
+	ReusePort bool `mapstructure:"reuse_port"`
+	// PprofPublic serves /debug/pprof to non-loopback clients too.
+	PprofPublic bool `mapstructure:"pprof_public"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `mapstructure:"log_level"`
+	// LogFormat is text or json.
+	LogFormat string `mapstructure:"log_format"`
+}
+
+// Default returns the embedded single-node defaults.
+func Default() Config {
+	return Config{
+		HTTPAddr:         ":8080",
+		WSAddr:           ":8089",
+		WSPath:           "/acc",
+		GRPCAddr:         ":9001",
+		MaxMessageBytes:  64 << 10,
+		SendQueue:        256,
+		LoginTimeout:     60 * time.Second,
+		HeartbeatTimeout: 6 * time.Minute,
+		HandshakeTimeout: 10 * time.Second,
+		WriteTimeout:     10 * time.Second,
+		DrainTimeout:     10 * time.Second,
+		DuplicateLogin:   "kick",
+		PresenceLimit:    200,
+		DedupWindow:      5 * time.Minute,
+		LogLevel:         "info",
+		LogFormat:        "text",
+	}
+}
+
+// Validate reports the first invalid setting, naming its configuration key.
+func (c Config) Validate() error {
+	for _, a := range []struct{ key, val string }{
+		{"http_addr", c.HTTPAddr}, {"ws_addr", c.WSAddr}, {"grpc_addr", c.GRPCAddr},
+	} {
+		if err := checkAddr(a.val); err != nil {
+			return fmt.Errorf("%s: %w", a.key, err)
+		}
+	}
+	if c.WSPath == "" || c.WSPath[0] != '/' {
+		return fmt.Errorf("ws_path: must start with /, got %q", c.WSPath)
+	}
+	if c.PublicWSURL != "" {
+		u, err := url.Parse(c.PublicWSURL)
+		if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
+			return fmt.Errorf("public_ws_url: want ws://host[:port]/path or wss://..., got %q", c.PublicWSURL)
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "" {
+			return errors.New("allowed_origins: empty entry")
+		}
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"login_timeout", c.LoginTimeout}, {"heartbeat_timeout", c.HeartbeatTimeout},
+		{"handshake_timeout", c.HandshakeTimeout}, {"write_timeout", c.WriteTimeout},
+		{"drain_timeout", c.DrainTimeout}, {"dedup_window", c.DedupWindow},
+	} {
+		if d.val <= 0 {
+			return fmt.Errorf("%s: must be positive, got %s", d.key, d.val)
+		}
+	}
+	for _, n := range []struct {
+		key string
+		val int
+	}{
+		{"max_conns", c.MaxConns}, {"presence_limit", c.PresenceLimit}, {"workers", c.Workers},
+	} {
+		if n.val < 0 {
+			return fmt.Errorf("%s: must not be negative, got %d", n.key, n.val)
+		}
+	}
+	if c.MaxMessageBytes < 128 {
+		return fmt.Errorf("max_message_bytes: must be at least 128, got %d", c.MaxMessageBytes)
+	}
+	if c.SendQueue < 1 {
+		return fmt.Errorf("send_queue: must be at least 1, got %d", c.SendQueue)
+	}
+	switch c.DuplicateLogin {
+	case "kick", "reject":
+	default:
+		return fmt.Errorf("duplicate_login: want kick or reject, got %q", c.DuplicateLogin)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log_level: want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log_format: want text or json, got %q", c.LogFormat)
+	}
+	return nil
+}
+
+func checkAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port, got %q", addr)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("bad port in %q", addr)
+	}
+	if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Errorf("bad host in %q", addr)
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, r := range h {
+		if !(r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,352 @@
+// Package hub tracks the users logged in on this node, their rooms, and fans messages out
+// to their local connections. It does no network I/O of its own: delivering a frame is a
+// non-blocking Conn.Send.
+//
+// # Locking
+//
+// Users live in shards, each guarded by its own mutex; rooms likewise. No method holds two
+// locks at once, and no lock is held while calling into a Conn: fan-out takes a snapshot of
+// the recipients under the lock and sends outside it.
+//
+// A Session's rooms are touched only by the goroutine that serves that session's requests
+// (the server serialises each connection's work), so they need no lock.
+package hub
+
+import (
+	"hash/maphash"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gows-dev/gows/internal/protocol"
+)
+
+// Conn is what the hub needs of a client connection. *conn.Conn implements it.
+type Conn interface {
+	// Send queues an encoded frame without blocking; an error means it was not queued.
+	Send(frame []byte) error
+	// Close starts closing the connection with a WebSocket close code.
+	Close(code protocol.CloseCode, reason string)
+}
+
+// Session is one connection's login state on this node.
+type Session struct {
+	conn    Conn
+	app     uint32
+	user    string
+	loginMs int64    // unix milliseconds of the login; 0 when not logged in
+	rooms   []string // rooms joined; owned by the session's serving goroutine
+}
+
+// NewSession returns the state for a new, not yet logged-in connection.
+func NewSession(c Conn) *Session { return &Session{conn: c} }
+
+// Conn returns the session's connection.
+func (s *Session) Conn() Conn { return s.conn }
+
+// App returns the app id the session logged in to (0 before login).
+func (s *Session) App() uint32 { return s.app }
+
+// User returns the user id the session logged in as ("" before login).
+func (s *Session) User() string { return s.user }
+
+// LoginMs returns the login time in unix milliseconds, 0 before login.
+func (s *Session) LoginMs() int64 { return s.loginMs }
+
+// LoggedIn reports whether the session has logged in.
+func (s *Session) LoggedIn() bool { return s.loginMs != 0 }
+
+// Rooms returns the rooms the session has joined.
+func (s *Session) Rooms() []string { return s.rooms }
+
+type userKey struct {
+	app  uint32
+	user string
+}
+
+type roomKey struct {
+	app  uint32
+	room string
+}
+
+const shardCount = 64
+
+type userShard struct {
+	mu    sync.Mutex // guards users
+	users map[userKey]*Session
+}
+
+type roomShard struct {
+	mu    sync.Mutex // guards rooms and the member sets in it
+	rooms map[roomKey]map[*Session]struct{}
+}
+
+// Hub is the node-local registry of logged-in sessions and rooms. It is safe for
+// concurrent use.
+type Hub struct {
+	seed     maphash.Seed
+	users    [shardCount]userShard
+	rooms    [shardCount]roomShard
+	count    atomic.Int64 // logged-in sessions
+	sent     atomic.Uint64
+	failures atomic.Uint64
+}
+
+// New returns an empty hub.
+func New() *Hub {
+	h := &Hub{seed: maphash.MakeSeed()}
+	for i := range h.users {
+		h.users[i].users = make(map[userKey]*Session)
+		h.rooms[i].rooms = make(map[roomKey]map[*Session]struct{})
+	}
+	return h
+}
+
+func (h *Hub) userShard(app uint32, user string) *userShard {
+	return &h.users[h.hash(app, user)%shardCount]
+}
+
+func (h *Hub) roomShard(app uint32, room string) *roomShard {
+	return &h.rooms[h.hash(app, room)%shardCount]
+}
+
+func (h *Hub) hash(app uint32, s string) uint64 {
+	var m maphash.Hash
+	m.SetSeed(h.seed)
+	var b [4]byte
+	b[0], b[1], b[2], b[3] = byte(app), byte(app>>8), byte(app>>16), byte(app>>24)
+	_, _ = m.Write(b[:])    // maphash writes never fail
+	_, _ = m.WriteString(s) // maphash writes never fail
+	return m.Sum64()
+}
+
+// Login records s as app/user, logged in at loginMs (unix ms). If another session of the
+// same user was logged in here, it is replaced and returned so the caller can kick it. A
+// session that is already logged in must Logout first.
+func (h *Hub) Login(s *Session, app uint32, user string, loginMs int64) *Session {
+	sh := h.userShard(app, user)
+	sh.mu.Lock()
+	s.app, s.user, s.loginMs = app, user, loginMs
+	k := userKey{app, user}
+	old := sh.users[k]
+	sh.users[k] = s
+	sh.mu.Unlock()
+	if old == nil {
+		h.count.Add(1)
+	}
+	return old
+}
+
+// Logout removes s from the registry and from its rooms. It reports whether s was still
+// the registered session of its user (false after it was replaced by a newer login).
+func (h *Hub) Logout(s *Session) bool {
+	if !s.LoggedIn() {
+		return false
+	}
+	for _, r := range s.rooms {
+		h.leaveRoom(s, r)
+	}
+	s.rooms = nil
+	sh := h.userShard(s.app, s.user)
+	k := userKey{s.app, s.user}
+	sh.mu.Lock()
+	cur := sh.users[k] == s
+	if cur {
+		delete(sh.users, k)
+	}
+	s.loginMs = 0
+	sh.mu.Unlock()
+	if cur {
+		h.count.Add(-1)
+	}
+	return cur
+}
+
+// Lookup returns the session of app/user on this node, or nil.
+func (h *Hub) Lookup(app uint32, user string) *Session {
+	sh := h.userShard(app, user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.users[userKey{app, user}]
+}
+
+// Count returns the number of logged-in sessions.
+func (h *Hub) Count() int { return int(h.count.Load()) }
+
+// Join adds a logged-in session to a room of its app and returns the room's size after.
+// Joining a room twice is harmless.
+func (h *Hub) Join(s *Session, room string) int {
+	sh := h.roomShard(s.app, room)
+	k := roomKey{s.app, room}
+	sh.mu.Lock()
+	m := sh.rooms[k]
+	if m == nil {
+		m = make(map[*Session]struct{}, 1)
+		sh.rooms[k] = m
+	}
+	_, already := m[s]
+	m[s] = struct{}{}
+	n := len(m)
+	sh.mu.Unlock()
+	if !already {
+		s.rooms = append(s.rooms, room)
+	}
+	return n
+}
+
+// Leave removes s from a room and reports whether it was a member.
+func (h *Hub) Leave(s *Session, room string) bool {
+	i := slices.Index(s.rooms, room)
+	if i < 0 {
+		return false
+	}
+	s.rooms = slices.Delete(s.rooms, i, i+1)
+	if len(s.rooms) == 0 {
+		s.rooms = nil
+	}
+	h.leaveRoom(s, room)
+	return true
+}
+
+func (h *Hub) leaveRoom(s *Session, room string) {
+	sh := h.roomShard(s.app, room)
+	k := roomKey{s.app, room}
+	sh.mu.Lock()
+	if m := sh.rooms[k]; m != nil {
+		delete(m, s)
+		if len(m) == 0 {
+			delete(sh.rooms, k)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// RoomSize returns how many local sessions are in a room.
+func (h *Hub) RoomSize(app uint32, room string) int {
+	sh := h.roomShard(app, room)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return len(sh.rooms[roomKey{app, room}])
+}
+
+// Rooms returns the number of non-empty rooms on this node.
+func (h *Hub) Rooms() int {
+	n := 0
+	for i := range h.rooms {
+		sh := &h.rooms[i]
+		sh.mu.Lock()
+		n += len(sh.rooms)
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Users returns the ids of the users of app logged in on this node, sorted.
+func (h *Hub) Users(app uint32) []string {
+	var out []string
+	for i := range h.users {
+		sh := &h.users[i]
+		sh.mu.Lock()
+		for k := range sh.users {
+			if k.app == app {
+				out = append(out, k.user)
+			}
+		}
+		sh.mu.Unlock()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// AppCount returns how many users of app are logged in on this node.
+func (h *Hub) AppCount(app uint32) int {
+	n := 0
+	for i := range h.users {
+		sh := &h.users[i]
+		sh.mu.Lock()
+		for k := range sh.users {
+			if k.app == app {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// RoomUsers returns the ids of the local members of a room, sorted.
+func (h *Hub) RoomUsers(app uint32, room string) []string {
+	sh := h.roomShard(app, room)
+	sh.mu.Lock()
+	out := make([]string, 0, len(sh.rooms[roomKey{app, room}]))
+	for s := range sh.rooms[roomKey{app, room}] {
+		out = append(out, s.user)
+	}
+	sh.mu.Unlock()
+	slices.Sort(out)
+	return out
+}
+
+// SendUser sends frame to app/user's session on this node and reports whether it was
+// queued.
+func (h *Hub) SendUser(app uint32, user string, frame []byte) bool {
+	s := h.Lookup(app, user)
+	if s == nil {
+		return false
+	}
+	return h.send([]*Session{s}, frame, nil) == 1
+}
+
+// SendApp sends frame to every session of app on this node except skip (which may be
+// nil) and returns how many queued it.
+func (h *Hub) SendApp(app uint32, frame []byte, skip *Session) int {
+	var batch []*Session
+	n := 0
+	for i := range h.users {
+		sh := &h.users[i]
+		batch = batch[:0]
+		sh.mu.Lock()
+		for k, s := range sh.users {
+			if k.app == app {
+				batch = append(batch, s)
+			}
+		}
+		sh.mu.Unlock()
+		n += h.send(batch, frame, skip)
+	}
+	return n
+}
+
+// SendRoom sends frame to every local member of a room except skip and returns how many
+// queued it.
+func (h *Hub) SendRoom(app uint32, room string, frame []byte, skip *Session) int {
+	sh := h.roomShard(app, room)
+	sh.mu.Lock()
+	m := sh.rooms[roomKey{app, room}]
+	batch := make([]*Session, 0, len(m))
+	for s := range m {
+		batch = append(batch, s)
+	}
+	sh.mu.Unlock()
+	return h.send(batch, frame, skip)
+}
+
+func (h *Hub) send(to []*Session, frame []byte, skip *Session) int {
+	n := 0
+	for _, s := range to {
+		if s == skip {
+			continue
+		}
+		if s.conn.Send(frame) == nil {
+			n++
+		} else {
+			h.failures.Add(1)
+		}
+	}
+	h.sent.Add(uint64(n))
+	return n
+}
+
+// Delivered returns how many frames the hub queued to connections, and how many sends
+// failed because the connection was closing or slow.
+func (h *Hub) Delivered() (sent, failed uint64) { return h.sent.Load(), h.failures.Load() }
