@@ -1,0 +1,446 @@
+package protocol
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestDecode_Requests(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		wantSeq  string
+		wantCmd  string
+		wantData string // "" means no data member
+	}{
+		{
+			name:     "seed login",
+			in:       `{"seq":"1565336219141-266129","cmd":"login","data":{"userId":"u1","appId":101,"serviceToken":""}}`,
+			wantSeq:  "1565336219141-266129",
+			wantCmd:  CmdLogin,
+			wantData: `{"userId":"u1","appId":101,"serviceToken":""}`,
+		},
+		{name: "no data", in: `{"seq":"2","cmd":"ping"}`, wantSeq: "2", wantCmd: CmdPing},
+		{name: "null data", in: `{"seq":"3","cmd":"ping","data":null}`, wantSeq: "3", wantCmd: CmdPing, wantData: "null"},
+		{name: "no seq", in: `{"cmd":"heartbeat","data":{"userId":"u1"}}`, wantCmd: CmdHeartbeat, wantData: `{"userId":"u1"}`},
+		{name: "string data", in: `{"seq":"4","cmd":"x","data":"pong"}`, wantSeq: "4", wantCmd: "x", wantData: `"pong"`},
+		{name: "whitespace around", in: " \n{ \"seq\" : \"5\" , \"cmd\" : \"users\" , \"data\" : { } }\t", wantSeq: "5", wantCmd: CmdUsers, wantData: `{ }`},
+		{name: "unknown members ignored", in: `{"seq":"6","cmd":"join","extra":[1,2],"data":{"room":"r"}}`, wantSeq: "6", wantCmd: CmdJoin, wantData: `{"room":"r"}`},
+		{name: "unicode seq", in: `{"seq":"s\u00e9q","cmd":"send","data":{}}`, wantSeq: "séq", wantCmd: CmdSend, wantData: `{}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if r.Seq != tt.wantSeq || r.Cmd != tt.wantCmd || string(r.Data) != tt.wantData {
+				t.Fatalf("got seq %q cmd %q data %q, want %q %q %q", r.Seq, r.Cmd, r.Data, tt.wantSeq, tt.wantCmd, tt.wantData)
+			}
+		})
+	}
+}
+
+func TestDecode_ErrorsSalvageSeq(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		wantSeq  string
+		emptyCmd bool // the error wraps ErrEmptyCmd
+	}{
+		{name: "not JSON", in: `hello`},
+		{name: "empty input", in: ``},
+		{name: "truncated object", in: `{"seq":"7","cmd":"lo`},
+		{name: "array", in: `[{"seq":"8","cmd":"login"}]`},
+		{name: "cmd is a number", in: `{"seq":"9","cmd":5}`, wantSeq: "9"},
+		{name: "cmd is an object", in: `{"seq":"10","cmd":{"a":1}}`, wantSeq: "10"},
+		{name: "seq is a number", in: `{"seq":11,"cmd":"login"}`},
+		{name: "missing cmd", in: `{"seq":"12","data":{}}`, wantSeq: "12", emptyCmd: true},
+		{name: "empty cmd", in: `{"seq":"13","cmd":""}`, wantSeq: "13", emptyCmd: true},
+		{name: "null", in: `null`, emptyCmd: true},
+		{name: "empty object", in: `{}`, emptyCmd: true},
+		{name: "trailing garbage", in: `{"seq":"14","cmd":"ping"} x`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.in))
+			var de *DecodeError
+			if !errors.As(err, &de) {
+				t.Fatalf("want *DecodeError, got %v", err)
+			}
+			if de.Seq != tt.wantSeq {
+				t.Errorf("salvaged seq %q, want %q", de.Seq, tt.wantSeq)
+			}
+			if got := errors.Is(err, ErrEmptyCmd); got != tt.emptyCmd {
+				t.Errorf("errors.Is(err, ErrEmptyCmd) = %v, want %v (err %v)", got, tt.emptyCmd, err)
+			}
+			if !strings.HasPrefix(err.Error(), "decode request: ") {
+				t.Errorf("error text %q does not say what failed", err)
+			}
+		})
+	}
+}
+
+func TestLoginData_AcceptsBothSpellings(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    LoginData
+		wantErr bool
+	}{
+		{name: "seed spelling", in: `{"userId":"u1","appId":101,"serviceToken":"t"}`, want: LoginData{ServiceToken: "t", AppID: 101, UserID: "u1"}},
+		{name: "ID spelling", in: `{"userID":"u1","appID":101}`, want: LoginData{AppID: 101, UserID: "u1"}},
+		{name: "mixed spelling", in: `{"userID":"u1","appId":102}`, want: LoginData{AppID: 102, UserID: "u1"}},
+		{name: "appId as numeric string", in: `{"userId":"u1","appId":"101"}`, want: LoginData{AppID: 101, UserID: "u1"}},
+		{name: "appID as numeric string", in: `{"userId":"u1","appID":"7"}`, want: LoginData{AppID: 7, UserID: "u1"}},
+		{name: "appId largest uint32", in: `{"userId":"u1","appId":4294967295}`, want: LoginData{AppID: 4294967295, UserID: "u1"}},
+		{name: "appId wins over appID", in: `{"userId":"u1","appId":1,"appID":2}`, want: LoginData{AppID: 1, UserID: "u1"}},
+		{name: "appId zero falls back to appID", in: `{"userId":"u1","appId":0,"appID":2}`, want: LoginData{AppID: 2, UserID: "u1"}},
+		{name: "userId wins over userID", in: `{"userId":"a","userID":"b"}`, want: LoginData{UserID: "a"}},
+		{name: "empty userId falls back to userID", in: `{"userId":"","userID":"b"}`, want: LoginData{UserID: "b"}},
+		{name: "appId null", in: `{"userId":"u1","appId":null}`, want: LoginData{UserID: "u1"}},
+		{name: "appId empty string", in: `{"userId":"u1","appId":""}`, want: LoginData{UserID: "u1"}},
+		{name: "no appId", in: `{"userId":"u1"}`, want: LoginData{UserID: "u1"}},
+		{name: "empty object", in: `{}`, want: LoginData{}},
+		{name: "appId negative", in: `{"userId":"u1","appId":-1}`, wantErr: true},
+		{name: "appId fraction", in: `{"userId":"u1","appId":1.5}`, wantErr: true},
+		{name: "appId exponent", in: `{"userId":"u1","appId":1e3}`, wantErr: true},
+		{name: "appId above uint32", in: `{"userId":"u1","appId":4294967296}`, wantErr: true},
+		{name: "appId word", in: `{"userId":"u1","appId":"abc"}`, wantErr: true},
+		{name: "appId padded string", in: `{"userId":"u1","appId":" 101"}`, wantErr: true},
+		{name: "appId bool", in: `{"userId":"u1","appId":true}`, wantErr: true},
+		{name: "appId object", in: `{"userId":"u1","appId":{}}`, wantErr: true},
+		{name: "bad appID spelling too", in: `{"userId":"u1","appID":"x"}`, wantErr: true},
+		{name: "userId number", in: `{"userId":5,"appId":1}`, wantErr: true},
+		{name: "not an object", in: `[1]`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got LoginData
+			err := DecodeData(json.RawMessage(tt.in), &got)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("want an error, got %+v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("DecodeData: %v", err)
+			}
+			if got != tt.want {
+				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+			// What gows writes (the seed spelling) reads back the same.
+			b, err := json.Marshal(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var again LoginData
+			if err := json.Unmarshal(b, &again); err != nil || again != got {
+				t.Fatalf("re-decoding %s: %+v, %v", b, again, err)
+			}
+		})
+	}
+}
+
+func TestLoginData_BadAppIDErrorNamesField(t *testing.T) {
+	var d LoginData
+	err := DecodeData(json.RawMessage(`{"appId":"abc"}`), &d)
+	if err == nil || !strings.Contains(err.Error(), "appId") {
+		t.Fatalf("want an error naming appId, got %v", err)
+	}
+}
+
+func TestHeartbeatData_AcceptsBothSpellings(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    string
+		wantErr bool
+	}{
+		{name: "userId", in: `{"userId":"u1"}`, want: "u1"},
+		{name: "userID", in: `{"userID":"u2"}`, want: "u2"},
+		{name: "both", in: `{"userId":"u1","userID":"u2"}`, want: "u1"},
+		{name: "empty object", in: `{}`, want: ""},
+		{name: "wrong type", in: `{"userId":1}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d HeartbeatData
+			err := DecodeData(json.RawMessage(tt.in), &d)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err == nil && d.UserID != tt.want {
+				t.Fatalf("UserID = %q, want %q", d.UserID, tt.want)
+			}
+		})
+	}
+}
+
+func TestDecodeData_MissingData(t *testing.T) {
+	tests := []struct {
+		name    string
+		data    string
+		wantErr bool
+	}{
+		{name: "absent", data: "", wantErr: true},
+		{name: "blank", data: " \n\t", wantErr: true},
+		{name: "null", data: "null", wantErr: true},
+		{name: "padded null", data: " null ", wantErr: true},
+		{name: "empty object", data: "{}"},
+		{name: "room", data: `{"room":"r1"}`},
+		{name: "wrong shape", data: `"r1"`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var d RoomData
+			err := DecodeData(json.RawMessage(tt.data), &d)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestEncodeRequest_RoundTrips(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  string
+		data any
+		into func() any // a fresh value of data's type
+	}{
+		{name: "login", cmd: CmdLogin, data: &LoginData{ServiceToken: "tok", AppID: 101, UserID: "u1"}, into: func() any { return new(LoginData) }},
+		{name: "heartbeat", cmd: CmdHeartbeat, data: &HeartbeatData{UserID: "u1"}, into: func() any { return new(HeartbeatData) }},
+		{name: "send direct", cmd: CmdSend, data: &SendData{To: "u2", Type: TypeText, Msg: "hi <b>&</b>"}, into: func() any { return new(SendData) }},
+		{name: "send room", cmd: CmdSend, data: &SendData{Room: "r", Type: TypeText, Msg: "héllo\n\"q\""}, into: func() any { return new(SendData) }},
+		{name: "send app", cmd: CmdSend, data: &SendData{Msg: ""}, into: func() any { return new(SendData) }},
+		{name: "join", cmd: CmdJoin, data: &RoomData{Room: "lobby"}, into: func() any { return new(RoomData) }},
+		{name: "leave", cmd: CmdLeave, data: &RoomData{Room: "lobby"}, into: func() any { return new(RoomData) }},
+		{name: "users of app", cmd: CmdUsers, data: &UsersData{}, into: func() any { return new(UsersData) }},
+		{name: "users of room", cmd: CmdUsers, data: &UsersData{Room: "lobby"}, into: func() any { return new(UsersData) }},
+		{name: "refresh", cmd: CmdRefresh, data: &RefreshData{ServiceToken: "t2"}, into: func() any { return new(RefreshData) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := EncodeRequest("seq-1", tt.cmd, tt.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Decode(b)
+			if err != nil {
+				t.Fatalf("Decode(%s): %v", b, err)
+			}
+			if r.Seq != "seq-1" || r.Cmd != tt.cmd {
+				t.Fatalf("got seq %q cmd %q", r.Seq, r.Cmd)
+			}
+			got := tt.into()
+			if err := DecodeData(r.Data, got); err != nil {
+				t.Fatalf("DecodeData(%s): %v", r.Data, err)
+			}
+			if !jsonEqual(t, got, tt.data) {
+				t.Fatalf("round trip of %s: got %+v, want %+v", b, got, tt.data)
+			}
+		})
+	}
+}
+
+func TestEncodeRequest_WithoutDataOmitsIt(t *testing.T) {
+	b, err := EncodeRequest("1", CmdPing, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"seq":"1","cmd":"ping"}`; string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
+	}
+}
+
+func TestEncodeResponse_SeedShape(t *testing.T) {
+	tests := []struct {
+		name    string
+		seq     string
+		cmd     string
+		code    Code
+		codeMsg string
+		data    any
+		want    string
+	}{
+		{
+			name: "login ok", seq: "1565336219141-266129", cmd: CmdLogin, code: OK,
+			want: `{"seq":"1565336219141-266129","cmd":"login","response":{"code":200,"codeMsg":"Success","data":null}}`,
+		},
+		{
+			name: "ping pong", seq: "2", cmd: CmdPing, code: OK, data: "pong",
+			want: `{"seq":"2","cmd":"ping","response":{"code":200,"codeMsg":"Success","data":"pong"}}`,
+		},
+		{
+			name: "not logged in", seq: "3", cmd: CmdSend, code: NotLoggedIn,
+			want: `{"seq":"3","cmd":"send","response":{"code":1000,"codeMsg":"not logged in","data":null}}`,
+		},
+		{
+			name: "custom message", seq: "4", cmd: CmdLogin, code: ParameterIllegal, codeMsg: "userId: 1..64 characters",
+			want: `{"seq":"4","cmd":"login","response":{"code":1001,"codeMsg":"userId: 1..64 characters","data":null}}`,
+		},
+		{
+			name: "users", seq: "5", cmd: CmdUsers, code: OK, data: UsersResult{UserCount: 2, UserList: []string{"a", "b"}},
+			want: `{"seq":"5","cmd":"users","response":{"code":200,"codeMsg":"Success","data":{"userCount":2,"userList":["a","b"]}}}`,
+		},
+		{
+			name: "raw data", seq: "6", cmd: CmdJoin, code: OK, data: json.RawMessage(`{"room":"r","userCount":3}`),
+			want: `{"seq":"6","cmd":"join","response":{"code":200,"codeMsg":"Success","data":{"room":"r","userCount":3}}}`,
+		},
+		{
+			name: "unknown cmd", seq: "7", cmd: "nope", code: RoutingNotExist,
+			want: `{"seq":"7","cmd":"nope","response":{"code":1010,"codeMsg":"route does not exist","data":null}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := EncodeResponse(tt.seq, tt.cmd, tt.code, tt.codeMsg, tt.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.want {
+				t.Fatalf("got  %s\nwant %s", b, tt.want)
+			}
+			r, err := DecodeResponse(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Seq != tt.seq || r.Cmd != tt.cmd || r.Response.Code != tt.code {
+				t.Fatalf("DecodeResponse: %+v", r)
+			}
+		})
+	}
+}
+
+func TestEncodeResponse_UnencodableData(t *testing.T) {
+	if _, err := EncodeResponse("1", CmdPing, OK, "", make(chan int)); err == nil {
+		t.Fatal("want an error for data that JSON cannot encode")
+	}
+	if _, err := EncodeRequest("1", CmdPing, func() {}); err == nil {
+		t.Fatal("want an error for data that JSON cannot encode")
+	}
+}
+
+func TestEncodePush_SeedShape(t *testing.T) {
+	tests := []struct {
+		name string
+		cmd  string
+		msg  Message
+		want string
+	}{
+		{
+			name: "msg", cmd: CmdMsg, msg: Message{Type: TypeText, Msg: "hello", From: "u2"},
+			want: `{"seq":"m1","cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":{"target":"","type":"text","msg":"hello","from":"u2"}}}`,
+		},
+		{
+			name: "room msg", cmd: CmdMsg, msg: Message{Target: "lobby", Type: TypeText, Msg: "hi", From: "u2"},
+			want: `{"seq":"m1","cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":{"target":"lobby","type":"text","msg":"hi","from":"u2"}}}`,
+		},
+		{
+			name: "enter", cmd: CmdEnter, msg: Message{Type: TypeEnter, From: "u3"},
+			want: `{"seq":"m1","cmd":"enter","response":{"code":200,"codeMsg":"Ok","data":{"target":"","type":"enter","msg":"","from":"u3"}}}`,
+		},
+		{
+			name: "kickout", cmd: CmdKickout, msg: Message{Type: TypeKickout, Msg: "logged in elsewhere"},
+			want: `{"seq":"m1","cmd":"kickout","response":{"code":200,"codeMsg":"Ok","data":{"target":"","type":"kickout","msg":"logged in elsewhere","from":""}}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := EncodePush("m1", tt.cmd, tt.msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(b) != tt.want {
+				t.Fatalf("got  %s\nwant %s", b, tt.want)
+			}
+			r, err := DecodeResponse(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m Message
+			if err := json.Unmarshal(r.Response.Data, &m); err != nil || m != tt.msg {
+				t.Fatalf("push data %s decodes to %+v, %v", r.Response.Data, m, err)
+			}
+		})
+	}
+}
+
+func TestDecodeResponse_Errors(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		emptyCmd bool
+	}{
+		{name: "not JSON", in: `{`},
+		{name: "code is a string", in: `{"seq":"1","cmd":"x","response":{"code":"200"}}`},
+		{name: "no cmd", in: `{"seq":"1","response":{"code":200}}`, emptyCmd: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeResponse([]byte(tt.in))
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			if got := errors.Is(err, ErrEmptyCmd); got != tt.emptyCmd {
+				t.Fatalf("errors.Is(err, ErrEmptyCmd) = %v, want %v", got, tt.emptyCmd)
+			}
+		})
+	}
+}
+
+func TestValidUserIDAndRoom(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want bool
+	}{
+		{name: "empty", in: "", want: false},
+		{name: "one byte", in: "a", want: true},
+		{name: "typical", in: "user-42_x.y@z", want: true},
+		{name: "space inside", in: "Jane Doe", want: true},
+		{name: "64 ASCII bytes", in: strings.Repeat("a", 64), want: true},
+		{name: "65 ASCII bytes", in: strings.Repeat("a", 65), want: false},
+		{name: "64 bytes of 3-byte runes and one ASCII", in: strings.Repeat("世", 21) + "a", want: true},
+		{name: "66 bytes of 3-byte runes", in: strings.Repeat("世", 22), want: false},
+		{name: "16 emoji is 64 bytes", in: strings.Repeat("😀", 16), want: true},
+		{name: "17 emoji is 68 bytes", in: strings.Repeat("😀", 17), want: false},
+		{name: "NUL", in: "a\x00b", want: false},
+		{name: "newline", in: "a\nb", want: false},
+		{name: "tab", in: "a\tb", want: false},
+		{name: "escape", in: "\x1b[31mred", want: false},
+		{name: "DEL", in: "a\x7f", want: false},
+		{name: "Latin-1 letter after C1 range", in: "\u00e9t\u00e9", want: true},
+		{name: "invalid UTF-8", in: "a\xffb", want: false},
+		{name: "truncated UTF-8", in: "a\xe4\xb8", want: false},
+		{name: "surrogate bytes", in: "\xed\xa0\x80", want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ValidUserID(tt.in); got != tt.want {
+				t.Errorf("ValidUserID(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+			if got := ValidRoom(tt.in); got != tt.want {
+				t.Errorf("ValidRoom(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+// jsonEqual compares two values by their JSON encoding.
+func jsonEqual(t *testing.T, a, b any) bool {
+	t.Helper()
+	ja, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := json.Marshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(ja) == string(jb)
+}
