@@ -414,6 +414,8 @@ func TestValidUserIDAndRoom(t *testing.T) {
 		{name: "tab", in: "a\tb", want: false},
 		{name: "escape", in: "\x1b[31mred", want: false},
 		{name: "DEL", in: "a\x7f", want: false},
+		{name: "C1 control NEL", in: "a\u0085b", want: false},
+		{name: "C1 control CSI", in: "\u009b31m", want: false},
 		{name: "Latin-1 letter after C1 range", in: "\u00e9t\u00e9", want: true},
 		{name: "invalid UTF-8", in: "a\xffb", want: false},
 		{name: "truncated UTF-8", in: "a\xe4\xb8", want: false},
