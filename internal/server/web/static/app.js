@@ -1,0 +1,301 @@
+// gows web chat. Connects to the gows WebSocket endpoint, logs in, keeps the session alive,
+// shows who is online and the app's messages, and reconnects with backoff when the socket
+// drops. Everything that comes from the server or other users is put into the page with
+// textContent, never parsed as HTML.
+'use strict';
+
+(() => {
+  const HEARTBEAT_MS = 30000; // the server closes sessions silent for its heartbeat timeout (6m)
+  const BACKOFF_MIN_MS = 1000;
+  const BACKOFF_MAX_MS = 30000;
+  const MAX_LOG_ENTRIES = 500; // older entries are dropped so a long session stays light
+  const DEFAULT_APP_ID = 101;
+  // Close codes after which reconnecting as is cannot help (protocol.CloseCode.Terminal):
+  // protocol error, unsupported data, invalid payload, message too big, kicked out, auth
+  // failed, closed by an operator.
+  const TERMINAL_CLOSE_CODES = new Set([1002, 1003, 1007, 1009, 4001, 4004, 4007]);
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    me: $('me'),
+    status: $('status'),
+    reconnect: $('reconnect'),
+    error: $('error'),
+    log: $('log'),
+    form: $('send-form'),
+    input: $('input'),
+    send: $('send'),
+    users: $('users'),
+    userCount: $('user-count'),
+  };
+
+  const params = new URLSearchParams(location.search);
+  const user = params.get('user') || randomNickname();
+  const appID = parseAppID(params.get('appId'));
+  const wsURL = endpointURL(readConfig(), params.get('ws'));
+
+  let ws = null;
+  let loggedIn = false;
+  let seqCounter = 0;
+  const pending = new Map(); // seq -> cmd of requests awaiting an answer
+  const online = new Set();
+  let heartbeatTimer = 0;
+  let retryTimer = 0;
+  let attempt = 0; // consecutive failed connections, drives the backoff
+  let stopped = false; // no automatic reconnect (kicked out, login refused, terminal close)
+
+  el.me.textContent = `You are ${user} in app ${appID}`;
+  el.form.addEventListener('submit', onSubmit);
+  el.reconnect.addEventListener('click', () => { stopped = false; attempt = 0; connect(); });
+  window.addEventListener('online', () => { if (retryTimer) { clearTimeout(retryTimer); connect(); } });
+  connect();
+
+  function readConfig() {
+    try {
+      return JSON.parse($('gows-config').textContent) || {};
+    } catch (e) {
+      return {};
+    }
+  }
+
+  // endpointURL picks the WebSocket URL: ?ws= (debugging), then the configured public URL,
+  // then ws(s)://<page host>:<wsPort><wsPath> (wss when the page is https).
+  function endpointURL(cfg, override) {
+    for (const candidate of [override, cfg.wsURL]) {
+      if (!candidate) continue;
+      try {
+        const u = new URL(candidate, location.href);
+        if (u.protocol === 'ws:' || u.protocol === 'wss:') return u.href;
+      } catch (e) { /* fall through to the next candidate */ }
+      showError(`ignoring WebSocket URL ${candidate}: want ws:// or wss://`);
+    }
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const port = cfg.wsPort ? String(cfg.wsPort) : location.port;
+    const path = cfg.wsPath || '/acc';
+    return `${scheme}//${location.hostname}${port ? ':' + port : ''}${path}`;
+  }
+
+  function parseAppID(raw) {
+    if (raw === null || raw === '') return DEFAULT_APP_ID;
+    if (/^[1-9][0-9]{0,9}$/.test(raw) && Number(raw) <= 0xffffffff) return Number(raw);
+    showError(`appId must be a positive integer, got "${raw}"; using ${DEFAULT_APP_ID}`);
+    return DEFAULT_APP_ID;
+  }
+
+  function randomNickname() {
+    const b = new Uint8Array(3);
+    crypto.getRandomValues(b);
+    return 'guest-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    retryTimer = 0;
+    el.reconnect.hidden = true;
+    setStatus('connecting', `connecting to ${wsURL}…`);
+    let sock;
+    try {
+      sock = new WebSocket(wsURL);
+    } catch (e) {
+      showError(`cannot connect to ${wsURL}: ${e.message}`);
+      stop('offline');
+      return;
+    }
+    ws = sock;
+    sock.onopen = () => {
+      if (ws !== sock) return;
+      request('login', { userId: user, appId: appID });
+    };
+    sock.onmessage = (ev) => { if (ws === sock) onFrame(ev.data); };
+    sock.onclose = (ev) => { if (ws === sock) onClose(ev); };
+  }
+
+  function request(cmd, data) {
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    const seq = `${Date.now()}-${++seqCounter}`;
+    pending.set(seq, cmd);
+    ws.send(JSON.stringify({ seq, cmd, data }));
+    return true;
+  }
+
+  function onFrame(text) {
+    let m;
+    try {
+      m = JSON.parse(text);
+    } catch (e) {
+      showError('the server sent a frame that is not JSON');
+      return;
+    }
+    const res = (m && m.response) || {};
+    const data = res.data || {};
+    switch (m.cmd) {
+      case 'msg': addMessage(data); return;
+      case 'enter': userEntered(data.from); return;
+      case 'exit': userLeft(data.from); return;
+      case 'kickout':
+        addNotice('error', `Disconnected by the server: ${data.msg || 'logged in elsewhere'}`);
+        stopped = true;
+        return;
+    }
+    const cmd = pending.get(m.seq) || m.cmd;
+    pending.delete(m.seq);
+    if (res.code !== 200) {
+      showError(`${cmd} failed: ${res.codeMsg || 'error'} (code ${res.code})`);
+      if (cmd === 'login') {
+        stopped = true; // the same login would be refused again
+        ws.close(1000, 'login refused');
+      }
+      return;
+    }
+    switch (cmd) {
+      case 'login': onLogin(); break;
+      case 'send': clearError(); break;
+      case 'users': setUsers(Array.isArray(data.userList) ? data.userList : []); break;
+    }
+  }
+
+  function onLogin() {
+    loggedIn = true;
+    attempt = 0;
+    clearError();
+    setStatus('online', 'online');
+    addNotice('info', `Connected as ${user}`);
+    el.input.disabled = false;
+    el.send.disabled = false;
+    el.input.focus();
+    request('users', {});
+    clearInterval(heartbeatTimer);
+    heartbeatTimer = setInterval(() => request('heartbeat', { userId: user }), HEARTBEAT_MS);
+  }
+
+  function onClose(ev) {
+    ws = null;
+    pending.clear();
+    clearInterval(heartbeatTimer);
+    el.input.disabled = true;
+    el.send.disabled = true;
+    if (loggedIn) addNotice('info', `Disconnected (${ev.code}${ev.reason ? ': ' + ev.reason : ''})`);
+    loggedIn = false;
+    setUsers([]);
+    if (stopped || TERMINAL_CLOSE_CODES.has(ev.code)) {
+      stop('offline', ev.code);
+      return;
+    }
+    // Exponential backoff with jitter, so a restarted server is not hit by every page at once.
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
+    const delay = Math.round(base / 2 + Math.random() * base / 2);
+    attempt++;
+    setStatus('offline', `offline, reconnecting in ${Math.ceil(delay / 1000)}s`);
+    el.reconnect.hidden = false;
+    retryTimer = setTimeout(connect, delay);
+  }
+
+  function stop(state, code) {
+    stopped = true;
+    setStatus(state, code ? `disconnected (${code})` : 'disconnected');
+    el.reconnect.hidden = false;
+  }
+
+  function onSubmit(ev) {
+    ev.preventDefault();
+    const msg = el.input.value.trim();
+    if (!msg) return;
+    // Not rendered here: the server echoes app-wide messages to the sender too.
+    if (request('send', { type: 'text', msg })) el.input.value = '';
+  }
+
+  function addMessage(data) {
+    const from = String(data.from || '');
+    const li = document.createElement('li');
+    li.className = from === user ? 'msg own' : 'msg';
+    li.dataset.testid = 'message';
+    li.dataset.from = from;
+    li.dataset.own = String(from === user);
+    // The spaces keep the parts apart for screen readers and copied text.
+    li.append(timeElement(), ' ');
+    if (data.target) li.append(span('target', `#${data.target}`), ' ');
+    li.append(span('from', from === user ? `${from} (you)` : from), ' ', span('text', String(data.msg ?? '')));
+    appendLog(li);
+  }
+
+  function addNotice(kind, text) {
+    const li = document.createElement('li');
+    li.className = `notice ${kind}`;
+    li.dataset.testid = 'notice';
+    li.dataset.kind = kind;
+    li.append(timeElement(), ' ', span('text', text));
+    appendLog(li);
+  }
+
+  function appendLog(li) {
+    const atBottom = el.log.scrollHeight - el.log.scrollTop - el.log.clientHeight < 40;
+    el.log.append(li);
+    while (el.log.childElementCount > MAX_LOG_ENTRIES) el.log.firstElementChild.remove();
+    if (atBottom) el.log.scrollTop = el.log.scrollHeight;
+  }
+
+  function userEntered(id) {
+    if (!id) return;
+    if (id !== user) addNotice('enter', `${id} joined`);
+    online.add(id);
+    renderUsers();
+  }
+
+  function userLeft(id) {
+    if (!id) return;
+    if (id !== user) addNotice('exit', `${id} left`);
+    online.delete(id);
+    renderUsers();
+  }
+
+  function setUsers(list) {
+    online.clear();
+    for (const id of list) online.add(String(id));
+    if (loggedIn) online.add(user);
+    renderUsers();
+  }
+
+  function renderUsers() {
+    const items = [...online].sort().map((id) => {
+      const li = document.createElement('li');
+      li.dataset.testid = 'user';
+      li.dataset.user = id;
+      li.textContent = id === user ? `${id} (you)` : id;
+      if (id === user) li.className = 'self';
+      return li;
+    });
+    el.users.replaceChildren(...items);
+    el.userCount.textContent = String(online.size);
+  }
+
+  function setStatus(state, text) {
+    el.status.dataset.state = state;
+    el.status.textContent = text;
+  }
+
+  function showError(text) {
+    el.error.textContent = text;
+    el.error.hidden = false;
+    addNotice('error', text);
+  }
+
+  function clearError() {
+    el.error.textContent = '';
+    el.error.hidden = true;
+  }
+
+  function timeElement() {
+    const now = new Date();
+    const t = document.createElement('time');
+    t.dateTime = now.toISOString();
+    t.textContent = now.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+    return t;
+  }
+
+  function span(className, text) {
+    const s = document.createElement('span');
+    s.className = className;
+    s.textContent = text;
+    return s;
+  }
+})();
