@@ -245,14 +245,12 @@ func EncodePush(seq, cmd string, m Message) ([]byte, error) {
 	return EncodeResponse(seq, cmd, OK, "Ok", m)
 }
 
-// DecodeResponse parses a response or push envelope.
+// DecodeResponse parses a response or push envelope. The answer to a request that could
+// not be decoded has an empty cmd (and seq, unless it could be salvaged).
 func DecodeResponse(b []byte) (Response, error) {
 	var r Response
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Response{}, fmt.Errorf("decode response: %w", err)
-	}
-	if r.Cmd == "" {
-		return r, fmt.Errorf("decode response: %w", ErrEmptyCmd)
 	}
 	return r, nil
 }

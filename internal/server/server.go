@@ -6,7 +6,26 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/auth"
+	"github.com/gows-dev/gows/internal/server/conn"
+	"github.com/gows-dev/gows/internal/server/hub"
 )
 
 // Deps are the server's collaborators that do not come from configuration.
@@ -17,22 +36,231 @@ type Deps struct {
 	Version string
 }
 
-// Server is one gows node.
+// Server is one gows node. Create it with New and run it with Run.
 type Server struct {
-	cfg  Config
-	deps Deps
+	cfg     Config
+	log     *slog.Logger
+	version string
+	nodeID  string
+	started time.Time
+
+	hub     *hub.Hub
+	engine  *conn.Engine
+	origins *auth.OriginPolicy
+	work    *workers
+	dedup   *dedup
+	metrics *metrics
+	ids     atomic.Uint64 // message id sequence
+	appsOK  map[uint32]bool
+
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	draining atomic.Bool
 }
 
-// New validates cfg and binds the listening sockets, so address errors surface here.
+// New validates cfg and binds the WebSocket and HTTP listeners, so address errors surface
+// here. If Run is not called, Close releases them.
 func New(cfg Config, deps Deps) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, deps: deps}, nil
+	log := deps.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	origins, err := auth.NewOriginPolicy(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, fmt.Errorf("allowed_origins: %w", err)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     log,
+		version: deps.Version,
+		nodeID:  cfg.NodeID,
+		started: time.Now(),
+		hub:     hub.New(),
+		origins: origins,
+		dedup:   newDedup(cfg.DedupWindow),
+	}
+	if s.nodeID == "" {
+		host, _ := os.Hostname() // "" is fine: the pid still tells nodes apart on one host
+		s.nodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	if len(cfg.AllowedAppIDs) > 0 {
+		s.appsOK = make(map[uint32]bool, len(cfg.AllowedAppIDs))
+		for _, a := range cfg.AllowedAppIDs {
+			s.appsOK[a] = true
+		}
+	}
+	workers := cfg.Workers
+	if workers == 0 {
+		workers = 8 * runtime.GOMAXPROCS(0)
+	}
+	s.work = newWorkers(workers, s.handleJob)
+	s.engine, err = conn.New(conn.Config{
+		Addr:             cfg.WSAddr,
+		ReusePort:        cfg.ReusePort,
+		MaxConns:         cfg.MaxConns,
+		MaxMessageBytes:  cfg.MaxMessageBytes,
+		SendQueue:        cfg.SendQueue,
+		HandshakeTimeout: cfg.HandshakeTimeout,
+		IdleTimeout:      cfg.HeartbeatTimeout,
+		WriteTimeout:     cfg.WriteTimeout,
+		DrainTimeout:     cfg.DrainTimeout,
+		Resolution:       resolution(cfg),
+		Logger:           log.With("component", "ws"),
+	}, &wsHandler{s: s})
+	if err != nil {
+		return nil, fmt.Errorf("ws_addr: %w", err)
+	}
+	s.httpLn, err = listenTCP(cfg.HTTPAddr, cfg.ReusePort)
+	if err != nil {
+		_ = s.engine.Close() // best effort: New is failing
+		return nil, fmt.Errorf("http_addr: %w", err)
+	}
+	s.metrics = newMetrics(s)
+	s.httpSrv = &http.Server{
+		Handler:           s.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	return s, nil
 }
 
-// Run serves until ctx is cancelled, then drains and returns nil after a clean shutdown.
+// resolution is how often the engine checks deadlines: a quarter of the shortest timeout
+// it enforces, between 10ms and 1s.
+func resolution(cfg Config) time.Duration {
+	d := min(cfg.LoginTimeout, cfg.HeartbeatTimeout, cfg.HandshakeTimeout, cfg.WriteTimeout) / 4
+	return min(max(d, 10*time.Millisecond), time.Second)
+}
+
+func listenTCP(addr string, reusePort bool) (net.Listener, error) {
+	lc := net.ListenConfig{}
+	if reusePort {
+		lc.Control = func(network, address string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	return lc.Listen(context.Background(), "tcp", addr)
+}
+
+// NodeID returns the node's id.
+func (s *Server) NodeID() string { return s.nodeID }
+
+// WSAddr returns the bound WebSocket address.
+func (s *Server) WSAddr() net.Addr { return net.TCPAddrFromAddrPort(s.engine.Addr()) }
+
+// HTTPAddr returns the bound HTTP address.
+func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
+
+// Close releases the listeners of a server whose Run was never called.
+func (s *Server) Close() error {
+	return errors.Join(s.engine.Close(), s.httpLn.Close())
+}
+
+// Run serves until ctx is cancelled, then shuts down: it stops accepting, closes every
+// WebSocket with 1001 (going away), waits up to DrainTimeout for them, and returns nil
+// after every goroutine it started has exited.
 func (s *Server) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return errors.New("not implemented yet")
+	s.log.Info("gows node starting", "node_id", s.nodeID, "version", s.version,
+		"ws_addr", s.WSAddr().String(), "ws_path", s.cfg.WSPath, "http_addr", s.HTTPAddr().String(),
+		"max_conns", s.engine.MaxConns())
+	g, gctx := errgroup.WithContext(ctx)
+	engineDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(engineDone)
+		return s.engine.Run(gctx)
+	})
+	g.Go(func() error { return s.work.run(engineDone) })
+	g.Go(func() error { return s.serveHTTP(gctx) })
+	g.Go(func() error {
+		<-gctx.Done()
+		s.draining.Store(true)
+		s.log.Info("draining", "connections", s.engine.Stats().Open, "drain_timeout", s.cfg.DrainTimeout)
+		return nil
+	})
+	err := g.Wait()
+	s.log.Info("gows node stopped", "node_id", s.nodeID, "err", err)
+	return err
+}
+
+func (s *Server) serveHTTP(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
+	defer cancel()
+	if err := s.httpSrv.Shutdown(sctx); err != nil {
+		_ = s.httpSrv.Close() // drain timed out: drop what is left
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("http server: %w", err)
+	}
+	return nil
+}
+
+// routes builds the HTTP handler: the API, metrics, pprof and the chat page.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	a := api.New(api.Config{Ready: func() bool { return !s.draining.Load() }}, backend{s})
+	for _, p := range a.Routes() {
+		mux.Handle(p, a)
+	}
+	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	pp := http.NewServeMux()
+	pp.HandleFunc("/debug/pprof/", pprof.Index)
+	pp.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/debug/pprof/", s.loopbackOnly(pp, s.cfg.PprofPublic))
+	mux.Handle("/", s.pageHandler())
+	return mux
+}
+
+// loopbackOnly refuses non-loopback clients unless open is set.
+func (s *Server) loopbackOnly(h http.Handler, open bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !open && !isLoopback(r.RemoteAddr) {
+			api.WriteError(w, http.StatusForbidden, protocol.Unauthorized,
+				"only loopback clients may use this route; set pprof_public to open it")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func isLoopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newMsgID returns a node-unique message id.
+func (s *Server) newMsgID() string {
+	return fmt.Sprintf("%s-%d-%d", s.nodeID, s.started.UnixMilli(), s.ids.Add(1))
+}
+
+func (s *Server) appAllowed(app uint32) bool {
+	return s.appsOK == nil || s.appsOK[app]
 }

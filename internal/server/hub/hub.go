@@ -88,13 +88,15 @@ type Hub struct {
 	users    [shardCount]userShard
 	rooms    [shardCount]roomShard
 	count    atomic.Int64 // logged-in sessions
+	appMu    sync.Mutex   // guards apps
+	apps     map[uint32]int
 	sent     atomic.Uint64
 	failures atomic.Uint64
 }
 
 // New returns an empty hub.
 func New() *Hub {
-	h := &Hub{seed: maphash.MakeSeed()}
+	h := &Hub{seed: maphash.MakeSeed(), apps: make(map[uint32]int)}
 	for i := range h.users {
 		h.users[i].users = make(map[userKey]*Session)
 		h.rooms[i].rooms = make(map[roomKey]map[*Session]struct{})
@@ -133,6 +135,7 @@ func (h *Hub) Login(s *Session, app uint32, user string, loginMs int64) *Session
 	sh.mu.Unlock()
 	if old == nil {
 		h.count.Add(1)
+		h.addApp(app, 1)
 	}
 	return old
 }
@@ -158,6 +161,7 @@ func (h *Hub) Logout(s *Session) bool {
 	sh.mu.Unlock()
 	if cur {
 		h.count.Add(-1)
+		h.addApp(s.app, -1)
 	}
 	return cur
 }
@@ -258,20 +262,32 @@ func (h *Hub) Users(app uint32) []string {
 	return out
 }
 
+func (h *Hub) addApp(app uint32, d int) {
+	h.appMu.Lock()
+	if n := h.apps[app] + d; n > 0 {
+		h.apps[app] = n
+	} else {
+		delete(h.apps, app)
+	}
+	h.appMu.Unlock()
+}
+
 // AppCount returns how many users of app are logged in on this node.
 func (h *Hub) AppCount(app uint32) int {
-	n := 0
-	for i := range h.users {
-		sh := &h.users[i]
-		sh.mu.Lock()
-		for k := range sh.users {
-			if k.app == app {
-				n++
-			}
-		}
-		sh.mu.Unlock()
+	h.appMu.Lock()
+	defer h.appMu.Unlock()
+	return h.apps[app]
+}
+
+// Apps returns the online user count of every app with users on this node.
+func (h *Hub) Apps() map[uint32]int {
+	h.appMu.Lock()
+	defer h.appMu.Unlock()
+	out := make(map[uint32]int, len(h.apps))
+	for a, n := range h.apps {
+		out[a] = n
 	}
-	return n
+	return out
 }
 
 // RoomUsers returns the ids of the local members of a room, sorted.

@@ -1,0 +1,166 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gows-dev/gows/internal/protocol"
+)
+
+// params holds a request's parameters from the query string, a form body or a JSON object
+// body (later sources override earlier ones). JSON numbers and booleans are kept as text.
+type params map[string]string
+
+// DefaultPageLimit and MaxPageLimit bound user list pages.
+const (
+	DefaultPageLimit = 1000
+	MaxPageLimit     = 10000
+)
+
+func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params, error) {
+	p := params{}
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 {
+			p[k] = v[0]
+		}
+	}
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return p, nil
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")) // empty or bad: treated as form below
+	switch ct {
+	case "application/json":
+		var obj map[string]any
+		dec := json.NewDecoder(r.Body)
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil {
+			if errors.Is(err, io.EOF) {
+				return p, nil
+			}
+			return nil, &ParamError{Field: "body", Msg: "invalid JSON object: " + err.Error()}
+		}
+		for k, v := range obj {
+			switch x := v.(type) {
+			case string:
+				p[k] = x
+			case json.Number:
+				p[k] = x.String()
+			case bool:
+				p[k] = strconv.FormatBool(x)
+			case nil:
+			default:
+				return nil, &ParamError{Field: k, Msg: "must be a string or a number"}
+			}
+		}
+	default:
+		if err := r.ParseForm(); err != nil {
+			return nil, &ParamError{Field: "body", Msg: "invalid form body: " + err.Error()}
+		}
+		for k, v := range r.PostForm {
+			if len(v) > 0 {
+				p[k] = v[0]
+			}
+		}
+	}
+	return p, nil
+}
+
+// get returns the first non-empty value among names (alternative spellings).
+func (p params) get(names ...string) string {
+	for _, n := range names {
+		if v := strings.TrimSpace(p[n]); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func (p params) appID() (uint32, error) {
+	s := p.get("appId", "appID")
+	if s == "" {
+		return 0, &ParamError{Field: "appId", Msg: "is required"}
+	}
+	v, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || v == 0 {
+		return 0, &ParamError{Field: "appId", Msg: fmt.Sprintf("must be a positive integer, got %q", s)}
+	}
+	return uint32(v), nil
+}
+
+func (p params) userID(names ...string) (string, error) {
+	s := p.get(names...)
+	if s == "" {
+		return "", &ParamError{Field: names[0], Msg: "is required"}
+	}
+	if !protocol.ValidUserID(s) {
+		return "", &ParamError{Field: names[0], Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxUserIDLen)}
+	}
+	return s, nil
+}
+
+func (p params) room() (string, error) {
+	s := p.get("room", "roomId", "roomID")
+	if s == "" {
+		return "", &ParamError{Field: "room", Msg: "is required"}
+	}
+	if !protocol.ValidRoom(s) {
+		return "", &ParamError{Field: "room", Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxRoomLen)}
+	}
+	return s, nil
+}
+
+func (p params) limit() (int, error) {
+	s := p.get("limit")
+	if s == "" {
+		return DefaultPageLimit, nil
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil || v < 1 || v > MaxPageLimit {
+		return 0, &ParamError{Field: "limit", Msg: fmt.Sprintf("must be 1..%d", MaxPageLimit)}
+	}
+	return v, nil
+}
+
+// push reads the parameters of the three push routes (seed names: appId, userId, msgId,
+// message; room for rooms; from and type are gows additions).
+func (p params) push(t Target) (Push, error) {
+	app, err := p.appID()
+	if err != nil {
+		return Push{}, err
+	}
+	push := Push{Target: t, AppID: app, MsgID: p.get("msgId", "msgID"), Type: p.get("type"), Msg: p["message"]}
+	if push.Msg == "" {
+		push.Msg = p["msg"]
+	}
+	if push.Msg == "" {
+		return Push{}, &ParamError{Field: "message", Msg: "is required"}
+	}
+	if len(push.MsgID) > 128 {
+		return Push{}, &ParamError{Field: "msgId", Msg: "must be at most 128 characters"}
+	}
+	switch t {
+	case ToUser:
+		if push.UserID, err = p.userID("userId", "userID"); err != nil {
+			return Push{}, err
+		}
+		push.From = p.get("from")
+	case ToRoom:
+		if push.Room, err = p.room(); err != nil {
+			return Push{}, err
+		}
+		push.From = p.get("userId", "userID", "from")
+	case ToApp:
+		push.From = p.get("userId", "userID", "from")
+	}
+	if push.From != "" && !protocol.ValidUserID(push.From) {
+		return Push{}, &ParamError{Field: "userId", Msg: "sender must be 1..64 printable characters"}
+	}
+	return push, nil
+}

@@ -1,0 +1,179 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+// answer is the seed-shaped body of every API answer.
+type answer struct {
+	Code protocol.Code   `json:"code"`
+	Msg  string          `json:"msg"`
+	Data json.RawMessage `json:"data"`
+}
+
+func do(t *testing.T, req *http.Request) (int, answer) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a answer
+	if err := json.Unmarshal(b, &a); err != nil {
+		t.Fatalf("%s %s: body %q is not JSON: %v", req.Method, req.URL, b, err)
+	}
+	return resp.StatusCode, a
+}
+
+// pushForm POSTs a form; a non-zero want is checked against the HTTP status.
+func pushForm(t *testing.T, srv *testutil.Server, path string, v url.Values, want int) (int, answer) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, srv.HTTPURL+path, strings.NewReader(v.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	code, a := do(t, req)
+	if want != 0 && code != want {
+		t.Fatalf("POST %s: HTTP %d (%d %s), want %d", path, code, a.Code, a.Msg, want)
+	}
+	return code, a
+}
+
+func getJSON(t *testing.T, rawURL string) (int, answer) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, rawURL, nil)
+	return do(t, req)
+}
+
+func getState(t *testing.T, srv *testutil.Server) api.State {
+	t.Helper()
+	code, a := getJSON(t, srv.HTTPURL+"/system/state")
+	if code != 200 {
+		t.Fatalf("state: %d %+v", code, a)
+	}
+	var st api.State
+	if err := json.Unmarshal(a.Data, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func httpGet(t *testing.T, rawURL string) string {
+	t.Helper()
+	resp, err := http.Get(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestAPI_Routes(t *testing.T) {
+	srv := testutil.StartServer(t)
+	u1 := testutil.Dial(t, srv.WSURL, nil)
+	u1.Login(101, "u1")
+	u2 := testutil.Dial(t, srv.WSURL, nil)
+	u2.Login(101, "u2")
+	if r := u2.Call(protocol.CmdJoin, protocol.RoomData{Room: "r1"}); r.Response.Code != 200 {
+		t.Fatal(r)
+	}
+
+	cases := []struct {
+		name     string
+		method   string
+		path     string
+		body     string
+		ctype    string
+		status   int
+		code     protocol.Code
+		contains string // in the data or message
+	}{
+		{"user list", "GET", "/user/list?appId=101", "", "", 200, 200, `"userList":["u1","u2"]`},
+		{"user list page", "GET", "/user/list?appId=101&limit=1", "", "", 200, 200, `"nextCursor":"u1"`},
+		{"user list next page", "GET", "/user/list?appId=101&limit=1&cursor=u1", "", "", 200, 200, `"userList":["u2"]`},
+		{"user list without appId", "GET", "/user/list", "", "", 400, 1001, "appId: is required"},
+		{"user list bad limit", "GET", "/user/list?appId=101&limit=0", "", "", 400, 1001, "limit"},
+		{"online yes", "GET", "/user/online?appId=101&userId=u1", "", "", 200, 200, `"online":true`},
+		{"online alt spelling", "GET", "/user/online?appID=101&userID=u2", "", "", 200, 200, `"online":true`},
+		{"online no", "GET", "/user/online?appId=101&userId=ghost", "", "", 200, 200, `"online":false`},
+		{"online without userId", "GET", "/user/online?appId=101", "", "", 400, 1001, "userId: is required"},
+		{"send form", "POST", "/user/sendMessage", "appId=101&userId=u1&msgId=m1&message=hello", "application/x-www-form-urlencoded", 200, 200, `"delivered":1`},
+		{"send json", "POST", "/user/sendMessage", `{"appId":101,"userId":"u1","msgId":"m2","message":"hi"}`, "application/json", 200, 200, `"msgId":"m2"`},
+		{"send duplicate", "POST", "/user/sendMessage", "appId=101&userId=u1&msgId=m1&message=hello", "application/x-www-form-urlencoded", 200, 200, `"duplicate":true`},
+		{"send offline", "POST", "/user/sendMessage", "appId=101&userId=ghost&msgId=m3&message=hello", "application/x-www-form-urlencoded", 404, 1005, "not online"},
+		{"send offline retried", "POST", "/user/sendMessage", "appId=101&userId=ghost&msgId=m3&message=hello", "application/x-www-form-urlencoded", 404, 1005, "not online"},
+		{"send without message", "POST", "/user/sendMessage", "appId=101&userId=u1", "application/x-www-form-urlencoded", 400, 1001, "message: is required"},
+		{"send with GET", "GET", "/user/sendMessage?appId=101&userId=u1&message=x", "", "", 405, 1010, "POST"},
+		{"send bad json", "POST", "/user/sendMessage", `{"appId":`, "application/json", 400, 1001, "invalid JSON"},
+		{"send all", "POST", "/user/sendMessageAll", "appId=101&userId=u1&msgId=a1&message=all", "application/x-www-form-urlencoded", 200, 200, `"delivered":2`},
+		{"room send", "POST", "/room/sendMessage", "appId=101&room=r1&userId=u1&msgId=r1&message=room", "application/x-www-form-urlencoded", 200, 200, `"delivered":1`},
+		{"room send without room", "POST", "/room/sendMessage", "appId=101&userId=u1&message=room", "application/x-www-form-urlencoded", 400, 1001, "room: is required"},
+		{"room users", "GET", "/room/users?appId=101&room=r1", "", "", 200, 200, `"userList":["u2"]`},
+		{"state", "GET", "/system/state", "", "", 200, 200, `"users":2`},
+		{"healthz", "GET", "/healthz", "", "", 200, 200, "ok"},
+		{"readyz", "GET", "/readyz", "", "", 200, 200, "ready"},
+		{"unknown route", "GET", "/nope", "", "", 404, 1010, "no route"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.HTTPURL+tc.path, strings.NewReader(tc.body))
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			status, a := do(t, req)
+			if status != tc.status || a.Code != tc.code {
+				t.Fatalf("HTTP %d code %d (%s), want %d/%d", status, a.Code, a.Msg, tc.status, tc.code)
+			}
+			if !strings.Contains(string(a.Data)+a.Msg, tc.contains) {
+				t.Fatalf("answer %s %s does not contain %s", a.Msg, a.Data, tc.contains)
+			}
+		})
+	}
+	// What the clients received: u1 got m1 once (not the duplicate), m2, and the app push;
+	// u2 got the app push and the room push.
+	var got []string
+	for range 3 {
+		got = append(got, testutil.Data[protocol.Message](t, u1.Push(protocol.CmdMsg)).Msg)
+	}
+	if strings.Join(got, ",") != "hello,hi,all" {
+		t.Fatalf("u1 got %v", got)
+	}
+	if m := testutil.Data[protocol.Message](t, u2.Push(protocol.CmdMsg)); m.Msg != "all" || m.From != "u1" {
+		t.Fatalf("u2 got %+v", m)
+	}
+	if m := testutil.Data[protocol.Message](t, u2.Push(protocol.CmdMsg)); m.Msg != "room" || m.Target != "r1" {
+		t.Fatalf("u2 got %+v", m)
+	}
+	// The pushes carry the msgId as seq.
+	if r := u1.Call(protocol.CmdPing, nil); r.Response.Code != 200 {
+		t.Fatal(r)
+	}
+	for _, p := range u1.Pending() {
+		if p.Cmd != protocol.CmdMsg {
+			continue // enter notices
+		}
+		t.Fatalf("u1 got an unexpected extra push (duplicate delivered?): %+v", p)
+	}
+}

@@ -1,0 +1,386 @@
+package server_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestWS_LoginPingHeartbeat(t *testing.T) {
+	srv := testutil.StartServer(t)
+	c := testutil.Dial(t, srv.WSURL, nil)
+	// The seed's exact login frame, with its appId/userId spelling.
+	c.WriteRaw([]byte(`{"seq":"1565336219141-266129","cmd":"login","data":{"userId":"u1","appId":101,"serviceToken":""}}`))
+	r := c.NextResponse()
+	if r.Seq != "1565336219141-266129" || r.Cmd != "login" || r.Response.Code != 200 || r.Response.CodeMsg != "Success" {
+		t.Fatalf("login answer: %+v", r)
+	}
+	if string(r.Response.Data) != "null" {
+		t.Fatalf("login data = %s, want null", r.Response.Data)
+	}
+	if r := c.Call(protocol.CmdPing, nil); r.Response.Code != 200 || string(r.Response.Data) != `"pong"` {
+		t.Fatalf("ping: %+v", r)
+	}
+	if r := c.Call(protocol.CmdHeartbeat, protocol.HeartbeatData{UserID: "u1"}); r.Response.Code != 200 {
+		t.Fatalf("heartbeat: %+v", r)
+	}
+	// The alternative spelling logs in too (on a second connection).
+	c2 := testutil.Dial(t, srv.WSURL, nil)
+	c2.WriteRaw([]byte(`{"seq":"2","cmd":"login","data":{"userID":"u2","appID":"101"}}`))
+	if r := c2.NextResponse(); r.Response.Code != 200 {
+		t.Fatalf("login with appID/userID: %+v", r)
+	}
+	st := getState(t, srv)
+	if st.Users != 2 || st.Connections != 2 {
+		t.Fatalf("state users=%d connections=%d, want 2 and 2", st.Users, st.Connections)
+	}
+}
+
+func TestWS_BadInputGetsErrorCodes(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AllowedAppIDs = []uint32{101, 102} })
+	c := testutil.Dial(t, srv.WSURL, nil)
+	cases := []struct {
+		name    string
+		frame   string
+		seq     string
+		code    protocol.Code
+		contain string
+	}{
+		{"invalid JSON", `{"seq":"a1","cmd":`, "", protocol.ParameterIllegal, "invalid request"},
+		{"invalid JSON keeps seq", `{"seq":"a2","cmd":"login","data":{"appId":[}}`, "", protocol.ParameterIllegal, "invalid request"},
+		{"not an object", `[1,2,3]`, "", protocol.ParameterIllegal, "invalid request"},
+		{"missing cmd", `{"seq":"a3"}`, "a3", protocol.ParameterIllegal, "no cmd"},
+		{"unknown cmd", `{"seq":"a4","cmd":"teleport"}`, "a4", protocol.RoutingNotExist, "unknown cmd"},
+		{"heartbeat before login", `{"seq":"a5","cmd":"heartbeat","data":{"userId":"u1"}}`, "a5", protocol.NotLoggedIn, "log in"},
+		{"send before login", `{"seq":"a6","cmd":"send","data":{"msg":"hi"}}`, "a6", protocol.NotLoggedIn, "log in"},
+		{"login without data", `{"seq":"a7","cmd":"login"}`, "a7", protocol.ParameterIllegal, "missing data"},
+		{"login without appId", `{"seq":"a8","cmd":"login","data":{"userId":"u1"}}`, "a8", protocol.ParameterIllegal, "appId"},
+		{"login with bad appId", `{"seq":"a9","cmd":"login","data":{"userId":"u1","appId":"x"}}`, "a9", protocol.ParameterIllegal, "appId"},
+		{"login to a refused app", `{"seq":"a10","cmd":"login","data":{"userId":"u1","appId":7}}`, "a10", protocol.ParameterIllegal, "not allowed"},
+		{"login without userId", `{"seq":"a11","cmd":"login","data":{"appId":101}}`, "a11", protocol.UnauthorizedUserID, "userId"},
+		{"login with long userId", `{"seq":"a12","cmd":"login","data":{"appId":101,"userId":"` + strings.Repeat("x", 65) + `"}}`, "a12", protocol.UnauthorizedUserID, "userId"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.WriteRaw([]byte(tc.frame))
+			r := c.NextResponse()
+			if r.Response.Code != tc.code || !strings.Contains(r.Response.CodeMsg, tc.contain) {
+				t.Fatalf("got code %d %q, want %d containing %q", r.Response.Code, r.Response.CodeMsg, tc.code, tc.contain)
+			}
+			if tc.seq != "" && r.Seq != tc.seq {
+				t.Fatalf("seq %q, want %q", r.Seq, tc.seq)
+			}
+		})
+	}
+	t.Run("seq salvaged from invalid data", func(t *testing.T) {
+		c.WriteRaw([]byte(`{"seq":"s1","cmd":"login","data":{"appId":1},"x":}`))
+		if r := c.NextResponse(); r.Response.Code != protocol.ParameterIllegal {
+			t.Fatalf("got %+v", r)
+		}
+	})
+	t.Run("binary frame", func(t *testing.T) {
+		if err := c.Conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3}); err != nil {
+			t.Fatal(err)
+		}
+		r := c.NextResponse()
+		if r.Response.Code != protocol.ParameterIllegal || !strings.Contains(r.Response.CodeMsg, "binary") {
+			t.Fatalf("got %+v", r)
+		}
+	})
+	// After all that the connection still works.
+	c.Login(101, "u1")
+	for _, tc := range []struct {
+		name string
+		data string
+		code protocol.Code
+	}{
+		{"send without msg", `{"to":"u2"}`, protocol.ParameterIllegal},
+		{"send to offline user", `{"to":"nobody","msg":"hi"}`, protocol.NotData},
+		{"send to a room not joined", `{"room":"r1","msg":"hi"}`, protocol.OperationFailure},
+		{"send to user and room", `{"to":"u2","room":"r1","msg":"hi"}`, protocol.ParameterIllegal},
+		{"join without room", `{}`, protocol.ParameterIllegal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := protocol.CmdSend
+			if strings.HasPrefix(tc.name, "join") {
+				cmd = protocol.CmdJoin
+			}
+			r := c.Call(cmd, json.RawMessage(tc.data))
+			if r.Response.Code != tc.code {
+				t.Fatalf("got %d %q, want %d", r.Response.Code, r.Response.CodeMsg, tc.code)
+			}
+		})
+	}
+}
+
+func TestWS_SendToUserRoomAndApp(t *testing.T) {
+	srv := testutil.StartServer(t)
+	alice := testutil.Dial(t, srv.WSURL, nil)
+	alice.Login(101, "alice")
+	bob := testutil.Dial(t, srv.WSURL, nil)
+	bob.Login(101, "bob")
+	carol := testutil.Dial(t, srv.WSURL, nil) // another app: must not see app 101's traffic
+	carol.Login(102, "carol")
+
+	// Direct: bob gets it, alice gets the answer with the delivered count.
+	r := alice.Call(protocol.CmdSend, protocol.SendData{To: "bob", Msg: "hi bob"})
+	if r.Response.Code != 200 {
+		t.Fatalf("send: %+v", r)
+	}
+	if res := testutil.Data[api.PushResult](t, r); res.Delivered != 1 || res.MsgID == "" {
+		t.Fatalf("send result %+v", res)
+	}
+	m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg))
+	if m.Msg != "hi bob" || m.From != "alice" || m.Target != "" || m.Type != "text" {
+		t.Fatalf("bob got %+v", m)
+	}
+
+	// Room: both join, bob speaks, both get it with the room as target.
+	for _, c := range []*testutil.Client{alice, bob} {
+		if r := c.Call(protocol.CmdJoin, protocol.RoomData{Room: "lobby"}); r.Response.Code != 200 {
+			t.Fatalf("join: %+v", r)
+		}
+	}
+	if r := bob.Call(protocol.CmdSend, protocol.SendData{Room: "lobby", Msg: "hello room"}); r.Response.Code != 200 {
+		t.Fatalf("room send: %+v", r)
+	}
+	for _, c := range []*testutil.Client{alice, bob} {
+		m := testutil.Data[protocol.Message](t, c.Push(protocol.CmdMsg))
+		if m.Msg != "hello room" || m.Target != "lobby" || m.From != "bob" {
+			t.Fatalf("room message %+v", m)
+		}
+	}
+	users := testutil.Data[protocol.UsersResult](t, alice.Call(protocol.CmdUsers, protocol.UsersData{Room: "lobby"}))
+	if users.UserCount != 2 || strings.Join(users.UserList, ",") != "alice,bob" {
+		t.Fatalf("room users %+v", users)
+	}
+
+	// App: everyone in 101 including the sender, nobody in 102.
+	if r := alice.Call(protocol.CmdSend, protocol.SendData{Msg: "hello all"}); r.Response.Code != 200 {
+		t.Fatalf("app send: %+v", r)
+	}
+	for _, c := range []*testutil.Client{alice, bob} {
+		if m := testutil.Data[protocol.Message](t, c.Push(protocol.CmdMsg)); m.Msg != "hello all" {
+			t.Fatalf("app message %+v", m)
+		}
+	}
+	// carol sees only her own app: a ping answer arrives with no push before it.
+	if r := carol.Call(protocol.CmdPing, nil); r.Response.Code != 200 {
+		t.Fatalf("ping %+v", r)
+	}
+	users = testutil.Data[protocol.UsersResult](t, carol.Call(protocol.CmdUsers, nil))
+	if users.UserCount != 1 || users.UserList[0] != "carol" {
+		t.Fatalf("app 102 users %+v", users)
+	}
+}
+
+func TestWS_PresenceNotices(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.PresenceLimit = 2 })
+	alice := testutil.Dial(t, srv.WSURL, nil)
+	alice.Login(101, "alice")
+	bob := testutil.Dial(t, srv.WSURL, nil)
+	bob.Login(101, "bob")
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "bob" || m.Type != "enter" {
+		t.Fatalf("enter %+v", m)
+	}
+	// A third user makes the app bigger than the limit: no notice for it.
+	carol := testutil.Dial(t, srv.WSURL, nil)
+	carol.Login(101, "carol")
+	_ = bob.Conn.Close()
+	// bob's exit happens while the app has 2 users: alice is told.
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdExit)); m.From != "bob" {
+		t.Fatalf("exit %+v", m)
+	}
+	for _, p := range alice.Pending() {
+		if p.Cmd == protocol.CmdEnter {
+			t.Fatalf("alice was told about carol, above the presence limit: %+v", p)
+		}
+	}
+}
+
+func TestWS_DuplicateLoginKicksOldConnection(t *testing.T) {
+	srv := testutil.StartServer(t)
+	old := testutil.Dial(t, srv.WSURL, nil)
+	old.Login(101, "u1")
+	newer := testutil.Dial(t, srv.WSURL, nil)
+	newer.Login(101, "u1")
+	if p := old.Push(protocol.CmdKickout); p.Response.Code != 200 {
+		t.Fatalf("kickout push %+v", p)
+	}
+	var ce *websocket.CloseError
+	if err := old.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseKickout) {
+		t.Fatalf("old connection closed with %v, want %d", err, protocol.CloseKickout)
+	}
+	// The newer connection is the one that receives.
+	pushForm(t, srv, "/user/sendMessage", url.Values{"appId": {"101"}, "userId": {"u1"}, "message": {"still here"}}, http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, newer.Push(protocol.CmdMsg)); m.Msg != "still here" {
+		t.Fatalf("newer got %+v", m)
+	}
+	if st := getState(t, srv); st.Users != 1 {
+		t.Fatalf("users = %d, want 1", st.Users)
+	}
+}
+
+func TestWS_DuplicateLoginRejectMode(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.DuplicateLogin = "reject" })
+	first := testutil.Dial(t, srv.WSURL, nil)
+	first.Login(101, "u1")
+	second := testutil.Dial(t, srv.WSURL, nil)
+	if r := second.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u1"}); r.Response.Code != protocol.OperationFailure {
+		t.Fatalf("second login %+v", r)
+	}
+	if r := first.Call(protocol.CmdPing, nil); r.Response.Code != 200 {
+		t.Fatalf("first connection broken: %+v", r)
+	}
+}
+
+func TestWS_Timeouts(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) {
+		c.LoginTimeout = 200 * time.Millisecond
+		c.HeartbeatTimeout = 400 * time.Millisecond
+	})
+	cases := []struct {
+		name  string
+		login bool
+		code  protocol.CloseCode
+	}{
+		{"no login", false, protocol.CloseLoginTimeout},
+		{"no heartbeat", true, protocol.CloseHeartbeatTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testutil.Dial(t, srv.WSURL, nil)
+			if tc.login {
+				c.Login(101, "sleepy")
+			}
+			var ce *websocket.CloseError
+			if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != int(tc.code) {
+				t.Fatalf("closed with %v, want %d", err, tc.code)
+			}
+		})
+	}
+}
+
+func TestWS_OversizeFrameCloses1009(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.MaxMessageBytes = 1024 })
+	c := testutil.Dial(t, srv.WSURL, nil)
+	c.WriteRaw([]byte(`{"seq":"1","cmd":"ping","data":"` + strings.Repeat("x", 2000) + `"}`))
+	var ce *websocket.CloseError
+	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseMessageTooBig) {
+		t.Fatalf("closed with %v, want 1009", err)
+	}
+}
+
+func TestWS_SlowConsumerIsDisconnectedOthersKeepReceiving(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.SendQueue = 4 })
+	slow := testutil.Dial(t, srv.WSURL, nil) // never reads
+	slow.Login(101, "slow")
+	fast := testutil.Dial(t, srv.WSURL, nil)
+	fast.Login(101, "fast")
+	big := strings.Repeat("x", 32<<10)
+	// Push to the slow client until the server gives up on it; bounded by count.
+	disconnected := false
+	for i := 0; i < 5000 && !disconnected; i++ {
+		code, _ := pushForm(t, srv, "/user/sendMessage", url.Values{"appId": {"101"}, "userId": {"slow"}, "message": {big}}, 0)
+		disconnected = code == http.StatusNotFound
+	}
+	if !disconnected {
+		t.Fatal("slow consumer was never disconnected")
+	}
+	if st := getState(t, srv); st.SlowConsumers != 1 {
+		t.Fatalf("slowConsumers = %d, want 1", st.SlowConsumers)
+	}
+	pushForm(t, srv, "/user/sendMessage", url.Values{"appId": {"101"}, "userId": {"fast"}, "message": {"ok"}}, http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, fast.Push(protocol.CmdMsg)); m.Msg != "ok" {
+		t.Fatalf("fast got %+v", m)
+	}
+	metrics := httpGet(t, srv.HTTPURL+"/metrics")
+	if !strings.Contains(metrics, "gows_slow_consumer_disconnects_total 1") {
+		t.Fatalf("metrics do not count the slow consumer:\n%s", grepLines(metrics, "slow"))
+	}
+}
+
+func TestWS_OriginPolicy(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AllowedOrigins = []string{"*.trusted.example"} })
+	cases := []struct {
+		name   string
+		origin string
+		ok     bool
+	}{
+		{"no origin (non-browser)", "", true},
+		{"same host, other port", "http://127.0.0.1:8080", true},
+		{"allowed pattern", "https://chat.trusted.example", true},
+		{"cross site", "https://evil.example", false},
+		{"lookalike", "https://trusted.example.evil.example", false},
+		{"null origin", "null", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.origin != "" {
+				h.Set("Origin", tc.origin)
+			}
+			_, err := testutil.DialErr(t, srv.WSURL, h)
+			if tc.ok && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "HTTP 403")) {
+				t.Fatalf("want HTTP 403, got %v", err)
+			}
+		})
+	}
+}
+
+func TestWS_WrongPathAndPlainHTTP(t *testing.T) {
+	srv := testutil.StartServer(t)
+	if _, err := testutil.DialErr(t, strings.Replace(srv.WSURL, "/acc", "/nope", 1), nil); err == nil || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Fatalf("wrong path: %v", err)
+	}
+	resp, err := http.Get(strings.Replace(srv.WSURL, "ws://", "http://", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired || !strings.Contains(string(body), "websocket") {
+		t.Fatalf("plain GET: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestServer_ShutdownClosesWith1001(t *testing.T) {
+	srv := testutil.StartServer(t)
+	var clients []*testutil.Client
+	for i := range 10 {
+		c := testutil.Dial(t, srv.WSURL, nil)
+		c.Login(101, fmt.Sprint("u", i))
+		clients = append(clients, c)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Stop() }()
+	for _, c := range clients {
+		var ce *websocket.CloseError
+		if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseGoingAway) {
+			t.Fatalf("closed with %v, want 1001", err)
+		}
+		_ = c.Conn.Close()
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}

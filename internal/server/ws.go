@@ -1,0 +1,377 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/conn"
+	"github.com/gows-dev/gows/internal/server/hub"
+	"github.com/gows-dev/gows/internal/wsframe"
+)
+
+// wsHandler connects the engine to the server: it admits handshakes and hands each
+// connection's messages to its worker.
+type wsHandler struct{ s *Server }
+
+func (h *wsHandler) Accept(r *http.Request) error {
+	if r.URL.Path != h.s.cfg.WSPath {
+		return &wsframe.HandshakeError{Status: http.StatusNotFound, Msg: "no websocket endpoint at " + r.URL.Path + "; use " + h.s.cfg.WSPath}
+	}
+	if origin := r.Header.Get("Origin"); !h.s.origins.Allow(origin, r.Host) {
+		h.s.log.Warn("websocket origin refused", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
+		return &wsframe.HandshakeError{Status: http.StatusForbidden, Msg: "origin not allowed: " + origin}
+	}
+	return nil
+}
+
+func (h *wsHandler) OnOpen(c *conn.Conn, r *http.Request) {
+	c.SetValue(hub.NewSession(c))
+	c.SetDeadline(time.Now().Add(h.s.cfg.LoginTimeout), protocol.CloseLoginTimeout)
+}
+
+func (h *wsHandler) OnMessage(c *conn.Conn, op wsframe.Opcode, payload []byte) {
+	j := job{c: c, s: c.Value().(*hub.Session), op: op, payload: append([]byte(nil), payload...)}
+	if !h.s.work.tryEnqueue(j) {
+		h.s.metrics.busy.Inc()
+		h.s.reply(c, "", "", protocol.OperationFailure, "server busy, retry later", nil)
+	}
+}
+
+func (h *wsHandler) OnClose(c *conn.Conn, why *conn.CloseError) {
+	h.s.work.enqueue(job{c: c, s: c.Value().(*hub.Session), closed: why})
+}
+
+// handleJob runs one connection job on its worker.
+func (s *Server) handleJob(j job) {
+	if j.closed != nil {
+		s.log.Debug("connection closed", "conn_id", j.c.ID(), "user_id", j.s.User(), "code", uint16(j.closed.Code), "reason", j.closed.Reason)
+		s.logout(j.s)
+		return
+	}
+	if j.op != wsframe.OpText {
+		s.reply(j.c, "", "", protocol.ParameterIllegal, "binary frames are not supported: send JSON in text frames", nil)
+		return
+	}
+	req, err := protocol.Decode(j.payload)
+	if err != nil {
+		var de *protocol.DecodeError
+		seq := ""
+		if errors.As(err, &de) {
+			seq = de.Seq
+		}
+		s.reply(j.c, seq, "", protocol.ParameterIllegal, "invalid request: "+err.Error(), nil)
+		return
+	}
+	cmd, ok := lookupCommand(req.Cmd)
+	if !ok {
+		s.metrics.commands.WithLabelValues("unknown").Inc()
+		s.reply(j.c, req.Seq, req.Cmd, protocol.RoutingNotExist, "unknown cmd "+truncate(req.Cmd, 32), nil)
+		return
+	}
+	s.metrics.commands.WithLabelValues(req.Cmd).Inc()
+	if cmd.needLogin && !j.s.LoggedIn() {
+		s.reply(j.c, req.Seq, req.Cmd, protocol.NotLoggedIn, "log in first", nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	code, msg, data := cmd.run(s, ctx, j.s, req)
+	s.reply(j.c, req.Seq, req.Cmd, code, msg, data)
+}
+
+// commandTimeout bounds the work of one WebSocket command (cluster lookups included).
+const commandTimeout = 5 * time.Second
+
+type command struct {
+	needLogin bool
+	run       func(s *Server, ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any)
+}
+
+// lookupCommand returns the handler of a WebSocket command.
+func lookupCommand(name string) (command, bool) {
+	switch name {
+	case protocol.CmdLogin:
+		return command{false, (*Server).cmdLogin}, true
+	case protocol.CmdHeartbeat:
+		return command{true, (*Server).cmdHeartbeat}, true
+	case protocol.CmdPing:
+		return command{false, (*Server).cmdPing}, true
+	case protocol.CmdSend:
+		return command{true, (*Server).cmdSend}, true
+	case protocol.CmdJoin:
+		return command{true, (*Server).cmdJoin}, true
+	case protocol.CmdLeave:
+		return command{true, (*Server).cmdLeave}, true
+	case protocol.CmdUsers:
+		return command{true, (*Server).cmdUsers}, true
+	case protocol.CmdLogout:
+		return command{true, (*Server).cmdLogout}, true
+	case protocol.CmdRefresh:
+		return command{true, (*Server).cmdRefresh}, true
+	}
+	return command{}, false
+}
+
+func (s *Server) cmdPing(context.Context, *hub.Session, protocol.Request) (protocol.Code, string, any) {
+	return protocol.OK, "", "pong"
+}
+
+func (s *Server) cmdHeartbeat(context.Context, *hub.Session, protocol.Request) (protocol.Code, string, any) {
+	return protocol.OK, "", nil
+}
+
+func (s *Server) cmdRefresh(context.Context, *hub.Session, protocol.Request) (protocol.Code, string, any) {
+	return protocol.OK, "", nil
+}
+
+func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
+	var d protocol.LoginData
+	if err := protocol.DecodeData(req.Data, &d); err != nil {
+		return protocol.ParameterIllegal, "login data: " + err.Error(), nil
+	}
+	if d.AppID == 0 {
+		return protocol.ParameterIllegal, "appId is required", nil
+	}
+	if !s.appAllowed(d.AppID) {
+		return protocol.ParameterIllegal, fmt.Sprintf("appId %d is not allowed on this server", d.AppID), nil
+	}
+	if !protocol.ValidUserID(d.UserID) {
+		return protocol.UnauthorizedUserID, fmt.Sprintf("userId must be 1..%d printable characters", protocol.MaxUserIDLen), nil
+	}
+	if sess.LoggedIn() {
+		if sess.App() == d.AppID && sess.User() == d.UserID {
+			return protocol.OK, "", nil // a repeated login of the same identity is harmless
+		}
+		s.logout(sess)
+	}
+	if s.cfg.DuplicateLogin == "reject" {
+		if other := s.hub.Lookup(d.AppID, d.UserID); other != nil && other != sess {
+			return protocol.OperationFailure, "user " + d.UserID + " is already logged in", nil
+		}
+	}
+	old := s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
+	c := sess.Conn().(*conn.Conn)
+	c.ClearDeadline()
+	s.metrics.logins.Inc()
+	if old != nil && old != sess {
+		s.kick(old, protocol.CloseKickout, "logged in elsewhere")
+	}
+	s.notifyApp(sess, protocol.CmdEnter, protocol.TypeEnter)
+	s.log.Debug("login", "conn_id", c.ID(), "app_id", d.AppID, "user_id", d.UserID)
+	return protocol.OK, "", nil
+}
+
+func (s *Server) cmdLogout(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
+	s.logout(sess)
+	sess.Conn().(*conn.Conn).SetDeadline(time.Now().Add(s.cfg.LoginTimeout), protocol.CloseLoginTimeout)
+	return protocol.OK, "", nil
+}
+
+// logout removes a session from the hub and tells the app when that was its user's last
+// session here.
+func (s *Server) logout(sess *hub.Session) {
+	if !sess.LoggedIn() {
+		return
+	}
+	app, user := sess.App(), sess.User()
+	if s.hub.Logout(sess) {
+		s.notifyExit(app, user)
+	}
+}
+
+// kick sends a session a kickout push and closes it with code.
+func (s *Server) kick(sess *hub.Session, code protocol.CloseCode, why string) {
+	frame, err := s.pushFrame("", protocol.CmdKickout, protocol.Message{Type: protocol.TypeKickout, Msg: why})
+	if err == nil {
+		_ = sess.Conn().Send(frame) // best effort: the close below says the same
+	}
+	sess.Conn().Close(code, why)
+}
+
+func (s *Server) cmdSend(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
+	var d protocol.SendData
+	if err := protocol.DecodeData(req.Data, &d); err != nil {
+		return protocol.ParameterIllegal, "send data: " + err.Error(), nil
+	}
+	if d.Msg == "" {
+		return protocol.ParameterIllegal, "msg is required", nil
+	}
+	p := api.Push{AppID: sess.App(), From: sess.User(), Type: d.Type, Msg: d.Msg, Target: api.ToApp}
+	switch {
+	case d.To != "" && d.Room != "":
+		return protocol.ParameterIllegal, "give either to or room, not both", nil
+	case d.To != "":
+		if !protocol.ValidUserID(d.To) {
+			return protocol.ParameterIllegal, "to: not a valid user id", nil
+		}
+		p.Target, p.UserID = api.ToUser, d.To
+	case d.Room != "":
+		if !protocol.ValidRoom(d.Room) {
+			return protocol.ParameterIllegal, "room: not a valid room name", nil
+		}
+		if !inRoom(sess, d.Room) {
+			return protocol.OperationFailure, "join room " + d.Room + " first", nil
+		}
+		p.Target, p.Room = api.ToRoom, d.Room
+	}
+	res, err := s.push(ctx, p)
+	if err != nil {
+		return errorCode(err), err.Error(), res
+	}
+	return protocol.OK, "", res
+}
+
+func inRoom(sess *hub.Session, room string) bool {
+	for _, r := range sess.Rooms() {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+// roomData is the answer data of join and leave.
+type roomData struct {
+	Room      string `json:"room"`
+	UserCount int    `json:"userCount"`
+}
+
+func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
+	room, code, msg := roomArg(req)
+	if code != protocol.OK {
+		return code, msg, nil
+	}
+	already := inRoom(sess, room)
+	n := s.hub.Join(sess, room)
+	if !already {
+		s.notifyRoom(sess, room, protocol.CmdEnter, protocol.TypeEnter, n)
+	}
+	return protocol.OK, "", roomData{Room: room, UserCount: n}
+}
+
+func (s *Server) cmdLeave(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
+	room, code, msg := roomArg(req)
+	if code != protocol.OK {
+		return code, msg, nil
+	}
+	if !s.hub.Leave(sess, room) {
+		return protocol.NotData, "not in room " + room, nil
+	}
+	n := s.hub.RoomSize(sess.App(), room)
+	s.notifyRoom(sess, room, protocol.CmdExit, protocol.TypeExit, n)
+	return protocol.OK, "", roomData{Room: room, UserCount: n}
+}
+
+func roomArg(req protocol.Request) (string, protocol.Code, string) {
+	var d protocol.RoomData
+	if err := protocol.DecodeData(req.Data, &d); err != nil {
+		return "", protocol.ParameterIllegal, "room data: " + err.Error()
+	}
+	if !protocol.ValidRoom(d.Room) {
+		return "", protocol.ParameterIllegal, fmt.Sprintf("room must be 1..%d printable characters", protocol.MaxRoomLen)
+	}
+	return d.Room, protocol.OK, ""
+}
+
+func (s *Server) cmdUsers(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
+	var d protocol.UsersData
+	if len(req.Data) > 0 && string(req.Data) != "null" {
+		if err := json.Unmarshal(req.Data, &d); err != nil {
+			return protocol.ParameterIllegal, "users data: " + err.Error(), nil
+		}
+	}
+	if d.Room != "" && !protocol.ValidRoom(d.Room) {
+		return protocol.ParameterIllegal, "room: not a valid room name", nil
+	}
+	page, err := s.users(ctx, sess.App(), d.Room, "", api.MaxPageLimit)
+	if err != nil {
+		return errorCode(err), err.Error(), nil
+	}
+	return protocol.OK, "", protocol.UsersResult{UserCount: page.UserCount, UserList: page.UserList}
+}
+
+// notifyApp tells the other users of sess's app that its user came online, when the app
+// is small enough for presence notices.
+func (s *Server) notifyApp(sess *hub.Session, cmd, typ string) {
+	if s.cfg.PresenceLimit == 0 || s.hub.AppCount(sess.App()) > s.cfg.PresenceLimit {
+		return
+	}
+	frame, err := s.pushFrame("", cmd, protocol.Message{Type: typ, From: sess.User()})
+	if err != nil {
+		return
+	}
+	s.hub.SendApp(sess.App(), frame, sess)
+}
+
+// notifyExit tells an app's users that user went offline, when the app is small enough.
+func (s *Server) notifyExit(app uint32, user string) {
+	if s.cfg.PresenceLimit == 0 || s.hub.AppCount(app) > s.cfg.PresenceLimit {
+		return
+	}
+	frame, err := s.pushFrame("", protocol.CmdExit, protocol.Message{Type: protocol.TypeExit, From: user})
+	if err != nil {
+		return
+	}
+	s.hub.SendApp(app, frame, nil)
+}
+
+// notifyRoom tells a room's other members that sess joined or left, when the room (of
+// size n) is small enough.
+func (s *Server) notifyRoom(sess *hub.Session, room, cmd, typ string, n int) {
+	if s.cfg.PresenceLimit == 0 || n > s.cfg.PresenceLimit {
+		return
+	}
+	frame, err := s.pushFrame("", cmd, protocol.Message{Target: room, Type: typ, From: sess.User()})
+	if err != nil {
+		return
+	}
+	s.hub.SendRoom(sess.App(), room, frame, sess)
+}
+
+// reply sends a command's answer on c.
+func (s *Server) reply(c *conn.Conn, seq, cmd string, code protocol.Code, msg string, data any) {
+	b, err := protocol.EncodeResponse(seq, cmd, code, msg, data)
+	if err != nil {
+		s.log.Error("encode response", "cmd", cmd, "err", err)
+		b, _ = protocol.EncodeResponse(seq, cmd, protocol.ServerError, "encode response failed", nil) // static data: cannot fail
+	}
+	_ = c.Send(conn.TextFrame(b)) // fails only for a closing connection, which no longer needs answers
+}
+
+// pushFrame encodes a push once, for any number of recipients.
+func (s *Server) pushFrame(seq, cmd string, m protocol.Message) ([]byte, error) {
+	b, err := protocol.EncodePush(seq, cmd, m)
+	if err != nil {
+		s.log.Error("encode push", "cmd", cmd, "err", err)
+		return nil, err
+	}
+	return conn.TextFrame(b), nil
+}
+
+// errorCode maps a backend error to a protocol code.
+func errorCode(err error) protocol.Code {
+	var pe *api.ParamError
+	switch {
+	case errors.As(err, &pe):
+		return protocol.ParameterIllegal
+	case errors.Is(err, api.ErrNotOnline):
+		return protocol.NotData
+	case errors.Is(err, api.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return protocol.OperationFailure
+	default:
+		return protocol.ServerError
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
