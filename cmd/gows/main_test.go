@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+// cliResult is what one run of the command tree wrote and returned.
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// runCLI runs the real command tree with args, as main would, with buffers for streams.
+// replace swaps subcommands of the same name for test versions (built with a runF hook).
+func runCLI(t *testing.T, args []string, replace ...func(*streams) *cobra.Command) cliResult {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	s := &streams{in: strings.NewReader(""), out: &out, err: &errOut}
+	root := newRootCmd(s)
+	for _, build := range replace {
+		sub := build(s)
+		for _, c := range root.Commands() {
+			if c.Name() == sub.Name() {
+				root.RemoveCommand(c)
+			}
+		}
+		root.AddCommand(sub)
+	}
+	code := execute(t.Context(), root, s, args)
+	return cliResult{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+// isolateEnv blanks every GOWS_* variable of the test process for the test; the loader
+// treats an empty variable as unset.
+func isolateEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, envPrefix) {
+			t.Setenv(k, "")
+		}
+	}
+}
+
+// writeFile writes content to name in a fresh temporary directory and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestCLI_UsageErrorsExit2(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"unknown command", []string{"serv"}, `unknown command "serv" for "gows"; did you mean serve?`},
+		{"unknown flag", []string{"serve", "--bogus"}, "unknown flag: --bogus"},
+		{"unknown root flag", []string{"--bogus"}, "unknown flag: --bogus"},
+		{"missing flag value", []string{"serve", "--config"}, "flag needs an argument: --config"},
+		{"unparsable flag value", []string{"serve", "--login-timeout", "5"}, `invalid argument "5" for "--login-timeout"`},
+		{"bad list flag value", []string{"serve", "--allowed-app-ids", "101,x"}, `allowed_app_ids (from flag --allowed-app-ids): want a non-negative integer, got "x"`},
+		{"extra argument", []string{"serve", "now"}, `gows serve takes no arguments, got "now"`},
+		{"version output format", []string{"version", "-o", "yaml"}, `--output: want text or json, got "yaml"`},
+		{"completion without shell", []string{"completion"}, "accepts 1 arg(s), received 0"},
+		{"completion unknown shell", []string{"completion", "tcsh"}, `invalid argument "tcsh"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			res := runCLI(t, tt.args)
+			if res.code != exitUsage {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", res.code, exitUsage, res.stderr)
+			}
+			if !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", res.stderr, tt.want)
+			}
+			if n := strings.Count(res.stderr, "Error:"); n != 1 {
+				t.Errorf("stderr has %d errors, want it printed once:\n%s", n, res.stderr)
+			}
+			if !strings.Contains(res.stderr, "--help' for usage") {
+				t.Errorf("stderr = %q, want a pointer to --help", res.stderr)
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", res.stdout)
+			}
+		})
+	}
+}
+
+func TestCLI_RuntimeErrorExits1WithoutUsage(t *testing.T) {
+	isolateEnv(t)
+	res := runCLI(t, []string{"serve", "--config", filepath.Join(t.TempDir(), "missing.yaml")})
+	if res.code != exitFailure {
+		t.Errorf("exit code = %d, want %d", res.code, exitFailure)
+	}
+	if strings.Contains(res.stderr, "Usage:") || strings.Contains(res.stderr, "--help") {
+		t.Errorf("a runtime error printed usage:\n%s", res.stderr)
+	}
+	if n := strings.Count(res.stderr, "Error:"); n != 1 {
+		t.Errorf("stderr has %d errors, want 1:\n%s", n, res.stderr)
+	}
+}
+
+func TestCLI_ExitErrorCarriesItsCode(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"nil", nil, exitOK},
+		{"plain", os.ErrNotExist, exitFailure},
+		{"usage", usageErrorf("bad"), exitUsage},
+		{"custom code, wrapped", withExitCode(3, os.ErrDeadlineExceeded), 3},
+		{"nil keeps nil", withExitCode(3, nil), exitOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := exitCode(tt.err); got != tt.want {
+				t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCLI_EveryCommandHelpHasAnExample(t *testing.T) {
+	root := newRootCmd(&streams{in: strings.NewReader(""), out: &bytes.Buffer{}, err: &bytes.Buffer{}})
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		t.Run(c.CommandPath(), func(t *testing.T) {
+			if strings.TrimSpace(c.Example) == "" {
+				t.Errorf("%q has no example", c.CommandPath())
+			}
+			if c.Short == "" {
+				t.Errorf("%q has no short description", c.CommandPath())
+			}
+			res := runCLI(t, append(strings.Fields(c.CommandPath())[1:], "--help"))
+			if res.code != exitOK || !strings.Contains(res.stdout, "Examples:") {
+				t.Errorf("--help: exit %d, stdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+			}
+		})
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func TestCLI_NoArgumentsPrintsHelp(t *testing.T) {
+	res := runCLI(t, nil)
+	if res.code != exitOK || !strings.Contains(res.stdout, "Available Commands:") {
+		t.Errorf("exit %d, stdout:\n%s", res.code, res.stdout)
+	}
+}
+
+func TestCompletion_PrintsScriptForEachShell(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		t.Run(shell, func(t *testing.T) {
+			res := runCLI(t, []string{"completion", shell})
+			if res.code != exitOK || !strings.Contains(res.stdout, "gows") {
+				t.Errorf("exit %d, stderr %q, stdout starts %.80q", res.code, res.stderr, res.stdout)
+			}
+		})
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// streams are the only places commands read from and write to: out for results, err for
+// logs and errors. newRootCmd wires them into cobra, so cmd.OutOrStdout() is s.out.
+type streams struct {
+	in  io.Reader
+	out io.Writer
+	err io.Writer
+}
+
+// Exit codes. A subcommand that needs another code (admin: 3 when the server is
+// unreachable) defines a constant next to it and returns withExitCode(code, err).
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command ran and failed
+	exitUsage   = 2 // the command line is wrong: unknown command or flag, bad arguments
+)
+
+// exitError attaches a process exit code to an error. Errors without one exit with
+// exitFailure.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExitCode makes the process exit with code when err reaches main. It returns nil
+// for a nil err.
+func withExitCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// usageErrorf reports a wrong command line (exit code 2).
+func usageErrorf(format string, args ...any) error {
+	return withExitCode(exitUsage, fmt.Errorf(format, args...))
+}
+
+// exitCode is the exit code for the error a command returned.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	if e, ok := errors.AsType[*exitError](err); ok {
+		return e.code
+	}
+	return exitFailure
+}
+
+// usageArgs turns the errors of an argument check into usage errors (exit code 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		return withExitCode(exitUsage, check(cmd, args))
+	}
+}
+
+// noArgs is the argument check of commands that take only flags.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// newRootCmd builds the gows command tree. Adding a subcommand is one line in the
+// AddCommand call below.
+func newRootCmd(s *streams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "gows",
+		Short: "WebSocket push gateway",
+		Long: `gows is a WebSocket push gateway in one binary.
+
+"gows serve" runs a node: WebSocket clients log in and receive pushes sent through the
+HTTP API; the web chat page at / shows it working. Run "gows <command> --help" for the
+settings of each command.`,
+		Example: `  gows serve                          # one node, everything in memory
+  gows serve --config gows.yaml       # settings from a file (see configs/gows.example.yaml)
+  gows version -o json
+  source <(gows completion bash)`,
+		// Errors are printed once, by execute; usage only on request.
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if sug := cmd.SuggestionsFor(args[0]); len(sug) > 0 {
+				msg += "; did you mean " + strings.Join(sug, " or ") + "?"
+			}
+			return usageErrorf("%s", msg)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return cmd.Help()
+		},
+	}
+	root.SetIn(s.in)
+	root.SetOut(s.out)
+	root.SetErr(s.err)
+	// Subcommands inherit this: a bad flag anywhere is a usage error.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return withExitCode(exitUsage, err)
+	})
+	root.CompletionOptions.DisableDefaultCmd = true // newCompletionCmd replaces it
+
+	root.AddCommand(
+		newServeCmd(s, nil),
+		newVersionCmd(s, nil),
+		newCompletionCmd(s),
+	)
+
+	root.InitDefaultHelpCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			c.Example = "  gows help serve"
+		}
+	}
+	return root
+}
+
+// execute runs root with args, prints an error once to s.err and returns the exit code.
+func execute(ctx context.Context, root *cobra.Command, s *streams, args []string) int {
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return exitOK
+	}
+	code := exitCode(err)
+	fmt.Fprintf(s.err, "Error: %v\n", err)
+	if code == exitUsage && cmd != nil {
+		fmt.Fprintf(s.err, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return code
+}

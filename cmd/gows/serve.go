@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gows-dev/gows/internal/server"
+)
+
+// serveOptions is the parsed command line of `gows serve`.
+type serveOptions struct {
+	// configFile is the YAML file read, "" for none.
+	configFile string
+	// config is server.Default() overlaid with the file, GOWS_* variables and flags.
+	config server.Config
+}
+
+// serveSettings lists every server.Config setting: its file key (the field's
+// mapstructure tag, and GOWS_<KEY> in the environment), its flag and its help. Defaults
+// come from server.Default(). A new server.Config field needs one row here and one entry
+// in configs/gows.example.yaml; the tests check both.
+func serveSettings() []setting {
+	return []setting{
+		{"http_addr", "http-addr", "listen address of the HTTP API, chat page, metrics and health checks"},
+		{"ws_addr", "ws-addr", "listen address of the WebSocket endpoint"},
+		{"ws_path", "ws-path", "path of the WebSocket endpoint"},
+		{"grpc_addr", "grpc-addr", "listen address of the cluster's gRPC node service (used with Redis)"},
+		{"public_ws_url", "public-ws-url", "WebSocket URL the chat page connects to; empty derives it from the page's host"},
+		{"allowed_origins", "allowed-origins", "browser origins accepted besides the request's own host, comma-separated (https://chat.example.com, *.example.com)"},
+		{"allowed_app_ids", "allowed-app-ids", "app ids allowed to log in, comma-separated; empty allows any"},
+		{"max_conns", "max-conns", "most WebSocket connections on this node; 0 means the file limit minus a reserve"},
+		{"max_message_bytes", "max-message-bytes", "largest inbound message in bytes; a larger one closes the connection (1009)"},
+		{"send_queue", "send-queue", "outbound queue per connection, in messages; a client with a full queue is disconnected as slow"},
+		{"login_timeout", "login-timeout", "close connections that do not log in within this time"},
+		{"heartbeat_timeout", "heartbeat-timeout", "close connections that send nothing (heartbeat, message, ping or pong) within this time"},
+		{"handshake_timeout", "handshake-timeout", "time limit for the WebSocket upgrade request"},
+		{"write_timeout", "write-timeout", "drop a connection whose queued output makes no progress within this time"},
+		{"drain_timeout", "drain-timeout", "time limit for the graceful shutdown after SIGINT or SIGTERM"},
+		{"duplicate_login", "duplicate-login", "a second login of the same appId+userId: kick (close the older connection) or reject (refuse the new one)"},
+		{"presence_limit", "presence-limit", "send enter/exit notices only in apps and rooms with at most this many users; 0 turns them off"},
+		{"dedup_window", "dedup-window", "how long a pushed msgId is remembered; a repeat within it is acknowledged, not delivered"},
+		{"workers", "workers", "goroutines that execute WebSocket commands; 0 means 8 x GOMAXPROCS"},
+		{"reuse_port", "reuseport", "let several processes share the listening ports (SO_REUSEPORT)"},
+		{"pprof_public", "pprof-public", "serve /debug/pprof/ to non-loopback clients too"},
+		{"node_id", "node-id", "name of this node in logs, /system/state and the cluster; empty means hostname-pid"},
+		{"log_level", "log-level", "log level: debug, info, warn or error"},
+		{"log_format", "log-format", "log format on stderr: text or json"},
+	}
+}
+
+func newServeCmd(s *streams, runF func(context.Context, *serveOptions) error) *cobra.Command {
+	opts := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a gows node",
+		Long: `Run a gows node: the WebSocket endpoint, the HTTP API, the web chat page, metrics
+and health checks. With no configuration it is a single node with everything in memory.
+
+Every setting comes from, in falling precedence: a flag, an environment variable, the
+config file (--config or $GOWS_CONFIG, YAML), the built-in default. The variable is
+shown after each flag; the file key is the variable's name without GOWS_, in lower case
+(GOWS_HTTP_ADDR is http_addr). Lists are comma-separated in flags and variables, YAML
+lists in the file. Durations take a unit: 500ms, 10s, 6m. configs/gows.example.yaml
+lists every key with its default.
+
+SIGINT or SIGTERM stops accepting, closes every connection with 1001 (going away) and
+exits 0 once drained, within --drain-timeout.`,
+		Example: `  gows serve
+  gows serve --http-addr 127.0.0.1:8080 --ws-addr 127.0.0.1:8089 --log-level debug
+  GOWS_ALLOWED_ORIGINS=https://chat.example.com,*.example.com gows serve
+  gows serve --config /etc/gows/gows.yaml --log-format json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.configFile = configFile(opts.configFile)
+			cfg, err := loadConfig(cmd.Flags(), opts.configFile, server.Default(), serveSettings())
+			if err != nil {
+				return err
+			}
+			opts.config = cfg
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return runServe(cmd.Context(), s, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.configFile, "config", "", "YAML config file [$"+configFileEnv+"]")
+	addSettingFlags(cmd.Flags(), server.Default(), serveSettings())
+	return cmd
+}
+
+// runServe runs a node until SIGINT or SIGTERM (or ctx) stops it and it has drained.
+func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
+	cfg := opts.config
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log := newLogger(s.err, cfg.LogLevel, cfg.LogFormat)
+	slog.SetDefault(log)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, restore the default handling so that a second one
+	// interrupts a drain that takes too long.
+	defer context.AfterFunc(ctx, stop)()
+
+	build := currentBuild()
+	log.Info("starting gows", "version", build.Version, "commit", build.Commit, "config_file", opts.configFile)
+	srv, err := server.New(cfg, server.Deps{Logger: log, Version: build.Version})
+	if err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	if err := srv.Run(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newLogger builds the process logger. level and format have passed
+// server.Config.Validate; an unknown level falls back to info.
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // validated already; on error lv stays info
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
