@@ -110,16 +110,16 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 	// interrupts a drain that takes too long.
 	defer context.AfterFunc(ctx, stop)()
 
-	build := currentBuild()
-	log.Info("starting gows", "version", build.Version, "commit", build.Commit, "config_file", opts.configFile)
-	srv, err := server.New(cfg, server.Deps{Logger: log, Version: build.Version})
+	if opts.configFile != "" {
+		log.Info("config file loaded", "path", opts.configFile)
+	}
+	srv, err := server.New(cfg, server.Deps{Logger: log, Version: currentBuild().Version})
 	if err != nil {
 		return fmt.Errorf("start server: %w", err)
 	}
 	if err := srv.Run(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	log.Info("stopped")
 	return nil
 }
 
