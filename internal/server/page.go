@@ -2,15 +2,27 @@ package server
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/web"
 )
 
-// pageHandler serves the chat page at / and /home/index; any other path is an unknown
-// route (JSON 404).
+// pageHandler serves the chat page at / and /home/index with its assets under /static/;
+// any other path is an unknown route (JSON 404).
 func (s *Server) pageHandler() http.Handler {
+	page := web.Handler(web.Config{
+		PublicWSURL: s.cfg.PublicWSURL,
+		WSPort:      int(s.engine.Addr().Port()),
+		WSPath:      s.cfg.WSPath,
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		api.WriteError(w, http.StatusNotFound, protocol.RoutingNotExist, "no route "+r.URL.Path)
+		p := r.URL.Path
+		if p == "/" || p == "/home/index" || strings.HasPrefix(p, "/static/") {
+			page.ServeHTTP(w, r)
+			return
+		}
+		api.WriteError(w, http.StatusNotFound, protocol.RoutingNotExist, "no route "+p)
 	})
 }
