@@ -1,0 +1,303 @@
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gows-dev/gows/internal/protocol"
+)
+
+const (
+	// sendQueue is the outbound queue of one connection, in requests. A person typing
+	// never fills it; Send fails with ErrQueueFull rather than block the UI.
+	sendQueue = 64
+	// readLimit is the largest frame accepted from the server.
+	readLimit = 1 << 20
+	// writeTimeout bounds every write to the socket.
+	writeTimeout = 10 * time.Second
+	// closeTimeout bounds the polite close frame sent when the session ends.
+	closeTimeout = time.Second
+)
+
+// Client is a Conn over a gorilla WebSocket. Run connects, logs in, sends heartbeats and
+// reconnects with backoff until its context ends or the server ends the session for good
+// (kickout, refused login). Send and Events are safe for concurrent use; Run must be
+// called exactly once.
+type Client struct {
+	cfg    Config
+	dialer websocket.Dialer
+	events chan Event // Run is the only sender and closes it when it returns
+	seq    atomic.Uint64
+
+	mu  sync.Mutex  // guards out
+	out chan []byte // the logged-in connection's outbound queue; nil while not logged in
+}
+
+// NewClient returns a Client for cfg, which must be valid.
+func NewClient(cfg Config) *Client {
+	return &Client{
+		cfg:    cfg,
+		dialer: websocket.Dialer{HandshakeTimeout: cfg.DialTimeout},
+		events: make(chan Event),
+	}
+}
+
+// Events returns the channel of state changes and incoming frames. It is closed when Run
+// returns.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Send queues a request on the current connection.
+func (c *Client) Send(cmd string, data any) (string, error) {
+	seq := c.nextSeq()
+	b, err := protocol.EncodeRequest(seq, cmd, data)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", cmd, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.out == nil {
+		return "", ErrNotConnected
+	}
+	select {
+	case c.out <- b:
+		return seq, nil
+	default:
+		return "", ErrQueueFull
+	}
+}
+
+// nextSeq returns a fresh request seq in the seed's style: unix milliseconds and a counter.
+func (c *Client) nextSeq() string {
+	return strconv.FormatInt(time.Now().UnixMilli(), 10) + "-" + strconv.FormatUint(c.seq.Add(1), 10)
+}
+
+func (c *Client) setOut(out chan []byte) {
+	c.mu.Lock()
+	c.out = out
+	c.mu.Unlock()
+}
+
+// Run connects and keeps the session alive until ctx is done (it then returns nil) or the
+// server ends it for good (it returns a *CloseError or *LoginError). It closes Events
+// before returning.
+func (c *Client) Run(ctx context.Context) error {
+	defer close(c.events)
+	backoff := c.cfg.MinBackoff
+	for {
+		if !c.emit(ctx, StatusEvent{State: StateConnecting}) {
+			return nil
+		}
+		loggedIn, err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if terminal(err) {
+			c.emit(ctx, StatusEvent{State: StateDisconnected, Err: err})
+			return err
+		}
+		if loggedIn {
+			backoff = c.cfg.MinBackoff
+		}
+		if !c.waitRetry(ctx, jitter(backoff), err) {
+			return nil
+		}
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
+	}
+}
+
+// jitter spreads reconnects of many clients over [d/2, d).
+func jitter(d time.Duration) time.Duration {
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(half)
+}
+
+// waitRetry waits d before the next attempt, reporting the time left about once a second.
+// It returns false when ctx ends first.
+func (c *Client) waitRetry(ctx context.Context, d time.Duration, cause error) bool {
+	deadline := time.Now().Add(d)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	if !c.emit(ctx, StatusEvent{State: StateReconnecting, RetryIn: d, Err: cause}) {
+		return false
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		case <-tick.C:
+			if !c.emit(ctx, StatusEvent{State: StateReconnecting, RetryIn: time.Until(deadline), Err: cause}) {
+				return false
+			}
+		}
+	}
+}
+
+// emit delivers ev unless ctx ends first.
+func (c *Client) emit(ctx context.Context, ev Event) bool {
+	select {
+	case c.events <- ev:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// session runs one connection: dial, log in, then serve reads, writes and heartbeats until
+// the connection fails or ctx ends. loggedIn reports whether the login succeeded.
+func (c *Client) session(ctx context.Context) (loggedIn bool, err error) {
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	ws, _, err := c.dialer.DialContext(dctx, c.cfg.URL, nil)
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("dial %s: %w", c.cfg.serverName(), err)
+	}
+	defer func() {
+		_ = ws.Close() // best effort: the session is over either way
+	}()
+	ws.SetReadLimit(readLimit)
+	if err := c.login(ws); err != nil {
+		return false, err
+	}
+
+	out := make(chan []byte, sendQueue)
+	c.setOut(out)
+	defer c.setOut(nil)
+	if !c.emit(ctx, StatusEvent{State: StateConnected}) {
+		return true, nil
+	}
+
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	readErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() { readErr <- c.readLoop(sctx, ws) })
+	err = c.writeLoop(ctx, ws, out, readErr)
+	stop()
+	_ = ws.Close() // unblocks the read loop; a second Close in the defer is harmless
+	wg.Wait()
+	return true, err
+}
+
+// login sends the login request and waits for its answer.
+func (c *Client) login(ws *websocket.Conn) error {
+	seq := c.nextSeq()
+	b, err := protocol.EncodeRequest(seq, protocol.CmdLogin, protocol.LoginData{
+		ServiceToken: c.cfg.Token, AppID: c.cfg.AppID, UserID: c.cfg.UserID,
+	})
+	if err != nil {
+		return fmt.Errorf("encode login: %w", err)
+	}
+	deadline := time.Now().Add(c.cfg.DialTimeout)
+	if err := ws.SetWriteDeadline(deadline); err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		return fmt.Errorf("login: %w", closeCause(err))
+	}
+	if err := ws.SetReadDeadline(deadline); err != nil {
+		return fmt.Errorf("login: %w", err)
+	}
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("login: %w", closeCause(err))
+		}
+		r, err := protocol.DecodeResponse(b)
+		if err != nil || r.Cmd != protocol.CmdLogin || r.Seq != seq {
+			continue // not the answer; nothing else is expected before it
+		}
+		if r.Response.Code != protocol.OK {
+			return &LoginError{Code: r.Response.Code, Msg: r.Response.CodeMsg}
+		}
+		return nil
+	}
+}
+
+// readTimeout is how long the connection may stay silent before it is considered dead:
+// the server answers every heartbeat, so two missed answers mean it is gone.
+func (c *Client) readTimeout() time.Duration {
+	return 2*c.cfg.HeartbeatInterval + c.cfg.DialTimeout
+}
+
+// readLoop turns incoming frames into FrameEvents until the connection fails or ctx ends.
+// Successful heartbeat answers are dropped: they only keep the session alive.
+func (c *Client) readLoop(ctx context.Context, ws *websocket.Conn) error {
+	for {
+		if err := ws.SetReadDeadline(time.Now().Add(c.readTimeout())); err != nil {
+			return err
+		}
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			return closeCause(err)
+		}
+		r, err := protocol.DecodeResponse(b)
+		if err != nil {
+			continue // not an envelope: nothing to show, and the session is still fine
+		}
+		if r.Cmd == protocol.CmdHeartbeat && r.Response.Code == protocol.OK {
+			continue
+		}
+		if !c.emit(ctx, FrameEvent{Frame: r}) {
+			return nil
+		}
+	}
+}
+
+// writeLoop writes queued requests and heartbeats until ctx ends (it then sends a close
+// frame), a write fails, or the read loop reports an error.
+func (c *Client) writeLoop(ctx context.Context, ws *websocket.Conn, out <-chan []byte, readErr <-chan error) error {
+	hb := time.NewTicker(c.cfg.HeartbeatInterval)
+	defer hb.Stop()
+	write := func(b []byte) error {
+		if err := ws.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+			return err
+		}
+		return ws.WriteMessage(websocket.TextMessage, b)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeTimeout)) // best effort: we are leaving
+			return nil
+		case err := <-readErr:
+			return err
+		case b := <-out:
+			if err := write(b); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		case <-hb.C:
+			b, err := protocol.EncodeRequest(c.nextSeq(), protocol.CmdHeartbeat, protocol.HeartbeatData{UserID: c.cfg.UserID})
+			if err != nil {
+				return fmt.Errorf("encode heartbeat: %w", err)
+			}
+			if err := write(b); err != nil {
+				return fmt.Errorf("write heartbeat: %w", err)
+			}
+		}
+	}
+}
+
+// closeCause turns gorilla's close error into a *CloseError; other errors pass through.
+func closeCause(err error) error {
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return &CloseError{Code: protocol.CloseCode(ce.Code), Reason: ce.Text}
+	}
+	return err
+}

@@ -1,0 +1,364 @@
+package tui
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/gows-dev/gows/internal/protocol"
+)
+
+func TestModel_LinesBecomeRequests(t *testing.T) {
+	tests := []struct {
+		name string
+		room string // the room the session is in before the line
+		line string
+		want []sent // cmd and data only
+	}{
+		{name: "text to the app", line: "hello", want: []sent{
+			{cmd: protocol.CmdSend, data: protocol.SendData{Type: "text", Msg: "hello"}}}},
+		{name: "text to the room", room: "lobby", line: "  hello room ", want: []sent{
+			{cmd: protocol.CmdSend, data: protocol.SendData{Room: "lobby", Type: "text", Msg: "hello room"}}}},
+		{name: "double slash sends a slash", line: "//shrug", want: []sent{
+			{cmd: protocol.CmdSend, data: protocol.SendData{Type: "text", Msg: "/shrug"}}}},
+		{name: "join", line: "/join lobby", want: []sent{
+			{cmd: protocol.CmdJoin, data: protocol.RoomData{Room: "lobby"}},
+			{cmd: protocol.CmdUsers, data: protocol.UsersData{Room: "lobby"}}}},
+		{name: "join leaves the current room", room: "a", line: "/join b", want: []sent{
+			{cmd: protocol.CmdLeave, data: protocol.RoomData{Room: "a"}},
+			{cmd: protocol.CmdJoin, data: protocol.RoomData{Room: "b"}},
+			{cmd: protocol.CmdUsers, data: protocol.UsersData{Room: "b"}}}},
+		{name: "leave", room: "lobby", line: "/leave", want: []sent{
+			{cmd: protocol.CmdLeave, data: protocol.RoomData{Room: "lobby"}},
+			{cmd: protocol.CmdUsers, data: protocol.UsersData{}}}},
+		{name: "direct", line: "/msg bob are you there?", want: []sent{
+			{cmd: protocol.CmdSend, data: protocol.SendData{To: "bob", Type: "text", Msg: "are you there?"}}}},
+		{name: "users", room: "lobby", line: "/users", want: []sent{
+			{cmd: protocol.CmdUsers, data: protocol.UsersData{Room: "lobby"}}}},
+		{name: "unknown command sends nothing", line: "/frobnicate"},
+		{name: "join without room sends nothing", line: "/join"},
+		{name: "join with a bad room sends nothing", line: "/join " + strings.Repeat("r", protocol.MaxRoomLen+1)},
+		{name: "msg without text sends nothing", line: "/msg bob"},
+		{name: "leave outside a room sends nothing", line: "/leave"},
+		{name: "blank line sends nothing", line: "   "},
+		{name: "help sends nothing", line: "/help"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Room = tt.room
+			h := newHarness(t, cfg, 80, 20)
+			h.connect("alice")
+			before := len(h.conn.requests())
+			h.typeLine(tt.line)
+			var got []sent
+			for _, s := range h.conn.requests()[before:] {
+				got = append(got, sent{cmd: s.cmd, data: s.data})
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("sent %+v, want %+v", got, tt.want)
+			}
+			if v := h.m.input.Value(); v != "" {
+				t.Errorf("input = %q after Enter, want it cleared", v)
+			}
+		})
+	}
+}
+
+func TestModel_ErrorsGoToTheStatusLine(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		code protocol.Code
+		msg  string
+		want string
+	}{
+		{name: "user not online", line: "/msg zed hi", code: protocol.NotData, want: "zed is not online; not sent: hi"},
+		{name: "room send refused", line: "hello", code: protocol.OperationFailure, msg: "join room x first",
+			want: "not sent: hello: join room x first (1009)"},
+		{name: "join refused", line: "/join lobby", code: protocol.ParameterIllegal, want: "cannot join lobby: parameter illegal (1001)"},
+		{name: "users refused", line: "/users", code: protocol.ServerError, want: "users: server error (1004)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testConfig(), 120, 10)
+			h.connect("alice")
+			h.typeLine(tt.line)
+			var req sent
+			for _, s := range h.conn.requests() {
+				if s.cmd != protocol.CmdUsers || tt.line == "/users" {
+					req = s
+				}
+			}
+			h.event(answer(req, tt.code, tt.msg, nil))
+			if h.m.status != tt.want || !h.m.statusErr {
+				t.Errorf("status = %q (error %v), want error %q", h.m.status, h.m.statusErr, tt.want)
+			}
+			if !strings.Contains(h.view(), tt.want) {
+				t.Errorf("view does not show %q:\n%s", tt.want, h.view())
+			}
+		})
+	}
+}
+
+func TestModel_FailedJoinKeepsThePreviousRoom(t *testing.T) {
+	cfg := testConfig()
+	cfg.Room = "a"
+	h := newHarness(t, cfg, 80, 10)
+	h.connect("alice")
+	h.typeLine("/join b")
+	if h.m.chat.room != "b" {
+		t.Fatalf("room = %q while joining, want b", h.m.chat.room)
+	}
+	h.event(answer(h.conn.find(t, protocol.CmdJoin), protocol.ParameterIllegal, "", nil))
+	if h.m.chat.room != "a" {
+		t.Errorf("room = %q after the join failed, want a", h.m.chat.room)
+	}
+}
+
+func TestModel_OfflineLineStaysInTheInput(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 10)
+	h.connect("alice")
+	h.event(StatusEvent{State: StateReconnecting, RetryIn: 1e9})
+	before := len(h.conn.requests())
+	h.typeLine("do not lose me")
+	if v := h.m.input.Value(); v != "do not lose me" {
+		t.Errorf("input = %q, want the line kept", v)
+	}
+	if !strings.Contains(h.m.status, "not connected") {
+		t.Errorf("status = %q, want it to say not connected", h.m.status)
+	}
+	if n := len(h.conn.requests()); n != before {
+		t.Errorf("sent %d requests while offline", n-before)
+	}
+	// Once back, Enter sends it.
+	h.connect("alice")
+	h.send(tea.KeyMsg{Type: tea.KeyEnter})
+	if got := h.conn.last(t); got.cmd != protocol.CmdSend || got.data.(protocol.SendData).Msg != "do not lose me" {
+		t.Errorf("last request = %+v, want the kept line", got)
+	}
+	if v := h.m.input.Value(); v != "" {
+		t.Errorf("input = %q after sending, want it cleared", v)
+	}
+}
+
+func TestModel_ConnectionRaceKeepsTheLine(t *testing.T) {
+	// The model still thinks it is connected, but the Conn already dropped.
+	h := newHarness(t, testConfig(), 80, 10)
+	h.connect("alice")
+	h.conn.setOffline(true)
+	h.typeLine("racing")
+	if v := h.m.input.Value(); v != "racing" {
+		t.Errorf("input = %q, want the line kept", v)
+	}
+}
+
+func TestModel_ReconnectRejoinsTheRoom(t *testing.T) {
+	cfg := testConfig()
+	h := newHarness(t, cfg, 80, 10)
+	h.connect("alice")
+	h.typeLine("/join lobby")
+	h.event(answer(h.conn.find(t, protocol.CmdJoin), protocol.OK, "", protocol.RoomData{Room: "lobby"}))
+	h.typeLine("in flight")
+	h.event(StatusEvent{State: StateReconnecting, RetryIn: 1e9, Err: &CloseError{Code: protocol.CloseGoingAway}})
+	if !strings.Contains(h.view(), "not sent (connection lost): in flight") {
+		t.Errorf("view does not report the unanswered send:\n%s", h.view())
+	}
+	if h.m.chat.users != nil {
+		t.Errorf("users = %v while disconnected, want none", h.m.chat.users)
+	}
+	before := len(h.conn.requests())
+	h.event(StatusEvent{State: StateConnecting})
+	h.event(StatusEvent{State: StateConnected})
+	var got []sent
+	for _, s := range h.conn.requests()[before:] {
+		got = append(got, sent{cmd: s.cmd, data: s.data})
+	}
+	want := []sent{
+		{cmd: protocol.CmdJoin, data: protocol.RoomData{Room: "lobby"}},
+		{cmd: protocol.CmdUsers, data: protocol.UsersData{Room: "lobby"}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after reconnect sent %+v, want %+v", got, want)
+	}
+}
+
+func TestModel_PresenceUpdatesThePanel(t *testing.T) {
+	cfg := testConfig()
+	cfg.Room = "lobby"
+	h := newHarness(t, cfg, 80, 10)
+	h.event(StatusEvent{State: StateConnected})
+	h.answerUsers("alice", "bob")
+	steps := []struct {
+		cmd, target, from string
+		want              []string
+	}{
+		{protocol.CmdEnter, "lobby", "carol", []string{"alice", "bob", "carol"}},
+		{protocol.CmdEnter, "lobby", "carol", []string{"alice", "bob", "carol"}},
+		{protocol.CmdEnter, "", "dave", []string{"alice", "bob", "carol"}}, // the app, not the room
+		{protocol.CmdEnter, "other", "erin", []string{"alice", "bob", "carol"}},
+		{protocol.CmdExit, "lobby", "bob", []string{"alice", "carol"}},
+		{protocol.CmdExit, "lobby", "nobody", []string{"alice", "carol"}},
+	}
+	for i, s := range steps {
+		h.event(push(s.cmd, protocol.Message{Target: s.target, Type: s.cmd, From: s.from}))
+		if !reflect.DeepEqual(h.m.chat.users, s.want) {
+			t.Fatalf("step %d (%s %s %s): users = %v, want %v", i, s.cmd, s.target, s.from, h.m.chat.users, s.want)
+		}
+	}
+}
+
+func TestModel_QuitKeys(t *testing.T) {
+	tests := []struct {
+		name string
+		do   func(h *harness) tea.Cmd
+	}{
+		{"ctrl-c", func(h *harness) tea.Cmd { return h.send(tea.KeyMsg{Type: tea.KeyCtrlC}) }},
+		{"/quit", func(h *harness) tea.Cmd { return h.typeLine("/quit") }},
+		{"ctrl-c while disconnected", func(h *harness) tea.Cmd {
+			h.send(closedMsg{})
+			return h.send(tea.KeyMsg{Type: tea.KeyCtrlC})
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testConfig(), 80, 10)
+			cmd := tt.do(h)
+			if cmd == nil {
+				t.Fatal("no command, want tea.Quit")
+			}
+			if _, ok := cmd().(tea.QuitMsg); !ok {
+				t.Errorf("command gives %T, want tea.QuitMsg", cmd())
+			}
+		})
+	}
+}
+
+func TestModel_PageUpAndDownScroll(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 10)
+	h.connect("alice")
+	for i := range 40 {
+		h.event(push(protocol.CmdMsg, protocol.Message{Type: "text", From: "bob", Msg: fmt.Sprintf("message %d", i)}))
+	}
+	if !h.m.vp.AtBottom() {
+		t.Fatal("pane does not follow new messages")
+	}
+	bottom := h.m.vp.YOffset
+	h.send(tea.KeyMsg{Type: tea.KeyPgUp})
+	if h.m.vp.YOffset >= bottom {
+		t.Fatalf("PgUp: offset %d, want below %d", h.m.vp.YOffset, bottom)
+	}
+	// A new message while scrolled back does not yank the view down.
+	off := h.m.vp.YOffset
+	h.event(push(protocol.CmdMsg, protocol.Message{Type: "text", From: "bob", Msg: "late"}))
+	if h.m.vp.YOffset != off {
+		t.Errorf("offset moved from %d to %d on a new message while scrolled back", off, h.m.vp.YOffset)
+	}
+	if strings.Contains(h.view(), "late") {
+		t.Error("the new message is visible while scrolled back")
+	}
+	h.send(tea.KeyMsg{Type: tea.KeyPgDown})
+	h.send(tea.KeyMsg{Type: tea.KeyPgDown})
+	if !h.m.vp.AtBottom() || !strings.Contains(h.view(), "late") {
+		t.Errorf("PgDn did not return to the newest message:\n%s", h.view())
+	}
+	// Typing is not scrolling: letters go to the input.
+	h.typeText("jk")
+	if h.m.input.Value() != "jk" {
+		t.Errorf("input = %q, want jk", h.m.input.Value())
+	}
+}
+
+func TestModel_ResizeToAnySizeRendersExactly(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 24)
+	h.connect("alice", "bob", "a-user-with-a-very-long-name-indeed")
+	for i := range 30 {
+		h.event(push(protocol.CmdMsg, protocol.Message{Type: "text", From: "bob", Msg: strings.Repeat("word ", i)}))
+	}
+	h.typeText(strings.Repeat("typed ", 30))
+	for _, size := range [][2]int{{0, 0}, {1, 1}, {2, 2}, {10, 3}, {30, 5}, {49, 10}, {50, 10}, {200, 60}, {80, 24}} {
+		h.send(tea.WindowSizeMsg{Width: size[0], Height: size[1]})
+		v := h.view()
+		if size[0] == 0 || size[1] == 0 {
+			if v != "" {
+				t.Errorf("%v: view %q, want empty", size, v)
+			}
+			continue
+		}
+		lines := strings.Split(v, "\n")
+		if len(lines) != size[1] {
+			t.Errorf("%v: %d lines, want %d", size, len(lines), size[1])
+		}
+		for i, l := range lines {
+			if w := len([]rune(l)); w > size[0] {
+				t.Errorf("%v: line %d is %d wide: %q", size, i, w, l)
+			}
+		}
+	}
+	if !strings.Contains(h.view(), "typed") {
+		t.Error("the typed text is gone after resizing")
+	}
+}
+
+func TestModel_SurvivesMalformedFrames(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 10)
+	h.connect("alice")
+	h.typeLine("/users")
+	users := h.conn.last(t)
+	bad := []protocol.Response{
+		{Cmd: protocol.CmdMsg},
+		{Cmd: protocol.CmdMsg, Response: protocol.Result{Data: []byte(`"a string"`)}},
+		{Cmd: protocol.CmdEnter, Response: protocol.Result{Data: []byte(`{"from":5}`)}},
+		{Cmd: protocol.CmdExit, Response: protocol.Result{Data: []byte(`null`)}},
+		{Cmd: protocol.CmdKickout},
+		{Cmd: "surprise", Response: protocol.Result{Code: 4242}},
+		{Seq: "nobody", Cmd: protocol.CmdJoin, Response: protocol.Result{Code: protocol.OK}},
+		{Seq: users.seq, Cmd: protocol.CmdUsers, Response: protocol.Result{Code: protocol.OK, Data: []byte(`{"userList":7}`)}},
+	}
+	for _, f := range bad {
+		h.event(FrameEvent{Frame: f})
+		_ = h.view()
+	}
+	h.event(StatusEvent{State: State(99)})
+	h.send(closedMsg{})
+	_ = h.view()
+}
+
+func TestModel_EventsArriveThroughARearmedCommand(t *testing.T) {
+	conn := newFakeConn()
+	conn.events = make(chan Event, 2)
+	m := NewModel(conn, testConfig(), asciiRenderer())
+	conn.events <- StatusEvent{State: StateConnected}
+	conn.events <- FrameEvent{Frame: frame("m", protocol.CmdMsg, protocol.OK, "Ok", protocol.Message{From: "bob", Msg: "hi"})}
+	close(conn.events)
+	cmd := m.Init()
+	var kinds []string
+	for cmd != nil {
+		msg := cmd()
+		kinds = append(kinds, fmt.Sprintf("%T", msg))
+		_, cmd = m.Update(msg)
+	}
+	want := []string{"tui.eventMsg", "tui.eventMsg", "tui.closedMsg"}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Errorf("messages %v, want %v", kinds, want)
+	}
+	if m.chat.state != StateDisconnected {
+		t.Errorf("state = %v after the stream closed, want disconnected", m.chat.state)
+	}
+}
+
+func TestModel_HistoryIsBounded(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 10)
+	for i := range historyLimit + 50 {
+		h.event(push(protocol.CmdMsg, protocol.Message{From: "bob", Msg: fmt.Sprint(i)}))
+	}
+	if n := len(h.m.history); n != historyLimit {
+		t.Errorf("history holds %d entries, want %d", n, historyLimit)
+	}
+	if got := h.m.history[len(h.m.history)-1].text; got != fmt.Sprint(historyLimit+49) {
+		t.Errorf("newest entry %q", got)
+	}
+}
