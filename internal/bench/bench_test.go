@@ -1,0 +1,323 @@
+package bench
+
+import (
+	"bytes"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newHTTPServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+func TestHistogram_QuantilesAreWithinBucketPrecision(t *testing.T) {
+	tests := []struct {
+		name   string
+		values func(i int) uint64 // µs
+		n      int
+	}{
+		{"uniform small", func(i int) uint64 { return uint64(i % 100) }, 10000},
+		{"uniform wide", func(i int) uint64 { return uint64(i) * 37 }, 100000},
+		{"exponential", func(i int) uint64 { return uint64(math.Exp(float64(i%2000) / 100)) }, 20000},
+		{"single value", func(int) uint64 { return 123456 }, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var h Histogram
+			vals := make([]uint64, tt.n)
+			for i := range vals {
+				vals[i] = tt.values(i)
+				h.RecordN(vals[i], 1)
+			}
+			slices.Sort(vals)
+			if h.Count() != uint64(tt.n) || h.Max() != vals[len(vals)-1] {
+				t.Fatalf("count %d max %d", h.Count(), h.Max())
+			}
+			for _, q := range []float64{0.5, 0.9, 0.99, 0.999, 1} {
+				exact := float64(vals[int(math.Ceil(q*float64(tt.n)))-1])
+				got := h.Quantile(q)
+				if tol := max(exact/64, 1); math.Abs(got-exact) > tol {
+					t.Errorf("q%.3f: got %.1f want %.1f ± %.1f", q, got, exact, tol)
+				}
+			}
+		})
+	}
+}
+
+func TestHistogram_BucketsRoundTrip(t *testing.T) {
+	for v := uint64(0); v < 1<<24; v = v*3/2 + 1 {
+		i := bucketOf(v)
+		if lo := bucketLow(i); lo > v || bucketOf(lo) != i {
+			t.Fatalf("v %d: bucket %d starts at %d (bucket %d)", v, i, lo, bucketOf(lo))
+		}
+		if i > 0 && bucketOf(bucketLow(i)-1) != i-1 {
+			t.Fatalf("bucket %d is not contiguous with %d", i, i-1)
+		}
+	}
+	if bucketOf(math.MaxUint64) != histBuckets-1 {
+		t.Fatal("huge values must land in the last bucket")
+	}
+}
+
+func TestHistogram_MergeEqualsRecordingTogether(t *testing.T) {
+	var a, b, all Histogram
+	for i := range 5000 {
+		d := time.Duration(i*i) * time.Microsecond
+		all.Record(d)
+		if i%2 == 0 {
+			a.Record(d)
+		} else {
+			b.Record(d)
+		}
+	}
+	a.Merge(&b)
+	if a != all {
+		t.Fatal("merged histogram differs")
+	}
+	if back := toHistJSON(&all).histogram(); *back != all {
+		t.Fatal("sparse round trip differs")
+	}
+	var empty Histogram
+	if empty.Quantile(0.99) != 0 {
+		t.Fatal("empty histogram quantile must be 0")
+	}
+}
+
+func TestTokenBucket_PacesToTheRate(t *testing.T) {
+	tests := []struct {
+		name   string
+		rate   float64
+		burst  int
+		stepNs int64
+		steps  int
+		want   int
+	}{
+		{"1000/s over 1s in 1ms steps", 1000, 10, 1e6, 1000, 1000 + 10},
+		{"100/s over 2s in 7ms steps", 100, 2, 7e6, 286, 200 + 2 - 1},
+		// The bucket starts full, so the first step's 60 tokens overflow it.
+		{"20000/s over 1s in 3ms steps", 20000, 400, 3e6, 333, 19980 + 400 - 60},
+		{"unlimited", 0, 1, 1e6, 10, 10 * 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := int64(1e9)
+			b := newTokenBucket(tt.rate, tt.burst, now)
+			got := 0
+			for range tt.steps {
+				now += tt.stepNs
+				got += b.take(tt.burst*50, now)
+			}
+			if diff := got - tt.want; diff < -2 || diff > 2 {
+				t.Fatalf("took %d tokens, want about %d", got, tt.want)
+			}
+			if tt.rate == 0 {
+				return
+			}
+			w := b.wait(now)
+			if w <= 0 || b.take(1, now+w-w/10-1) != 0 || b.take(1, now+w) != 1 {
+				t.Fatalf("wait %d does not point at the next token", w)
+			}
+		})
+	}
+}
+
+func TestParseSourceIPs(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		want    []string
+		wantErr string
+	}{
+		{"single", "127.0.0.2", []string{"127.0.0.2"}, ""},
+		{"range", "127.0.0.2-127.0.0.4", []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}, ""},
+		{"range across octet", "127.0.0.255-127.0.1.1", []string{"127.0.0.255", "127.0.1.0", "127.0.1.1"}, ""},
+		{"list and range", "127.0.0.9, 127.0.0.2-127.0.0.3", []string{"127.0.0.9", "127.0.0.2", "127.0.0.3"}, ""},
+		{"ipv6", "::1", []string{"::1"}, ""},
+		{"reversed range", "127.0.0.4-127.0.0.2", nil, "bad range"},
+		{"mixed families", "127.0.0.1-::1", nil, "bad range"},
+		{"duplicate", "127.0.0.2,127.0.0.2", nil, "given twice"},
+		{"garbage", "localhost", nil, "source ips"},
+		{"empty", " , ", nil, "empty"},
+		{"too many", "10.0.0.0-10.255.255.255", nil, "more than"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseSourceIPs(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("want error with %q, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var s []string
+			for _, a := range got {
+				s = append(s, a.String())
+			}
+			if !slices.Equal(s, tt.want) {
+				t.Fatalf("got %v want %v", s, tt.want)
+			}
+		})
+	}
+}
+
+func addrs(n int) []netip.Addr {
+	var out []netip.Addr
+	a := netip.MustParseAddr("127.0.0.2")
+	for range n {
+		out = append(out, a)
+		a = a.Next()
+	}
+	return out
+}
+
+func TestPlan_SpreadsWorkersAndChecksCapacity(t *testing.T) {
+	tests := []struct {
+		name        string
+		conns       int
+		urls        int
+		sources     int // 0: automatic
+		workers     int
+		ports       int
+		fileLimit   int
+		wantWorkers int
+		wantSources int
+		wantErr     string
+	}{
+		{"one worker fits", 1000, 1, 0, 0, 28000, 20000, 1, 1, ""},
+		{"file limit forces workers", 30000, 2, 0, 0, 28000, 20000, 2, 2, ""},
+		{"auto sources for one target", 100000, 1, 0, 0, 28000, 20000, 6, 6, ""},
+		{"forced workers share few sources", 3000, 1, 1, 3, 28000, 20000, 3, 1, ""},
+		{"explicit sources too few", 70000, 1, 2, 4, 28000, 20000, 4, 2, "at least 3 addresses"},
+		{"two targets double the capacity", 50000, 2, 1, 3, 28000, 20000, 3, 1, ""},
+		{"too few workers for the limit", 30000, 2, 0, 1, 28000, 20000, 0, 0, "--workers 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			for i := range tt.urls {
+				cfg.URLs = append(cfg.URLs, "ws://127.0.0.1:"+string(rune('1'+i))+"000/acc")
+			}
+			cfg.Conns, cfg.Workers, cfg.PortsPerSourceIP, cfg.FileLimit = tt.conns, tt.workers, tt.ports, tt.fileLimit
+			cfg.SourceIPs = addrs(tt.sources)
+			cfg.WorkerCommand = []string{"gows", "bench", "worker"}
+			cfg.EchoConns = 7
+			p, err := makePlan(t.Context(), cfg, "run")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("want error with %q, got %v", tt.wantErr, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(p.workers) != tt.wantWorkers || len(p.sources) != tt.wantSources {
+				t.Fatalf("workers %d sources %d", len(p.workers), len(p.sources))
+			}
+			total, echo := 0, 0
+			next := uint64(0)
+			for _, w := range p.workers {
+				if w.FirstID != next || w.Conns > tt.fileLimit-fdReserve || len(w.Sources) == 0 {
+					t.Fatalf("worker %d: first %d conns %d sources %d", w.Index, w.FirstID, w.Conns, len(w.Sources))
+				}
+				next += uint64(w.Conns)
+				total += w.Conns
+				echo += w.Echo
+			}
+			if total != tt.conns || echo != 7 {
+				t.Fatalf("total %d echo %d", total, echo)
+			}
+		})
+	}
+}
+
+func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
+	mk := func(n int, base time.Duration, node string, rss int64) Report {
+		var h Histogram
+		for i := range n {
+			h.Record(base + time.Duration(i)*time.Microsecond)
+		}
+		r := Report{
+			Target: n, Established: n, Failed: 1, Failures: map[string]int{"refused": 1},
+			ConnectRate: 100, ClientRSSBytes: 2000, ClientRSSBeforeBytes: 1000, HeldAtPeak: int64(n),
+			Broadcast: &Broadcast{Delivered: n, Expected: n},
+			Servers:   []ServerReport{{URL: "http://" + node, NodeID: node, RSSBefore: 0, RSSPeak: rss, ConnsPeak: int64(n)}},
+			SourceIPs: 2, Workers: 1, DurationS: float64(n),
+		}
+		r.Histograms.Handshake = toHistJSON(&h)
+		r.Histograms.Broadcast = toHistJSON(&h)
+		r.fillLatencies()
+		return r
+	}
+	m := Merge(mk(100, time.Millisecond, "a", 1000), mk(300, 10*time.Millisecond, "b", 3000), mk(50, time.Millisecond, "a", 500))
+	if m.Target != 450 || m.Established != 450 || m.Failed != 3 || m.Failures["refused"] != 3 || m.ConnectRate != 300 {
+		t.Fatalf("counts: %+v", m)
+	}
+	if m.HandshakeMs.Count != 450 || m.HandshakeMs.P50 < 10 || m.HandshakeMs.Max < 10.29 {
+		t.Fatalf("handshake %+v", m.HandshakeMs)
+	}
+	if m.Broadcast.Delivered != 450 || m.Broadcast.P99Ms < 10 {
+		t.Fatalf("broadcast %+v", m.Broadcast)
+	}
+	if len(m.Servers) != 2 || m.ServerRSSPeak != 4000 || m.Workers != 3 || m.DurationS != 300 {
+		t.Fatalf("servers %+v rss %d workers %d", m.Servers, m.ServerRSSPeak, m.Workers)
+	}
+	if want := float64(3000) / 450; math.Abs(m.ClientBytesPerConn-want) > 0.1 {
+		t.Fatalf("client bytes per conn %.1f want %.1f", m.ClientBytesPerConn, want)
+	}
+	var buf bytes.Buffer
+	if err := m.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadReport(&buf)
+	if err != nil || back.HandshakeMs != m.HandshakeMs || back.Established != 450 {
+		t.Fatalf("json round trip: %v %+v", err, back.HandshakeMs)
+	}
+	buf.Reset()
+	if err := m.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "established") {
+		t.Fatalf("table: %v\n%s", err, buf.String())
+	}
+}
+
+func TestConfig_Validate(t *testing.T) {
+	ok := Default()
+	ok.URLs = []string{"ws://127.0.0.1:8089/acc"}
+	tests := []struct {
+		name    string
+		mod     func(*Config)
+		wantErr string
+	}{
+		{"default with url", func(*Config) {}, ""},
+		{"no url", func(c *Config) { c.URLs = nil }, "url"},
+		{"wss", func(c *Config) { c.URLs = []string{"wss://x/acc"} }, "only ws://"},
+		{"zero conns", func(c *Config) { c.Conns = 0 }, "conns"},
+		{"bad close", func(c *Config) { c.Close = "fin" }, "close"},
+		{"broadcast without login", func(c *Config) { c.Broadcast, c.ServerURLs = true, []string{"http://x:1"} }, "needs login"},
+		{"broadcast without server", func(c *Config) { c.Broadcast, c.Login = true, true }, "server url"},
+		{"bad server url", func(c *Config) { c.ServerURLs = []string{"127.0.0.1:8080"} }, "server url"},
+		{"workers without command", func(c *Config) { c.Workers = 2 }, "worker command"},
+		{"echo without rounds", func(c *Config) { c.EchoConns, c.EchoRounds = 5, 0 }, "round"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := ok
+			tt.mod(&c)
+			err := c.Validate()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("want %q, got %v", tt.wantErr, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,366 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// Report is what a run measured. Its JSON form (see docs/bench.md) is stable: the keys
+// listed in issue 4 keep their names and meaning; extra keys may be added.
+type Report struct {
+	Target      int            `json:"target"`       // connections asked for
+	Established int            `json:"established"`  // connections that completed the upgrade (and login)
+	Failed      int            `json:"failed"`       // failures, before or after being established
+	Failures    map[string]int `json:"failures"`     // failures by kind
+	Dropped     int            `json:"dropped"`      // established connections lost before the close
+	ConnectRate float64        `json:"connect_rate"` // established per second over the ramp
+	RampS       float64        `json:"ramp_s"`       // first attempt to last established
+	HandshakeMs Percentiles    `json:"handshake_ms"` // connect start to 101 received
+	LoginMs     Percentiles    `json:"login_ms"`     // login sent to its 200 answer
+	EchoMs      Percentiles    `json:"echo_ms"`      // ping round trips on sampled connections
+	Broadcast   *Broadcast     `json:"broadcast"`    // nil unless --broadcast
+
+	ClientRSSBytes       int64   `json:"client_rss_bytes"`        // bench RSS at the peak, summed over workers
+	ClientRSSBeforeBytes int64   `json:"client_rss_before_bytes"` // the same before the first connection
+	ClientRSSHWMBytes    int64   `json:"client_rss_hwm_bytes"`    // peak RSS (VmHWM) summed over workers, garbage included
+	ClientBytesPerConn   float64 `json:"client_bytes_per_conn"`   // (peak - before) / held at the peak
+	HeldAtPeak           int64   `json:"held_at_peak"`
+	CPUSeconds           float64 `json:"cpu_seconds"`          // bench CPU, summed over workers
+	CPUSecondsPerConn    float64 `json:"cpu_seconds_per_conn"` // cpu_seconds / established
+	MaxWorkerCPU         float64 `json:"max_worker_cpu"`       // busiest worker's share of its cores in one sample
+
+	Servers          []ServerReport `json:"servers"`
+	ServerRSSBefore  int64          `json:"server_rss_before"` // summed over servers
+	ServerRSSPeak    int64          `json:"server_rss_peak"`
+	ServerBytesPer   float64        `json:"server_bytes_per_conn"`
+	MemAvailablePeak int64          `json:"mem_available_peak_bytes"` // the machine's MemAvailable at the peak
+
+	Heartbeats      uint64 `json:"heartbeats"`
+	HeartbeatErrors uint64 `json:"heartbeat_errors"`
+	EchoTimeouts    uint64 `json:"echo_timeouts"`
+
+	URLs        []string     `json:"urls"`
+	SourceIPs   int          `json:"source_ips"`
+	Workers     int          `json:"workers"`
+	DurationS   float64      `json:"duration_s"`
+	Interrupted bool         `json:"interrupted"` // stopped by Ctrl-C or --duration before the hold ended
+	Warnings    []string     `json:"warnings"`
+	Timeline    []Sample     `json:"timeline"`
+	Histograms  histogramSet `json:"histograms"` // raw buckets, so that reports merge exactly
+}
+
+// Percentiles summarises a latency histogram, in milliseconds.
+type Percentiles struct {
+	Count uint64  `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	Max   float64 `json:"max"`
+}
+
+// Broadcast is the delivery of the one sendMessageAll push.
+type Broadcast struct {
+	Delivered  int     `json:"delivered"`  // held connections that received it
+	Expected   int     `json:"expected"`   // held connections when it was sent
+	Accepted   int     `json:"accepted"`   // connections the server said it queued it to
+	Duplicates int     `json:"duplicates"` // repeated deliveries
+	P50Ms      float64 `json:"p50_ms"`
+	P99Ms      float64 `json:"p99_ms"`
+	MaxMs      float64 `json:"max_ms"`
+}
+
+// ServerReport is one server node's memory before the ramp and at the peak.
+type ServerReport struct {
+	URL          string  `json:"url"`
+	NodeID       string  `json:"node_id"`
+	RSSBefore    int64   `json:"rss_before"`
+	RSSPeak      int64   `json:"rss_peak"`
+	ConnsBefore  int64   `json:"conns_before"`
+	ConnsPeak    int64   `json:"conns_peak"`
+	UsersPeak    int64   `json:"users_peak"`
+	BytesPerConn float64 `json:"bytes_per_conn"` // (rss_peak - rss_before) / (conns_peak - conns_before)
+}
+
+// Sample is one point of the run's timeline.
+type Sample struct {
+	TS             float64 `json:"t_s"` // seconds since the start
+	Attempted      uint64  `json:"attempted"`
+	Established    uint64  `json:"established"`
+	Held           int64   `json:"held"`
+	Failed         uint64  `json:"failed"`
+	ClientRSSBytes int64   `json:"client_rss_bytes"`
+}
+
+// histogramSet carries the raw histograms in the JSON report.
+type histogramSet struct {
+	Handshake histJSON `json:"handshake"`
+	Login     histJSON `json:"login"`
+	Echo      histJSON `json:"echo"`
+	Broadcast histJSON `json:"broadcast"`
+}
+
+func percentilesOf(h *Histogram) Percentiles {
+	ms := func(us float64) float64 { return math.Round(us) / 1000 }
+	return Percentiles{
+		Count: h.Count(),
+		P50:   ms(h.Quantile(0.50)),
+		P90:   ms(h.Quantile(0.90)),
+		P99:   ms(h.Quantile(0.99)),
+		Max:   ms(float64(h.Max())),
+	}
+}
+
+// fillLatencies computes the percentile fields from the raw histograms.
+func (r *Report) fillLatencies() {
+	r.HandshakeMs = percentilesOf(r.Histograms.Handshake.histogram())
+	r.LoginMs = percentilesOf(r.Histograms.Login.histogram())
+	r.EchoMs = percentilesOf(r.Histograms.Echo.histogram())
+	if r.Broadcast != nil {
+		p := percentilesOf(r.Histograms.Broadcast.histogram())
+		r.Broadcast.P50Ms, r.Broadcast.P99Ms, r.Broadcast.MaxMs = p.P50, p.P99, p.Max
+	}
+}
+
+// fillServers computes the per-server and summed server memory figures.
+func (r *Report) fillServers() {
+	r.ServerRSSBefore, r.ServerRSSPeak, r.ServerBytesPer = 0, 0, 0
+	var conns int64
+	for i := range r.Servers {
+		s := &r.Servers[i]
+		s.BytesPerConn = perConn(s.RSSPeak-s.RSSBefore, s.ConnsPeak-s.ConnsBefore)
+		r.ServerRSSBefore += s.RSSBefore
+		r.ServerRSSPeak += s.RSSPeak
+		conns += s.ConnsPeak - s.ConnsBefore
+	}
+	r.ServerBytesPer = perConn(r.ServerRSSPeak-r.ServerRSSBefore, conns)
+}
+
+func perConn(bytes, conns int64) float64 {
+	if conns <= 0 {
+		return 0
+	}
+	return math.Round(float64(bytes)/float64(conns)*10) / 10
+}
+
+// Merge combines reports of runs that ran at the same time from different machines (or
+// processes) against the same servers: counts and memory add up, latencies merge
+// through their raw histograms, and each server node is counted once.
+func Merge(reports ...Report) Report {
+	var m Report
+	m.Failures = map[string]int{}
+	var hs, login, echo, bc Histogram
+	servers := map[string]ServerReport{}
+	for _, r := range reports {
+		m.Target += r.Target
+		m.Established += r.Established
+		m.Failed += r.Failed
+		m.Dropped += r.Dropped
+		for k, v := range r.Failures {
+			m.Failures[k] += v
+		}
+		m.ConnectRate += r.ConnectRate
+		m.RampS = max(m.RampS, r.RampS)
+		hs.Merge(r.Histograms.Handshake.histogram())
+		login.Merge(r.Histograms.Login.histogram())
+		echo.Merge(r.Histograms.Echo.histogram())
+		bc.Merge(r.Histograms.Broadcast.histogram())
+		if r.Broadcast != nil {
+			if m.Broadcast == nil {
+				m.Broadcast = &Broadcast{}
+			}
+			m.Broadcast.Delivered += r.Broadcast.Delivered
+			m.Broadcast.Expected += r.Broadcast.Expected
+			m.Broadcast.Accepted += r.Broadcast.Accepted
+			m.Broadcast.Duplicates += r.Broadcast.Duplicates
+		}
+		m.ClientRSSBytes += r.ClientRSSBytes
+		m.ClientRSSBeforeBytes += r.ClientRSSBeforeBytes
+		m.ClientRSSHWMBytes += r.ClientRSSHWMBytes
+		m.HeldAtPeak += r.HeldAtPeak
+		m.CPUSeconds += r.CPUSeconds
+		m.MaxWorkerCPU = max(m.MaxWorkerCPU, r.MaxWorkerCPU)
+		for _, s := range r.Servers {
+			k := s.NodeID
+			if k == "" {
+				k = s.URL
+			}
+			if old, ok := servers[k]; !ok || s.RSSPeak > old.RSSPeak {
+				servers[k] = s
+			}
+		}
+		m.MemAvailablePeak = minNonZero(m.MemAvailablePeak, r.MemAvailablePeak)
+		m.Heartbeats += r.Heartbeats
+		m.HeartbeatErrors += r.HeartbeatErrors
+		m.EchoTimeouts += r.EchoTimeouts
+		for _, u := range r.URLs {
+			if !slices.Contains(m.URLs, u) {
+				m.URLs = append(m.URLs, u)
+			}
+		}
+		m.SourceIPs += r.SourceIPs
+		m.Workers += r.Workers
+		m.DurationS = max(m.DurationS, r.DurationS)
+		m.Interrupted = m.Interrupted || r.Interrupted
+		m.Warnings = append(m.Warnings, r.Warnings...)
+	}
+	for _, k := range sortedKeys(servers) {
+		m.Servers = append(m.Servers, servers[k])
+	}
+	m.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
+	m.fillLatencies()
+	m.fillServers()
+	m.ClientBytesPerConn = perConn(m.ClientRSSBytes-m.ClientRSSBeforeBytes, m.HeldAtPeak)
+	if m.Established > 0 {
+		m.CPUSecondsPerConn = m.CPUSeconds / float64(m.Established)
+	}
+	return m
+}
+
+func minNonZero(a, b int64) int64 {
+	if a == 0 {
+		return b
+	}
+	if b == 0 {
+		return a
+	}
+	return min(a, b)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ReadReport decodes a JSON report written by WriteJSON.
+func ReadReport(r io.Reader) (Report, error) {
+	var rep Report
+	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+		return Report{}, fmt.Errorf("decode report: %w", err)
+	}
+	return rep, nil
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteTable writes the report as an aligned table.
+func (r Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s\t%s\n", k, v) }
+	lat := func(p Percentiles) string {
+		if p.Count == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("p50 %.3f  p90 %.3f  p99 %.3f  max %.3f ms  (n=%d)", p.P50, p.P90, p.P99, p.Max, p.Count)
+	}
+	row("target", num(int64(r.Target)))
+	row("established", fmt.Sprintf("%s (%.1f%%)", num(int64(r.Established)), pct(r.Established, r.Target)))
+	failed := num(int64(r.Failed))
+	if len(r.Failures) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(r.Failures) {
+			parts = append(parts, fmt.Sprintf("%s %d", k, r.Failures[k]))
+		}
+		failed += "  (" + strings.Join(parts, ", ") + ")"
+	}
+	row("failed", failed)
+	if r.Dropped > 0 {
+		row("dropped while held", num(int64(r.Dropped)))
+	}
+	row("connect rate", fmt.Sprintf("%s/s over %.1fs", num(int64(r.ConnectRate)), r.RampS))
+	row("handshake", lat(r.HandshakeMs))
+	row("login", lat(r.LoginMs))
+	if r.EchoMs.Count > 0 || r.EchoTimeouts > 0 {
+		row("echo", lat(r.EchoMs)+fmt.Sprintf("  timeouts %d", r.EchoTimeouts))
+	}
+	if b := r.Broadcast; b != nil {
+		row("broadcast", fmt.Sprintf("%s/%s delivered (%.2f%%)  p50 %.1f  p99 %.1f  max %.1f ms",
+			num(int64(b.Delivered)), num(int64(b.Expected)), pct(b.Delivered, b.Expected), b.P50Ms, b.P99Ms, b.MaxMs))
+	}
+	if r.Heartbeats > 0 {
+		row("heartbeats", fmt.Sprintf("%s sent, %d errors", num(int64(r.Heartbeats)), r.HeartbeatErrors))
+	}
+	row("client rss", fmt.Sprintf("%s peak, %s before, %s high-water  (%d workers)",
+		bytesStr(r.ClientRSSBytes), bytesStr(r.ClientRSSBeforeBytes), bytesStr(r.ClientRSSHWMBytes), r.Workers))
+	row("client bytes/conn", fmt.Sprintf("%.0f  (%s held)", r.ClientBytesPerConn, num(r.HeldAtPeak)))
+	perConnCPU := "-"
+	if r.Established > 0 {
+		perConnCPU = fmt.Sprintf("%.1f µs/conn", r.CPUSecondsPerConn*1e6)
+	}
+	row("client cpu", fmt.Sprintf("%.2f s  %s  (busiest worker %.0f%%)", r.CPUSeconds, perConnCPU, r.MaxWorkerCPU*100))
+	for _, s := range r.Servers {
+		name := s.URL
+		if s.NodeID != "" {
+			name = s.NodeID + " " + s.URL
+		}
+		row("server "+name, fmt.Sprintf("rss %s -> %s, conns %s -> %s, %.0f bytes/conn",
+			bytesStr(s.RSSBefore), bytesStr(s.RSSPeak), num(s.ConnsBefore), num(s.ConnsPeak), s.BytesPerConn))
+	}
+	if len(r.Servers) > 1 {
+		row("servers total", fmt.Sprintf("rss %s -> %s, %.0f bytes/conn", bytesStr(r.ServerRSSBefore), bytesStr(r.ServerRSSPeak), r.ServerBytesPer))
+	}
+	if r.MemAvailablePeak > 0 {
+		row("mem available at peak", bytesStr(r.MemAvailablePeak))
+	}
+	row("source ips", strconv.Itoa(r.SourceIPs))
+	row("duration", fmt.Sprintf("%.1fs", r.DurationS))
+	if r.Interrupted {
+		row("interrupted", "yes")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, wmsg := range r.Warnings {
+		if _, err := fmt.Fprintf(w, "warning: %s\n", wmsg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+// num formats n with thousands separators.
+func num(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// bytesStr formats a byte count in MiB (or KiB below 1 MiB).
+func bytesStr(n int64) string {
+	if n < 1<<20 && n > -1<<20 {
+		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}

@@ -1,0 +1,539 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrTooManyFailures is returned by Run, with the report, when more connections failed
+// than Config.MaxFailures allows.
+var ErrTooManyFailures = errors.New("too many failed connections")
+
+// Runner runs one bench. Create it with NewRunner; Run may be called once.
+type Runner struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// NewRunner returns a Runner for cfg; Run validates cfg.
+func NewRunner(cfg Config) *Runner {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{cfg: cfg, log: log}
+}
+
+// workerHandle is how the coordinator drives a worker, in this process or in a child
+// process. Both methods are safe for concurrent use and do not block for long.
+type workerHandle interface {
+	hold()
+	close()
+}
+
+// Run plans the run (failing before any connection when the source addresses or file
+// limits cannot hold it), starts the workers, ramps up, holds, optionally measures echo
+// round trips and a broadcast, closes every connection and returns the report. When ctx
+// is done, or Config.Duration passes, it closes everything early and still returns the
+// report, marked interrupted. The error is ErrTooManyFailures (wrapped) when failures
+// exceed Config.MaxFailures, or what made a worker fail.
+func (r *Runner) Run(ctx context.Context) (Report, error) {
+	cfg := r.cfg
+	if err := cfg.Validate(); err != nil {
+		return Report{}, err
+	}
+	start := time.Now()
+	var idb [6]byte
+	_, _ = rand.Read(idb[:]) // crypto/rand.Read never fails on Linux
+	runID := hex.EncodeToString(idb[:])
+	p, err := makePlan(ctx, cfg, runID)
+	if err != nil {
+		return Report{}, err
+	}
+	c := &coordinator{
+		cfg: cfg, log: r.log, plan: p, start: start, runID: runID,
+		api:    newServerAPI(cfg.ServerToken),
+		events: make(chan workerEvent, 16*len(p.workers)),
+		stop:   make(chan struct{}),
+	}
+	if len(cfg.ServerURLs) > 0 {
+		if c.before, err = c.api.snapshot(ctx, cfg.ServerURLs); err != nil {
+			return Report{}, fmt.Errorf("read server state before the run: %w", err)
+		}
+	}
+	r.log.Info("bench starting", "conns", cfg.Conns, "workers", len(p.workers), "source_ips", len(p.sources),
+		"targets", len(p.targets), "run_id", runID)
+
+	var g errgroup.Group
+	handles, err := c.startWorkers(ctx, &g)
+	if err != nil {
+		close(c.stop)
+		for _, h := range handles {
+			h.close()
+		}
+		return Report{}, errors.Join(err, g.Wait())
+	}
+	c.handles = handles
+	c.loop(ctx)
+	close(c.stop)
+	waitErr := g.Wait()
+	rep := c.report()
+	var errs []error
+	errs = append(errs, c.errs...)
+	if waitErr != nil {
+		errs = append(errs, waitErr)
+	}
+	if rep.Failed > cfg.MaxFailures {
+		errs = append(errs, fmt.Errorf("%w: %d failed, %d allowed", ErrTooManyFailures, rep.Failed, cfg.MaxFailures))
+	}
+	return rep, errors.Join(errs...)
+}
+
+// coordinator drives the workers through the phases and aggregates what they report.
+// Its fields are owned by the goroutine that calls Run.
+type coordinator struct {
+	cfg     Config
+	log     *slog.Logger
+	plan    plan
+	start   time.Time
+	runID   string
+	api     *serverAPI
+	events  chan workerEvent
+	stop    chan struct{} // closed when the coordinator stops reading events
+	handles []workerHandle
+
+	before, peak []nodeState
+	latest       []progress
+	ready        []bool
+	results      []*workerResult
+	finished     int // workers that sent a result or died
+	cpuMax       float64
+	cpuMaxWorker int
+	timeline     []Sample
+	errs         []error
+	warnings     []string
+
+	closing, interrupted bool
+	holdStart            time.Time
+	broadcastDue         bool // waiting for the echo phase to end before broadcasting
+	broadcast            *Broadcast
+	memAvailablePeak     int64
+	lastShown            progress
+	lastShownAt          time.Time
+}
+
+// send delivers a worker event unless the coordinator has stopped listening.
+func (c *coordinator) send(ev workerEvent) {
+	select {
+	case c.events <- ev:
+	case <-c.stop:
+	}
+}
+
+// startWorkers starts the in-process worker or the worker processes; their goroutines
+// join g.
+func (c *coordinator) startWorkers(ctx context.Context, g *errgroup.Group) ([]workerHandle, error) {
+	n := len(c.plan.workers)
+	c.latest = make([]progress, n)
+	c.ready = make([]bool, n)
+	c.results = make([]*workerResult, n)
+	if c.plan.inProc {
+		w, err := newWorker(c.plan.workers[0])
+		if err != nil {
+			return nil, err
+		}
+		g.Go(func() error {
+			// The coordinator closes the worker itself (so that it can still collect the
+			// result); ctx only must not cut the run short.
+			res, err := w.run(context.WithoutCancel(ctx), c.send)
+			if err != nil {
+				c.send(workerEvent{Type: "error", Worker: 0, Err: err.Error()})
+				return nil
+			}
+			c.send(workerEvent{Type: "result", Worker: 0, Result: &res})
+			return nil
+		})
+		return []workerHandle{w}, nil
+	}
+	var handles []workerHandle
+	for _, spec := range c.plan.workers {
+		pw, err := startProcWorker(c.cfg.WorkerCommand, spec, c.send, g)
+		if err != nil {
+			return handles, fmt.Errorf("start worker %d: %w", spec.Index, err)
+		}
+		handles = append(handles, pw)
+	}
+	return handles, nil
+}
+
+// loop is the coordinator's event loop; it returns when every worker has finished.
+func (c *coordinator) loop(ctx context.Context) {
+	n := len(c.plan.workers)
+	sample := time.NewTicker(c.cfg.SampleEvery)
+	defer sample.Stop()
+	var show <-chan time.Time
+	if c.cfg.Progress != nil {
+		t := time.NewTicker(c.cfg.ProgressEvery)
+		defer t.Stop()
+		show = t.C
+	}
+	var capC, holdC, killC <-chan time.Time
+	if c.cfg.Duration > 0 {
+		t := time.NewTimer(c.cfg.Duration)
+		defer t.Stop()
+		capC = t.C
+	}
+	holdTimer := time.NewTimer(time.Hour)
+	holdTimer.Stop()
+	defer holdTimer.Stop()
+	killTimer := time.NewTimer(time.Hour)
+	killTimer.Stop()
+	defer killTimer.Stop()
+	done := ctx.Done()
+	startClose := func() {
+		if c.closing {
+			return
+		}
+		c.closing = true
+		for _, h := range c.handles {
+			h.close()
+		}
+		killTimer.Reset(c.cfg.CloseTimeout + 15*time.Second)
+		killC = killTimer.C
+	}
+	for c.finished < n {
+		select {
+		case ev := <-c.events:
+			if c.onEvent(ctx, ev) {
+				holdTimer.Reset(c.cfg.Hold)
+				holdC = holdTimer.C
+			}
+			if ev.Type == "error" || ev.Type == "exit" {
+				startClose()
+			}
+		case <-sample.C:
+			c.sample()
+			if c.broadcastDue && (c.allEchoDone() || time.Since(c.holdStart) > c.cfg.Hold/2) {
+				c.sendBroadcast(ctx)
+			}
+		case <-show:
+			c.show(false)
+		case <-holdC:
+			startClose()
+		case <-capC:
+			c.interrupted = true
+			startClose()
+		case <-done:
+			done = nil
+			c.interrupted = true
+			startClose()
+		case <-killC:
+			killC = nil
+			for _, h := range c.handles {
+				if pw, ok := h.(*procWorker); ok {
+					pw.kill()
+				}
+			}
+		}
+	}
+	c.show(true)
+}
+
+// onEvent records a worker event. It reports whether every worker just became ready,
+// which starts the hold.
+func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
+	i := ev.Worker
+	if i < 0 || i >= len(c.results) {
+		c.errs = append(c.errs, fmt.Errorf("event from unknown worker %d", i))
+		return false
+	}
+	switch ev.Type {
+	case "progress", "ready":
+		if ev.Progress == nil {
+			return false
+		}
+		c.noteCPU(i, c.latest[i], *ev.Progress)
+		c.latest[i] = *ev.Progress
+		if ev.Type == "progress" || c.ready[i] {
+			return false
+		}
+		c.ready[i] = true
+		for _, r := range c.ready {
+			if !r {
+				return false
+			}
+		}
+		if c.closing {
+			return false
+		}
+		c.startHold(ctx)
+		return true
+	case "result":
+		if ev.Result != nil && c.results[i] == nil {
+			c.results[i] = ev.Result
+			c.finished++
+		}
+	case "error", "exit":
+		c.errs = append(c.errs, fmt.Errorf("worker %d: %s", i, ev.Err))
+		if c.results[i] == nil {
+			c.results[i] = &workerResult{Index: i}
+			c.finished++
+		}
+	}
+	return false
+}
+
+// noteCPU tracks the busiest worker: its CPU time over wall time between two samples,
+// as a share of the cores its loops can use.
+func (c *coordinator) noteCPU(i int, prev, cur progress) {
+	if prev.UnixNs == 0 || cur.UnixNs <= prev.UnixNs {
+		return
+	}
+	cores := float64(c.plan.workers[i].Loops)
+	u := (cur.CPUSeconds - prev.CPUSeconds) / (float64(cur.UnixNs-prev.UnixNs) / 1e9) / cores
+	if u > c.cpuMax {
+		c.cpuMax, c.cpuMaxWorker = u, i
+	}
+}
+
+// startHold runs when every worker is ready: it reads the servers at the peak and starts
+// the echo phase and the broadcast.
+func (c *coordinator) startHold(ctx context.Context) {
+	c.holdStart = time.Now()
+	c.memAvailablePeak = memAvailableBytes()
+	if len(c.cfg.ServerURLs) > 0 {
+		peak, err := c.api.snapshot(ctx, c.cfg.ServerURLs)
+		if err != nil {
+			c.warnings = append(c.warnings, "reading the servers at the peak: "+err.Error())
+		}
+		c.peak = peak
+	}
+	for _, h := range c.handles {
+		h.hold()
+	}
+	if c.cfg.Broadcast {
+		c.broadcastDue = true
+		if c.cfg.EchoConns == 0 {
+			c.sendBroadcast(ctx)
+		}
+	}
+	c.log.Info("all connections up: holding", "hold", c.cfg.Hold)
+}
+
+func (c *coordinator) allEchoDone() bool {
+	for _, p := range c.latest {
+		if !p.EchoDone {
+			return false
+		}
+	}
+	return true
+}
+
+// sendBroadcast asks the first server to push one message to the whole app. The
+// message carries its send time, which every receiving connection subtracts from its
+// arrival time.
+func (c *coordinator) sendBroadcast(ctx context.Context) {
+	c.broadcastDue = false
+	var held int64
+	for _, p := range c.latest {
+		held += p.Held
+	}
+	c.broadcast = &Broadcast{Expected: int(held)}
+	msg := "gows bench broadcast " + strconv.FormatInt(time.Now().UnixNano(), 10)
+	n, err := c.api.sendAll(ctx, c.cfg.ServerURLs[0], c.cfg.AppID, broadcastMsgID(c.runID), msg)
+	if err != nil {
+		c.warnings = append(c.warnings, "broadcast: "+err.Error())
+		return
+	}
+	c.broadcast.Accepted = n
+}
+
+// sample appends a point to the timeline.
+func (c *coordinator) sample() {
+	t := c.total()
+	c.timeline = append(c.timeline, Sample{
+		TS: time.Since(c.start).Seconds(), Attempted: t.Attempted, Established: t.Established,
+		Held: t.Held, Failed: t.Failed, ClientRSSBytes: t.RSSBytes,
+	})
+}
+
+// total sums the workers' latest progress.
+func (c *coordinator) total() progress {
+	var t progress
+	for _, p := range c.latest {
+		t.Attempted += p.Attempted
+		t.Established += p.Established
+		t.Held += p.Held
+		t.Failed += p.Failed
+		t.Delivered += p.Delivered
+		t.RSSBytes += p.RSSBytes
+		t.CPUSeconds += p.CPUSeconds
+	}
+	return t
+}
+
+// show writes the progress line: rewritten in place when live, else a plain line.
+func (c *coordinator) show(final bool) {
+	w := c.cfg.Progress
+	if w == nil {
+		return
+	}
+	now := time.Now()
+	t := c.total()
+	rate := 0.0
+	if !c.lastShownAt.IsZero() {
+		rate = float64(t.Established-c.lastShown.Established) / now.Sub(c.lastShownAt).Seconds()
+	}
+	c.lastShown, c.lastShownAt = t, now
+	phase := "ramp"
+	switch {
+	case c.closing:
+		phase = "close"
+	case !c.holdStart.IsZero():
+		phase = "hold"
+	}
+	line := fmt.Sprintf("%-5s %s/%s up  %s/s  held %s  failed %s  elapsed %.1fs",
+		phase, num(int64(t.Established)), num(int64(c.cfg.Conns)), num(int64(rate)), num(t.Held), num(int64(t.Failed)),
+		now.Sub(c.start).Seconds())
+	if c.cfg.Broadcast && c.broadcast != nil {
+		line += fmt.Sprintf("  broadcast %s/%s", num(int64(t.Delivered)), num(int64(c.broadcast.Expected)))
+	}
+	switch {
+	case c.cfg.ProgressLive && final:
+		_, _ = fmt.Fprintf(w, "\r\x1b[K%s\n", line) // progress is best effort
+	case c.cfg.ProgressLive:
+		_, _ = fmt.Fprintf(w, "\r\x1b[K%s", line)
+	case !final:
+		_, _ = fmt.Fprintln(w, line)
+	}
+}
+
+// report builds the Report from the workers' results.
+func (c *coordinator) report() Report {
+	rep := Report{
+		Target: c.cfg.Conns, Failures: map[string]int{}, URLs: c.cfg.URLs,
+		SourceIPs: len(c.plan.sources), Workers: len(c.plan.workers),
+		Interrupted: c.interrupted, Timeline: c.timeline, Warnings: c.warnings,
+		MemAvailablePeak: c.memAvailablePeak,
+	}
+	var hs, login, echo, bc Histogram
+	var first, last int64
+	for i, r := range c.results {
+		if r == nil {
+			continue
+		}
+		rep.Established += int(r.Established)
+		rep.Failed += int(r.Failed)
+		rep.Dropped += int(r.Dropped)
+		for k, v := range r.Failures {
+			rep.Failures[k] += int(v)
+		}
+		hs.Merge(r.Handshake.histogram())
+		login.Merge(r.Login.histogram())
+		echo.Merge(r.Echo.histogram())
+		bc.Merge(r.Broadcast.histogram())
+		rep.ClientRSSBeforeBytes += r.RSSBefore
+		if c.ready[i] && r.RSSReady > 0 {
+			rep.ClientRSSBytes += r.RSSReady
+			rep.HeldAtPeak += r.HeldAtReady
+		} else {
+			rep.ClientRSSBytes += c.latest[i].RSSBytes
+			rep.HeldAtPeak += c.latest[i].Held
+		}
+		rep.ClientRSSHWMBytes += r.RSSHWM
+		rep.CPUSeconds += r.CPUSeconds
+		rep.Heartbeats += r.Heartbeats
+		rep.HeartbeatErrors += r.HeartbeatErrors
+		rep.EchoTimeouts += r.EchoTimeouts
+		if r.FirstAttemptNs != 0 && (first == 0 || r.FirstAttemptNs < first) {
+			first = r.FirstAttemptNs
+		}
+		last = max(last, r.LastEstablishedNs)
+		if c.broadcast != nil {
+			c.broadcast.Delivered += int(r.Delivered)
+			c.broadcast.Duplicates += int(r.Duplicates)
+		}
+	}
+	if last > first && first != 0 {
+		rep.RampS = float64(last-first) / 1e9
+		rep.ConnectRate = float64(rep.Established) / rep.RampS
+	}
+	rep.Broadcast = c.broadcast
+	rep.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
+	rep.fillLatencies()
+	rep.ClientBytesPerConn = perConn(rep.ClientRSSBytes-rep.ClientRSSBeforeBytes, rep.HeldAtPeak)
+	if rep.Established > 0 {
+		rep.CPUSecondsPerConn = rep.CPUSeconds / float64(rep.Established)
+	}
+	rep.MaxWorkerCPU = c.cpuMax
+	if c.cpuMax >= 0.9 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"worker %d used %.0f%% of its %d core(s) in one sample: bench itself may have limited the rate; use more --workers or cores",
+			c.cpuMaxWorker, c.cpuMax*100, c.plan.workers[c.cpuMaxWorker].Loops))
+	}
+	rep.Servers = matchServers(c.before, c.peak)
+	rep.fillServers()
+	rep.DurationS = time.Since(c.start).Seconds()
+	return rep
+}
+
+// matchServers pairs each node's state before the run with its state at the peak.
+func matchServers(before, peak []nodeState) []ServerReport {
+	key := func(n nodeState) string {
+		if n.NodeID != "" {
+			return n.NodeID
+		}
+		return n.HTTPAddr
+	}
+	prev := map[string]nodeState{}
+	for _, n := range before {
+		prev[key(n)] = n
+	}
+	var out []ServerReport
+	for _, n := range peak {
+		b := prev[key(n)]
+		out = append(out, ServerReport{
+			URL: n.HTTPAddr, NodeID: n.NodeID,
+			RSSBefore: b.RSSBytes, RSSPeak: n.RSSBytes,
+			ConnsBefore: b.Connections, ConnsPeak: n.Connections, UsersPeak: n.Users,
+		})
+	}
+	return out
+}
+
+// tailBuffer keeps the last bytes written to it (a worker's stderr, for error messages).
+type tailBuffer struct {
+	mu  sync.Mutex // guards b
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
+
+var _ io.Writer = (*tailBuffer)(nil)

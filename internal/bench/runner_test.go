@@ -1,0 +1,234 @@
+//go:build linux
+
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+// workerArg makes the test binary act as a bench worker process: the Runner re-executes
+// it exactly as the CLI re-executes `gows bench worker`, through RunWorker.
+const workerArg = "__bench_worker"
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == workerArg {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		err := RunWorker(ctx, os.Stdin, os.Stdout)
+		cancel()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func workerArgv() []string { return []string{os.Args[0], workerArg} }
+
+// serverState reads a node's /system/state.
+func serverState(t *testing.T, base string) nodeState {
+	t.Helper()
+	st, err := newServerAPI("").nodes(t.Context(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st[0]
+}
+
+func waitNoConnections(t *testing.T, base string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if n := serverState(t, base).Connections; n != 0 {
+			return fmt.Errorf("server still has %d connections", n)
+		}
+		return nil
+	})
+}
+
+func TestRunner_ThreeThousandConnsOverThreeSourceIPsAndTwoWorkerProcesses(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.PresenceLimit = 0 })
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.ServerURLs = []string{srv.HTTPURL}
+	cfg.Conns = 3000
+	cfg.RatePerSecond = 0
+	cfg.SourceIPs = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3"), netip.MustParseAddr("127.0.0.4")}
+	cfg.Workers = 2
+	cfg.WorkerCommand = workerArgv()
+	cfg.Login = true
+	cfg.Hold = 2 * time.Second
+	cfg.HeartbeatInterval = 500 * time.Millisecond
+	cfg.EchoConns = 20
+	cfg.EchoRounds = 3
+	cfg.Broadcast = true
+	cfg.SampleEvery = 200 * time.Millisecond
+	var progress bytes.Buffer
+	cfg.Progress, cfg.ProgressEvery = &progress, 500*time.Millisecond
+
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v\nfailures: %v", err, rep.Failures)
+	}
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"established == target", rep.Established == 3000 && rep.Target == 3000},
+		{"no failures", rep.Failed == 0 && len(rep.Failures) == 0},
+		{"two workers", rep.Workers == 2},
+		{"three source ips", rep.SourceIPs == 3},
+		{"handshakes measured", rep.HandshakeMs.Count == 3000 && rep.HandshakeMs.P50 > 0 && rep.HandshakeMs.P99 >= rep.HandshakeMs.P50 && rep.HandshakeMs.Max >= rep.HandshakeMs.P99},
+		{"logins measured", rep.LoginMs.Count == 3000 && rep.LoginMs.P99 > 0},
+		{"echo measured", rep.EchoMs.Count == 60 && rep.EchoTimeouts == 0},
+		{"broadcast delivered to all", rep.Broadcast != nil && rep.Broadcast.Expected == 3000 && rep.Broadcast.Delivered == 3000 && rep.Broadcast.Accepted == 3000},
+		{"broadcast latency", rep.Broadcast != nil && rep.Broadcast.P99Ms > 0 && rep.Broadcast.MaxMs >= rep.Broadcast.P50Ms},
+		{"heartbeats sent", rep.Heartbeats > 0 && rep.HeartbeatErrors == 0},
+		{"connect rate", rep.ConnectRate > 0 && rep.RampS > 0},
+		{"client memory", rep.ClientRSSBytes > 0 && rep.HeldAtPeak == 3000 && rep.ClientBytesPerConn != 0},
+		{"cpu", rep.CPUSeconds > 0 && rep.CPUSecondsPerConn > 0},
+		{"server saw every connection", len(rep.Servers) == 1 && rep.Servers[0].ConnsPeak-rep.Servers[0].ConnsBefore == 3000 && rep.Servers[0].UsersPeak == 3000},
+		{"server memory", rep.Servers[0].RSSPeak > 0 && rep.ServerRSSPeak > 0},
+		{"timeline", len(rep.Timeline) > 0},
+		{"not interrupted", !rep.Interrupted},
+		{"progress shown", strings.Contains(progress.String(), "up")},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			b, _ := json.MarshalIndent(rep, "", " ")
+			t.Errorf("%s: not so; report:\n%.4000s", c.name, b)
+		}
+	}
+	waitNoConnections(t, srv.HTTPURL)
+}
+
+func TestRunner_InProcessGracefulCloseWithoutLogin(t *testing.T) {
+	srv := testutil.StartServer(t)
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.Conns = 200
+	cfg.Hold = 300 * time.Millisecond
+	cfg.HeartbeatInterval = 100 * time.Millisecond // ping frames without login
+	cfg.Close = CloseGraceful
+	cfg.SampleEvery = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Established != 200 || rep.Workers != 1 || rep.LoginMs.Count != 0 || rep.Heartbeats == 0 {
+		t.Fatalf("established %d workers %d logins %d heartbeats %d", rep.Established, rep.Workers, rep.LoginMs.Count, rep.Heartbeats)
+	}
+	waitNoConnections(t, srv.HTTPURL)
+}
+
+func TestRunner_RefusedConnectionsAreCountedAndFailTheRun(t *testing.T) {
+	// A port that was free a moment ago: nothing listens there.
+	srv := testutil.StartServer(t)
+	url := srv.WSURL
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.URLs = []string{url}
+	cfg.Conns = 50
+	cfg.MaxFailures = 10
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if !errors.Is(err, ErrTooManyFailures) {
+		t.Fatalf("want ErrTooManyFailures, got %v", err)
+	}
+	if rep.Failed != 50 || rep.Failures["refused"] != 50 || rep.Established != 0 {
+		t.Fatalf("failed %d failures %v established %d", rep.Failed, rep.Failures, rep.Established)
+	}
+}
+
+func TestRunner_CapacityIsCheckedBeforeStarting(t *testing.T) {
+	cfg := Default()
+	cfg.URLs = []string{"ws://127.0.0.1:1/acc"}
+	cfg.Conns = 1000
+	cfg.PortsPerSourceIP = 300
+	cfg.SourceIPs = []netip.Addr{netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.3")}
+	_, err := NewRunner(cfg).Run(t.Context())
+	if !errors.Is(err, ErrCapacity) || !strings.Contains(err.Error(), "at least 4 addresses") {
+		t.Fatalf("want a capacity error asking for 4 addresses, got %v", err)
+	}
+}
+
+// cancelOnWrite cancels a context when the progress output first contains want.
+type cancelOnWrite struct {
+	mu     sync.Mutex // guards buf and cancel
+	buf    bytes.Buffer
+	want   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf.Write(p)
+	if c.cancel != nil && strings.Contains(c.buf.String(), c.want) {
+		c.cancel()
+		c.cancel = nil
+	}
+	return len(p), nil
+}
+
+func TestRunner_InterruptClosesEverythingAndStillReports(t *testing.T) {
+	srv := testutil.StartServer(t)
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.Conns = 300
+	cfg.Login = true
+	cfg.Hold = 10 * time.Minute // only the interrupt ends this run
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cfg.Progress = &cancelOnWrite{want: "hold ", cancel: cancel}
+	cfg.ProgressEvery = 50 * time.Millisecond
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Interrupted || rep.Established != 300 || rep.Failed != 0 {
+		t.Fatalf("interrupted %v established %d failed %d", rep.Interrupted, rep.Established, rep.Failed)
+	}
+	waitNoConnections(t, srv.HTTPURL)
+}
+
+func TestServerAPI_ReadsClusterNodesWhenAvailable(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/system/nodes", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"code":200,"msg":"Success","data":{"nodes":[`+
+			`{"nodeId":"a","httpAddr":"127.0.0.1:1","connections":5,"users":5,"rssBytes":1000},`+
+			`{"nodeId":"b","httpAddr":"127.0.0.1:2","connections":7,"users":6,"rssBytes":2000}]}}`)
+	})
+	ts := newHTTPServer(t, mux)
+	nodes, err := newServerAPI("").snapshot(t.Context(), []string{ts, ts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[1].NodeID != "b" || nodes[1].HTTPAddr != "http://127.0.0.1:2" || nodes[1].RSSBytes != 2000 {
+		t.Fatalf("nodes: %+v", nodes)
+	}
+}

@@ -1,0 +1,373 @@
+//go:build linux
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gows-dev/gows/internal/netpoll"
+)
+
+// workerSpec is one worker's task: its share of the connections and the settings it
+// needs. It travels to a worker process as the first JSON line on its stdin.
+type workerSpec struct {
+	Index   int          `json:"index"`
+	FirstID uint64       `json:"first_id"` // global number of the worker's first connection
+	Conns   int          `json:"conns"`
+	Rate    float64      `json:"rate"`
+	Loops   int          `json:"loops"`
+	Echo    int          `json:"echo"` // sampled connections for the echo phase
+	Targets []target     `json:"targets"`
+	Sources []netip.Addr `json:"sources"`
+	RunID   string       `json:"run_id"`
+	Cfg     Config       `json:"cfg"` // timeouts, login, close mode, ...
+}
+
+// Worker phases, advanced by the coordinator.
+const (
+	phaseRamp  int32 = iota // dialling and logging in
+	phaseHold               // every worker is ready: echo round trips, broadcast
+	phaseClose              // close every connection and report
+)
+
+// progress is a worker's running totals.
+type progress struct {
+	Attempted   uint64  `json:"attempted"`
+	Established uint64  `json:"established"`
+	Held        int64   `json:"held"`
+	Failed      uint64  `json:"failed"`
+	Delivered   uint64  `json:"delivered"`
+	RampDone    bool    `json:"ramp_done"`
+	EchoDone    bool    `json:"echo_done"`
+	RSSBytes    int64   `json:"rss_bytes"`
+	CPUSeconds  float64 `json:"cpu_seconds"`
+	UnixNs      int64   `json:"unix_ns"`
+}
+
+// histJSON is a histogram on the wire and in the JSON report (for merging).
+type histJSON struct {
+	Buckets []histBucket `json:"buckets"` // [lowest µs of the bucket, count]
+	MaxUs   uint64       `json:"max_us"`
+}
+
+func toHistJSON(h *Histogram) histJSON { return histJSON{Buckets: h.sparse(), MaxUs: h.Max()} }
+
+func (j histJSON) histogram() *Histogram { return histogramOf(j.Buckets, j.MaxUs) }
+
+// workerResult is what a worker measured over the whole run.
+type workerResult struct {
+	Index             int               `json:"index"`
+	Attempted         uint64            `json:"attempted"`
+	Established       uint64            `json:"established"`
+	Failed            uint64            `json:"failed"`
+	Failures          map[string]uint64 `json:"failures"`
+	Handshake         histJSON          `json:"handshake"`
+	Login             histJSON          `json:"login"`
+	Echo              histJSON          `json:"echo"`
+	Broadcast         histJSON          `json:"broadcast"`
+	Delivered         uint64            `json:"delivered"`
+	Duplicates        uint64            `json:"duplicates"`
+	Dropped           uint64            `json:"dropped"`
+	Heartbeats        uint64            `json:"heartbeats"`
+	HeartbeatErrors   uint64            `json:"heartbeat_errors"`
+	EchoTimeouts      uint64            `json:"echo_timeouts"`
+	HeldAtReady       int64             `json:"held_at_ready"`
+	RSSBefore         int64             `json:"rss_before"`
+	RSSReady          int64             `json:"rss_ready"`
+	RSSHWM            int64             `json:"rss_hwm"`
+	CPUSeconds        float64           `json:"cpu_seconds"`
+	FirstAttemptNs    int64             `json:"first_attempt_ns"`
+	LastEstablishedNs int64             `json:"last_established_ns"`
+}
+
+// workerEvent is one line a worker sends to the coordinator.
+type workerEvent struct {
+	Type     string        `json:"type"` // progress, ready, result, error
+	Worker   int           `json:"worker"`
+	Progress *progress     `json:"progress,omitempty"`
+	Result   *workerResult `json:"result,omitempty"`
+	Err      string        `json:"error,omitempty"`
+}
+
+// workerCommand is one line the coordinator sends to a worker process.
+type workerCommand struct {
+	Cmd string `json:"cmd"` // hold or close
+}
+
+// worker holds a share of the connections in one process, on a few epoll loops.
+type worker struct {
+	spec        workerSpec
+	base        time.Time // origin of the loop clock
+	seed        [16]byte  // Sec-WebSocket-Key material
+	seed1       uint64
+	broadcastID string
+	echoStride  uint32
+	loops       []*loop
+
+	phase                          atomic.Int32
+	attempted, established, failed atomic.Uint64
+	delivered                      atomic.Uint64
+	held                           atomic.Int64
+	loopsRamped, echoLoopsDone     atomic.Int32
+	rampDone                       chan struct{} // closed by the loop that finishes the ramp last
+}
+
+// newWorker prepares the loops' pollers. run releases them.
+func newWorker(spec workerSpec) (*worker, error) {
+	w := &worker{spec: spec, base: time.Now(), rampDone: make(chan struct{}), broadcastID: broadcastMsgID(spec.RunID)}
+	if spec.Loops < 1 || len(spec.Targets) == 0 {
+		return nil, errors.New("worker spec needs loops and targets")
+	}
+	_, _ = rand.Read(w.seed[:]) // crypto/rand.Read never fails on Linux
+	w.seed1 = binary.LittleEndian.Uint64(w.seed[:8])
+	if spec.Echo > 0 {
+		w.echoStride = uint32(max(spec.Conns/spec.Echo, 1))
+	}
+	limit, err := netpoll.FileLimit()
+	if err != nil {
+		return nil, err
+	}
+	table := int(min(limit, uint64(spec.Conns)*2+fdReserve+1024))
+	w.loops = make([]*loop, spec.Loops)
+	for i := range w.loops {
+		p, err := netpoll.New()
+		if err != nil {
+			w.closePollers()
+			return nil, err
+		}
+		w.loops[i] = newLoop(w, i, p, table)
+	}
+	return w, nil
+}
+
+func (w *worker) closePollers() {
+	for _, l := range w.loops {
+		if l != nil {
+			_ = l.poll.Close() // every descriptor it watched is closed already
+		}
+	}
+}
+
+// now returns the loop clock: monotonic nanoseconds since the worker started.
+func (w *worker) now() int64 { return int64(time.Since(w.base)) }
+
+// key returns connection id's Sec-WebSocket-Key, derived from the worker's random seed so
+// that it need not be stored per connection.
+func (w *worker) key(id uint32) [24]byte {
+	raw := w.seed
+	x := binary.LittleEndian.Uint64(raw[8:]) ^ (uint64(id)+1)*0x9E3779B97F4A7C15
+	binary.LittleEndian.PutUint64(raw[8:], x)
+	var k [24]byte
+	base64.StdEncoding.Encode(k[:], raw[:])
+	return k
+}
+
+// userID returns the user id connection id logs in as.
+func (w *worker) userID(id uint32) string {
+	return w.spec.Cfg.UserPrefix + strconv.FormatUint(w.spec.FirstID+uint64(id), 10)
+}
+
+// sampled reports whether connection id measures echo round trips.
+func (w *worker) sampled(id uint32) bool {
+	return w.echoStride > 0 && id%w.echoStride == 0 && int(id/w.echoStride) < w.spec.Echo
+}
+
+func (w *worker) loopRampDone() {
+	if int(w.loopsRamped.Add(1)) == len(w.loops) {
+		close(w.rampDone)
+	}
+}
+
+// setPhase moves the worker forward (never back) and wakes the loops. It is safe for
+// concurrent use.
+func (w *worker) setPhase(p int32) {
+	for {
+		cur := w.phase.Load()
+		if cur >= p || w.phase.CompareAndSwap(cur, p) {
+			break
+		}
+	}
+	for _, l := range w.loops {
+		_ = l.poll.Wake() // eventfd write; fails only if the poller is gone, and then the loop is too
+	}
+}
+
+func (w *worker) hold()  { w.setPhase(phaseHold) }
+func (w *worker) close() { w.setPhase(phaseClose) }
+
+func (w *worker) progress() progress {
+	return progress{
+		Attempted: w.attempted.Load(), Established: w.established.Load(), Held: w.held.Load(),
+		Failed: w.failed.Load(), Delivered: w.delivered.Load(),
+		RampDone: w.loopsRamped.Load() == int32(len(w.loops)),
+		EchoDone: w.echoLoopsDone.Load() == int32(len(w.loops)),
+		RSSBytes: rssBytes(), CPUSeconds: cpuSeconds(), UnixNs: time.Now().UnixNano(),
+	}
+}
+
+// run holds the worker's connections until the close phase (or ctx is done, which starts
+// it), reporting progress through emit, and returns the worker's result. emit is called
+// from one goroutine at a time.
+func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult, error) {
+	defer w.closePollers()
+	res := workerResult{Index: w.spec.Index, RSSBefore: heldRSSBytes()}
+	cpu0 := cpuSeconds()
+	loopsDone := make(chan struct{})
+	var g errgroup.Group
+	g.Go(func() error {
+		var lg errgroup.Group
+		for _, l := range w.loops {
+			lg.Go(l.run)
+		}
+		err := lg.Wait()
+		close(loopsDone)
+		return err
+	})
+	g.Go(func() error {
+		t := time.NewTicker(w.spec.Cfg.SampleEvery)
+		defer t.Stop()
+		done, ramp := ctx.Done(), w.rampDone
+		for {
+			select {
+			case <-loopsDone:
+				return nil
+			case <-done:
+				done = nil
+				w.close()
+			case <-ramp:
+				ramp = nil
+				res.HeldAtReady = w.held.Load()
+				res.RSSReady = heldRSSBytes()
+				p := w.progress()
+				p.RSSBytes = res.RSSReady
+				emit(workerEvent{Type: "ready", Worker: w.spec.Index, Progress: &p})
+			case <-t.C:
+				p := w.progress()
+				emit(workerEvent{Type: "progress", Worker: w.spec.Index, Progress: &p})
+			}
+		}
+	})
+	if err := g.Wait(); err != nil {
+		return res, err
+	}
+	res.CPUSeconds = cpuSeconds() - cpu0
+	res.RSSHWM = rssHWMBytes()
+	res.Attempted, res.Established, res.Failed = w.attempted.Load(), w.established.Load(), w.failed.Load()
+	res.Delivered = w.delivered.Load()
+	res.Failures = map[string]uint64{}
+	var hs, login, echo, bc Histogram
+	for _, l := range w.loops {
+		r := &l.res
+		hs.Merge(&r.handshake)
+		login.Merge(&r.login)
+		echo.Merge(&r.echo)
+		bc.Merge(&r.broadcast)
+		for k, v := range r.failures {
+			res.Failures[k] += v
+		}
+		res.Duplicates += r.duplicates
+		res.Dropped += r.dropped
+		res.Heartbeats += r.heartbeats
+		res.HeartbeatErrors += r.heartbeatErrors
+		res.EchoTimeouts += r.echoTimeouts
+		if r.firstAttemptNs != 0 && (res.FirstAttemptNs == 0 || r.firstAttemptNs < res.FirstAttemptNs) {
+			res.FirstAttemptNs = r.firstAttemptNs
+		}
+		res.LastEstablishedNs = max(res.LastEstablishedNs, r.lastEstablishedNs)
+	}
+	res.Handshake, res.Login, res.Echo, res.Broadcast = toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)
+	return res, nil
+}
+
+// RunWorker is the body of a worker process (`gows bench worker`): it reads its task as
+// the first JSON line of r, then commands ({"cmd":"hold"}, {"cmd":"close"}), and writes
+// progress and its result as JSON lines to out. The end of r, or ctx being done, closes
+// every connection. It returns after the result is written and r has ended, so the
+// coordinator decides when the process exits.
+func RunWorker(ctx context.Context, r io.Reader, out io.Writer) error {
+	in := bufio.NewReader(r)
+	line, err := in.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("read worker task: %w", err)
+	}
+	var spec workerSpec
+	if err := json.Unmarshal(line, &spec); err != nil {
+		return fmt.Errorf("decode worker task: %w", err)
+	}
+	enc := &lineWriter{w: out}
+	w, err := newWorker(spec)
+	if err != nil {
+		enc.write(workerEvent{Type: "error", Worker: spec.Index, Err: err.Error()})
+		return err
+	}
+	var g errgroup.Group
+	stdinDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(stdinDone)
+		defer w.close() // the coordinator is gone or done with us
+		dec := json.NewDecoder(in)
+		for {
+			var c workerCommand
+			if err := dec.Decode(&c); err != nil {
+				return nil // EOF or a broken pipe: either way, stop
+			}
+			switch c.Cmd {
+			case "hold":
+				w.hold()
+			case "close":
+				w.close()
+			}
+		}
+	})
+	res, runErr := w.run(ctx, enc.write)
+	if runErr != nil {
+		enc.write(workerEvent{Type: "error", Worker: spec.Index, Err: runErr.Error()})
+	} else {
+		enc.write(workerEvent{Type: "result", Worker: spec.Index, Result: &res})
+	}
+	<-stdinDone
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if enc.err != nil {
+		return fmt.Errorf("write worker events: %w", enc.err)
+	}
+	return runErr
+}
+
+// lineWriter writes JSON lines; it is safe for concurrent use and remembers the first error.
+type lineWriter struct {
+	mu  sync.Mutex // guards w and err
+	w   io.Writer
+	err error
+}
+
+func (lw *lineWriter) write(v workerEvent) {
+	b, err := json.Marshal(v)
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	if err == nil && lw.err == nil {
+		_, err = lw.w.Write(append(b, '\n'))
+	}
+	if lw.err == nil {
+		lw.err = err
+	}
+}
+
+// broadcastMsgID is the msgId of a run's broadcast.
+func broadcastMsgID(runID string) string { return "bench-" + runID }
