@@ -32,14 +32,15 @@ const configFileEnv = envPrefix + "CONFIG"
 // the mapstructure tag of a field of the command's Config struct; the field's type picks
 // the flag's type and the Config's Default() value is the flag's default.
 type setting struct {
-	key   string // config-file key; also the env var: GOWS_ + upper case key
+	key   string // config-file key, dotted for nested structs; env var: see envName
 	flag  string // flag name, kebab-case
 	usage string // one-line help; the env var is appended
 }
 
-// envName is the environment variable that sets key.
+// envName is the environment variable that sets key: cluster.redis_addr is
+// GOWS_CLUSTER_REDIS_ADDR.
 func envName(key string) string {
-	return envPrefix + strings.ToUpper(key)
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
 // configFile is the config file to read: the --config flag, else $GOWS_CONFIG, else ""
@@ -179,13 +180,21 @@ func source(v *viper.Viper, fs *pflag.FlagSet, s setting) string {
 	return "default"
 }
 
-// fieldByKey finds the field of struct value st whose mapstructure tag is key.
+// fieldByKey finds the field of struct value st whose mapstructure tag is key. A dotted
+// key ("cluster.redis_addr") names a field of a nested struct field.
 func fieldByKey(st reflect.Value, key string) (reflect.Value, bool) {
+	head, rest, nested := strings.Cut(key, ".")
 	t := st.Type()
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("mapstructure"), ",")
-		if name == key {
+		if name != head {
+			continue
+		}
+		if !nested {
 			return st.Field(i), true
+		}
+		if st.Field(i).Kind() == reflect.Struct {
+			return fieldByKey(st.Field(i), rest)
 		}
 	}
 	return reflect.Value{}, false

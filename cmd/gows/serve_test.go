@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/gows-dev/gows/internal/server"
 )
@@ -200,16 +201,25 @@ func TestServe_BadValuesNameTheKey(t *testing.T) {
 
 func TestServe_SettingsCoverEveryConfigField(t *testing.T) {
 	table := serveSettings()
-	cfgType := reflect.TypeFor[server.Config]()
-	var tags []string
-	for f := range cfgType.Fields() {
-		tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-		if tag == "" {
-			t.Errorf("server.Config.%s has no mapstructure tag", f.Name)
-			continue
+	// leafKeys lists the keys of typ's fields, dotted below nested structs.
+	var leafKeys func(typ reflect.Type, prefix string) []string
+	leafKeys = func(typ reflect.Type, prefix string) []string {
+		var keys []string
+		for f := range typ.Fields() {
+			tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
+			if tag == "" {
+				t.Errorf("server.Config field %s%s has no mapstructure tag", prefix, f.Name)
+				continue
+			}
+			if f.Type.Kind() == reflect.Struct {
+				keys = append(keys, leafKeys(f.Type, prefix+tag+".")...)
+				continue
+			}
+			keys = append(keys, prefix+tag)
 		}
-		tags = append(tags, tag)
+		return keys
 	}
+	tags := leafKeys(reflect.TypeFor[server.Config](), "")
 	kebab := regexp.MustCompile(`^[a-z][a-z0-9]*(-[a-z0-9]+)*$`)
 	keys, flags := map[string]bool{}, map[string]bool{}
 	for _, s := range table {
@@ -260,9 +270,24 @@ func TestServe_ExampleConfigIsTheDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(text, &doc); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range serveSettings() {
-		if !regexp.MustCompile(`(?m)^` + s.key + `:`).Match(text) {
+		if !hasKey(doc, s.key) {
 			t.Errorf("%s does not list %s", path, s.key)
 		}
 	}
+}
+
+// hasKey says whether the YAML document has the dotted key.
+func hasKey(doc map[string]any, key string) bool {
+	head, rest, nested := strings.Cut(key, ".")
+	v, ok := doc[head]
+	if !ok || !nested {
+		return ok
+	}
+	sub, ok := v.(map[string]any)
+	return ok && hasKey(sub, rest)
 }
