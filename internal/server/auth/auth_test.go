@@ -1,0 +1,196 @@
+package auth
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+func TestOriginPolicy_Allow(t *testing.T) {
+	p, err := NewOriginPolicy([]string{"https://app.example.com:8443", "*.trusted.example", "plain.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, origin, host string
+		want               bool
+	}{
+		{"no origin", "", "gows.example:8089", true},
+		{"same host other port", "http://gows.example:8080", "gows.example:8089", true},
+		{"same host ipv6", "http://[::1]:8080", "[::1]:8089", true},
+		{"same host case", "HTTP://GOWS.Example", "gows.example", true},
+		{"exact origin", "https://app.example.com:8443", "gows.example", true},
+		{"exact origin wrong port", "https://app.example.com", "gows.example", false},
+		{"wildcard sub", "https://a.b.trusted.example", "gows.example", true},
+		{"wildcard apex refused", "https://trusted.example", "gows.example", false},
+		{"host entry any scheme", "http://plain.example:9999", "gows.example", true},
+		{"suffix trick", "https://eviltrusted.example", "gows.example", false},
+		{"cross site", "https://evil.example", "gows.example", false},
+		{"null", "null", "gows.example", false},
+		{"garbage", "::::", "gows.example", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.Allow(tc.origin, tc.host); got != tc.want {
+				t.Fatalf("Allow(%q, %q) = %v, want %v", tc.origin, tc.host, got, tc.want)
+			}
+		})
+	}
+	any, _ := NewOriginPolicy([]string{"*"})
+	if !any.Allow("https://evil.example", "gows.example") {
+		t.Fatal(`"*" must allow any origin`)
+	}
+	for _, bad := range []string{"", "*.", "*.a/b", "https://x.example/path", "a/b"} {
+		if _, err := NewOriginPolicy([]string{bad}); err == nil {
+			t.Errorf("NewOriginPolicy(%q) accepted", bad)
+		}
+	}
+}
+
+func TestAdminGuard_Check(t *testing.T) {
+	open := NewAdminGuard("")
+	tok := NewAdminGuard("s3cret-token")
+	cases := []struct {
+		name   string
+		g      *AdminGuard
+		remote string
+		auth   string
+		status int
+	}{
+		{"no token, loopback", open, "127.0.0.1:5000", "", 0},
+		{"no token, loopback v6", open, "[::1]:5000", "", 0},
+		{"no token, remote", open, "10.1.2.3:5000", "", 403},
+		{"token, right", tok, "10.1.2.3:5000", "Bearer s3cret-token", 0},
+		{"token, wrong", tok, "10.1.2.3:5000", "Bearer nope", 401},
+		{"token, missing even on loopback", tok, "127.0.0.1:5000", "", 401},
+		{"token, other scheme", tok, "10.1.2.3:5000", "Basic s3cret-token", 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/system/state", nil)
+			r.RemoteAddr = tc.remote
+			if tc.auth != "" {
+				r.Header.Set("Authorization", tc.auth)
+			}
+			if d := tc.g.Check(r); d.Status != tc.status || (d.Status != 0 && d.Msg == "") {
+				t.Fatalf("got %+v, want status %d with a message", d, tc.status)
+			}
+		})
+	}
+}
+
+func TestVerifier_HMAC(t *testing.T) {
+	secret := []byte("0123456789abcdef-secret")
+	v, err := NewHMACVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	mintT := func(o MintOptions) string {
+		t.Helper()
+		s, err := MintHMAC(secret, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	other, _ := MintHMAC([]byte("another-secret-of-16+"), MintOptions{UserID: "u1", TTL: time.Hour})
+	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1"}).SignedString(secret)
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	strApp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "appId": "101", "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
+	cases := []struct {
+		name  string
+		token string
+		app   uint32
+		user  string
+		err   error
+	}{
+		{"valid", mintT(MintOptions{UserID: "u1", AppID: 101, TTL: time.Hour}), 101, "u1", nil},
+		{"valid any app", mintT(MintOptions{UserID: "u1", TTL: time.Hour}), 7, "u1", nil},
+		{"appId as string", strApp, 101, "u1", nil},
+		{"empty", "", 101, "u1", ErrNoToken},
+		{"expired", mintT(MintOptions{UserID: "u1", TTL: time.Minute, Now: now.Add(-time.Hour)}), 101, "u1", ErrTokenExpired},
+		{"other user", mintT(MintOptions{UserID: "u2", TTL: time.Hour}), 101, "u1", ErrTokenMismatch},
+		{"other app", mintT(MintOptions{UserID: "u1", AppID: 102, TTL: time.Hour}), 101, "u1", ErrTokenMismatch},
+		{"other secret", other, 101, "u1", ErrBadToken},
+		{"no exp", noExp, 101, "u1", ErrBadToken},
+		{"alg none", none, 101, "u1", ErrBadToken},
+		{"garbage", "a.b.c", 101, "u1", ErrBadToken},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := v.Verify(tc.token, tc.app, tc.user)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			if err == nil && (c.UserID != tc.user || c.Expires.IsZero()) {
+				t.Fatalf("claims %+v", c)
+			}
+		})
+	}
+	if _, err := NewHMACVerifier([]byte("short")); err == nil {
+		t.Fatal("a short secret was accepted")
+	}
+}
+
+func TestVerifier_PublicKeys(t *testing.T) {
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		priv any
+		pub  any
+	}{
+		{"RS256", rsaKey, &rsaKey.PublicKey},
+		{"ES256", ecKey, &ecKey.PublicKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			privDER, err := x509.MarshalPKCS8PrivateKey(tc.priv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pubDER, err := x509.MarshalPKIXPublicKey(tc.pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			privPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})
+			pubFile := filepath.Join(dir, "pub.pem")
+			if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			v, err := NewPublicKeyVerifier(pubFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := MintWithKey(privPEM, MintOptions{UserID: "u1", AppID: 101, TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := v.Verify(tok, 101, "u1"); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			hs, _ := MintHMAC([]byte("0123456789abcdef-secret"), MintOptions{UserID: "u1", TTL: time.Hour})
+			if _, err := v.Verify(hs, 101, "u1"); !errors.Is(err, ErrBadToken) {
+				t.Fatalf("an HMAC token passed the public key verifier: %v", err)
+			}
+		})
+	}
+}
