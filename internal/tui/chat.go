@@ -422,7 +422,10 @@ func (c *chat) presence(f protocol.Response) {
 	}
 	left := f.Cmd == protocol.CmdExit
 	c.add(entry{kind: kindPresence, room: clean(m.Target), from: who, own: m.From == c.self, left: left})
-	if m.Target != c.room || c.users == nil {
+	// The panel lists the current room (or the app). A user who went offline has left
+	// every room too, and the server sends no room notice for that.
+	offline := left && m.Target == ""
+	if c.users == nil || (m.Target != c.room && !offline) {
 		return // about another scope than the panel's, or the panel is not loaded yet
 	}
 	i, found := slices.BinarySearch(c.users, who)

@@ -118,6 +118,9 @@ func (m *Model) Init() tea.Cmd { return waitEvent(m.events) }
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case eventMsg:
+		if se, ok := msg.ev.(StatusEvent); ok && se.State != m.chat.state {
+			m.status, m.statusErr = "", false // an old error says nothing about the new state
+		}
 		m.chat.event(msg.ev)
 		m.flush()
 		return m, waitEvent(m.events)

@@ -202,6 +202,8 @@ func TestModel_PresenceUpdatesThePanel(t *testing.T) {
 		{protocol.CmdEnter, "other", "erin", []string{"alice", "bob", "carol"}},
 		{protocol.CmdExit, "lobby", "bob", []string{"alice", "carol"}},
 		{protocol.CmdExit, "lobby", "nobody", []string{"alice", "carol"}},
+		{protocol.CmdExit, "other", "carol", []string{"alice", "carol"}},
+		{protocol.CmdExit, "", "carol", []string{"alice"}}, // offline: gone from every room
 	}
 	for i, s := range steps {
 		h.event(push(s.cmd, protocol.Message{Target: s.target, Type: s.cmd, From: s.from}))

@@ -1,0 +1,352 @@
+package tui
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+// waitTimeout bounds every wait for output in the end-to-end tests.
+const waitTimeout = 15 * time.Second
+
+// output collects what a client writes, for a test to wait on. Its text is searched with
+// ANSI sequences removed, from a mark onwards, so that a wait never matches old output.
+type output struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.Write(p)
+}
+
+func (o *output) text() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return ansi.Strip(o.buf.String())
+}
+
+// mark returns the current end of the output.
+func (o *output) mark() int { return len(o.text()) }
+
+// waitFor waits until want appears after mark and returns the position just after it.
+func (o *output) waitFor(t *testing.T, mark int, want string) int {
+	t.Helper()
+	var at int
+	testutil.Eventually(t, waitTimeout, func() error {
+		text := o.text()
+		i := strings.Index(text[min(mark, len(text)):], want)
+		if i < 0 {
+			tail := text[max(len(text)-600, 0):]
+			return fmt.Errorf("%q not in output yet; it ends with:\n%s", want, tail)
+		}
+		at = min(mark, len(text)) + i + len(want)
+		return nil
+	})
+	return at
+}
+
+// chatConfig is a Config for a test client of srv that reconnects quickly.
+func chatConfig(url, user string) Config {
+	cfg := Default()
+	cfg.URL = url
+	cfg.UserID = user
+	cfg.AppID = 101
+	cfg.MinBackoff = 50 * time.Millisecond
+	cfg.MaxBackoff = 400 * time.Millisecond
+	cfg.FlushTimeout = 5 * time.Second
+	return cfg
+}
+
+// lineClient is a line-mode Run fed through a pipe.
+type lineClient struct {
+	out  *output
+	in   *os.File // the write end of the client's stdin; close it for EOF
+	done chan error
+}
+
+// startLineClient runs Run in line mode. Its stdin is an os.Pipe, as a script's would be,
+// so that Run can cancel the read when it stops early.
+func startLineClient(t *testing.T, ctx context.Context, cfg Config) *lineClient {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NoTUI = true
+	c := &lineClient{out: &output{}, in: w, done: make(chan error, 1)}
+	go func() {
+		c.done <- Run(ctx, cfg, r, c.out)
+		_ = r.Close() // Run has stopped reading
+	}()
+	t.Cleanup(func() {
+		_ = w.Close() // ends the client if the test did not
+		select {
+		case <-c.done:
+		case <-time.After(waitTimeout):
+			t.Error("line client did not stop")
+		}
+	})
+	return c
+}
+
+func (c *lineClient) typeLine(t *testing.T, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c.in, s+"\n"); err != nil {
+		t.Fatalf("write to line client: %v", err)
+	}
+}
+
+// wait returns Run's result, failing the test if it takes too long.
+func (c *lineClient) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		c.done <- err // for the cleanup
+		return err
+	case <-time.After(waitTimeout):
+		t.Fatal("line client did not stop")
+		return nil
+	}
+}
+
+// tuiClient is a full-screen Run in a pseudo-terminal.
+type tuiClient struct {
+	screen *output
+	ptmx   *os.File // the terminal's side: keys are written here, the screen read here
+	tty    *os.File // the program's side
+	before *unix.Termios
+	done   chan error
+	reader sync.WaitGroup
+}
+
+func startTUIClient(t *testing.T, ctx context.Context, cfg Config) *tuiClient {
+	t.Helper()
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 100}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &tuiClient{screen: &output{}, ptmx: ptmx, tty: tty, before: before, done: make(chan error, 1)}
+	c.reader.Go(func() {
+		_, _ = io.Copy(c.screen, ptmx) // ends with an error when ptmx is closed
+	})
+	go func() { c.done <- Run(ctx, cfg, tty, tty) }()
+	t.Cleanup(func() {
+		select {
+		case <-c.done:
+		case <-time.After(waitTimeout):
+			t.Error("TUI client did not stop")
+		}
+		_ = tty.Close()
+		_ = ptmx.Close()
+		c.reader.Wait()
+	})
+	return c
+}
+
+func (c *tuiClient) keys(t *testing.T, s string) {
+	t.Helper()
+	if _, err := io.WriteString(c.ptmx, s); err != nil {
+		t.Fatalf("type into the terminal: %v", err)
+	}
+}
+
+func (c *tuiClient) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return err
+	case <-time.After(waitTimeout):
+		t.Fatal("TUI client did not stop")
+		return nil
+	}
+}
+
+// TestChat_TUIAndLineModeChatAcrossAServerRestart runs a real server, a line-mode client
+// (bob) and a full-screen client in a pseudo-terminal (alice) in one room. They exchange
+// messages both ways; then the server stops and a new one starts on the same port: both
+// show that they are reconnecting, come back into the room on their own, and chat again.
+// Ctrl-C ends the TUI and restores the terminal; the end of input ends line mode.
+func TestChat_TUIAndLineModeChatAcrossAServerRestart(t *testing.T) {
+	srv := testutil.StartServer(t)
+	wsAddr := srv.WSAddr().String()
+	ctx := t.Context()
+
+	bobCfg := chatConfig(srv.WSURL, "bob")
+	bobCfg.Room = "lobby"
+	bob := startLineClient(t, ctx, bobCfg)
+	bob.out.waitFor(t, 0, "-- joined lobby")
+
+	aliceCfg := chatConfig(srv.WSURL, "alice")
+	aliceCfg.Room = "lobby"
+	alice := startTUIClient(t, ctx, aliceCfg)
+	scr := alice.screen.waitFor(t, 0, "-- joined lobby")
+	alice.screen.waitFor(t, 0, "connected | #lobby | alice@"+wsAddr)
+	bobMark := bob.out.waitFor(t, 0, "[lobby] * alice entered")
+
+	// Both ways, in the room.
+	bob.typeLine(t, "hello from line mode")
+	scr = alice.screen.waitFor(t, scr, "[lobby] <bob> hello from line mode")
+	alice.keys(t, "hi from the terminal\r")
+	bobMark = bob.out.waitFor(t, bobMark, "[lobby] <alice> hi from the terminal")
+	// A direct message.
+	alice.keys(t, "/msg bob just you\r")
+	scr = alice.screen.waitFor(t, scr, "-> *bob* just you")
+	bobMark = bob.out.waitFor(t, bobMark, "just you")
+	// An error goes to alice's status line.
+	alice.keys(t, "/msg nobody hello?\r")
+	scr = alice.screen.waitFor(t, scr, "nobody is not online")
+
+	// The server goes away; a new one comes up on the same port.
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("stop server: %v", err)
+	}
+	bobMark = bob.out.waitFor(t, bobMark, "-- connection lost")
+	scr = alice.screen.waitFor(t, scr, "reconnecting in")
+	alice.keys(t, "typed while away")
+	scr = alice.screen.waitFor(t, scr, "> typed while away")
+	testutil.StartServer(t, func(c *server.Config) { c.WSAddr = wsAddr })
+	bobMark = bob.out.waitFor(t, bobMark, "-- reconnected")
+	bobMark = bob.out.waitFor(t, bobMark, "-- joined lobby")
+	scr = alice.screen.waitFor(t, scr, "-- reconnected")
+	scr = alice.screen.waitFor(t, scr, "-- joined lobby")
+
+	// Chat again, both ways: the room was joined again without help.
+	alice.keys(t, "\r")
+	bobMark = bob.out.waitFor(t, bobMark, "[lobby] <alice> typed while away")
+	bob.typeLine(t, "welcome back")
+	alice.screen.waitFor(t, scr, "[lobby] <bob> welcome back")
+
+	// Ctrl-C quits the TUI and leaves the terminal as it was.
+	alice.keys(t, "\x03")
+	if err := alice.wait(t); err != nil {
+		t.Errorf("TUI client: %v", err)
+	}
+	after, err := unix.IoctlGetTermios(int(alice.tty.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *after != *alice.before {
+		t.Errorf("terminal not restored:\nbefore %+v\nafter  %+v", *alice.before, *after)
+	}
+	bob.out.waitFor(t, bobMark, "* alice left")
+
+	// The end of input ends line mode cleanly.
+	if err := bob.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.wait(t); err != nil {
+		t.Errorf("line client: %v", err)
+	}
+}
+
+// TestChat_LineModeSendsThenExitsAtEndOfInput is the script case: lines piped in before
+// the login are sent after it, and the end of input waits for their answers.
+func TestChat_LineModeSendsThenExitsAtEndOfInput(t *testing.T) {
+	srv := testutil.StartServer(t)
+	ctx := t.Context()
+	listener := startLineClient(t, ctx, chatConfig(srv.WSURL, "listener"))
+	mark := listener.out.waitFor(t, 0, "-- connected")
+
+	script := startLineClient(t, ctx, chatConfig(srv.WSURL, "script"))
+	script.typeLine(t, "first")
+	script.typeLine(t, "/msg listener second")
+	script.typeLine(t, "/users")
+	if err := script.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := script.wait(t); err != nil {
+		t.Fatalf("script: %v", err)
+	}
+	out := script.out.text()
+	for _, want := range []string{"-- connected to ", "<script> first", "-> *listener* second", "-- online in the app (2): listener, script"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("script output lacks %q:\n%s", want, out)
+		}
+	}
+	mark = listener.out.waitFor(t, mark, "<script> first")
+	listener.out.waitFor(t, mark, "second")
+}
+
+// TestChat_KickoutEndsTheSession logs the same user in twice: the first session is kicked
+// out (close 4001) and does not reconnect; Run returns the close error.
+func TestChat_KickoutEndsTheSession(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.DuplicateLogin = "kick" })
+	ctx := t.Context()
+	first := startLineClient(t, ctx, chatConfig(srv.WSURL, "dup"))
+	first.out.waitFor(t, 0, "-- connected")
+	second := startLineClient(t, ctx, chatConfig(srv.WSURL, "dup"))
+	second.out.waitFor(t, 0, "-- connected")
+
+	err := first.wait(t)
+	var ce *CloseError
+	if !errors.As(err, &ce) || ce.Code != protocol.CloseKickout {
+		t.Fatalf("first session ended with %v, want a close %d", err, protocol.CloseKickout)
+	}
+	out := first.out.text()
+	if !strings.Contains(out, "!! kicked out") || !strings.Contains(out, "!! disconnected: closed:") {
+		t.Errorf("first session output:\n%s", out)
+	}
+	if strings.Contains(out, "reconnecting") {
+		t.Errorf("a kicked-out session reconnected:\n%s", out)
+	}
+}
+
+// TestChat_RefusedLoginEndsTheSession uses an app id the server does not allow.
+func TestChat_RefusedLoginEndsTheSession(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AllowedAppIDs = []uint32{7} })
+	c := startLineClient(t, t.Context(), chatConfig(srv.WSURL, "carol"))
+	err := c.wait(t)
+	var le *LoginError
+	if !errors.As(err, &le) {
+		t.Fatalf("Run = %v, want a *LoginError", err)
+	}
+	if !strings.Contains(c.out.text(), "!! disconnected: login refused") {
+		t.Errorf("output:\n%s", c.out.text())
+	}
+}
+
+// TestChat_HeartbeatsKeepAnIdleSessionAlive uses a server that closes silent connections
+// after 600ms and a client that beats every 100ms: the client stays connected for several
+// timeouts.
+func TestChat_HeartbeatsKeepAnIdleSessionAlive(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.HeartbeatTimeout = 600 * time.Millisecond })
+	cfg := chatConfig(srv.WSURL, "idle")
+	cfg.HeartbeatInterval = 100 * time.Millisecond
+	c := startLineClient(t, t.Context(), cfg)
+	c.out.waitFor(t, 0, "-- connected")
+	// Outlive the timeout several times over, then check the session is the first one.
+	deadline := time.NewTimer(2 * time.Second)
+	defer deadline.Stop()
+	<-deadline.C
+	c.typeLine(t, "/users")
+	c.out.waitFor(t, 0, "-- online in the app (1): idle")
+	if out := c.out.text(); strings.Contains(out, "connection lost") {
+		t.Errorf("the idle session was dropped:\n%s", out)
+	}
+}
