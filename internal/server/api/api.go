@@ -115,6 +115,7 @@ type Backend interface {
 	Users(ctx context.Context, app uint32, room, cursor string, limit int) (UserPage, error)
 	Push(ctx context.Context, p Push) (PushResult, error)
 	State(ctx context.Context) State
+	Kick(ctx context.Context, app uint32, user, reason string) (int, error) // connections closed; ErrNotOnline if none
 }
 
 // Config configures the API handler.
@@ -150,6 +151,7 @@ func New(cfg Config, b Backend) *Handler {
 	h.mux.HandleFunc("/room/sendMessage", h.post(h.sendRoom))
 	h.mux.HandleFunc("/room/users", h.get(h.roomUsers))
 	h.mux.HandleFunc("/system/state", h.get(h.state))
+	h.mux.HandleFunc("/user/kick", h.post(h.kick))
 	h.mux.HandleFunc("/healthz", h.get(func(w http.ResponseWriter, r *http.Request, p params) {
 		writeOK(w, map[string]string{"status": "ok"})
 	}))
@@ -160,7 +162,7 @@ func New(cfg Config, b Backend) *Handler {
 // Routes lists the paths the handler serves, for mounting.
 func (h *Handler) Routes() []string {
 	return []string{"/user/list", "/user/online", "/user/sendMessage", "/user/sendMessageAll",
-		"/room/sendMessage", "/room/users", "/system/state", "/healthz", "/readyz"}
+		"/room/sendMessage", "/room/users", "/system/state", "/healthz", "/readyz", "/user/kick"}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
