@@ -4,6 +4,7 @@ package conn
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,14 @@ type Config struct {
 	// DrainTimeout bounds the shutdown: after ctx is cancelled every connection is sent a
 	// 1001 close, and those still open after DrainTimeout are dropped. 0 means 10s.
 	DrainTimeout time.Duration
+	// TLS, when set, makes the engine serve wss:// (see tls.go for the cost).
+	TLS *tls.Config
+	// MaxConnsPerIP caps upgraded connections per client address; past it the handshake
+	// is refused with 503. 0 means no cap.
+	MaxConnsPerIP int
+	// TrustedProxies are the proxies (nginx, load balancers) whose X-Forwarded-For and
+	// X-Real-IP headers name the real client; from anyone else those headers are ignored.
+	TrustedProxies []netip.Prefix
 	// Resolution is how often deadlines are checked. 0 means a quarter of the shortest
 	// timeout above, between 10ms and 1s; set it when SetDeadline is used with shorter
 	// timeouts.
@@ -95,6 +104,7 @@ func (c Config) Validate() error {
 		{"close_timeout", c.CloseTimeout < 0},
 		{"drain_timeout", c.DrainTimeout < 0},
 		{"resolution", c.Resolution < 0},
+		{"max_conns_per_ip", c.MaxConnsPerIP < 0},
 	}
 	for _, ch := range checks {
 		if ch.bad {
@@ -195,8 +205,11 @@ type Engine struct {
 	ids   atomic.Uint64
 	stats Stats
 
+	ipMu   sync.Mutex // guards perIP
+	perIP  map[netip.Addr]int32
+	relays sync.WaitGroup // TLS relay goroutines
+
 	stopOnce sync.Once
-	stopping atomic.Bool
 }
 
 // New listens on cfg.Addr and prepares the loops. Run starts serving; if Run is never
@@ -218,7 +231,7 @@ func New(cfg Config, h Handler) (*Engine, error) {
 			cfg.MaxConns = 1
 		}
 	}
-	e := &Engine{cfg: cfg, h: h, log: cfg.Logger, base: time.Now()}
+	e := &Engine{cfg: cfg, h: h, log: cfg.Logger, base: time.Now(), perIP: map[netip.Addr]int32{}}
 	e.table.init(limit)
 	e.lfd, e.addr, err = netpoll.Listen(cfg.Addr, netpoll.ListenOptions{ReusePort: cfg.ReusePort})
 	if err != nil {
@@ -284,7 +297,6 @@ func (e *Engine) Run(ctx context.Context) error {
 		<-gctx.Done()
 		_ = e.acc.Wake() // eventfd write; failure would mean the poller is gone already
 		<-accDone
-		e.stopping.Store(true)
 		deadline := e.nowMs() + e.cfg.DrainTimeout.Milliseconds()
 		for _, l := range e.loops {
 			l.drainBy.Store(deadline)
@@ -293,6 +305,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		return nil
 	})
 	err := g.Wait()
+	e.relays.Wait() // every loop has closed its sockets, so every relay has ended
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -345,7 +358,11 @@ func (e *Engine) acceptLoop(ctx context.Context) error {
 				}
 				return fmt.Errorf("accept: %w", err)
 			}
-			e.adopt(fd, ra)
+			if e.isTLS() {
+				e.adoptTLS(ctx, fd, ra)
+			} else {
+				e.adopt(fd, ra)
+			}
 		}
 	}
 }
@@ -364,7 +381,12 @@ func (e *Engine) adopt(fd int, ra netip.AddrPort) {
 		_ = unix.Close(fd) // never registered: nothing else refers to it
 		return
 	}
-	l.add(c)
+	if !l.add(c) {
+		e.table.clear(fd, c)
+		e.stats.handshaking.Add(-1)
+		_ = unix.Close(fd) // the engine is stopping: nothing else refers to it
+		return
+	}
 	if err := l.poll.Add(fd, netpoll.In); err != nil {
 		e.log.Error("register connection", "err", err)
 		l.remove(c)

@@ -31,8 +31,9 @@ type loop struct {
 	poll    *netpoll.Poller
 	drainBy atomic.Int64 // engine ms by which draining must finish; 0 while serving
 
-	mu    sync.Mutex // guards conns and each Conn.idx
-	conns []*Conn
+	mu     sync.Mutex // guards conns, each Conn.idx and exited
+	conns  []*Conn
+	exited bool // the loop has stopped: no more connections may join
 
 	// Owned by the loop goroutine.
 	buf     []byte
@@ -41,11 +42,26 @@ type loop struct {
 	expired []*Conn
 }
 
-func (l *loop) add(c *Conn) {
+// add assigns c to the loop; it fails once the loop has stopped.
+func (l *loop) add(c *Conn) bool {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.exited {
+		return false
+	}
 	c.idx = int32(len(l.conns))
 	l.conns = append(l.conns, c)
-	l.mu.Unlock()
+	return true
+}
+
+// exit marks the loop stopped if it has no connections left, and reports whether it did.
+func (l *loop) exit() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.conns) == 0 {
+		l.exited = true
+	}
+	return l.exited
 }
 
 func (l *loop) remove(c *Conn) {
@@ -82,6 +98,9 @@ func (l *loop) run(context.Context) error {
 		n, _, err := l.poll.Wait(events, timeout)
 		if err != nil {
 			l.closeAll(&CloseError{Code: CloseAbnormal, Reason: "engine failure"})
+			l.mu.Lock()
+			l.exited = true
+			l.mu.Unlock()
 			return err
 		}
 		l.now = l.e.nowMs()
@@ -98,12 +117,14 @@ func (l *loop) run(context.Context) error {
 				drainStarted = true
 				l.startDrain()
 			}
-			if l.count() == 0 {
+			if l.exit() {
 				return nil
 			}
 			if l.now >= drainBy {
 				l.closeAll(&CloseError{Code: protocol.CloseGoingAway, Reason: "drain timeout"})
-				return nil
+				if l.exit() {
+					return nil
+				}
 			}
 		}
 		if l.now >= nextSweep {
@@ -383,15 +404,24 @@ func (l *loop) fail(c *Conn, err error) {
 // upgrade handles a complete handshake request. It reports whether c is now open.
 func (l *loop) upgrade(c *Conn, head []byte) bool {
 	r, err := wsframe.ParseUpgrade(head)
+	counted := false
 	if err == nil {
+		c.remote = l.e.clientAddr(r, c.remote)
 		r.RemoteAddr = c.remote.String()
-		if l.e.stats.open.Load() >= int64(l.e.cfg.MaxConns) {
+		switch {
+		case l.e.stats.open.Load() >= int64(l.e.cfg.MaxConns):
 			err = &wsframe.HandshakeError{Status: http.StatusServiceUnavailable, Msg: "server is at its connection limit"}
-		} else {
+		case !l.e.countIP(c.remote.Addr()):
+			err = &wsframe.HandshakeError{Status: http.StatusTooManyRequests, Msg: "too many connections from your address"}
+		default:
+			counted = true
 			err = l.e.h.Accept(r)
 		}
 	}
 	if err != nil {
+		if counted {
+			l.e.releaseIP(c.remote.Addr())
+		}
 		var he *wsframe.HandshakeError
 		if !errors.As(err, &he) {
 			he = &wsframe.HandshakeError{Status: http.StatusForbidden, Msg: err.Error()}
@@ -403,6 +433,7 @@ func (l *loop) upgrade(c *Conn, head []byte) bool {
 	c.writeLocked(wsframe.AppendAccept(nil, r.Header.Get("Sec-Websocket-Key")))
 	if c.closeAfter { // the write failed
 		c.mu.Unlock()
+		l.e.releaseIP(c.remote.Addr())
 		l.closeConn(c, nil)
 		return false
 	}
@@ -533,6 +564,7 @@ func (l *loop) closeConn(c *Conn, why *CloseError) {
 		l.e.stats.handshaking.Add(-1)
 		return
 	}
+	l.e.releaseIP(c.remote.Addr())
 	l.e.stats.open.Add(-1)
 	l.e.stats.closed.Add(1)
 	l.e.h.OnClose(c, c.why)

@@ -16,13 +16,16 @@ type Stats struct {
 	slowConsumers, writeTimeouts               atomic.Uint64
 	idleTimeouts, deadlines                    atomic.Uint64
 	protocolErrors, invalidUTF8, tooBig        atomic.Uint64
-	acceptFileLimit                            atomic.Uint64
+	acceptFileLimit, tlsFailures               atomic.Uint64
 	refusedBadRequest, refusedForbidden        atomic.Uint64
 	refusedOverload, refusedTimeout, refusedNA atomic.Uint64
+	refusedPerIP                               atomic.Uint64
 }
 
 func (s *Stats) refused(status int) {
 	switch status {
+	case http.StatusTooManyRequests:
+		s.refusedPerIP.Add(1)
 	case http.StatusForbidden, http.StatusUnauthorized:
 		s.refusedForbidden.Add(1)
 	case http.StatusServiceUnavailable:
@@ -57,13 +60,15 @@ type Snapshot struct {
 	InvalidUTF8    uint64 // text that is not UTF-8 (close 1007)
 	TooBig         uint64 // messages above the read limit (close 1009)
 	AcceptPauses   uint64 // times accept paused because the file limit was reached
+	TLSFailures    uint64 // failed TLS handshakes
 	// Refused handshakes by kind.
 	RefusedBadRequest, RefusedForbidden, RefusedOverload, RefusedTimeout, RefusedNotFound uint64
+	RefusedPerIP                                                                          uint64 // over MaxConnsPerIP
 }
 
 // HandshakeFailures sums the refused handshakes.
 func (s Snapshot) HandshakeFailures() uint64 {
-	return s.RefusedBadRequest + s.RefusedForbidden + s.RefusedOverload + s.RefusedTimeout + s.RefusedNotFound
+	return s.RefusedBadRequest + s.RefusedForbidden + s.RefusedOverload + s.RefusedTimeout + s.RefusedNotFound + s.RefusedPerIP
 }
 
 // Stats returns a snapshot of the counters.
@@ -77,9 +82,9 @@ func (e *Engine) Stats() Snapshot {
 		SlowConsumers: s.slowConsumers.Load(), WriteTimeouts: s.writeTimeouts.Load(),
 		IdleTimeouts: s.idleTimeouts.Load(), Deadlines: s.deadlines.Load(),
 		ProtocolErrors: s.protocolErrors.Load(), InvalidUTF8: s.invalidUTF8.Load(), TooBig: s.tooBig.Load(),
-		AcceptPauses:      s.acceptFileLimit.Load(),
+		AcceptPauses: s.acceptFileLimit.Load(), TLSFailures: s.tlsFailures.Load(),
 		RefusedBadRequest: s.refusedBadRequest.Load(), RefusedForbidden: s.refusedForbidden.Load(),
 		RefusedOverload: s.refusedOverload.Load(), RefusedTimeout: s.refusedTimeout.Load(),
-		RefusedNotFound: s.refusedNA.Load(),
+		RefusedNotFound: s.refusedNA.Load(), RefusedPerIP: s.refusedPerIP.Load(),
 	}
 }

@@ -1,0 +1,72 @@
+//go:build linux
+
+package conn
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// clientAddr is the address of the client behind a handshake: the socket's peer, or, when
+// that peer is a trusted proxy, the nearest untrusted address in X-Forwarded-For (or
+// X-Real-IP). Addresses learnt from headers carry port 0.
+func (e *Engine) clientAddr(r *http.Request, peer netip.AddrPort) netip.AddrPort {
+	if !e.trusted(peer.Addr()) {
+		return peer
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			ip, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return peer // a malformed chain is not trusted at all
+			}
+			if ip = ip.Unmap(); !e.trusted(ip) {
+				return netip.AddrPortFrom(ip, 0)
+			}
+		}
+	}
+	if ip, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
+		return netip.AddrPortFrom(ip.Unmap(), 0)
+	}
+	return peer
+}
+
+func (e *Engine) trusted(ip netip.Addr) bool {
+	for _, p := range e.cfg.TrustedProxies {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// countIP reserves a connection slot for ip and reports whether it was under the cap.
+func (e *Engine) countIP(ip netip.Addr) bool {
+	if e.cfg.MaxConnsPerIP == 0 {
+		return true
+	}
+	e.ipMu.Lock()
+	defer e.ipMu.Unlock()
+	if int(e.perIP[ip]) >= e.cfg.MaxConnsPerIP {
+		return false
+	}
+	e.perIP[ip]++
+	return true
+}
+
+// releaseIP frees a slot reserved by countIP.
+func (e *Engine) releaseIP(ip netip.Addr) {
+	if e.cfg.MaxConnsPerIP == 0 {
+		return
+	}
+	e.ipMu.Lock()
+	if n := e.perIP[ip] - 1; n > 0 {
+		e.perIP[ip] = n
+	} else {
+		delete(e.perIP, ip)
+	}
+	e.ipMu.Unlock()
+}

@@ -1,0 +1,162 @@
+//go:build linux
+
+package conn
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// remoteHandler echoes like echoHandler and records what Accept saw as RemoteAddr.
+type remoteHandler struct {
+	echoHandler
+	remotes chan string
+}
+
+func (h *remoteHandler) Accept(r *http.Request) error {
+	h.remotes <- r.RemoteAddr
+	return h.echoHandler.Accept(r)
+}
+
+func TestEngine_MaxConnsPerIPRefuses429(t *testing.T) {
+	e, url := startEngine(t, Config{MaxConnsPerIP: 2}, &echoHandler{})
+	var open []*websocket.Conn
+	for range 2 {
+		c, _, err := websocket.DefaultDialer.Dial(url+"/echo", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open = append(open, c)
+	}
+	_, resp, err := websocket.DefaultDialer.Dial(url+"/echo", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("third connection: %v %v, want 429", resp, err)
+	}
+	if e.Stats().RefusedPerIP != 1 {
+		t.Fatalf("RefusedPerIP = %d", e.Stats().RefusedPerIP)
+	}
+	// Another source address is counted separately.
+	d := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		return (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 9)}}).Dial(network, addr)
+	}}
+	c, _, err := d.Dial(url+"/echo", nil)
+	if err != nil {
+		t.Fatalf("other source address: %v", err)
+	}
+	c.Close()
+	// Closing one frees its slot.
+	open[0].Close()
+	eventually(t, 5*time.Second, func() error {
+		c, _, err := websocket.DefaultDialer.Dial(url+"/echo", nil)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+	open[1].Close()
+}
+
+func TestEngine_TrustedProxyForwardedFor(t *testing.T) {
+	cases := []struct {
+		name    string
+		trusted []netip.Prefix
+		xff     string
+		want    string
+	}{
+		{"untrusted peer: header ignored", nil, "203.0.113.7", "127.0.0.1"},
+		{"trusted peer", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "203.0.113.7", "203.0.113.7"},
+		{"skips trusted hops", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}, "198.51.100.1, 203.0.113.7, 10.1.1.1", "203.0.113.7"},
+		{"malformed chain", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, "bogus", "127.0.0.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &remoteHandler{remotes: make(chan string, 1)}
+			_, url := startEngine(t, Config{TrustedProxies: tc.trusted}, h)
+			c, _, err := websocket.DefaultDialer.Dial(url+"/echo", http.Header{"X-Forwarded-For": {tc.xff}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			got := <-h.remotes
+			host, _, _ := net.SplitHostPort(got)
+			if host != tc.want {
+				t.Fatalf("client address %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestEngine_TLSEcho(t *testing.T) {
+	cert := selfSigned(t)
+	_, url := startEngine(t, Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}, &echoHandler{})
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	c, _, err := d.Dial("wss"+url[2:]+"/echo", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, msg := range []string{"hello over tls", string(make([]byte, 40000))} {
+		if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := c.ReadMessage()
+		if err != nil || string(got) != msg {
+			t.Fatalf("echo: %v (len %d)", err, len(got))
+		}
+	}
+	// A plain-text client is not served.
+	if _, _, err := websocket.DefaultDialer.Dial(url+"/echo", nil); err == nil {
+		t.Fatal("plain ws:// worked on a TLS engine")
+	}
+}
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// eventually polls fn until it succeeds or timeout passes (testutil cannot be imported
+// here: it depends on this package).
+func eventually(t *testing.T, timeout time.Duration, fn func() error) {
+	t.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not met after %s: %v", timeout, err)
+		}
+		<-tick.C
+	}
+}
