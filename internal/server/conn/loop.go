@@ -204,11 +204,13 @@ func (l *loop) consume(c *Conn, b []byte) (int, bool) {
 	off := 0
 	if c.state.Load() == stHandshake {
 		end := wsframe.HeaderEnd(b)
+		// A head may arrive whole in one read, so check its length too, not only the
+		// length of an incomplete one.
+		if end > l.e.cfg.MaxHeaderBytes || (end == 0 && len(b) > l.e.cfg.MaxHeaderBytes) {
+			l.refuse(c, &wsframe.HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge, Msg: "request head too large"})
+			return len(b), true
+		}
 		if end == 0 {
-			if len(b) > l.e.cfg.MaxHeaderBytes {
-				l.refuse(c, &wsframe.HandshakeError{Status: http.StatusRequestHeaderFieldsTooLarge, Msg: "request head too large"})
-				return len(b), true
-			}
 			return 0, false
 		}
 		if !l.upgrade(c, b[:end]) {
