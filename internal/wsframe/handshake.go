@@ -67,6 +67,9 @@ func ParseUpgrade(head []byte) (*http.Request, error) {
 	if !r.ProtoAtLeast(1, 1) {
 		return r, &HandshakeError{Status: http.StatusBadRequest, Msg: "websocket handshake needs HTTP/1.1"}
 	}
+	if r.Host == "" { // RFC 6455 section 4.2.1 and RFC 9112 section 3.2: answer 400
+		return r, &HandshakeError{Status: http.StatusBadRequest, Msg: "missing Host header"}
+	}
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		return r, &HandshakeError{Status: http.StatusUpgradeRequired, Msg: "this is a websocket endpoint: send Upgrade: websocket",
 			Header: http.Header{"Upgrade": {"websocket"}, "Sec-Websocket-Version": {"13"}}}

@@ -123,6 +123,8 @@ func TestParseUpgrade_Refusals(t *testing.T) {
 		{name: "upgrade to h2c", head: "GET /acc HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n" + key + "\r\n", wantStatus: 426, wantMsg: "websocket"},
 		{name: "version 8", head: "GET /acc HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n" + key + "\r\n", wantStatus: 426, wantMsg: "version", wantHeader: "Sec-Websocket-Version: 13"},
 		{name: "no version", head: "GET /acc HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + key + "\r\n", wantStatus: 426, wantMsg: "version", wantHeader: "Sec-Websocket-Version: 13"},
+		{name: "no Host", head: "GET /acc HTTP/1.1\r\n" + ok + key + "\r\n", wantStatus: 400, wantMsg: "Host"},
+		{name: "empty Host", head: "GET /acc HTTP/1.1\r\nHost: \r\n" + ok + key + "\r\n", wantStatus: 400, wantMsg: "Host"},
 		{name: "no key", head: "GET /acc HTTP/1.1\r\nHost: h\r\n" + ok + "\r\n", wantStatus: 400, wantMsg: "Sec-WebSocket-Key"},
 		{name: "key not base64", head: "GET /acc HTTP/1.1\r\nHost: h\r\n" + ok + "Sec-WebSocket-Key: !!!!\r\n\r\n", wantStatus: 400, wantMsg: "Sec-WebSocket-Key"},
 		{name: "key of 15 bytes", head: "GET /acc HTTP/1.1\r\nHost: h\r\n" + ok + "Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(make([]byte, 15)) + "\r\n\r\n", wantStatus: 400, wantMsg: "Sec-WebSocket-Key"},

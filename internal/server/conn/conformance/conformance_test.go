@@ -388,6 +388,7 @@ func TestSection0_Handshake(t *testing.T) {
 		{name: "0.6 missing key", request: req("/echo", "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"), wantStatus: http.StatusBadRequest, then: []expect{dropped}},
 		{name: "0.7 not HTTP", request: "\x16\x03\x01\x00\x05hello\r\n\r\n", wantStatus: http.StatusBadRequest, then: []expect{dropped}},
 		{name: "0.8 request head over 8 KiB", request: req("/echo", upgrade+"X-Pad: "+strings.Repeat("p", 9000)+"\r\n"), wantStatus: http.StatusRequestHeaderFieldsTooLarge, then: []expect{dropped}},
+		{name: "0.9 no Host header", request: "GET /echo HTTP/1.1\r\n" + upgrade + "\r\n", wantStatus: http.StatusBadRequest, then: []expect{dropped}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
