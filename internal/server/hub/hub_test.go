@@ -1,0 +1,192 @@
+package hub
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gows-dev/gows/internal/protocol"
+)
+
+// recConn is a Conn that records frames; full makes Send fail like a slow consumer.
+type recConn struct {
+	mu     sync.Mutex
+	frames [][]byte
+	closed protocol.CloseCode
+	full   bool
+}
+
+func (c *recConn) Send(f []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.full {
+		return errors.New("queue full")
+	}
+	c.frames = append(c.frames, f)
+	return nil
+}
+
+func (c *recConn) Close(code protocol.CloseCode, reason string) {
+	c.mu.Lock()
+	c.closed = code
+	c.mu.Unlock()
+}
+
+func (c *recConn) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.frames)
+}
+
+func login(t *testing.T, h *Hub, app uint32, user string) (*Session, *recConn) {
+	t.Helper()
+	c := &recConn{}
+	s := NewSession(c)
+	if old := h.Login(s, app, user, 1); old != nil {
+		t.Fatalf("unexpected replaced session for %s", user)
+	}
+	return s, c
+}
+
+func TestHub_LoginReplacesAndLogoutKeepsNewer(t *testing.T) {
+	h := New()
+	old, _ := login(t, h, 101, "u1")
+	newer := NewSession(&recConn{})
+	if got := h.Login(newer, 101, "u1", 2); got != old {
+		t.Fatalf("Login returned %v, want the old session", got)
+	}
+	if h.Count() != 1 || h.AppCount(101) != 1 {
+		t.Fatalf("count %d app %d, want 1 and 1", h.Count(), h.AppCount(101))
+	}
+	if h.Logout(old) {
+		t.Fatal("logging out the replaced session reported it as current")
+	}
+	if h.Lookup(101, "u1") != newer {
+		t.Fatal("the replaced session's logout removed the newer one")
+	}
+	if !h.Logout(newer) || h.Count() != 0 || h.AppCount(101) != 0 || h.Lookup(101, "u1") != nil {
+		t.Fatal("logout of the current session did not remove it")
+	}
+}
+
+func TestHub_RoomsAndLists(t *testing.T) {
+	h := New()
+	a, ca := login(t, h, 101, "alice")
+	b, cb := login(t, h, 101, "bob")
+	_, cc := login(t, h, 102, "carol")
+	if n := h.Join(a, "r"); n != 1 {
+		t.Fatalf("join size %d", n)
+	}
+	if n := h.Join(b, "r"); n != 2 {
+		t.Fatalf("join size %d", n)
+	}
+	if n := h.Join(b, "r"); n != 2 || len(b.Rooms()) != 1 {
+		t.Fatalf("second join changed things: size %d rooms %v", n, b.Rooms())
+	}
+	if got := h.RoomUsers(101, "r"); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("room users %v", got)
+	}
+	if got := h.Users(101); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("users %v", got)
+	}
+	if n := h.SendRoom(101, "r", []byte("x"), a); n != 1 || ca.count() != 0 || cb.count() != 1 {
+		t.Fatalf("room send %d (alice %d bob %d)", n, ca.count(), cb.count())
+	}
+	if n := h.SendApp(101, []byte("y"), nil); n != 2 || cc.count() != 0 {
+		t.Fatalf("app send %d, carol got %d", n, cc.count())
+	}
+	if !h.Leave(a, "r") || h.Leave(a, "r") || h.RoomSize(101, "r") != 1 {
+		t.Fatal("leave")
+	}
+	h.Logout(b)
+	if h.RoomSize(101, "r") != 0 || h.Rooms() != 0 {
+		t.Fatal("logout did not leave rooms")
+	}
+}
+
+func TestHub_SendCountsFailures(t *testing.T) {
+	h := New()
+	_, c := login(t, h, 101, "slow")
+	c.full = true
+	if h.SendUser(101, "slow", []byte("x")) {
+		t.Fatal("a failed send reported success")
+	}
+	if h.SendUser(101, "nobody", []byte("x")) {
+		t.Fatal("send to an unknown user reported success")
+	}
+	if sent, failed := h.Delivered(); sent != 0 || failed != 1 {
+		t.Fatalf("delivered %d failed %d", sent, failed)
+	}
+}
+
+func TestHub_ConcurrentUse(t *testing.T) {
+	h := New()
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				s := NewSession(&recConn{})
+				h.Login(s, 101, fmt.Sprintf("w%d-u%d", w, i), 1)
+				h.Join(s, "room")
+				sent.Add(int64(h.SendRoom(101, "room", []byte("m"), nil)))
+				_ = h.Users(101)
+				if i%2 == 0 {
+					h.Logout(s)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if h.Count() != 800 || h.AppCount(101) != 800 || h.RoomSize(101, "room") != 800 {
+		t.Fatalf("count %d app %d room %d, want 800", h.Count(), h.AppCount(101), h.RoomSize(101, "room"))
+	}
+	if sent.Load() == 0 {
+		t.Fatal("no room sends")
+	}
+}
+
+// nopConn accepts every frame.
+type nopConn struct{}
+
+func (nopConn) Send([]byte) error                { return nil }
+func (nopConn) Close(protocol.CloseCode, string) {}
+
+// BenchmarkHub_SendApp measures fan-out of one pre-encoded frame to 10,000 local sessions
+// (the hub's share of a broadcast; socket writes are not included).
+func BenchmarkHub_SendApp(b *testing.B) {
+	h := New()
+	for i := range 10000 {
+		h.Login(NewSession(nopConn{}), 101, fmt.Sprint("u", i), 1)
+	}
+	frame := []byte("frame")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if n := h.SendApp(101, frame, nil); n != 10000 {
+			b.Fatal(n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/recipient")
+}
+
+// BenchmarkHub_Login measures registering and removing a user.
+func BenchmarkHub_Login(b *testing.B) {
+	h := New()
+	ids := make([]string, 1024)
+	for i := range ids {
+		ids[i] = fmt.Sprint("user-", i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		s := NewSession(nopConn{})
+		h.Login(s, 101, ids[i%len(ids)], 1)
+		h.Logout(s)
+	}
+}
