@@ -164,7 +164,7 @@ func (c *Client) session(ctx context.Context) (loggedIn bool, err error) {
 	ws, _, err := c.dialer.DialContext(dctx, c.cfg.URL, nil)
 	cancel()
 	if err != nil {
-		return false, fmt.Errorf("dial %s: %w", c.cfg.serverName(), err)
+		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
 		_ = ws.Close() // best effort: the session is over either way
