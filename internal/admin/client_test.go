@@ -1,0 +1,365 @@
+package admin_test
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/gows-dev/gows/internal/admin"
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newClient returns a client for server, closed when the test ends.
+func newClient(t *testing.T, cfg admin.Config) *admin.Client {
+	t.Helper()
+	c, err := admin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() }) // releases idle connections only; cannot fail
+	return c
+}
+
+func clientFor(t *testing.T, srv *testutil.Server) *admin.Client {
+	t.Helper()
+	cfg := admin.Default()
+	cfg.Server = srv.HTTPURL
+	return newClient(t, cfg)
+}
+
+func msgOf(t *testing.T, r protocol.Response) protocol.Message {
+	t.Helper()
+	return testutil.Data[protocol.Message](t, r)
+}
+
+// TestClient_EveryRouteAgainstARealServer drives every method against a real node with
+// real WebSocket clients and checks both the typed result and what the clients received.
+func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
+	srv := testutil.StartServer(t)
+	u1 := testutil.Dial(t, srv.WSURL, nil)
+	u1.Login(101, "u1")
+	u2 := testutil.Dial(t, srv.WSURL, nil)
+	u2.Login(101, "u2")
+	if r := u2.Call(protocol.CmdJoin, protocol.RoomData{Room: "lobby"}); r.Response.Code != protocol.OK {
+		t.Fatalf("join: %+v", r)
+	}
+	c := clientFor(t, srv)
+	ctx := t.Context()
+
+	t.Run("state", func(t *testing.T) {
+		st, err := c.State(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Users != 2 || st.Connections != 2 || st.NodeID != srv.NodeID() || st.Version != "test" {
+			t.Errorf("state = %+v", st.State)
+		}
+		var raw api.State
+		if err := json.Unmarshal(st.Raw(), &raw); err != nil || raw != st.State {
+			t.Errorf("raw %s (%v) does not match %+v", st.Raw(), err, st.State)
+		}
+	})
+
+	t.Run("nodes without /system/nodes is this node", func(t *testing.T) {
+		nl, err := c.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != srv.NodeID() || nl.Nodes[0].Users != 2 {
+			t.Fatalf("nodes = %+v", nl)
+		}
+		var raw struct{ Nodes []api.State }
+		if err := json.Unmarshal(nl.Raw(), &raw); err != nil || len(raw.Nodes) != 1 || raw.Nodes[0].NodeID != srv.NodeID() {
+			t.Errorf("raw %s (%v), want {\"nodes\":[state]}", nl.Raw(), err)
+		}
+	})
+
+	t.Run("users one page", func(t *testing.T) {
+		p, err := c.Users(ctx, admin.UserQuery{AppID: 101, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.UserCount != 2 || !slices.Equal(p.UserList, []string{"u1"}) || p.NextCursor != "u1" {
+			t.Errorf("page = %+v", p.UserPage)
+		}
+	})
+
+	t.Run("users streamed page by page", func(t *testing.T) {
+		var pages [][]string
+		for p, err := range c.UserPages(ctx, admin.UserQuery{AppID: 101, Limit: 1}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages = append(pages, p.UserList)
+		}
+		if fmt.Sprint(pages) != "[[u1] [u2]]" {
+			t.Errorf("pages = %v", pages)
+		}
+	})
+
+	t.Run("room users", func(t *testing.T) {
+		p, err := c.Users(ctx, admin.UserQuery{AppID: 101, Room: "lobby"})
+		if err != nil || !slices.Equal(p.UserList, []string{"u2"}) {
+			t.Errorf("room page = %+v, %v", p.UserPage, err)
+		}
+	})
+
+	t.Run("online", func(t *testing.T) {
+		p, err := c.Online(ctx, 101, "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.Online || p.NodeID != srv.NodeID() || p.Addr == "" || time.Since(p.LoginTime()) > time.Minute {
+			t.Errorf("presence = %+v", p.Presence)
+		}
+		p, err = c.Online(ctx, 101, "ghost")
+		if err != nil || p.Online {
+			t.Errorf("ghost: %+v, %v; want offline, no error", p.Presence, err)
+		}
+	})
+
+	t.Run("push to a user, then the same msgId again", func(t *testing.T) {
+		r, err := c.PushUser(ctx, "u1", admin.Message{AppID: 101, Text: "hello", MsgID: "m1", From: "ops"})
+		if err != nil || r.MsgID != "m1" || r.Delivered != 1 || r.Duplicate {
+			t.Fatalf("push = %+v, %v", r.PushResult, err)
+		}
+		if m := msgOf(t, u1.Push(protocol.CmdMsg)); m.Msg != "hello" || m.From != "ops" {
+			t.Errorf("u1 got %+v", m)
+		}
+		r, err = c.PushUser(ctx, "u1", admin.Message{AppID: 101, Text: "hello", MsgID: "m1"})
+		if err != nil || !r.Duplicate || r.Delivered != 0 {
+			t.Errorf("repeat = %+v, %v; want a duplicate", r.PushResult, err)
+		}
+	})
+
+	t.Run("push to an offline user", func(t *testing.T) {
+		_, err := c.PushUser(ctx, "ghost", admin.Message{AppID: 101, Text: "hello"})
+		apiErr, ok := errors.AsType[*admin.APIError](err)
+		if !ok || !errors.Is(err, admin.ErrNotOnline) || apiErr.Status != http.StatusNotFound ||
+			apiErr.Code != protocol.NotData || apiErr.Msg != "user ghost is not online" {
+			t.Errorf("err = %#v, want a 404/1005 APIError", err)
+		}
+	})
+
+	t.Run("push to a room", func(t *testing.T) {
+		r, err := c.PushRoom(ctx, "lobby", admin.Message{AppID: 101, Text: "hi room", From: "ops"})
+		if err != nil || r.Delivered != 1 || r.MsgID == "" {
+			t.Fatalf("room push = %+v, %v", r.PushResult, err)
+		}
+		if m := msgOf(t, u2.Push(protocol.CmdMsg)); m.Msg != "hi room" || m.Target != "lobby" || m.From != "ops" {
+			t.Errorf("u2 got %+v", m)
+		}
+	})
+
+	t.Run("broadcast", func(t *testing.T) {
+		r, err := c.Broadcast(ctx, admin.Message{AppID: 101, Text: "maintenance"})
+		if err != nil || r.Delivered != 2 {
+			t.Fatalf("broadcast = %+v, %v", r.PushResult, err)
+		}
+		for _, u := range []*testutil.Client{u1, u2} {
+			if m := msgOf(t, u.Push(protocol.CmdMsg)); m.Msg != "maintenance" {
+				t.Errorf("got %+v", m)
+			}
+		}
+	})
+
+	t.Run("kick", func(t *testing.T) {
+		r, err := c.Kick(ctx, 101, "u2", "bye")
+		if err != nil || r.Kicked != 1 {
+			t.Fatalf("kick = %+v, %v", r.KickResult, err)
+		}
+		if m := msgOf(t, u2.Push(protocol.CmdKickout)); m.Msg != "bye" {
+			t.Errorf("kickout = %+v", m)
+		}
+		var ce *websocket.CloseError
+		if err := u2.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseAdminKick) {
+			t.Errorf("close = %v, want 4007", err)
+		}
+		_, err = c.Kick(ctx, 101, "ghost", "")
+		if !errors.Is(err, admin.ErrNotOnline) {
+			t.Errorf("kick ghost: %v, want ErrNotOnline", err)
+		}
+	})
+}
+
+// TestClient_SendsTokenAndKeepsPathPrefix puts the real node behind a proxy that mounts
+// it under /gows and requires the bearer token, as a deployment might.
+func TestClient_SendsTokenAndKeepsPathPrefix(t *testing.T) {
+	srv := testutil.StartServer(t)
+	target, err := url.Parse(srv.HTTPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	front := httptest.NewServer(http.StripPrefix("/gows", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			api.WriteError(w, http.StatusUnauthorized, protocol.Unauthorized, "admin token required")
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})))
+	t.Cleanup(front.Close)
+
+	tests := []struct {
+		name  string
+		token string
+		code  protocol.Code // 0: success; else the *APIError's code
+	}{
+		{name: "right token", token: "s3cret"},
+		{name: "no token", token: "", code: protocol.Unauthorized},
+		{name: "wrong token", token: "guess", code: protocol.Unauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, admin.Config{Server: front.URL + "/gows/", Token: tt.token, Timeout: 5 * time.Second})
+			st, err := c.State(t.Context())
+			if tt.code == 0 {
+				if err != nil || st.NodeID != srv.NodeID() {
+					t.Errorf("state = %+v, %v", st.State, err)
+				}
+				return
+			}
+			if apiErr, ok := errors.AsType[*admin.APIError](err); !ok || apiErr.Code != tt.code || apiErr.Status != http.StatusUnauthorized {
+				t.Errorf("err = %v, want code %d", err, tt.code)
+			}
+		})
+	}
+}
+
+// silentListener accepts connections and never answers, until the test ends.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex // guards conns
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close() // ends the accept loop
+		wg.Wait()
+		for _, c := range conns {
+			_ = c.Close() // the client gave up already
+		}
+	})
+	return ln.Addr().String()
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func TestClient_UnreachableServerNamesTheAddress(t *testing.T) {
+	notGows := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<html>hello</html>")
+	}))
+	t.Cleanup(notGows.Close)
+	tests := []struct {
+		name   string
+		server string
+		want   string // in the error
+	}{
+		{"nothing listens", freeAddr(t), "connection refused"},
+		{"no answer in time", silentListener(t), "no answer within 300ms"},
+		{"not a gows API", notGows.URL, "not from a gows API (HTTP 200, text/html)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newClient(t, admin.Config{Server: tt.server, Timeout: 300 * time.Millisecond})
+			_, err := c.State(t.Context())
+			ue, ok := errors.AsType[*admin.UnreachableError](err)
+			if !ok {
+				t.Fatalf("err = %#v, want *admin.UnreachableError", err)
+			}
+			wantAddr := tt.server
+			if !strings.HasPrefix(wantAddr, "http://") {
+				wantAddr = "http://" + wantAddr
+			}
+			if ue.Addr != wantAddr || ue.Op != "GET /system/state" || !strings.Contains(err.Error(), tt.want) ||
+				!strings.Contains(err.Error(), wantAddr) {
+				t.Errorf("err = %v (addr %q), want the address %s and %q", err, ue.Addr, wantAddr, tt.want)
+			}
+		})
+	}
+}
+
+func TestClient_BadInputIsRefusedBeforeSending(t *testing.T) {
+	// Nothing listens here: a request that went out would be an UnreachableError.
+	c := newClient(t, admin.Config{Server: freeAddr(t)})
+	ctx := t.Context()
+	tests := []struct {
+		name  string
+		call  func() error
+		field string
+	}{
+		{"users without app", func() error { _, err := c.Users(ctx, admin.UserQuery{}); return err }, "appId"},
+		{"users limit too big", func() error {
+			_, err := c.Users(ctx, admin.UserQuery{AppID: 1, Limit: api.MaxPageLimit + 1})
+			return err
+		}, "limit"},
+		{"users bad room", func() error { _, err := c.Users(ctx, admin.UserQuery{AppID: 1, Room: "a\nb"}); return err }, "room"},
+		{"online without user", func() error { _, err := c.Online(ctx, 1, ""); return err }, "userId"},
+		{"push without text", func() error { _, err := c.PushUser(ctx, "u1", admin.Message{AppID: 1}); return err }, "message"},
+		{"push without user", func() error { _, err := c.PushUser(ctx, "", admin.Message{AppID: 1, Text: "x"}); return err }, "userId"},
+		{"push long msgId", func() error {
+			_, err := c.Broadcast(ctx, admin.Message{AppID: 1, Text: "x", MsgID: strings.Repeat("m", 129)})
+			return err
+		}, "msgId"},
+		{"room push bad room", func() error { _, err := c.PushRoom(ctx, "", admin.Message{AppID: 1, Text: "x"}); return err }, "room"},
+		{"kick long reason", func() error {
+			_, err := c.Kick(ctx, 1, "u1", strings.Repeat("r", api.MaxKickReasonBytes+1))
+			return err
+		}, "reason"},
+		{"bad server URL", func() error { _, err := admin.New(admin.Config{Server: "ftp://x"}); return err }, "server"},
+		{"empty server", func() error { _, err := admin.New(admin.Config{}); return err }, "server"},
+		{"negative timeout", func() error { _, err := admin.New(admin.Config{Server: "x:1", Timeout: -1}); return err }, "timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			if ie, ok := errors.AsType[*admin.InputError](err); !ok || ie.Field != tt.field {
+				t.Errorf("err = %#v, want an InputError for %s", err, tt.field)
+			}
+		})
+	}
+}
