@@ -3,9 +3,11 @@ package tui
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/testutil"
 )
 
@@ -332,21 +335,45 @@ func TestChat_RefusedLoginEndsTheSession(t *testing.T) {
 }
 
 // TestChat_HeartbeatsKeepAnIdleSessionAlive uses a server that closes silent connections
-// after 600ms and a client that beats every 100ms: the client stays connected for several
-// timeouts.
+// after 600ms and a client that beats every 100ms. It waits until the server has counted
+// enough heartbeats to span several timeouts, then checks the first session is still
+// the one connected.
 func TestChat_HeartbeatsKeepAnIdleSessionAlive(t *testing.T) {
 	srv := testutil.StartServer(t, func(c *server.Config) { c.HeartbeatTimeout = 600 * time.Millisecond })
 	cfg := chatConfig(srv.WSURL, "idle")
 	cfg.HeartbeatInterval = 100 * time.Millisecond
 	c := startLineClient(t, t.Context(), cfg)
 	c.out.waitFor(t, 0, "-- connected")
-	// Outlive the timeout several times over, then check the session is the first one.
-	deadline := time.NewTimer(2 * time.Second)
-	defer deadline.Stop()
-	<-deadline.C
-	c.typeLine(t, "/users")
-	c.out.waitFor(t, 0, "-- online in the app (1): idle")
-	if out := c.out.text(); strings.Contains(out, "connection lost") {
+	const beats = 20 // 2s of heartbeats: over three heartbeat timeouts
+	testutil.Eventually(t, waitTimeout, func() error {
+		st, err := serverState(srv)
+		if err != nil {
+			return err
+		}
+		if st.MessagesIn < beats {
+			return fmt.Errorf("server received %d messages, want %d: %w", st.MessagesIn, beats, testutil.ErrNotYet)
+		}
+		return nil
+	})
+	if out := c.out.text(); strings.Contains(out, "connection lost") || strings.Count(out, "-- connected") != 1 {
 		t.Errorf("the idle session was dropped:\n%s", out)
 	}
+}
+
+// serverState reads srv's /system/state.
+func serverState(srv *testutil.Server) (api.State, error) {
+	// No keep-alive: an idle pooled connection would outlive the test as goroutines.
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Get(srv.HTTPURL + "/system/state")
+	if err != nil {
+		return api.State{}, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Data api.State `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return api.State{}, fmt.Errorf("decode /system/state: %w", err)
+	}
+	return body.Data, nil
 }
