@@ -120,6 +120,7 @@ settings of each command.`,
 
 	root.AddCommand(
 		newServeCmd(s, nil),
+		newBenchCmd(s, nil),
 		newChatCmd(s, nil),
 		newVersionCmd(s, nil),
 		newCompletionCmd(s),

@@ -196,8 +196,9 @@ func TestPlan_SpreadsWorkersAndChecksCapacity(t *testing.T) {
 		wantErr     string
 	}{
 		{"one worker fits", 1000, 1, 0, 0, 28000, 20000, 1, 1, ""},
-		{"file limit forces workers", 30000, 2, 0, 0, 28000, 20000, 2, 2, ""},
-		{"auto sources for one target", 100000, 1, 0, 0, 28000, 20000, 6, 6, ""},
+		{"auto sources fill a quarter of the range", 19000, 1, 0, 0, 28000, 20000, 1, 3, ""},
+		{"file limit forces workers", 30000, 2, 0, 0, 28000, 20000, 2, 3, ""},
+		{"auto sources for one target", 100000, 1, 0, 0, 28000, 20000, 6, 15, ""},
 		{"forced workers share few sources", 3000, 1, 1, 3, 28000, 20000, 3, 1, ""},
 		{"explicit sources too few", 70000, 1, 2, 4, 28000, 20000, 4, 2, "at least 3 addresses"},
 		{"two targets double the capacity", 50000, 2, 1, 3, 28000, 20000, 3, 1, ""},
@@ -252,6 +253,7 @@ func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 		r := Report{
 			Target: n, Established: n, Failed: 1, Failures: map[string]int{"refused": 1},
 			ConnectRate: 100, ClientRSSBytes: 2000, ClientRSSBeforeBytes: 1000, HeldAtPeak: int64(n),
+			ClientPrivateBytes: 1500, ClientPrivateBefore: 500,
 			Broadcast: &Broadcast{Delivered: n, Expected: n},
 			Servers:   []ServerReport{{URL: "http://" + node, NodeID: node, RSSBefore: 0, RSSPeak: rss, ConnsPeak: int64(n)}},
 			SourceIPs: 2, Workers: 1, DurationS: float64(n),

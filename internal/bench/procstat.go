@@ -30,11 +30,12 @@ func rssBytes() int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// heldRSSBytes returns the RSS after a GC has given free heap pages back to the kernel,
-// so that it counts memory held rather than garbage from the ramp awaiting collection.
-func heldRSSBytes() int64 {
+// heldMemory returns the RSS and its private (anonymous) part after a GC has given free
+// heap pages back to the kernel, so that they count memory held rather than garbage from
+// the ramp awaiting collection.
+func heldMemory() (rss, private int64) {
 	debug.FreeOSMemory()
-	return rssBytes()
+	return rssBytes(), procKiB("/proc/self/status", "RssAnon")
 }
 
 // procKiB reads a "Name:   N kB" line from a /proc file and returns N*1024, 0 if absent.

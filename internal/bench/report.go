@@ -26,10 +26,12 @@ type Report struct {
 	EchoMs      Percentiles    `json:"echo_ms"`      // ping round trips on sampled connections
 	Broadcast   *Broadcast     `json:"broadcast"`    // nil unless --broadcast
 
-	ClientRSSBytes       int64   `json:"client_rss_bytes"`        // bench RSS at the peak, summed over workers
-	ClientRSSBeforeBytes int64   `json:"client_rss_before_bytes"` // the same before the first connection
-	ClientRSSHWMBytes    int64   `json:"client_rss_hwm_bytes"`    // peak RSS (VmHWM) summed over workers, garbage included
-	ClientBytesPerConn   float64 `json:"client_bytes_per_conn"`   // (peak - before) / held at the peak
+	ClientRSSBytes       int64   `json:"client_rss_bytes"`            // bench RSS at the peak, summed over workers
+	ClientRSSBeforeBytes int64   `json:"client_rss_before_bytes"`     // the same before the first connection
+	ClientRSSHWMBytes    int64   `json:"client_rss_hwm_bytes"`        // peak RSS (VmHWM) summed over workers, garbage included
+	ClientPrivateBytes   int64   `json:"client_private_bytes"`        // private (anonymous) part of client_rss_bytes
+	ClientPrivateBefore  int64   `json:"client_private_before_bytes"` // the same before the first connection
+	ClientBytesPerConn   float64 `json:"client_bytes_per_conn"`       // private memory (peak - before) / held at the peak
 	HeldAtPeak           int64   `json:"held_at_peak"`
 	CPUSeconds           float64 `json:"cpu_seconds"`          // bench CPU, summed over workers
 	CPUSecondsPerConn    float64 `json:"cpu_seconds_per_conn"` // cpu_seconds / established
@@ -49,7 +51,8 @@ type Report struct {
 	SourceIPs   int          `json:"source_ips"`
 	Workers     int          `json:"workers"`
 	DurationS   float64      `json:"duration_s"`
-	Interrupted bool         `json:"interrupted"` // stopped by Ctrl-C or --duration before the hold ended
+	Interrupted bool         `json:"interrupted"` // stopped by Ctrl-C (ctx) before the hold ended
+	StopReason  string       `json:"stop_reason"` // done (hold over), duration, interrupted, nothing_held or worker_failed
 	Warnings    []string     `json:"warnings"`
 	Timeline    []Sample     `json:"timeline"`
 	Histograms  histogramSet `json:"histograms"` // raw buckets, so that reports merge exactly
@@ -181,6 +184,8 @@ func Merge(reports ...Report) Report {
 		}
 		m.ClientRSSBytes += r.ClientRSSBytes
 		m.ClientRSSBeforeBytes += r.ClientRSSBeforeBytes
+		m.ClientPrivateBytes += r.ClientPrivateBytes
+		m.ClientPrivateBefore += r.ClientPrivateBefore
 		m.ClientRSSHWMBytes += r.ClientRSSHWMBytes
 		m.HeldAtPeak += r.HeldAtPeak
 		m.CPUSeconds += r.CPUSeconds
@@ -215,7 +220,7 @@ func Merge(reports ...Report) Report {
 	m.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
 	m.fillLatencies()
 	m.fillServers()
-	m.ClientBytesPerConn = perConn(m.ClientRSSBytes-m.ClientRSSBeforeBytes, m.HeldAtPeak)
+	m.ClientBytesPerConn = perConn(m.ClientPrivateBytes-m.ClientPrivateBefore, m.HeldAtPeak)
 	if m.Established > 0 {
 		m.CPUSecondsPerConn = m.CPUSeconds / float64(m.Established)
 	}
@@ -296,7 +301,8 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	row("client rss", fmt.Sprintf("%s peak, %s before, %s high-water  (%d workers)",
 		bytesStr(r.ClientRSSBytes), bytesStr(r.ClientRSSBeforeBytes), bytesStr(r.ClientRSSHWMBytes), r.Workers))
-	row("client bytes/conn", fmt.Sprintf("%.0f  (%s held)", r.ClientBytesPerConn, num(r.HeldAtPeak)))
+	row("client bytes/conn", fmt.Sprintf("%.0f  (private memory %s -> %s, %s held)",
+		r.ClientBytesPerConn, bytesStr(r.ClientPrivateBefore), bytesStr(r.ClientPrivateBytes), num(r.HeldAtPeak)))
 	perConnCPU := "-"
 	if r.Established > 0 {
 		perConnCPU = fmt.Sprintf("%.1f µs/conn", r.CPUSecondsPerConn*1e6)
@@ -318,8 +324,8 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	row("source ips", strconv.Itoa(r.SourceIPs))
 	row("duration", fmt.Sprintf("%.1fs", r.DurationS))
-	if r.Interrupted {
-		row("interrupted", "yes")
+	if r.StopReason != "" && r.StopReason != "done" {
+		row("stopped", r.StopReason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -126,8 +126,11 @@ type coordinator struct {
 	warnings     []string
 
 	closing, interrupted bool
+	stopReason           string // why the close phase started (see Report.StopReason); set once
 	holdStart            time.Time
-	broadcastDue         bool // waiting for the echo phase to end before broadcasting
+	holdOver             bool      // the hold time has passed
+	broadcastWaitUntil   time.Time // after the hold, give up waiting for the broadcast then
+	broadcastDue         bool      // waiting for the echo phase to end before broadcasting
 	broadcast            *Broadcast
 	memAvailablePeak     int64
 	lastShown            progress
@@ -220,25 +223,22 @@ func (c *coordinator) loop(ctx context.Context) {
 				holdTimer.Reset(c.cfg.Hold)
 				holdC = holdTimer.C
 			}
-			if ev.Type == "error" || ev.Type == "exit" {
-				startClose()
-			}
 		case <-sample.C:
 			c.sample()
-			if c.broadcastDue && (c.allEchoDone() || time.Since(c.holdStart) > c.cfg.Hold/2) {
-				c.sendBroadcast(ctx)
-			}
 		case <-show:
 			c.show(false)
 		case <-holdC:
-			startClose()
+			c.holdOver = true
 		case <-capC:
-			c.interrupted = true
-			startClose()
+			if c.stopReason == "" {
+				c.stopReason = "duration"
+			}
 		case <-done:
 			done = nil
-			c.interrupted = true
-			startClose()
+			if c.stopReason == "" {
+				c.stopReason = "interrupted"
+				c.interrupted = true
+			}
 		case <-killC:
 			killC = nil
 			for _, h := range c.handles {
@@ -246,6 +246,12 @@ func (c *coordinator) loop(ctx context.Context) {
 					pw.kill()
 				}
 			}
+		}
+		if c.advanceHold(ctx) && c.stopReason == "" {
+			c.stopReason = "done"
+		}
+		if c.stopReason != "" {
+			startClose()
 		}
 	}
 	c.show(true)
@@ -278,6 +284,12 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 		if c.closing {
 			return false
 		}
+		if c.total().Held == 0 {
+			if c.stopReason == "" {
+				c.stopReason = "nothing_held"
+			}
+			return false
+		}
 		c.startHold(ctx)
 		return true
 	case "result":
@@ -287,6 +299,9 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 		}
 	case "error", "exit":
 		c.errs = append(c.errs, fmt.Errorf("worker %d: %s", i, ev.Err))
+		if c.stopReason == "" {
+			c.stopReason = "worker_failed"
+		}
 		if c.results[i] == nil {
 			c.results[i] = &workerResult{Index: i}
 			c.finished++
@@ -323,16 +338,40 @@ func (c *coordinator) startHold(ctx context.Context) {
 	for _, h := range c.handles {
 		h.hold()
 	}
-	if c.cfg.Broadcast {
-		c.broadcastDue = true
-		if c.cfg.EchoConns == 0 {
-			c.sendBroadcast(ctx)
-		}
-	}
+	c.broadcastDue = c.cfg.Broadcast
 	c.log.Info("all connections up: holding", "hold", c.cfg.Hold)
 }
 
+// broadcastWait is how long the close waits, after the hold, for a broadcast that has
+// not reached every held connection yet.
+const broadcastWait = 10 * time.Second
+
+// advanceHold sends the broadcast once the echo phase is over (or half the hold has
+// passed), and reports whether the hold is complete: its time is up and the broadcast,
+// if any, has reached every connection or stopped making its way within broadcastWait.
+func (c *coordinator) advanceHold(ctx context.Context) bool {
+	if c.holdStart.IsZero() || c.closing {
+		return false
+	}
+	if c.broadcastDue && (c.holdOver || c.allEchoDone() || time.Since(c.holdStart) > c.cfg.Hold/2) {
+		c.sendBroadcast(ctx)
+	}
+	if !c.holdOver {
+		return false
+	}
+	if c.broadcast == nil || c.broadcast.Accepted == 0 || int(c.total().Delivered) >= c.broadcast.Expected {
+		return true
+	}
+	if c.broadcastWaitUntil.IsZero() {
+		c.broadcastWaitUntil = time.Now().Add(broadcastWait)
+	}
+	return time.Now().After(c.broadcastWaitUntil)
+}
+
 func (c *coordinator) allEchoDone() bool {
+	if c.cfg.EchoConns == 0 {
+		return true
+	}
 	for _, p := range c.latest {
 		if !p.EchoDone {
 			return false
@@ -425,7 +464,7 @@ func (c *coordinator) report() Report {
 	rep := Report{
 		Target: c.cfg.Conns, Failures: map[string]int{}, URLs: c.cfg.URLs,
 		SourceIPs: len(c.plan.sources), Workers: len(c.plan.workers),
-		Interrupted: c.interrupted, Timeline: c.timeline, Warnings: c.warnings,
+		Interrupted: c.interrupted, StopReason: c.stopReason, Timeline: c.timeline, Warnings: c.warnings,
 		MemAvailablePeak: c.memAvailablePeak,
 	}
 	var hs, login, echo, bc Histogram
@@ -447,10 +486,12 @@ func (c *coordinator) report() Report {
 		rep.ClientRSSBeforeBytes += r.RSSBefore
 		if c.ready[i] && r.RSSReady > 0 {
 			rep.ClientRSSBytes += r.RSSReady
+			rep.ClientPrivateBytes += r.PrivateReady
+			rep.ClientPrivateBefore += r.PrivateBefore
 			rep.HeldAtPeak += r.HeldAtReady
 		} else {
+			// Stopped before its peak: its memory counts, but not per connection.
 			rep.ClientRSSBytes += c.latest[i].RSSBytes
-			rep.HeldAtPeak += c.latest[i].Held
 		}
 		rep.ClientRSSHWMBytes += r.RSSHWM
 		rep.CPUSeconds += r.CPUSeconds
@@ -473,7 +514,7 @@ func (c *coordinator) report() Report {
 	rep.Broadcast = c.broadcast
 	rep.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
 	rep.fillLatencies()
-	rep.ClientBytesPerConn = perConn(rep.ClientRSSBytes-rep.ClientRSSBeforeBytes, rep.HeldAtPeak)
+	rep.ClientBytesPerConn = perConn(rep.ClientPrivateBytes-rep.ClientPrivateBefore, rep.HeldAtPeak)
 	if rep.Established > 0 {
 		rep.CPUSecondsPerConn = rep.CPUSeconds / float64(rep.Established)
 	}

@@ -89,6 +89,8 @@ type workerResult struct {
 	HeldAtReady       int64             `json:"held_at_ready"`
 	RSSBefore         int64             `json:"rss_before"`
 	RSSReady          int64             `json:"rss_ready"`
+	PrivateBefore     int64             `json:"private_before"` // RssAnon
+	PrivateReady      int64             `json:"private_ready"`
 	RSSHWM            int64             `json:"rss_hwm"`
 	CPUSeconds        float64           `json:"cpu_seconds"`
 	FirstAttemptNs    int64             `json:"first_attempt_ns"`
@@ -225,7 +227,8 @@ func (w *worker) progress() progress {
 // from one goroutine at a time.
 func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult, error) {
 	defer w.closePollers()
-	res := workerResult{Index: w.spec.Index, RSSBefore: heldRSSBytes()}
+	res := workerResult{Index: w.spec.Index}
+	res.RSSBefore, res.PrivateBefore = heldMemory()
 	cpu0 := cpuSeconds()
 	loopsDone := make(chan struct{})
 	var g errgroup.Group
@@ -252,7 +255,7 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 			case <-ramp:
 				ramp = nil
 				res.HeldAtReady = w.held.Load()
-				res.RSSReady = heldRSSBytes()
+				res.RSSReady, res.PrivateReady = heldMemory()
 				p := w.progress()
 				p.RSSBytes = res.RSSReady
 				emit(workerEvent{Type: "ready", Worker: w.spec.Index, Progress: &p})

@@ -42,6 +42,9 @@ type Conn struct {
 
 	// Owned by the loop goroutine.
 	lastRead int64    // engine ms of the last inbound bytes
+	tokMs    int64    // engine ms of the last token refill
+	tokens   float32  // message tokens left (see TakeToken)
+	strikes  uint32   // messages refused in a row for want of a token
 	in       []byte   // unparsed inbound bytes (partial frame or handshake), nil when idle
 	frag     *message // fragmented message being reassembled, nil when none
 
@@ -262,4 +265,29 @@ func (c *Conn) consumeLocked(n int) {
 		c.out = c.out[1:]
 		c.outOff = 0
 	}
+}
+
+// TakeToken takes one inbound message token from the connection's bucket (refilled at
+// Config.MessageRate per second up to Config.MessageBurst) and reports whether there was
+// one, with how many messages in a row were refused so far. Call it only from
+// Handler.OnMessage. Without a configured rate it always succeeds.
+func (c *Conn) TakeToken() (bool, int) {
+	cfg := &c.e.cfg
+	if cfg.MessageRate <= 0 {
+		return true, 0
+	}
+	now := c.lp.now
+	if c.tokMs == 0 {
+		c.tokens = float32(cfg.MessageBurst)
+	} else if el := now - c.tokMs; el > 0 {
+		c.tokens = min(c.tokens+float32(float64(el)*cfg.MessageRate/1000), float32(cfg.MessageBurst))
+	}
+	c.tokMs = now
+	if c.tokens >= 1 {
+		c.tokens--
+		c.strikes = 0
+		return true, 0
+	}
+	c.strikes++
+	return false, int(c.strikes)
 }

@@ -57,6 +57,10 @@ type Config struct {
 	// DrainTimeout bounds the shutdown: after ctx is cancelled every connection is sent a
 	// 1001 close, and those still open after DrainTimeout are dropped. 0 means 10s.
 	DrainTimeout time.Duration
+	// MessageRate is each connection's sustained inbound allowance, in data messages per
+	// second, and MessageBurst the bucket size; see Conn.TakeToken. 0 means no limit.
+	MessageRate  float64
+	MessageBurst int
 	// TLS, when set, makes the engine serve wss:// (see tls.go for the cost).
 	TLS *tls.Config
 	// MaxConnsPerIP caps upgraded connections per client address; past it the handshake
@@ -105,6 +109,8 @@ func (c Config) Validate() error {
 		{"drain_timeout", c.DrainTimeout < 0},
 		{"resolution", c.Resolution < 0},
 		{"max_conns_per_ip", c.MaxConnsPerIP < 0},
+		{"message_rate", c.MessageRate < 0},
+		{"message_burst", c.MessageBurst < 0},
 	}
 	for _, ch := range checks {
 		if ch.bad {
@@ -139,6 +145,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = d.DrainTimeout
+	}
+	if c.MessageRate > 0 && c.MessageBurst == 0 {
+		c.MessageBurst = int(max(1, 2*c.MessageRate))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/gows-dev/gows/internal/bench"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+func TestBench_FlagsBecomeTheConfig(t *testing.T) {
+	var got *benchOptions
+	capture := func(s *streams) *cobra.Command {
+		return newBenchCmd(s, func(_ context.Context, o *benchOptions) error { got = o; return nil })
+	}
+	res := runCLI(t, []string{"bench", "--url", "ws://127.0.0.1:1/acc", "--url", "ws://127.0.0.1:2/acc",
+		"-n", "30000", "--source-ips", "127.0.0.2-127.0.0.4", "--rate", "2500", "--login", "--app-id", "7",
+		"--hold", "1m", "--heartbeat", "20s", "--echo", "5", "--broadcast", "--server", "http://127.0.0.1:8080",
+		"--workers", "3", "--max-failures", "9", "--close", "graceful", "--duration", "5m", "--json", "r.json"}, capture)
+	if res.code != 0 || got == nil {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	cfg, err := benchConfig(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name string
+		ok   bool
+	}{
+		{"urls", slices.Equal(cfg.URLs, []string{"ws://127.0.0.1:1/acc", "ws://127.0.0.1:2/acc"})},
+		{"conns", cfg.Conns == 30000},
+		{"source ips", len(cfg.SourceIPs) == 3 && cfg.SourceIPs[2].String() == "127.0.0.4"},
+		{"rate", cfg.RatePerSecond == 2500},
+		{"login", cfg.Login && cfg.AppID == 7},
+		{"hold and heartbeat", cfg.Hold == time.Minute && cfg.HeartbeatInterval == 20*time.Second},
+		{"echo", cfg.EchoConns == 5 && cfg.EchoRounds == bench.Default().EchoRounds},
+		{"broadcast", cfg.Broadcast && slices.Equal(cfg.ServerURLs, []string{"http://127.0.0.1:8080"})},
+		{"workers", cfg.Workers == 3 && cfg.MaxFailures == 9},
+		{"close", cfg.Close == bench.CloseGraceful && cfg.Duration == 5*time.Minute},
+		{"json", got.jsonFile == "r.json"},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("%s: not parsed; config %+v", c.name, cfg)
+		}
+	}
+}
+
+func TestBench_BadSettingsAreUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"bad source ips", []string{"bench", "--source-ips", "nope"}, "source ips"},
+		{"bad close mode", []string{"bench", "--close", "fin"}, "close"},
+		{"broadcast without login", []string{"bench", "--broadcast", "--server", "http://127.0.0.1:1"}, "needs login"},
+		{"merge without files", []string{"bench", "merge"}, "at least 1 arg"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCLI(t, tt.args)
+			if res.code != exitUsage || !strings.Contains(res.stderr, tt.want) {
+				t.Fatalf("exit %d, stderr %q; want 2 and %q", res.code, res.stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestBench_FailuresAboveTheLimitExit1AfterTheReport(t *testing.T) {
+	srv := testutil.StartServer(t)
+	url := srv.WSURL
+	if err := srv.Stop(); err != nil { // nothing listens there any more
+		t.Fatal(err)
+	}
+	res := runCLI(t, []string{"bench", "--url", url, "-n", "20", "--max-failures", "5", "-q"})
+	if res.code != exitFailure || !strings.Contains(res.stderr, "too many failed connections") {
+		t.Fatalf("exit %d, stderr %q", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "refused 20") {
+		t.Fatalf("report does not show the refusals:\n%s", res.stdout)
+	}
+}
+
+// buildGows builds the gows binary for tests that need it as a separate process.
+func buildGows(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "gows")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func TestBench_WorkerProcessesOfTheRealBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gows binary")
+	}
+	bin := buildGows(t)
+	srv := testutil.StartServer(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "bench", "--url", srv.WSURL, "-n", "600", "--workers", "2",
+		"--source-ips", "127.0.0.2-127.0.0.3", "--login", "--hold", "300ms", "--echo", "4", "--broadcast",
+		"--server", srv.HTTPURL, "--json", filepath.Join(dir, "run.json"), "-q")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gows bench: %v\n%s", err, out)
+	}
+	f, err := os.Open(filepath.Join(dir, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var rep map[string]any
+	if err := json.NewDecoder(f).Decode(&rep); err != nil {
+		t.Fatal(err)
+	}
+	// The keys docs/bench.md promises.
+	for _, k := range []string{"target", "established", "failed", "failures", "connect_rate", "handshake_ms", "login_ms",
+		"echo_ms", "broadcast", "client_rss_bytes", "client_bytes_per_conn", "servers", "source_ips", "workers", "duration_s"} {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("report has no %q", k)
+		}
+	}
+	servers, _ := rep["servers"].([]any)
+	if rep["established"] != 600.0 || rep["workers"] != 2.0 || rep["failed"] != 0.0 || len(servers) != 1 {
+		t.Fatalf("established %v workers %v failed %v servers %v\n%s", rep["established"], rep["workers"], rep["failed"], servers, out)
+	}
+	if peak := servers[0].(map[string]any)["conns_peak"]; peak != 600.0 {
+		t.Fatalf("server saw %v connections at the peak", peak)
+	}
+	if b := rep["broadcast"].(map[string]any); b["delivered"] != 600.0 || b["expected"] != 600.0 {
+		t.Fatalf("broadcast %v", b)
+	}
+	if !strings.Contains(string(out), "established") {
+		t.Fatalf("no report table:\n%s", out)
+	}
+}
+
+func TestBench_MergeCombinesReports(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i, n := range []int{100, 300} {
+		r := bench.Report{Target: n, Established: n, Failures: map[string]int{"timeout": i}, Failed: i, Workers: 1, SourceIPs: 2}
+		path := filepath.Join(dir, strings.Repeat("x", i+1)+".json")
+		if err := writeReportFile(path, r); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, path)
+	}
+	out := filepath.Join(dir, "merged.json")
+	res := runCLI(t, append([]string{"bench", "merge", "--json", out}, files...))
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, "400 (100.0%)") || !strings.Contains(res.stdout, "timeout 1") {
+		t.Fatalf("table:\n%s", res.stdout)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := bench.ReadReport(f)
+	if err != nil || m.Established != 400 || m.Workers != 2 || m.SourceIPs != 4 {
+		t.Fatalf("merged: %v %+v", err, m)
+	}
+}
