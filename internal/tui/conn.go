@@ -83,6 +83,7 @@ type CloseError struct {
 	Reason string
 }
 
+// Error says why the server closed the connection, with the close code.
 func (e *CloseError) Error() string {
 	if e.Reason != "" {
 		return fmt.Sprintf("closed: %s (%d)", e.Reason, e.Code)
@@ -96,6 +97,7 @@ type LoginError struct {
 	Msg  string
 }
 
+// Error says why the login was refused, with the result code.
 func (e *LoginError) Error() string {
 	msg := e.Msg
 	if msg == "" {

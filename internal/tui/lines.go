@@ -36,6 +36,12 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 		events  = conn.Events()
 		readErr error
 	)
+	var flushTimer *time.Timer // started at the end of input
+	defer func() {
+		if flushTimer != nil {
+			flushTimer.Stop()
+		}
+	}()
 	write := func() error {
 		for _, e := range c.take() {
 			if _, err := fmt.Fprintln(out, e.String()); err != nil {
@@ -93,9 +99,8 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 		case l := <-next:
 			if l.err != nil || l.eof {
 				eof, readErr = true, l.err
-				t := time.NewTimer(cfg.FlushTimeout)
-				defer t.Stop()
-				flush = t.C
+				flushTimer = time.NewTimer(cfg.FlushTimeout)
+				flush = flushTimer.C
 				continue
 			}
 			held, hasHeld = l.line, true
