@@ -39,6 +39,19 @@ func startLines(t *testing.T, cfg Config) *lineHarness {
 	return h
 }
 
+// wait returns runLines's result, failing the test if it does not return in time.
+func (h *lineHarness) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-h.done:
+		h.done <- err // for the cleanup
+		return err
+	case <-time.After(waitTimeout):
+		t.Fatal("runLines did not return")
+		return nil
+	}
+}
+
 func (h *lineHarness) write(t *testing.T, s string) {
 	t.Helper()
 	if _, err := io.WriteString(h.in, s); err != nil {
@@ -111,14 +124,8 @@ func TestLines_EndOfInputWaitsForAnswers(t *testing.T) {
 		t.Fatalf("runLines returned %v before the answer", err)
 	case h.conn.events <- answer(s, protocol.OK, "", nil):
 	}
-	select {
-	case err := <-h.done:
-		h.done <- err
-		if err != nil {
-			t.Errorf("runLines = %v, want nil", err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("runLines did not return after the last answer")
+	if err := h.wait(t); err != nil {
+		t.Errorf("runLines = %v, want nil", err)
 	}
 	if !strings.Contains(h.out.text(), "-> *bob* last words") {
 		t.Errorf("output:\n%s", h.out.text())
@@ -135,14 +142,8 @@ func TestLines_EndOfInputGivesUpAfterTheFlushTimeout(t *testing.T) {
 	if err := h.in.Close(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-h.done:
-		h.done <- err
-		if err != nil {
-			t.Errorf("runLines = %v, want nil", err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("runLines did not give up")
+	if err := h.wait(t); err != nil {
+		t.Errorf("runLines = %v, want nil", err)
 	}
 	if !strings.Contains(h.out.text(), "!! gave up waiting for 2 answers") {
 		t.Errorf("output:\n%s", h.out.text())
@@ -153,13 +154,7 @@ func TestLines_QuitStopsAtOnce(t *testing.T) {
 	h := startLines(t, testConfig())
 	h.conn.events <- StatusEvent{State: StateConnected}
 	h.write(t, "/quit\n")
-	select {
-	case err := <-h.done:
-		h.done <- err
-		if err != nil {
-			t.Errorf("runLines = %v, want nil", err)
-		}
-	case <-time.After(waitTimeout):
-		t.Fatal("runLines did not stop on /quit")
+	if err := h.wait(t); err != nil {
+		t.Errorf("runLines = %v, want nil", err)
 	}
 }
