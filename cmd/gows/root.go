@@ -122,6 +122,7 @@ settings of each command.`,
 		newServeCmd(s, nil),
 		newBenchCmd(s, nil),
 		newChatCmd(s, nil),
+		newAdminCmd(s, nil),
 		newVersionCmd(s, nil),
 		newCompletionCmd(s),
 	)

@@ -1,0 +1,521 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/spf13/cobra"
+
+	"github.com/gows-dev/gows/internal/admin"
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+// captureAdmin returns a replacement admin command whose runF stores the parsed options.
+func captureAdmin(got **adminOptions) func(*streams) *cobra.Command {
+	return func(s *streams) *cobra.Command {
+		return newAdminCmd(s, func(_ context.Context, o *adminOptions) error {
+			c := *o
+			*got = &c
+			return nil
+		})
+	}
+}
+
+func TestAdmin_ParsesSubcommandsFlagsAndEnvironment(t *testing.T) {
+	def := admin.Default()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want adminOptions
+	}{
+		{
+			name: "users defaults",
+			args: []string{"admin", "users", "--app-id", "101"},
+			want: adminOptions{action: "users", appID: 101, output: "table", client: def},
+		},
+		{
+			name: "users paging flags, json",
+			args: []string{"admin", "users", "--app-id", "7", "--room", "lobby", "--limit", "50", "--cursor", "u9", "-o", "json"},
+			want: adminOptions{action: "users", appID: 7, room: "lobby", limit: 50, cursor: "u9", output: "json", client: def},
+		},
+		{
+			name: "online takes the user as an argument",
+			args: []string{"admin", "online", "u1", "--app-id", "101"},
+			want: adminOptions{action: "online", appID: 101, user: "u1", output: "table", client: def},
+		},
+		{
+			name: "push to a user with every message flag",
+			args: []string{"admin", "push", "--user", "u1", "--app-id", "101", "--msg-id", "m1", "--from", "ops", "--type", "notice", "hello there"},
+			want: adminOptions{action: "push", appID: 101, user: "u1", text: "hello there", msgID: "m1", from: "ops", msgType: "notice", output: "table", client: def},
+		},
+		{
+			name: "push to a room",
+			args: []string{"admin", "push", "--room", "lobby", "--app-id", "101", "hi"},
+			want: adminOptions{action: "push", appID: 101, room: "lobby", text: "hi", output: "table", client: def},
+		},
+		{
+			name: "broadcast",
+			args: []string{"admin", "broadcast", "--app-id", "101", "maintenance in 5 minutes"},
+			want: adminOptions{action: "broadcast", appID: 101, text: "maintenance in 5 minutes", output: "table", client: def},
+		},
+		{
+			name: "kick with a reason",
+			args: []string{"admin", "kick", "u1", "--app-id", "101", "--reason", "spam"},
+			want: adminOptions{action: "kick", appID: 101, user: "u1", reason: "spam", output: "table", client: def},
+		},
+		{
+			name: "environment sets server and token",
+			env:  map[string]string{"GOWS_SERVER": "http://10.0.0.5:8080", "GOWS_TOKEN": "from-env"},
+			args: []string{"admin", "state"},
+			want: adminOptions{action: "state", output: "table", client: admin.Config{Server: "http://10.0.0.5:8080", Token: "from-env", Timeout: def.Timeout}},
+		},
+		{
+			name: "flags beat the environment",
+			env:  map[string]string{"GOWS_SERVER": "http://10.0.0.5:8080", "GOWS_TOKEN": "from-env"},
+			args: []string{"admin", "nodes", "--server", "http://127.0.0.1:9999", "--token", "from-flag", "--timeout", "2s"},
+			want: adminOptions{action: "nodes", output: "table", client: admin.Config{Server: "http://127.0.0.1:9999", Token: "from-flag", Timeout: 2 * time.Second}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var got *adminOptions
+			res := runCLI(t, tt.args, captureAdmin(&got))
+			if res.code != exitOK || got == nil {
+				t.Fatalf("exit %d, stderr:\n%s", res.code, res.stderr)
+			}
+			if *got != tt.want {
+				t.Errorf("options:\n got %+v\nwant %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAdmin_UsageErrorsExit2(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // in stderr
+	}{
+		{"missing app id", []string{"admin", "users"}, "--app-id is required"},
+		{"app id not a number", []string{"admin", "users", "--app-id", "x"}, `invalid argument "x" for "--app-id"`},
+		{"online without user", []string{"admin", "online", "--app-id", "101"}, "accepts 1 arg(s), received 0"},
+		{"push without target", []string{"admin", "push", "--app-id", "101", "hi"}, "give exactly one of --user and --room"},
+		{"push with both targets", []string{"admin", "push", "--user", "u1", "--room", "r", "--app-id", "101", "hi"}, "give exactly one of --user and --room"},
+		{"push without message", []string{"admin", "push", "--user", "u1", "--app-id", "101"}, "accepts 1 arg(s), received 0"},
+		{"broadcast with two messages", []string{"admin", "broadcast", "--app-id", "101", "a", "b"}, "accepts 1 arg(s), received 2"},
+		{"state with an argument", []string{"admin", "state", "now"}, `gows admin state takes no arguments, got "now"`},
+		{"unknown output", []string{"admin", "state", "-o", "yaml"}, `--output: want table or json, got "yaml"`},
+		{"unknown flag", []string{"admin", "nodes", "--bogus"}, "unknown flag: --bogus"},
+		{"unknown subcommand", []string{"admin", "userz"}, `unknown command "userz"`},
+		{"all with cursor", []string{"admin", "users", "--app-id", "1", "--all", "--cursor", "u1"}, "give --all or --cursor, not both"},
+		{"limit too big", []string{"admin", "users", "--app-id", "1", "--limit", "20000"}, "limit: must be 1..10000"},
+		{"bad server URL", []string{"admin", "state", "--server", "ftp://example.com"}, "server: want http://host:port"},
+		{"negative timeout", []string{"admin", "state", "--timeout", "-1s"}, "timeout: must not be negative"},
+		{"bad user id", []string{"admin", "online", strings.Repeat("u", 65), "--app-id", "1"}, "userId: must be 1..64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			res := runCLI(t, tt.args)
+			if res.code != exitUsage {
+				t.Errorf("exit code = %d, want %d; stderr:\n%s", res.code, exitUsage, res.stderr)
+			}
+			if !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", res.stderr, tt.want)
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", res.stdout)
+			}
+		})
+	}
+}
+
+// adminEnv is a running node with two logged-in users: u1, and u2 in room lobby.
+type adminEnv struct {
+	srv    *testutil.Server
+	u1, u2 *testutil.Client
+}
+
+func startAdminEnv(t *testing.T) *adminEnv {
+	t.Helper()
+	isolateEnv(t)
+	srv := testutil.StartServer(t)
+	e := &adminEnv{srv: srv, u1: testutil.Dial(t, srv.WSURL, nil), u2: testutil.Dial(t, srv.WSURL, nil)}
+	e.u1.Login(101, "u1")
+	e.u2.Login(101, "u2")
+	if r := e.u2.Call(protocol.CmdJoin, protocol.RoomData{Room: "lobby"}); r.Response.Code != protocol.OK {
+		t.Fatalf("join: %+v", r)
+	}
+	t.Setenv("GOWS_SERVER", srv.HTTPURL)
+	return e
+}
+
+// fields splits each line of out into its whitespace-separated fields.
+func fields(out string) [][]string {
+	var rows [][]string
+	for line := range strings.Lines(out) {
+		rows = append(rows, strings.Fields(line))
+	}
+	return rows
+}
+
+// valueColumns reports the columns at which the lines' values start (after the first run
+// of two or more spaces), to check that a two-column table lines up.
+func valueColumns(out string) map[int]bool {
+	cols := map[int]bool{}
+	for line := range strings.Lines(out) {
+		i := strings.Index(line, "  ")
+		if i < 0 {
+			cols[-1] = true
+			continue
+		}
+		cols[len(line)-len(strings.TrimLeft(line[i:], " "))] = true
+	}
+	return cols
+}
+
+func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
+	e := startAdminEnv(t)
+	msg := func(c *testutil.Client, cmd string) protocol.Message {
+		t.Helper()
+		return testutil.Data[protocol.Message](t, c.Push(cmd))
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		stdout []string // each in stdout
+		stderr string   // in stderr
+		check  func(t *testing.T, res cliResult)
+	}{
+		{
+			name:   "users",
+			args:   []string{"admin", "users", "--app-id", "101"},
+			stdout: []string{"USER\nu1\nu2\n"},
+			stderr: "2 of 2 online users in app 101",
+		},
+		{
+			name:   "users first page",
+			args:   []string{"admin", "users", "--app-id", "101", "--limit", "1"},
+			stdout: []string{"USER\nu1\n"},
+			stderr: "1 of 2 online users in app 101; next page: --cursor u1",
+		},
+		{
+			name:   "users next page",
+			args:   []string{"admin", "users", "--app-id", "101", "--limit", "1", "--cursor", "u1"},
+			stdout: []string{"USER\nu2\n"},
+		},
+		{
+			name:   "users all pages streamed",
+			args:   []string{"admin", "users", "--app-id", "101", "--limit", "1", "--all"},
+			stdout: []string{"USER\nu1\nu2\n"},
+			stderr: "2 online users in app 101",
+		},
+		{
+			name:   "room users",
+			args:   []string{"admin", "users", "--app-id", "101", "--room", "lobby"},
+			stdout: []string{"USER\nu2\n"},
+			stderr: "in room lobby of app 101",
+		},
+		{
+			name:   "online",
+			args:   []string{"admin", "online", "u1", "--app-id", "101"},
+			stdout: []string{"USER     u1\n", "ONLINE   yes\n", "NODE     " + e.srv.NodeID() + "\n", "ADDRESS  127.0.0.1:", " ago)\n"},
+		},
+		{
+			name:   "push to a user",
+			args:   []string{"admin", "push", "--user", "u1", "--app-id", "101", "--msg-id", "m1", "--from", "ops", "hello"},
+			stdout: []string{"MSG ID     m1\nDELIVERED  1\n"},
+			check: func(t *testing.T, _ cliResult) {
+				if m := msg(e.u1, protocol.CmdMsg); m.Msg != "hello" || m.From != "ops" {
+					t.Errorf("u1 got %+v", m)
+				}
+			},
+		},
+		{
+			name:   "push again with the same msg id",
+			args:   []string{"admin", "push", "--user", "u1", "--app-id", "101", "--msg-id", "m1", "hello"},
+			stdout: []string{"DELIVERED  0\nDUPLICATE  yes\n"},
+			stderr: "message m1 was already pushed within the server's dedup window; not delivered again",
+		},
+		{
+			name:   "push to a room",
+			args:   []string{"admin", "push", "--room", "lobby", "--app-id", "101", "hi lobby"},
+			stdout: []string{"MSG ID     " + e.srv.NodeID(), "DELIVERED  1\n"},
+			check: func(t *testing.T, _ cliResult) {
+				if m := msg(e.u2, protocol.CmdMsg); m.Msg != "hi lobby" || m.Target != "lobby" {
+					t.Errorf("u2 got %+v", m)
+				}
+			},
+		},
+		{
+			name:   "broadcast",
+			args:   []string{"admin", "broadcast", "--app-id", "101", "maintenance in 5 minutes"},
+			stdout: []string{"DELIVERED  2\n"},
+			check: func(t *testing.T, _ cliResult) {
+				for _, c := range []*testutil.Client{e.u1, e.u2} {
+					if m := msg(c, protocol.CmdMsg); m.Msg != "maintenance in 5 minutes" {
+						t.Errorf("got %+v", m)
+					}
+				}
+			},
+		},
+		{
+			name:   "state",
+			args:   []string{"admin", "state"},
+			stdout: []string{"NODE               " + e.srv.NodeID() + "\n", "VERSION            test\n", "USERS              2\n", "DRAINING           no\n"},
+			check: func(t *testing.T, res cliResult) {
+				if cols := valueColumns(res.stdout); len(cols) != 1 {
+					t.Errorf("values start at columns %v, want one column:\n%s", cols, res.stdout)
+				}
+			},
+		},
+		{
+			name:   "nodes",
+			args:   []string{"admin", "nodes"},
+			stdout: []string{"NODE", "CONNECTIONS", "USERS"},
+			check: func(t *testing.T, res cliResult) {
+				rows := fields(res.stdout)
+				if len(rows) != 2 || rows[1][0] != e.srv.NodeID() || rows[1][3] != "2" || rows[1][4] != "2" {
+					t.Errorf("nodes table:\n%s", res.stdout)
+				}
+				header, row, _ := strings.Cut(res.stdout, "\n")
+				if i := strings.Index(header, "CONNECTIONS"); len(row) <= i || row[i-1] != ' ' || row[i] != '2' {
+					t.Errorf("columns do not line up:\n%s", res.stdout)
+				}
+			},
+		},
+		{
+			name:   "kick",
+			args:   []string{"admin", "kick", "u2", "--app-id", "101", "--reason", "account suspended"},
+			stdout: []string{"USER    u2\nKICKED  1\n"},
+			check: func(t *testing.T, _ cliResult) {
+				if m := msg(e.u2, protocol.CmdKickout); m.Msg != "account suspended" {
+					t.Errorf("kickout = %+v", m)
+				}
+				var ce *websocket.CloseError
+				if err := e.u2.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseAdminKick) {
+					t.Errorf("close = %v, want 4007", err)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCLI(t, tt.args)
+			if res.code != exitOK {
+				t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("stdout does not contain %q:\n%s", want, res.stdout)
+				}
+			}
+			if !strings.Contains(res.stderr, tt.stderr) {
+				t.Errorf("stderr = %q, want %q", res.stderr, tt.stderr)
+			}
+			if tt.check != nil {
+				tt.check(t, res)
+			}
+		})
+	}
+}
+
+func TestAdmin_JSONOutputIsTheServersData(t *testing.T) {
+	e := startAdminEnv(t)
+	decode := func(t *testing.T, out string, v any) {
+		t.Helper()
+		dec := json.NewDecoder(strings.NewReader(out))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("stdout %q is not the expected JSON: %v", out, err)
+		}
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		check func(t *testing.T, stdout string)
+	}{
+		{"state", []string{"admin", "state", "-o", "json"}, func(t *testing.T, out string) {
+			var st api.State
+			decode(t, out, &st)
+			if st.NodeID != e.srv.NodeID() || st.Users != 2 {
+				t.Errorf("state %+v", st)
+			}
+		}},
+		{"nodes", []string{"admin", "nodes", "-o", "json"}, func(t *testing.T, out string) {
+			var nl struct{ Nodes []api.State }
+			decode(t, out, &nl)
+			if len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != e.srv.NodeID() {
+				t.Errorf("nodes %+v", nl)
+			}
+		}},
+		{"users", []string{"admin", "users", "--app-id", "101", "-o", "json"}, func(t *testing.T, out string) {
+			var p api.UserPage
+			decode(t, out, &p)
+			if p.UserCount != 2 || fmt.Sprint(p.UserList) != "[u1 u2]" || p.NextCursor != "" {
+				t.Errorf("page %+v", p)
+			}
+		}},
+		{"users all pages, one line each", []string{"admin", "users", "--app-id", "101", "--limit", "1", "--all", "-o", "json"}, func(t *testing.T, out string) {
+			lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+			if len(lines) != 2 {
+				t.Fatalf("want 2 lines:\n%s", out)
+			}
+			for i, want := range []string{"u1", "u2"} {
+				var p api.UserPage
+				decode(t, lines[i], &p)
+				if fmt.Sprint(p.UserList) != "["+want+"]" {
+					t.Errorf("page %d: %+v", i, p)
+				}
+			}
+		}},
+		{"online", []string{"admin", "online", "u1", "--app-id", "101", "-o", "json"}, func(t *testing.T, out string) {
+			var p api.Presence
+			decode(t, out, &p)
+			if !p.Online || p.UserID != "u1" || p.NodeID != e.srv.NodeID() {
+				t.Errorf("presence %+v", p)
+			}
+		}},
+		{"push", []string{"admin", "push", "--user", "u1", "--app-id", "101", "--msg-id", "j1", "x", "-o", "json"}, func(t *testing.T, out string) {
+			var r api.PushResult
+			decode(t, out, &r)
+			if r != (api.PushResult{MsgID: "j1", Delivered: 1}) {
+				t.Errorf("push %+v", r)
+			}
+		}},
+		{"broadcast", []string{"admin", "broadcast", "--app-id", "101", "x", "-o", "json"}, func(t *testing.T, out string) {
+			var r api.PushResult
+			decode(t, out, &r)
+			if r.Delivered != 2 || r.MsgID == "" {
+				t.Errorf("broadcast %+v", r)
+			}
+		}},
+		{"kick", []string{"admin", "kick", "u2", "--app-id", "101", "-o", "json"}, func(t *testing.T, out string) {
+			var r api.KickResult
+			decode(t, out, &r)
+			if r.Kicked != 1 {
+				t.Errorf("kick %+v", r)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCLI(t, tt.args)
+			if res.code != exitOK {
+				t.Fatalf("exit %d; stderr:\n%s", res.code, res.stderr)
+			}
+			tt.check(t, res.stdout)
+		})
+	}
+}
+
+func TestAdmin_OfflineUserExits1WithTheServersMessage(t *testing.T) {
+	startAdminEnv(t)
+	tests := []struct {
+		name   string
+		args   []string
+		stderr string
+		stdout string
+	}{
+		{"online", []string{"admin", "online", "ghost", "--app-id", "101"}, "user ghost is not online in app 101", "ONLINE  no\n"},
+		{"online json", []string{"admin", "online", "ghost", "--app-id", "101", "-o", "json"}, "user ghost is not online in app 101", `{"appId":101,"userId":"ghost","online":false}` + "\n"},
+		{"push", []string{"admin", "push", "--user", "ghost", "--app-id", "101", "hi"}, "user ghost is not online (code 1005, HTTP 404)", ""},
+		{"kick", []string{"admin", "kick", "ghost", "--app-id", "101"}, "user ghost is not online (code 1005, HTTP 404)", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCLI(t, tt.args)
+			if res.code != exitFailure {
+				t.Errorf("exit %d, want %d", res.code, exitFailure)
+			}
+			if !strings.Contains(res.stderr, tt.stderr) || strings.Contains(res.stderr, "--help") {
+				t.Errorf("stderr = %q, want %q and no usage hint", res.stderr, tt.stderr)
+			}
+			if !strings.Contains(res.stdout, tt.stdout) || (tt.stdout == "" && res.stdout != "") {
+				t.Errorf("stdout = %q, want %q", res.stdout, tt.stdout)
+			}
+		})
+	}
+}
+
+func TestAdmin_WrongServerExits3NamingTheAddress(t *testing.T) {
+	isolateEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil { // nothing listens there now
+		t.Fatal(err)
+	}
+	for _, sub := range [][]string{{"state"}, {"nodes"}, {"users", "--app-id", "101"}, {"push", "--user", "u1", "--app-id", "101", "x"}} {
+		t.Run(sub[0], func(t *testing.T) {
+			res := runCLI(t, append(append([]string{"admin"}, sub...), "--server", addr))
+			if res.code != exitUnreachable {
+				t.Errorf("exit %d, want %d", res.code, exitUnreachable)
+			}
+			if want := "cannot reach gows server at http://" + addr; !strings.Contains(res.stderr, want) {
+				t.Errorf("stderr = %q, want %q", res.stderr, want)
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", res.stdout)
+			}
+		})
+	}
+}
+
+// TestAdmin_EndToEndWithServe runs `gows serve` and `gows admin` through the same command
+// tree: a push sent with admin reaches a WebSocket client of the served node.
+func TestAdmin_EndToEndWithServe(t *testing.T) {
+	isolateEnv(t)
+	prevLogger := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(prevLogger) }) // serve sets the default logger
+
+	logs := &syncBuffer{}
+	s := &streams{in: strings.NewReader(""), out: io.Discard, err: logs}
+	ctx, cancel := context.WithCancel(t.Context())
+	exit := make(chan int, 1)
+	go func() {
+		exit <- execute(ctx, newRootCmd(s), s, []string{"serve",
+			"--http-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0",
+			"--log-format", "json", "--drain-timeout", "5s"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exit; code != exitOK {
+			t.Errorf("serve exit code = %d; logs:\n%s", code, logs.String())
+		}
+	})
+	var httpAddr, wsAddr string
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var err error
+		httpAddr, wsAddr, err = boundAddrs(logs.String())
+		return err
+	})
+
+	c := testutil.Dial(t, "ws://"+wsAddr+"/acc", nil)
+	c.Login(101, "u1")
+	res := runCLI(t, []string{"admin", "--server", httpAddr, "push", "--user", "u1", "--app-id", "101", "hello from admin"})
+	if res.code != exitOK || !strings.Contains(res.stdout, "DELIVERED  1") {
+		t.Fatalf("admin push: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	if m := testutil.Data[protocol.Message](t, c.Push(protocol.CmdMsg)); m.Msg != "hello from admin" {
+		t.Errorf("client got %+v", m)
+	}
+}
