@@ -38,6 +38,8 @@ type chat struct {
 	lastErr error
 	// everConnected tells a reconnect from the first connect.
 	everConnected bool
+	// failing is set while attempts fail, so that an outage is reported once.
+	failing bool
 	// room is the room plain lines go to: the one joined, or being joined. "" means the
 	// whole app. It is joined again after every reconnect.
 	room    string
@@ -262,6 +264,7 @@ func (c *chat) status(ev StatusEvent) {
 	switch ev.State {
 	case StateConnected:
 		c.lastErr = nil
+		c.failing = false
 		if c.everConnected {
 			c.notice("reconnected")
 		} else {
@@ -275,8 +278,14 @@ func (c *chat) status(ev StatusEvent) {
 		c.listUsers(false)
 	case StateReconnecting:
 		c.dropSession()
-		if prev == StateConnected {
+		switch {
+		case prev == StateConnected:
 			c.notice("connection lost: %s; reconnecting", errText(ev.Err))
+			c.failing = true
+		case !c.failing:
+			// Said once per outage, not at every attempt.
+			c.notice("cannot connect: %s; retrying", errText(ev.Err))
+			c.failing = true
 		}
 	case StateDisconnected:
 		c.dropSession()

@@ -150,6 +150,34 @@ func TestLines_EndOfInputGivesUpAfterTheFlushTimeout(t *testing.T) {
 	}
 }
 
+func TestLines_FailedAttemptsAreReportedOncePerOutage(t *testing.T) {
+	h := startLines(t, testConfig())
+	refused := fmt.Errorf("connect: connection refused")
+	for range 3 {
+		h.conn.events <- StatusEvent{State: StateConnecting}
+		h.conn.events <- StatusEvent{State: StateReconnecting, RetryIn: time.Second, Err: refused}
+	}
+	h.conn.events <- StatusEvent{State: StateConnected}
+	h.conn.events <- StatusEvent{State: StateReconnecting, RetryIn: time.Second, Err: refused}
+	h.conn.events <- StatusEvent{State: StateConnecting}
+	h.conn.events <- StatusEvent{State: StateReconnecting, RetryIn: time.Second, Err: refused}
+	h.conn.events <- StatusEvent{State: StateConnected}
+	h.out.waitFor(t, 0, "-- reconnected")
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(h.out.text()), "\n") {
+		got = append(got, l[len("[15:04:05] "):])
+	}
+	want := []string{
+		"-- cannot connect: connect: connection refused; retrying",
+		"-- connected to 127.0.0.1:8089 as alice",
+		"-- connection lost: connect: connection refused; reconnecting",
+		"-- reconnected",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("output:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
 func TestLines_QuitStopsAtOnce(t *testing.T) {
 	h := startLines(t, testConfig())
 	h.conn.events <- StatusEvent{State: StateConnected}
