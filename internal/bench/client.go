@@ -628,9 +628,7 @@ func (l *loop) startEcho(now int64) {
 		s.echo = rounds
 		s.start = now
 		l.echoPending++
-		if !l.request(int32(fd), s, protocol.CmdPing, nil) {
-			continue // fail already settled the count
-		}
+		l.request(int32(fd), s, protocol.CmdPing, nil) // on failure, release settles echoPending
 	}
 	if l.echoPending == 0 {
 		l.echoFinished()
