@@ -370,24 +370,31 @@ func TestEncodePush_SeedShape(t *testing.T) {
 	}
 }
 
-func TestDecodeResponse_Errors(t *testing.T) {
+func TestDecodeResponse(t *testing.T) {
 	tests := []struct {
 		name     string
 		in       string
-		emptyCmd bool
+		wantErr  bool
+		wantSeq  string
+		wantCode Code
 	}{
-		{name: "not JSON", in: `{`},
-		{name: "code is a string", in: `{"seq":"1","cmd":"x","response":{"code":"200"}}`},
-		{name: "no cmd", in: `{"seq":"1","response":{"code":200}}`, emptyCmd: true},
+		{name: "answer", in: `{"seq":"1","cmd":"ping","response":{"code":200,"codeMsg":"Success","data":"pong"}}`, wantSeq: "1", wantCode: OK},
+		{
+			// The answer to a request that could not be decoded has no cmd.
+			name: "answer without cmd", in: `{"seq":"7","cmd":"","response":{"code":1001,"codeMsg":"invalid request","data":null}}`,
+			wantSeq: "7", wantCode: ParameterIllegal,
+		},
+		{name: "not JSON", in: `{`, wantErr: true},
+		{name: "code is a string", in: `{"seq":"1","cmd":"x","response":{"code":"200"}}`, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := DecodeResponse([]byte(tt.in))
-			if err == nil {
-				t.Fatal("want an error")
+			r, err := DecodeResponse([]byte(tt.in))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
-			if got := errors.Is(err, ErrEmptyCmd); got != tt.emptyCmd {
-				t.Fatalf("errors.Is(err, ErrEmptyCmd) = %v, want %v", got, tt.emptyCmd)
+			if err == nil && (r.Seq != tt.wantSeq || r.Response.Code != tt.wantCode) {
+				t.Fatalf("got %+v", r)
 			}
 		})
 	}
