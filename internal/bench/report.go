@@ -98,6 +98,8 @@ type Sample struct {
 	Held           int64   `json:"held"`
 	Failed         uint64  `json:"failed"`
 	ClientRSSBytes int64   `json:"client_rss_bytes"`
+	ServerConns    int64   `json:"server_connections"` // summed over servers (0 without --server)
+	ServerRSSBytes int64   `json:"server_rss_bytes"`
 }
 
 // histogramSet carries the raw histograms in the JSON report.

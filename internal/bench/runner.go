@@ -86,6 +86,9 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 		return Report{}, errors.Join(err, g.Wait())
 	}
 	c.handles = handles
+	if len(cfg.ServerURLs) > 0 {
+		g.Go(func() error { c.watch.run(ctx, c.api, cfg.ServerURLs, cfg.SampleEvery, c.stop); return nil })
+	}
 	c.loop(ctx)
 	close(c.stop)
 	waitErr := g.Wait()
@@ -113,6 +116,7 @@ type coordinator struct {
 	events  chan workerEvent
 	stop    chan struct{} // closed when the coordinator stops reading events
 	handles []workerHandle
+	watch   serverWatch
 
 	before, peak []nodeState
 	latest       []progress
@@ -402,9 +406,11 @@ func (c *coordinator) sendBroadcast(ctx context.Context) {
 // sample appends a point to the timeline.
 func (c *coordinator) sample() {
 	t := c.total()
+	conns, rss := c.watch.latest()
 	c.timeline = append(c.timeline, Sample{
 		TS: time.Since(c.start).Seconds(), Attempted: t.Attempted, Established: t.Established,
 		Held: t.Held, Failed: t.Failed, ClientRSSBytes: t.RSSBytes,
+		ServerConns: conns, ServerRSSBytes: rss,
 	})
 }
 
@@ -578,3 +584,44 @@ func (t *tailBuffer) String() string {
 }
 
 var _ io.Writer = (*tailBuffer)(nil)
+
+// serverWatch polls the servers' state for the timeline. Its methods are safe for
+// concurrent use.
+type serverWatch struct {
+	mu         sync.Mutex // guards conns and rss
+	conns, rss int64
+}
+
+// run polls every interval until stop is closed or ctx is done. A failed poll keeps the
+// previous figures; the peak snapshot reports errors.
+func (w *serverWatch) run(ctx context.Context, api *serverAPI, bases []string, every time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		nodes, err := api.snapshot(ctx, bases)
+		if err != nil {
+			continue
+		}
+		var conns, rss int64
+		for _, n := range nodes {
+			conns += n.Connections
+			rss += n.RSSBytes
+		}
+		w.mu.Lock()
+		w.conns, w.rss = conns, rss
+		w.mu.Unlock()
+	}
+}
+
+func (w *serverWatch) latest() (conns, rss int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conns, w.rss
+}
