@@ -27,7 +27,7 @@ const maxIOV = 64
 
 // loop is one epoll loop and the connections assigned to it.
 type loop struct {
-	e    *Engine
+	e       *Engine
 	poll    *netpoll.Poller
 	drainBy atomic.Int64 // engine ms by which draining must finish; 0 while serving
 
@@ -178,8 +178,8 @@ func (l *loop) serve(c *Conn, events uint32) {
 	}
 }
 
-// wantCap sizes the buffer for a partial frame: big enough for the whole frame when its
-// header is in, so the rest arrives without reallocations.
+// wantCap sizes the buffer for a partial frame: up to the whole frame when its header is
+// in, so the rest arrives with few reallocations.
 func (l *loop) wantCap(c *Conn, rest []byte) int {
 	if c.state.Load() == stHandshake {
 		return len(rest) + 512
@@ -188,7 +188,10 @@ func (l *loop) wantCap(c *Conn, rest []byte) int {
 	if err != nil || hn == 0 {
 		return wsframe.MaxHeaderLen + 128
 	}
-	return hn + int(min(h.Length, int64(l.e.cfg.MaxMessageBytes)))
+	// Grow with what has actually arrived rather than trusting the announced length, so a
+	// peer that announces big frames and trickles them costs only what it sent.
+	want := hn + int(min(h.Length, int64(l.e.cfg.MaxMessageBytes)))
+	return min(want, max(2*len(rest), 4096))
 }
 
 // closeAfterNow reports whether c is waiting only to be closed and nothing is queued.
