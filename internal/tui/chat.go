@@ -89,18 +89,16 @@ const (
 	inputQuit                       // the user asked to quit
 )
 
-// helpText is shown by /help.
-var helpText = []string{
-	"commands:",
-	"  TEXT              send to the current room, or to everyone in the app when in none",
-	"  /join ROOM        join ROOM (leaving the current one); plain lines go there",
-	"  /leave            leave the current room",
-	"  /msg USER TEXT    send TEXT to USER only",
-	"  /users            list who is online in the room (or the app)",
-	"  /help             this help",
-	"  /quit             leave (also Ctrl-C)",
-	"keys: Enter sends, PgUp/PgDn scroll, Ctrl-C quits",
-}
+// helpText is shown by /help, one notice per line.
+const helpText = `commands:
+  TEXT              send to the current room, or to everyone in the app when in none
+  /join ROOM        join ROOM (leaving the current one); plain lines go there
+  /leave            leave the current room
+  /msg USER TEXT    send TEXT to USER only
+  /users            list who is online in the room (or the app)
+  /help             this help
+  /quit             leave (also Ctrl-C)
+keys: Enter sends, PgUp/PgDn scroll, Ctrl-C quits`
 
 // input handles one typed line.
 func (c *chat) input(line string) inputResult {
@@ -119,7 +117,7 @@ func (c *chat) input(line string) inputResult {
 	rest = strings.TrimSpace(rest)
 	switch name {
 	case "/help":
-		for _, l := range helpText {
+		for l := range strings.SplitSeq(helpText, "\n") {
 			c.notice("%s", l)
 		}
 		return inputDone
