@@ -91,9 +91,11 @@ func TestRun_StopsNodesWithSIGTERM(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{
-			Nodes:  3,
-			Exe:    "/bin/sh",
-			Args:   func(int) []string { return []string{"-c", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done"} },
+			Nodes: 3,
+			Exe:   "/bin/sh",
+			Args: func(int) []string {
+				return []string{"-c", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done"}
+			},
 			Name:   func(i int) string { return fmt.Sprint("n", i) },
 			Stdout: out,
 		})

@@ -13,7 +13,7 @@ type job struct {
 	c       *conn.Conn
 	s       *hub.Session
 	op      wsframe.Opcode
-	payload []byte          // a copy of the message; nil for a close
+	payload []byte           // a copy of the message; nil for a close
 	closed  *conn.CloseError // non-nil: the connection has closed
 }
 
