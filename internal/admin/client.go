@@ -25,8 +25,8 @@ import (
 	"github.com/gows-dev/gows/internal/protocol"
 )
 
-// DefaultServer is the address of a node started with `gows serve` and no settings.
-const DefaultServer = "http://127.0.0.1:8080"
+// defaultServer is the address of a node started with `gows serve` and no settings.
+const defaultServer = "http://127.0.0.1:8080"
 
 // maxAnswerBytes bounds an answer body; the largest, a page of 10,000 user ids, is well
 // under a megabyte.
@@ -49,7 +49,7 @@ type Config struct {
 
 // Default returns the settings for a node on this machine with default settings.
 func Default() Config {
-	return Config{Server: DefaultServer, Timeout: 10 * time.Second}
+	return Config{Server: defaultServer, Timeout: 10 * time.Second}
 }
 
 // Validate reports the first invalid setting as an *InputError.
@@ -108,9 +108,6 @@ func New(cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
-
-// Server returns the base URL the client calls, without credentials.
-func (c *Client) Server() string { return c.addr }
 
 // Close releases the idle connections of the client's own HTTP client. A Config's
 // HTTPClient is left alone.

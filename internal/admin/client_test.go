@@ -82,7 +82,7 @@ func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != srv.NodeID() || nl.Nodes[0].Users != 2 {
+		if nl.Cluster || len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != srv.NodeID() || nl.Nodes[0].Users != 2 {
 			t.Fatalf("nodes = %+v", nl)
 		}
 		var raw struct{ Nodes []api.State }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
@@ -241,8 +242,8 @@ func (c *Client) Kick(ctx context.Context, app uint32, user, reason string) (Kic
 	if err := checkUser("userId", user); err != nil {
 		return KickResult{}, err
 	}
-	if len(reason) > api.MaxKickReasonBytes {
-		return KickResult{}, &InputError{Field: "reason", Msg: fmt.Sprintf("must be at most %d bytes", api.MaxKickReasonBytes)}
+	if len(reason) > api.MaxKickReasonBytes || !utf8.ValidString(reason) {
+		return KickResult{}, &InputError{Field: "reason", Msg: fmt.Sprintf("must be at most %d bytes of UTF-8 text", api.MaxKickReasonBytes)}
 	}
 	body := struct {
 		AppID  uint32 `json:"appId"`
