@@ -88,7 +88,7 @@ docs/bench.md explains every figure.`,
 	f.DurationVar(&opts.heartbeat, "heartbeat", def.HeartbeatInterval, "heartbeat interval per connection (a ping frame without --login); 0 sends none")
 	f.IntVar(&opts.echo, "echo", 0, "measure ping round trips on this many sampled connections at the start of the hold")
 	f.IntVar(&opts.echoRounds, "echo-rounds", def.EchoRounds, "round trips per sampled connection")
-	f.BoolVar(&opts.broadcast, "broadcast", false, "send one sendMessageAll through the first --server and measure its delivery (needs --login)")
+	f.BoolVar(&opts.broadcast, "broadcast", false, "send one sendMessageAll (through every --server, or the first when they form a cluster) and measure its delivery; needs --login")
 	f.StringArrayVar(&opts.servers, "server", nil, "HTTP API base URL (http://127.0.0.1:8080) whose /system/state is read before and at the peak; repeatable")
 	f.StringVar(&opts.serverToken, "server-token", "", "bearer token for the HTTP API, when the server requires one")
 	f.IntVar(&opts.workers, "workers", 0, "worker processes; 0 means as many as the open-file limit requires (1: no extra process)")

@@ -56,8 +56,9 @@ type Config struct {
 	EchoConns int `json:"echo_conns"`
 	// EchoRounds is the number of sequential round trips per sampled connection.
 	EchoRounds int `json:"echo_rounds"`
-	// Broadcast asks the first server (ServerURLs[0]) to sendMessageAll once during the
-	// hold and measures the delivery to every held connection. It needs Login.
+	// Broadcast asks the servers to sendMessageAll once during the hold (the first
+	// server when /system/nodes shows a cluster, else each of ServerURLs) and measures
+	// the delivery to every held connection. It needs Login.
 	Broadcast bool `json:"broadcast"`
 	// ServerURLs are HTTP API base URLs (http://host:port) whose /system/state (and
 	// /system/nodes, when the server has it) is read before the ramp and at the peak.

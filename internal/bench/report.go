@@ -193,9 +193,9 @@ func Merge(reports ...Report) Report {
 		m.CPUSeconds += r.CPUSeconds
 		m.MaxWorkerCPU = max(m.MaxWorkerCPU, r.MaxWorkerCPU)
 		for _, s := range r.Servers {
-			k := s.NodeID
-			if k == "" {
-				k = s.URL
+			k := s.URL
+			if s.NodeID != "" {
+				k = s.NodeID + " " + s.URL
 			}
 			if old, ok := servers[k]; !ok || s.RSSPeak > old.RSSPeak {
 				servers[k] = s

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -384,9 +385,10 @@ func (c *coordinator) allEchoDone() bool {
 	return true
 }
 
-// sendBroadcast asks the first server to push one message to the whole app. The
-// message carries its send time, which every receiving connection subtracts from its
-// arrival time.
+// sendBroadcast asks the servers to push one message to the whole app: the first
+// server when it is part of a cluster (the cluster fans out), else every --server, each
+// node reaching its own connections. The message carries its send time, which every
+// receiving connection subtracts from its arrival time.
 func (c *coordinator) sendBroadcast(ctx context.Context) {
 	c.broadcastDue = false
 	var held int64
@@ -394,13 +396,19 @@ func (c *coordinator) sendBroadcast(ctx context.Context) {
 		held += p.Held
 	}
 	c.broadcast = &Broadcast{Expected: int(held)}
-	msg := "gows bench broadcast " + strconv.FormatInt(time.Now().UnixNano(), 10)
-	n, err := c.api.sendAll(ctx, c.cfg.ServerURLs[0], c.cfg.AppID, broadcastMsgID(c.runID), msg)
-	if err != nil {
-		c.warnings = append(c.warnings, "broadcast: "+err.Error())
-		return
+	targets := c.cfg.ServerURLs
+	if slices.ContainsFunc(c.before, func(n nodeState) bool { return n.Cluster }) {
+		targets = targets[:1]
 	}
-	c.broadcast.Accepted = n
+	for _, base := range targets {
+		msg := "gows bench broadcast " + strconv.FormatInt(time.Now().UnixNano(), 10)
+		n, err := c.api.sendAll(ctx, base, c.cfg.AppID, broadcastMsgID(c.runID), msg)
+		if err != nil {
+			c.warnings = append(c.warnings, "broadcast through "+base+": "+err.Error())
+			continue
+		}
+		c.broadcast.Accepted += n
+	}
 }
 
 // sample appends a point to the timeline.
@@ -538,19 +546,13 @@ func (c *coordinator) report() Report {
 
 // matchServers pairs each node's state before the run with its state at the peak.
 func matchServers(before, peak []nodeState) []ServerReport {
-	key := func(n nodeState) string {
-		if n.NodeID != "" {
-			return n.NodeID
-		}
-		return n.HTTPAddr
-	}
 	prev := map[string]nodeState{}
 	for _, n := range before {
-		prev[key(n)] = n
+		prev[n.key()] = n
 	}
 	var out []ServerReport
 	for _, n := range peak {
-		b := prev[key(n)]
+		b := prev[n.key()]
 		out = append(out, ServerReport{
 			URL: n.HTTPAddr, NodeID: n.NodeID,
 			RSSBefore: b.RSSBytes, RSSPeak: n.RSSBytes,

@@ -233,3 +233,27 @@ func TestServerAPI_ReadsClusterNodesWhenAvailable(t *testing.T) {
 		t.Fatalf("nodes: %+v", nodes)
 	}
 }
+
+func TestRunner_TwoNodesWithoutAClusterEachSendTheBroadcast(t *testing.T) {
+	a, b := testutil.StartServer(t), testutil.StartServer(t)
+	cfg := Default()
+	cfg.URLs = []string{a.WSURL, b.WSURL}
+	cfg.ServerURLs = []string{a.HTTPURL, b.HTTPURL}
+	cfg.Conns = 400
+	cfg.Login = true
+	cfg.Broadcast = true
+	cfg.Hold = 200 * time.Millisecond
+	cfg.SampleEvery = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Servers) != 2 || rep.Servers[0].ConnsPeak != 200 || rep.Servers[1].ConnsPeak != 200 {
+		t.Fatalf("servers %+v", rep.Servers)
+	}
+	if bc := rep.Broadcast; bc == nil || bc.Expected != 400 || bc.Accepted != 400 || bc.Delivered != 400 {
+		t.Fatalf("broadcast %+v", bc)
+	}
+}

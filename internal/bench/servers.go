@@ -21,6 +21,16 @@ type nodeState struct {
 	Connections int64  `json:"connections"`
 	Users       int64  `json:"users"`
 	RSSBytes    int64  `json:"rssBytes"`
+	Cluster     bool   `json:"-"` // listed by /system/nodes: one push reaches every node
+}
+
+// key identifies a node across snapshots: its node id within a cluster listing, else the
+// URL it was read from (two separate nodes may share an id, e.g. in one test process).
+func (n nodeState) key() string {
+	if n.Cluster && n.NodeID != "" {
+		return n.NodeID
+	}
+	return n.HTTPAddr
 }
 
 // apiReply is the HTTP API's body: {"code","msg","data"}.
@@ -104,6 +114,7 @@ func (a *serverAPI) nodes(ctx context.Context, base string) ([]nodeState, error)
 	err := a.do(ctx, http.MethodGet, base+"/system/nodes", nil, &list)
 	if err == nil && len(list.Nodes) > 0 {
 		for i := range list.Nodes {
+			list.Nodes[i].Cluster = true
 			if list.Nodes[i].HTTPAddr != "" && !strings.Contains(list.Nodes[i].HTTPAddr, "://") {
 				list.Nodes[i].HTTPAddr = "http://" + list.Nodes[i].HTTPAddr
 			}
@@ -121,7 +132,7 @@ func (a *serverAPI) nodes(ctx context.Context, base string) ([]nodeState, error)
 	return []nodeState{st}, nil
 }
 
-// snapshot reads every server's nodes, each node once (by node id).
+// snapshot reads every server's nodes, each node once (see nodeState.key).
 func (a *serverAPI) snapshot(ctx context.Context, bases []string) ([]nodeState, error) {
 	var out []nodeState
 	seen := map[string]bool{}
@@ -133,11 +144,7 @@ func (a *serverAPI) snapshot(ctx context.Context, bases []string) ([]nodeState, 
 			continue
 		}
 		for _, n := range ns {
-			k := n.NodeID
-			if k == "" {
-				k = n.HTTPAddr
-			}
-			if !seen[k] {
+			if k := n.key(); !seen[k] {
 				seen[k] = true
 				out = append(out, n)
 			}
