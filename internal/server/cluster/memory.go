@@ -1,0 +1,135 @@
+package cluster
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is the Broker of a single node: presence, registry and dedup in this process.
+// It is the default when no Redis is configured, so the server runs the same code with
+// or without a cluster. It is safe for concurrent use.
+type Memory struct {
+	nodeID string
+	hooks  Hooks
+	dedup  *localDedup
+
+	mu       sync.Mutex // guards users and draining
+	users    map[dedupKey]User
+	draining bool
+}
+
+// NewMemory returns the broker of a node that is a cluster of one. dedupWindow is how
+// long a message id is remembered.
+func NewMemory(nodeID string, dedupWindow time.Duration, hooks Hooks) *Memory {
+	return &Memory{
+		nodeID: nodeID,
+		hooks:  hooks.withDefaults(nodeID),
+		dedup:  newLocalDedup(dedupWindow),
+		users:  make(map[dedupKey]User),
+	}
+}
+
+// Login records u.
+func (m *Memory) Login(u User) {
+	m.mu.Lock()
+	m.users[dedupKey{u.App, u.ID}] = u
+	m.mu.Unlock()
+}
+
+// Logout removes u's record if it is still u's.
+func (m *Memory) Logout(u User) {
+	k := dedupKey{u.App, u.ID}
+	m.mu.Lock()
+	if cur, ok := m.users[k]; ok && cur.Node == u.Node && cur.LoginMs == u.LoginMs {
+		delete(m.users, k)
+	}
+	m.mu.Unlock()
+}
+
+// Lookup finds app/user.
+func (m *Memory) Lookup(ctx context.Context, app uint32, user string) (User, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u, ok := m.users[dedupKey{app, user}]
+	return u, ok, nil
+}
+
+// Users returns a page of app's users after cursor.
+func (m *Memory) Users(ctx context.Context, app uint32, cursor string, limit int) (Page, error) {
+	m.mu.Lock()
+	var all []string
+	for k := range m.users {
+		if k.app == app {
+			all = append(all, k.id)
+		}
+	}
+	m.mu.Unlock()
+	slices.Sort(all)
+	return pageOf(all, cursor, limit), nil
+}
+
+// pageOf cuts a page of at most limit ids after cursor out of sorted ids.
+func pageOf(sorted []string, cursor string, limit int) Page {
+	p := Page{Total: len(sorted)}
+	start := 0
+	if cursor != "" {
+		start, _ = slices.BinarySearch(sorted, cursor)
+		if start < len(sorted) && sorted[start] == cursor {
+			start++
+		}
+	}
+	end := min(start+limit, len(sorted))
+	p.Users = append([]string{}, sorted[start:end]...)
+	if end < len(sorted) {
+		p.Next = sorted[end-1]
+	}
+	return p
+}
+
+// Peers returns none: a single node has no peers.
+func (m *Memory) Peers() []Node { return nil }
+
+// Node returns this node when id is its id.
+func (m *Memory) Node(id string) (Node, bool) {
+	if id != m.nodeID {
+		return Node{}, false
+	}
+	n := m.hooks.Self()
+	n.ID = id
+	return n, true
+}
+
+// Nodes returns this node.
+func (m *Memory) Nodes(ctx context.Context) ([]Node, error) {
+	n := m.hooks.Self()
+	n.ID = m.nodeID
+	n.HeartbeatMs = time.Now().UnixMilli()
+	m.mu.Lock()
+	n.Draining = n.Draining || m.draining
+	m.mu.Unlock()
+	return []Node{n}, nil
+}
+
+// Drain marks the node as draining.
+func (m *Memory) Drain(ctx context.Context) error {
+	m.mu.Lock()
+	m.draining = true
+	m.mu.Unlock()
+	return nil
+}
+
+// First records app/id and reports whether it is new within the window.
+func (m *Memory) First(ctx context.Context, app uint32, id string) bool {
+	return m.dedup.first(app, id, time.Now())
+}
+
+// Forget drops app/id.
+func (m *Memory) Forget(ctx context.Context, app uint32, id string) { m.dedup.forget(app, id) }
+
+// Run blocks until ctx is done; Memory has no background work.
+func (m *Memory) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}

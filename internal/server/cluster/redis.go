@@ -1,0 +1,925 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+)
+
+// RedisConfig configures the Redis broker. The zero value is not usable; NewRedis
+// checks it.
+type RedisConfig struct {
+	// NodeID is this node's id (see ValidNodeID).
+	NodeID string
+	// URL is a redis:// or rediss:// URL of one Redis server; "" to use Addrs.
+	URL string
+	// Addrs are host:port seeds: Sentinels when MasterName is set, else the nodes of a
+	// Redis Cluster (two or more) or one Redis server (exactly one).
+	Addrs []string
+	// MasterName is the Sentinel master name; "" for no Sentinel.
+	MasterName string
+	// Password authenticates to the servers given by Addrs (a URL carries its own).
+	Password string
+	// Prefix starts every key; "" means "gows". Several clusters (or tests) can share
+	// one Redis with different prefixes.
+	Prefix string
+	// Timeout is the deadline of every Redis call. A stalled Redis costs a caller at
+	// most this long, and after the first failure callers fail at once until Redis
+	// answers again.
+	Timeout time.Duration
+	// NodeTTL is the registry lease; it is renewed every NodeTTL/3.
+	NodeTTL time.Duration
+	// DedupWindow is how long a message id is remembered.
+	DedupWindow time.Duration
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Tuning of the presence writer.
+const (
+	// queueLen bounds the operations waiting for the writer; past it operations are
+	// dropped and the node's presence is rewritten from the hub.
+	queueLen = 1 << 16
+	// batchMax is the most operations in one pipeline.
+	batchMax = 512
+	// refreshEvery limits registry reads caused by lookups of unknown nodes.
+	refreshEvery = 200 * time.Millisecond
+	// downProbe is how often the registry is retried while Redis is unreachable.
+	downProbe = 500 * time.Millisecond
+)
+
+// RedisStats are the broker's counters, for metrics.
+type RedisStats struct {
+	Up        bool   // the last Redis call succeeded
+	Nodes     int    // live nodes known, this one included
+	Errors    uint64 // failed Redis calls
+	Outages   uint64 // times Redis became unreachable
+	Writes    uint64 // presence operations written
+	Batches   uint64 // pipelines that wrote them
+	Dropped   uint64 // presence operations dropped (queue full or Redis down), repaired by a resync
+	Resyncs   uint64 // full rewrites of this node's presence
+	Takeovers uint64 // logins here that replaced a session on another node
+	Collected uint64 // dead nodes removed from the registry by this node
+}
+
+type presenceOp struct {
+	login bool
+	u     User
+}
+
+type liveNode struct {
+	Node
+	leaseMs int64 // lease expiry, Redis clock
+}
+
+// Redis is the cluster Broker on Redis (a single server, Sentinel or Redis Cluster). It
+// is safe for concurrent use. Create it with NewRedis and call Run once.
+type Redis struct {
+	cfg   RedisConfig
+	hooks Hooks
+	log   *slog.Logger
+	rdb   redis.UniversalClient
+	k     keys
+	local *localDedup
+
+	ops  chan presenceOp // to the writer; never closed (many senders)
+	wake chan struct{}   // asks the writer to resync; buffered 1
+	dead chan string     // dead nodes for the collector; buffered
+
+	stale      atomic.Bool // this node's presence must be rewritten
+	registered atomic.Bool // the first lease was taken
+
+	mu          sync.Mutex // guards live, offsetMs, peerIDs, draining, lastRefresh
+	live        map[string]liveNode
+	offsetMs    int64 // Redis clock minus local clock at the last registry read
+	peerIDs     string
+	draining    bool
+	lastRefresh time.Time
+
+	healthMu  sync.Mutex // guards down and downSince
+	down      bool
+	downSince time.Time
+
+	errs, outages, writes, batches, dropped, resyncs, takeovers, collected atomic.Uint64
+}
+
+// NewRedis returns a broker for cfg. It does not connect: Redis may be down when the
+// node starts, and the node registers itself once Redis answers.
+func NewRedis(cfg RedisConfig, hooks Hooks) (*Redis, error) {
+	if !ValidNodeID(cfg.NodeID) {
+		return nil, fmt.Errorf("node id %q: want 1..128 characters without spaces, '|', '{' or '}'", cfg.NodeID)
+	}
+	if cfg.Timeout <= 0 || cfg.NodeTTL <= 0 || cfg.DedupWindow <= 0 {
+		return nil, errors.New("redis broker: Timeout, NodeTTL and DedupWindow must be positive")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "gows"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rdb, err := newClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Redis{
+		cfg:   cfg,
+		hooks: hooks.withDefaults(cfg.NodeID),
+		log:   log,
+		rdb:   rdb,
+		k:     keys{cfg.Prefix},
+		local: newLocalDedup(cfg.DedupWindow),
+		ops:   make(chan presenceOp, queueLen),
+		wake:  make(chan struct{}, 1),
+		dead:  make(chan string, 16),
+		live:  make(map[string]liveNode),
+	}, nil
+}
+
+func newClient(cfg RedisConfig) (redis.UniversalClient, error) {
+	opts := &redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Password: cfg.Password}
+	if cfg.URL != "" {
+		o, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		opts = &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username,
+			Password: o.Password, TLSConfig: o.TLSConfig}
+	}
+	if len(opts.Addrs) == 0 {
+		return nil, errors.New("redis: give a URL or at least one address")
+	}
+	opts.ClientName = "gows-" + cfg.NodeID
+	// Every call is bounded by its context (ContextTimeoutEnabled) and by these, so a
+	// stalled or paused Redis never holds a caller longer than Timeout.
+	opts.DialTimeout = cfg.Timeout
+	opts.ReadTimeout = cfg.Timeout
+	opts.WriteTimeout = cfg.Timeout
+	opts.PoolTimeout = cfg.Timeout
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = -1 // no retries: the deadline is the caller's budget, and the writer repairs
+	return redis.NewUniversalClient(opts), nil
+}
+
+// keys builds the key names; see the package doc for the layout.
+type keys struct{ p string }
+
+func (k keys) live() string        { return k.p + ":{nodes}:live" }
+func (k keys) info() string        { return k.p + ":{nodes}:info" }
+func (k keys) gc(id string) string { return k.p + ":{nodes}:gc:" + id }
+func (k keys) appUsers(a uint32) string {
+	return k.p + ":{a" + strconv.FormatUint(uint64(a), 10) + "}:users"
+}
+func (k keys) appIndex(a uint32) string {
+	return k.p + ":{a" + strconv.FormatUint(uint64(a), 10) + "}:index"
+}
+func (k keys) nodeUsers(id string) string {
+	return k.p + ":{n" + id + "}:users"
+}
+func (k keys) dedup(a uint32, id string) string {
+	return k.p + ":dedup:" + strconv.FormatUint(uint64(a), 10) + ":" + id
+}
+
+// member is a user's entry in its node's set: "app:user".
+func member(app uint32, user string) string { return strconv.FormatUint(uint64(app), 10) + ":" + user }
+
+func parseMember(m string) (uint32, string, bool) {
+	a, u, ok := strings.Cut(m, ":")
+	app, err := strconv.ParseUint(a, 10, 32)
+	return uint32(app), u, ok && err == nil && u != ""
+}
+
+// ---- health ----
+
+// fail records a failed call. Only transport failures (timeouts, refused or broken
+// connections) mark Redis as down; an error reply means Redis is up. A caller's own
+// cancellation is not Redis's fault and is not counted.
+func (r *Redis) fail(parent context.Context, err error) {
+	if parent.Err() != nil {
+		return
+	}
+	r.errs.Add(1)
+	var reply redis.Error
+	if errors.As(err, &reply) && !errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	r.healthMu.Lock()
+	first := !r.down
+	if first {
+		r.down, r.downSince = true, time.Now()
+	}
+	r.healthMu.Unlock()
+	if first {
+		r.outages.Add(1)
+		r.stale.Store(true)
+		r.log.Warn("redis unavailable: cluster-wide operations fail until it answers; local delivery continues", "err", err)
+	}
+}
+
+// recovered records a successful call and reports whether Redis was down before it.
+func (r *Redis) recovered() bool {
+	r.healthMu.Lock()
+	was, since := r.down, r.downSince
+	r.down = false
+	r.healthMu.Unlock()
+	if was {
+		r.log.Info("redis available again", "down_for", time.Since(since).Round(time.Millisecond))
+	}
+	return was
+}
+
+func (r *Redis) isDown() bool {
+	r.healthMu.Lock()
+	defer r.healthMu.Unlock()
+	return r.down
+}
+
+// unavailable wraps err as ErrUnavailable.
+func unavailable(op string, err error) error {
+	if err == nil {
+		return fmt.Errorf("%s: %w", op, ErrUnavailable)
+	}
+	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+// ---- Run ----
+
+// Run renews the lease, writes presence and removes dead nodes until ctx is cancelled;
+// then it removes this node and its users from Redis and closes the client.
+func (r *Redis) Run(ctx context.Context) error {
+	var g errgroup.Group
+	g.Go(func() error { return r.heartbeatLoop(ctx) })
+	g.Go(func() error { return r.writerLoop(ctx) })
+	g.Go(func() error { return r.collectLoop(ctx) })
+	err := g.Wait()
+	// Deregister with a budget of its own: the node's own cleanup walks its user set.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(r.cfg.NodeTTL, 4*r.cfg.Timeout))
+	defer cancel()
+	if derr := r.deregister(dctx); derr != nil {
+		// Not fatal: the lease runs out and another node removes what is left.
+		r.log.Warn("deregister node", "node_id", r.cfg.NodeID, "err", derr)
+	} else {
+		r.log.Info("node deregistered", "node_id", r.cfg.NodeID)
+	}
+	return errors.Join(err, r.rdb.Close())
+}
+
+func (r *Redis) heartbeatLoop(ctx context.Context) error {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		_ = r.heartbeat(ctx) // failures are recorded by fail and retried below
+		next := r.cfg.NodeTTL / 3
+		if r.isDown() {
+			next = min(next, downProbe)
+		}
+		t.Reset(next)
+	}
+}
+
+// heartbeat renews the lease, refreshes the registry view, hands dead nodes to the
+// collector and wakes the writer when presence must be rewritten.
+func (r *Redis) heartbeat(ctx context.Context) error {
+	self, info, err := r.selfInfo()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	res, err := r.eval(cctx, heartbeatScript, []string{r.k.live(), r.k.info()},
+		r.cfg.NodeID, r.cfg.NodeTTL.Milliseconds(), string(info))
+	if err != nil {
+		r.fail(ctx, err)
+		return unavailable("renew lease", err)
+	}
+	if r.recovered() {
+		r.stale.Store(true)
+		// A restarted Redis has no scripts; pipelines would load them on demand too.
+		_ = r.loadScripts(cctx)
+	}
+	added, dead, err := r.applyRegistry(res, time.Now(), true)
+	if err != nil {
+		return err
+	}
+	if !r.registered.Swap(true) {
+		// First lease: entries left by an earlier process with this node id are removed.
+		r.stale.Store(true)
+		r.log.Info("node registered", "node_id", r.cfg.NodeID, "grpc_addr", self.GRPCAddr, "ttl", r.cfg.NodeTTL)
+	} else if added {
+		// The lease had expired and the node was removed: rewrite everything.
+		r.stale.Store(true)
+		r.log.Warn("node lease was lost; registering again", "node_id", r.cfg.NodeID)
+	}
+	for _, id := range dead {
+		if id == r.cfg.NodeID {
+			continue
+		}
+		select {
+		case r.dead <- id:
+		default: // the collector is busy; the next renewal reports the node again
+		}
+	}
+	if r.stale.Load() {
+		select {
+		case r.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// selfInfo describes this node for the registry.
+func (r *Redis) selfInfo() (Node, string, error) {
+	self := r.hooks.Self()
+	self.ID = r.cfg.NodeID
+	r.mu.Lock()
+	self.Draining = self.Draining || r.draining
+	r.mu.Unlock()
+	info, err := json.Marshal(self)
+	if err != nil {
+		return self, "", fmt.Errorf("encode node info: %w", err)
+	}
+	return self, string(info), nil
+}
+
+// applyRegistry stores a registry read ({added, now, live, infos, dead}) in the cache.
+// Only the heartbeat loop passes notify, so that OnPeers is called from one goroutine,
+// in order.
+func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added bool, dead []string, err error) {
+	arr, ok := res.([]any)
+	if !ok || len(arr) != 5 {
+		return false, nil, fmt.Errorf("registry read: unexpected reply %T", res)
+	}
+	a, _ := arr[0].(int64)
+	now, _ := arr[1].(int64)
+	liveArr, _ := arr[2].([]any)
+	infos, _ := arr[3].([]any)
+	deadArr, _ := arr[4].([]any)
+	live := make(map[string]liveNode, len(liveArr)/2)
+	for i := 0; i+1 < len(liveArr); i += 2 {
+		id, _ := liveArr[i].(string)
+		lease, _ := strconv.ParseInt(fmt.Sprint(liveArr[i+1]), 10, 64)
+		n := Node{ID: id}
+		if j := i / 2; j < len(infos) {
+			if s, ok := infos[j].(string); ok {
+				if err := json.Unmarshal([]byte(s), &n); err != nil {
+					r.log.Warn("malformed node info in redis", "node_id", id, "err", err)
+				}
+				n.ID = id
+			}
+		}
+		n.HeartbeatMs = lease - r.cfg.NodeTTL.Milliseconds()
+		live[id] = liveNode{Node: n, leaseMs: lease}
+	}
+	for _, d := range deadArr {
+		if id, ok := d.(string); ok {
+			dead = append(dead, id)
+		}
+	}
+	r.mu.Lock()
+	r.live = live
+	r.offsetMs = now - local.UnixMilli()
+	r.lastRefresh = local
+	var peers []Node
+	changed := false
+	if notify {
+		peers = r.peersLocked(local)
+		ids := make([]string, len(peers))
+		for i, p := range peers {
+			ids[i] = p.ID + "@" + p.GRPCAddr
+		}
+		key := strings.Join(ids, ",")
+		changed = key != r.peerIDs
+		r.peerIDs = key
+	}
+	r.mu.Unlock()
+	if changed {
+		r.hooks.OnPeers(peers)
+	}
+	return a == 1, dead, nil
+}
+
+// peersLocked returns the live nodes other than this one, by id. r.mu must be held.
+func (r *Redis) peersLocked(now time.Time) []Node {
+	redisNow := now.UnixMilli() + r.offsetMs
+	var out []Node
+	for _, n := range r.live {
+		if n.ID != r.cfg.NodeID && n.leaseMs >= redisNow {
+			out = append(out, n.Node)
+		}
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// liveNode returns node id from the cache if its lease is current.
+func (r *Redis) liveNode(id string, now time.Time) (Node, bool, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n, ok := r.live[id]
+	if ok && n.leaseMs < now.UnixMilli()+r.offsetMs {
+		ok = false
+	}
+	return n.Node, ok, r.lastRefresh
+}
+
+// ---- Registry ----
+
+// Peers returns the live nodes other than this one, as of the last registry read.
+func (r *Redis) Peers() []Node {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.peersLocked(time.Now())
+}
+
+// Nodes reads the live nodes from Redis.
+func (r *Redis) Nodes(ctx context.Context) ([]Node, error) {
+	if r.isDown() {
+		return nil, unavailable("list nodes", nil)
+	}
+	if err := r.refresh(ctx); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	out := make([]Node, 0, len(r.live))
+	for _, n := range r.live {
+		out = append(out, n.Node)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// refresh reads the registry into the cache.
+func (r *Redis) refresh(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	res, err := r.eval(cctx, nodesScript, []string{r.k.live(), r.k.info()})
+	if err != nil {
+		r.fail(ctx, err)
+		return unavailable("read node registry", err)
+	}
+	_, _, err = r.applyRegistry(res, time.Now(), false)
+	return err
+}
+
+// Drain marks this node as draining in the registry.
+func (r *Redis) Drain(ctx context.Context) error {
+	r.mu.Lock()
+	r.draining = true
+	r.mu.Unlock()
+	if r.isDown() {
+		return unavailable("mark node draining", nil)
+	}
+	_, info, err := r.selfInfo()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if err := r.rdb.HSet(cctx, r.k.info(), r.cfg.NodeID, info).Err(); err != nil {
+		r.fail(ctx, err)
+		return unavailable("mark node draining", err)
+	}
+	return nil
+}
+
+// deregister removes this node's users and its registry entry.
+func (r *Redis) deregister(ctx context.Context) error {
+	if _, err := r.removeNodeUsers(ctx, r.cfg.NodeID, nil); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if _, err := r.eval(cctx, forgetNodeScript, []string{r.k.live(), r.k.info()}, r.cfg.NodeID, "1"); err != nil {
+		return fmt.Errorf("remove node %s from registry: %w", r.cfg.NodeID, err)
+	}
+	return nil
+}
+
+// collectLoop removes dead nodes' users and registry entries.
+func (r *Redis) collectLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case id := <-r.dead:
+			if err := r.collect(ctx, id); err != nil && ctx.Err() == nil {
+				r.log.Warn("remove dead node", "node_id", id, "err", err)
+			}
+		}
+	}
+}
+
+// collect removes a dead node, unless another node is already doing it.
+func (r *Redis) collect(ctx context.Context, id string) error {
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	got, err := r.rdb.SetNX(cctx, r.k.gc(id), r.cfg.NodeID, r.cfg.NodeTTL).Result()
+	cancel()
+	if err != nil {
+		r.fail(ctx, err)
+		return fmt.Errorf("lock dead node %s: %w", id, err)
+	}
+	if !got {
+		return nil
+	}
+	n, err := r.removeNodeUsers(ctx, id, nil)
+	if err != nil {
+		return err
+	}
+	cctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if _, err := r.eval(cctx, forgetNodeScript, []string{r.k.live(), r.k.info()}, id, "0"); err != nil {
+		r.fail(ctx, err)
+		return fmt.Errorf("remove node %s from registry: %w", id, err)
+	}
+	r.collected.Add(1)
+	r.log.Info("dead node removed from the cluster", "node_id", id, "users_removed", n)
+	return nil
+}
+
+// removeNodeUsers removes the presence entries that node id recorded, except the users
+// in keep, and returns how many it removed. Entries that another node has since
+// overwritten are left alone.
+func (r *Redis) removeNodeUsers(ctx context.Context, id string, keep map[dedupKey]bool) (int, error) {
+	set := r.k.nodeUsers(id)
+	owner := id + "|"
+	removed := 0
+	var cursor uint64
+	for {
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		members, next, err := r.rdb.SScan(cctx, set, cursor, "", batchMax).Result()
+		cancel()
+		if err != nil {
+			r.fail(ctx, err)
+			return removed, fmt.Errorf("scan users of node %s: %w", id, err)
+		}
+		var drop []string
+		for _, m := range members {
+			app, user, ok := parseMember(m)
+			if !ok || !keep[dedupKey{app, user}] {
+				drop = append(drop, m)
+			}
+		}
+		if len(drop) > 0 {
+			cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+			_, err := r.pipe(cctx, func(p redis.Pipeliner) {
+				for _, m := range drop {
+					if app, user, ok := parseMember(m); ok {
+						logoutScript.EvalSha(cctx, p, []string{r.k.appUsers(app), r.k.appIndex(app)}, user, owner)
+					}
+				}
+				p.SRem(cctx, set, toAny(drop)...)
+			})
+			cancel()
+			if err != nil {
+				r.fail(ctx, err)
+				return removed, fmt.Errorf("remove users of node %s: %w", id, err)
+			}
+			removed += len(drop)
+		}
+		cursor = next
+		if cursor == 0 {
+			return removed, nil
+		}
+	}
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// ---- Presence ----
+
+// Login queues u's record. If the queue is full the operation is dropped and the
+// node's presence is rewritten later.
+func (r *Redis) Login(u User) { r.enqueue(presenceOp{login: true, u: u}) }
+
+// Logout queues the removal of u's record.
+func (r *Redis) Logout(u User) { r.enqueue(presenceOp{u: u}) }
+
+func (r *Redis) enqueue(op presenceOp) {
+	select {
+	case r.ops <- op:
+	default:
+		r.dropped.Add(1)
+		r.stale.Store(true)
+	}
+}
+
+func (r *Redis) writerLoop(ctx context.Context) error {
+	batch := make([]presenceOp, 0, batchMax)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil // deregister removes this node's users; queued ops no longer matter
+		case op := <-r.ops:
+			batch = append(batch[:0], op)
+		fill:
+			for len(batch) < batchMax {
+				select {
+				case op := <-r.ops:
+					batch = append(batch, op)
+				default:
+					break fill
+				}
+			}
+			r.flush(ctx, batch)
+		case <-r.wake:
+		}
+		if r.stale.Load() && !r.isDown() {
+			r.resync(ctx)
+		}
+	}
+}
+
+// flush writes a batch of presence operations in one pipeline and reports takeovers.
+func (r *Redis) flush(ctx context.Context, batch []presenceOp) {
+	if r.isDown() || r.stale.Load() {
+		// A rewrite is due anyway (it reads the hub, which has these changes).
+		r.dropped.Add(uint64(len(batch)))
+		r.stale.Store(true)
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	cmds, err := r.pipe(cctx, func(p redis.Pipeliner) { r.queueOps(cctx, p, batch) })
+	if err != nil {
+		r.fail(ctx, err)
+		r.dropped.Add(uint64(len(batch)))
+		r.stale.Store(true)
+		return
+	}
+	r.writes.Add(uint64(len(batch)))
+	r.batches.Add(1)
+	r.takeoversIn(batch, cmds)
+}
+
+// queueOps adds the commands of ops to p: two per operation, the script first.
+func (r *Redis) queueOps(ctx context.Context, p redis.Pipeliner, ops []presenceOp) {
+	for _, op := range ops {
+		u := op.u
+		keys := []string{r.k.appUsers(u.App), r.k.appIndex(u.App)}
+		set := r.k.nodeUsers(u.Node)
+		if op.login {
+			loginScript.EvalSha(ctx, p, keys, u.ID, presenceValue(u))
+			p.SAdd(ctx, set, member(u.App, u.ID))
+		} else {
+			logoutScript.EvalSha(ctx, p, keys, u.ID, presenceOwner(u))
+			p.SRem(ctx, set, member(u.App, u.ID))
+		}
+	}
+}
+
+// takeoversIn reports logins that replaced a live session on another node.
+func (r *Redis) takeoversIn(ops []presenceOp, cmds []redis.Cmder) {
+	now := time.Now()
+	for i, op := range ops {
+		if !op.login || 2*i >= len(cmds) {
+			continue
+		}
+		c, ok := cmds[2*i].(*redis.Cmd)
+		if !ok {
+			continue
+		}
+		prev, _ := c.Val().(string)
+		if prev == "" {
+			continue
+		}
+		old, err := parsePresence(op.u.App, op.u.ID, prev)
+		if err != nil || old.Node == r.cfg.NodeID {
+			continue // on this node the hub has already replaced the session
+		}
+		if _, live, _ := r.liveNode(old.Node, now); !live {
+			continue // a dead node's sessions are gone already
+		}
+		r.takeovers.Add(1)
+		r.hooks.OnTakeover(old, op.u)
+	}
+}
+
+// resync rewrites this node's presence from the hub: it removes entries of users no
+// longer here and writes every local user. Takeovers are not reported: after an outage
+// both nodes may hold a session of the same user, and closing one of them on a stale
+// view could close the newer.
+func (r *Redis) resync(ctx context.Context) {
+	r.stale.Store(false)
+	r.resyncs.Add(1)
+	start := time.Now()
+	keep := make(map[dedupKey]bool)
+	var users []User
+	for u := range r.hooks.Local() {
+		keep[dedupKey{u.App, u.ID}] = true
+		users = append(users, u)
+	}
+	removed, err := r.removeNodeUsers(ctx, r.cfg.NodeID, keep)
+	if err != nil {
+		r.stale.Store(true)
+		return
+	}
+	ops := make([]presenceOp, 0, batchMax)
+	for chunk := range slices.Chunk(users, batchMax) {
+		ops = ops[:0]
+		for _, u := range chunk {
+			ops = append(ops, presenceOp{login: true, u: u})
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		_, err := r.pipe(cctx, func(p redis.Pipeliner) { r.queueOps(cctx, p, ops) })
+		cancel()
+		if err != nil {
+			r.fail(ctx, err)
+			r.stale.Store(true)
+			return
+		}
+		r.writes.Add(uint64(len(ops)))
+		r.batches.Add(1)
+	}
+	r.log.Info("presence rewritten", "node_id", r.cfg.NodeID, "users", len(users), "stale_removed", removed,
+		"took", time.Since(start).Round(time.Millisecond))
+}
+
+// Lookup finds app/user on a live node.
+func (r *Redis) Lookup(ctx context.Context, app uint32, user string) (User, bool, error) {
+	if r.isDown() {
+		return User{}, false, unavailable("look up user", nil)
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	v, err := r.rdb.HGet(cctx, r.k.appUsers(app), user).Result()
+	if errors.Is(err, redis.Nil) {
+		return User{}, false, nil
+	}
+	if err != nil {
+		r.fail(ctx, err)
+		return User{}, false, unavailable("look up user", err)
+	}
+	u, err := parsePresence(app, user, v)
+	if err != nil {
+		return User{}, false, err
+	}
+	if u.Node == r.cfg.NodeID {
+		return u, true, nil
+	}
+	now := time.Now()
+	_, live, refreshed := r.liveNode(u.Node, now)
+	if !live && now.Sub(refreshed) >= refreshEvery {
+		// Perhaps a node that joined after the last renewal.
+		if err := r.refresh(cctx); err != nil {
+			return User{}, false, err
+		}
+		_, live, _ = r.liveNode(u.Node, now)
+	}
+	return u, live, nil
+}
+
+// Node returns a live node from the cache (no I/O).
+func (r *Redis) Node(id string) (Node, bool) {
+	n, ok, _ := r.liveNode(id, time.Now())
+	return n, ok
+}
+
+// Users returns a page of app's online users after cursor, sorted by id.
+func (r *Redis) Users(ctx context.Context, app uint32, cursor string, limit int) (Page, error) {
+	if r.isDown() {
+		return Page{}, unavailable("list users", nil)
+	}
+	start := "-"
+	if cursor != "" {
+		start = "(" + cursor
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	var rng *redis.StringSliceCmd
+	var total *redis.IntCmd
+	_, err := r.rdb.Pipelined(cctx, func(p redis.Pipeliner) error {
+		rng = p.ZRangeArgs(cctx, redis.ZRangeArgs{Key: r.k.appIndex(app), Start: start, Stop: "+",
+			ByLex: true, Offset: 0, Count: int64(limit) + 1})
+		total = p.ZCard(cctx, r.k.appIndex(app))
+		return nil
+	})
+	if err != nil {
+		r.fail(ctx, err)
+		return Page{}, unavailable("list users", err)
+	}
+	users := rng.Val()
+	page := Page{Total: int(total.Val()), Users: users}
+	if len(users) > limit {
+		page.Users = users[:limit]
+		page.Next = users[limit-1]
+	}
+	if page.Users == nil {
+		page.Users = []string{}
+	}
+	return page, nil
+}
+
+// ---- Dedup ----
+
+// First records app/id in Redis (SET NX with the window as TTL), so a repeat is caught
+// on any node. While Redis is unreachable it falls back to this node's memory.
+func (r *Redis) First(ctx context.Context, app uint32, id string) bool {
+	if !r.isDown() {
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		defer cancel()
+		ok, err := r.rdb.SetNX(cctx, r.k.dedup(app, id), r.cfg.NodeID, r.cfg.DedupWindow).Result()
+		if err == nil {
+			return ok
+		}
+		r.fail(ctx, err)
+	}
+	return r.local.first(app, id, time.Now())
+}
+
+// Forget drops app/id.
+func (r *Redis) Forget(ctx context.Context, app uint32, id string) {
+	r.local.forget(app, id)
+	if r.isDown() {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if err := r.rdb.Del(cctx, r.k.dedup(app, id)).Err(); err != nil {
+		r.fail(ctx, err) // the id stays remembered until its TTL; a retry is acknowledged as duplicate
+	}
+}
+
+// ---- Redis helpers ----
+
+// eval runs a script by hash, loading it when Redis does not know it.
+func (r *Redis) eval(ctx context.Context, s *redis.Script, keys []string, args ...any) (any, error) {
+	return s.Run(ctx, r.rdb, keys, args...).Result()
+}
+
+// pipe runs a pipeline; when a script was unknown (Redis restarted or failed over), it
+// loads the scripts and runs the pipeline once more. The operations are idempotent.
+func (r *Redis) pipe(ctx context.Context, fill func(redis.Pipeliner)) ([]redis.Cmder, error) {
+	for attempt := 0; ; attempt++ {
+		p := r.rdb.Pipeline()
+		fill(p)
+		cmds, err := p.Exec(ctx)
+		if err == nil {
+			return cmds, nil
+		}
+		noScript := false
+		for _, c := range cmds {
+			if c.Err() != nil && redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+				noScript = true
+				break
+			}
+		}
+		if !noScript || attempt > 0 {
+			return cmds, err
+		}
+		if err := r.loadScripts(ctx); err != nil {
+			return cmds, err
+		}
+	}
+}
+
+// loadScripts loads every script (on every master of a Redis Cluster).
+func (r *Redis) loadScripts(ctx context.Context) error {
+	for _, s := range allScripts {
+		if err := s.Load(ctx, r.rdb).Err(); err != nil {
+			return fmt.Errorf("load redis script: %w", err)
+		}
+	}
+	return nil
+}
+
+// Stats returns the broker's counters.
+func (r *Redis) Stats() RedisStats {
+	r.mu.Lock()
+	nodes := len(r.peersLocked(time.Now())) + 1
+	r.mu.Unlock()
+	return RedisStats{
+		Up: !r.isDown(), Nodes: nodes, Errors: r.errs.Load(), Outages: r.outages.Load(),
+		Writes: r.writes.Load(), Batches: r.batches.Load(), Dropped: r.dropped.Load(),
+		Resyncs: r.resyncs.Load(), Takeovers: r.takeovers.Load(), Collected: r.collected.Load(),
+	}
+}
+
+var (
+	_ Broker = (*Redis)(nil)
+	_ Broker = (*Memory)(nil)
+)

@@ -1,0 +1,441 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	. "github.com/gows-dev/gows/internal/server/cluster"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// localUsers is a node's hub as the tests see it.
+type localUsers struct {
+	mu    sync.Mutex // guards users
+	users map[string]User
+}
+
+func (l *localUsers) add(u User) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.users == nil {
+		l.users = map[string]User{}
+	}
+	l.users[fmt.Sprint(u.App, "/", u.ID)] = u
+}
+
+func (l *localUsers) seq() iter.Seq[User] {
+	l.mu.Lock()
+	all := make([]User, 0, len(l.users))
+	for _, u := range l.users {
+		all = append(all, u)
+	}
+	l.mu.Unlock()
+	return func(yield func(User) bool) {
+		for _, u := range all {
+			if !yield(u) {
+				return
+			}
+		}
+	}
+}
+
+type takeover struct{ old, by User }
+
+// node is a broker under test with its fake hub and recorded hooks.
+type node struct {
+	*Redis
+	local     *localUsers
+	takeovers chan takeover
+	stop      func()
+}
+
+type nodeOpt func(*RedisConfig)
+
+// startNode runs a Redis broker for id against addrs (one address: a single server;
+// three: a Redis Cluster) and stops it when the test ends.
+func startNode(t *testing.T, addrs []string, prefix, id string, opts ...nodeOpt) *node {
+	t.Helper()
+	n := newNode(t, addrs, prefix, id, opts...)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	var once sync.Once
+	n.stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("broker %s run: %v", id, err)
+			}
+		})
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// newNode builds a broker without running it.
+func newNode(t *testing.T, addrs []string, prefix, id string, opts ...nodeOpt) *node {
+	t.Helper()
+	cfg := RedisConfig{NodeID: id, Addrs: addrs, Prefix: prefix, Timeout: 300 * time.Millisecond,
+		NodeTTL: 900 * time.Millisecond, DedupWindow: time.Minute}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	n := &node{local: &localUsers{}, takeovers: make(chan takeover, 16)}
+	r, err := NewRedis(cfg, Hooks{
+		Self:  func() Node { return Node{GRPCAddr: "127.0.0.1:1", Users: 7} },
+		Local: n.local.seq,
+		OnTakeover: func(old, by User) {
+			select {
+			case n.takeovers <- takeover{old, by}:
+			default:
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Redis = r
+	return n
+}
+
+func (n *node) login(u User) {
+	n.local.add(u)
+	n.Login(u)
+}
+
+func lookup(t *testing.T, n *node, app uint32, user string) (User, bool) {
+	t.Helper()
+	u, ok, err := n.Lookup(t.Context(), app, user)
+	if err != nil {
+		t.Fatalf("lookup %s: %v", user, err)
+	}
+	return u, ok
+}
+
+// waitOnline waits until n resolves app/user to node want ("" for offline).
+func waitOnline(t *testing.T, n *node, app uint32, user, want string) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		u, ok, err := n.Lookup(t.Context(), app, user)
+		if err != nil {
+			return err
+		}
+		got := ""
+		if ok {
+			got = u.Node
+		}
+		if got != want {
+			return fmt.Errorf("%s is on %q, want %q", user, got, want)
+		}
+		return nil
+	})
+}
+
+func waitPeers(t *testing.T, n *node, want ...string) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		var ids []string
+		for _, p := range n.Peers() {
+			ids = append(ids, p.ID)
+		}
+		if strings.Join(ids, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("peers of %s = %v, want %v", n.Config().NodeID, ids, want)
+		}
+		return nil
+	})
+}
+
+func TestRedis_PresenceAndRegistry(t *testing.T) {
+	r := testutil.StartRedis(t)
+	presenceAndRegistry(t, []string{r.Addr})
+}
+
+func TestRedisCluster_PresenceAndRegistry(t *testing.T) {
+	rc := testutil.StartRedisCluster(t)
+	presenceAndRegistry(t, rc.Addrs)
+}
+
+// presenceAndRegistry is the common scenario for a single Redis and a Redis Cluster:
+// two nodes register and see each other, a user logs in on one and is found from the
+// other, moves to the other (takeover reported), lists are paged, a stale logout does
+// not undo a newer login, and a clean stop deregisters a node and its users.
+func presenceAndRegistry(t *testing.T, addrs []string) {
+	a := startNode(t, addrs, "t1", "node-a")
+	b := startNode(t, addrs, "t1", "node-b")
+	waitPeers(t, a, "node-b")
+	waitPeers(t, b, "node-a")
+
+	u1 := User{App: 101, ID: "u1", Node: "node-a", LoginMs: 1000, Addr: "127.0.0.1:5000"}
+	a.login(u1)
+	waitOnline(t, b, 101, "u1", "node-a")
+	got, _ := lookup(t, b, 101, "u1")
+	if got != u1 {
+		t.Fatalf("lookup from b = %+v, want %+v", got, u1)
+	}
+
+	// The same user logs in on b: a's session is reported for a kick, with a's login.
+	u1b := User{App: 101, ID: "u1", Node: "node-b", LoginMs: 2000, Addr: "127.0.0.1:6000"}
+	b.login(u1b)
+	select {
+	case tk := <-b.takeovers:
+		if tk.old != u1 || tk.by != u1b {
+			t.Fatalf("takeover = %+v, want old %+v by %+v", tk, u1, u1b)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no takeover reported")
+	}
+	waitOnline(t, a, 101, "u1", "node-b")
+	// a's late logout of its replaced session leaves b's record alone.
+	a.Logout(u1)
+	for i := range 25 {
+		a.login(User{App: 101, ID: "p" + strconv.Itoa(i), Node: "node-a", LoginMs: 3000})
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		p, err := b.Users(t.Context(), 101, "", 10)
+		if err != nil {
+			return err
+		}
+		if p.Total != 26 {
+			return fmt.Errorf("total = %d, want 26", p.Total)
+		}
+		return nil
+	})
+	if u, ok := lookup(t, a, 101, "u1"); !ok || u.Node != "node-b" {
+		t.Fatalf("after the stale logout u1 = %+v %v, want on node-b", u, ok)
+	}
+	// Paging: 26 ids, sorted, in pages of 10.
+	var all []string
+	cursor := ""
+	for range 5 {
+		p, err := a.Users(t.Context(), 101, cursor, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, p.Users...)
+		if cursor = p.Next; cursor == "" {
+			break
+		}
+	}
+	if len(all) != 26 || all[0] != "p0" || all[25] != "u1" || all[10] != "p18" {
+		t.Fatalf("paged list = %v", all)
+	}
+
+	nodes, err := a.Nodes(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 2 || nodes[0].ID != "node-a" || nodes[0].Users != 7 || nodes[1].GRPCAddr != "127.0.0.1:1" || nodes[0].HeartbeatMs == 0 {
+		t.Fatalf("nodes = %+v", nodes)
+	}
+
+	// A clean stop removes a's users and a itself.
+	a.stop()
+	waitPeers(t, b)
+	p, err := b.Users(t.Context(), 101, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total != 1 || p.Users[0] != "u1" {
+		t.Fatalf("after a stopped: %+v", p)
+	}
+}
+
+// TestRedis_DeadNodeIsRemoved: a node that stops renewing (a crash) stops resolving when
+// its lease runs out and its users leave the lists within two TTLs.
+func TestRedis_DeadNodeIsRemoved(t *testing.T) {
+	r := testutil.StartRedis(t)
+	addrs := []string{r.Addr}
+	a := startNode(t, addrs, "t2", "node-a")
+	// node-b registers and writes its users once, then "crashes": nothing runs for it.
+	b := newNode(t, addrs, "t2", "node-b")
+	t.Cleanup(func() { _ = b.CloseClient() }) // its Run never ran: close what New opened
+	if err := b.Heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var users []User
+	for i := range 50 {
+		users = append(users, User{App: 7, ID: "b" + strconv.Itoa(i), Node: "node-b", LoginMs: 1})
+	}
+	b.WriteLogins(t.Context(), users)
+	a.login(User{App: 7, ID: "a0", Node: "node-a", LoginMs: 1})
+	waitOnline(t, a, 7, "b3", "node-b")
+	crashed := time.Now()
+
+	waitOnline(t, a, 7, "b3", "")
+	testutil.Eventually(t, 5*time.Second, func() error {
+		p, err := a.Users(t.Context(), 7, "", 100)
+		if err != nil {
+			return err
+		}
+		if p.Total != 1 {
+			return fmt.Errorf("users = %d, want 1 (node-b's removed)", p.Total)
+		}
+		return nil
+	})
+	if took, limit := time.Since(crashed), 2*a.Config().NodeTTL; took > limit {
+		t.Errorf("dead node's users listed for %s, want at most %s", took, limit)
+	}
+	if a.Stats().Collected != 1 {
+		t.Errorf("collected = %d, want 1", a.Stats().Collected)
+	}
+}
+
+// TestRedis_RestartRewritesPresence: Redis loses everything; the node re-registers and
+// rewrites its users without any login happening.
+func TestRedis_RestartRewritesPresence(t *testing.T) {
+	r := testutil.StartRedis(t)
+	a := startNode(t, []string{r.Addr}, "t3", "node-a")
+	for i := range 30 {
+		a.login(User{App: 5, ID: "u" + strconv.Itoa(i), Node: "node-a", LoginMs: 10})
+	}
+	waitOnline(t, a, 5, "u29", "node-a")
+
+	r.Restart()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		p, err := a.Users(t.Context(), 5, "", 100)
+		if err != nil {
+			return err
+		}
+		if p.Total != 30 {
+			return fmt.Errorf("users = %d, want 30", p.Total)
+		}
+		return nil
+	})
+	nodes, err := a.Nodes(t.Context())
+	if err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes after restart = %v, %v", nodes, err)
+	}
+	// Whether a renewal fell into the restart or not, the lost registration was noticed.
+	if st := a.Stats(); st.Resyncs < 2 || !st.Up {
+		t.Errorf("stats = %+v, want a second rewrite, and up", st)
+	}
+}
+
+// TestRedis_PausedRedisFailsFast: a SIGSTOPped Redis costs a caller at most the
+// timeout once; after that calls fail at once, logins never wait, and all recovers.
+func TestRedis_PausedRedisFailsFast(t *testing.T) {
+	r := testutil.StartRedis(t)
+	a := startNode(t, []string{r.Addr}, "t4", "node-a")
+	a.login(User{App: 1, ID: "x", Node: "node-a", LoginMs: 1})
+	waitOnline(t, a, 1, "x", "node-a")
+
+	r.Pause()
+	start := time.Now()
+	_, _, err := a.Lookup(t.Context(), 1, "x")
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("lookup on a paused redis: err = %v, want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > a.Config().Timeout+500*time.Millisecond {
+		t.Fatalf("lookup took %s on a paused redis, timeout %s", took, a.Config().Timeout)
+	}
+	start = time.Now()
+	for i := range 1000 {
+		a.login(User{App: 1, ID: "y" + strconv.Itoa(i), Node: "node-a", LoginMs: 2})
+	}
+	if _, err := a.Users(t.Context(), 1, "", 10); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("users while down: %v", err)
+	}
+	if !a.First(t.Context(), 1, "m1") || a.First(t.Context(), 1, "m1") {
+		t.Fatal("dedup falls back to memory while redis is down")
+	}
+	if took := time.Since(start); took > 200*time.Millisecond {
+		t.Fatalf("1000 logins and two failed calls took %s while redis was known down", took)
+	}
+	if st := a.Stats(); st.Up || st.Outages != 1 {
+		t.Fatalf("stats while paused = %+v, want down after one outage", st)
+	}
+
+	r.Resume()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		p, err := a.Users(t.Context(), 1, "", 2000)
+		if err != nil {
+			return err
+		}
+		if p.Total != 1001 {
+			return fmt.Errorf("users = %d, want 1001", p.Total)
+		}
+		return nil
+	})
+}
+
+func TestRedis_DedupIsClusterWide(t *testing.T) {
+	r := testutil.StartRedis(t)
+	a := startNode(t, []string{r.Addr}, "t5", "node-a")
+	b := startNode(t, []string{r.Addr}, "t5", "node-b")
+	ctx := t.Context()
+	if !a.First(ctx, 9, "m1") {
+		t.Fatal("first use of m1 is a duplicate")
+	}
+	if b.First(ctx, 9, "m1") {
+		t.Fatal("m1 again on another node is not a duplicate")
+	}
+	if !b.First(ctx, 10, "m1") {
+		t.Fatal("the same id in another app is a duplicate")
+	}
+	a.Forget(ctx, 9, "m1")
+	if !b.First(ctx, 9, "m1") {
+		t.Fatal("a forgotten id is still a duplicate")
+	}
+}
+
+// TestRedis_LoginsAreBatched: 20,000 logins take far fewer round trips, and Redis's
+// memory per online user is measured.
+func TestRedis_LoginsAreBatched(t *testing.T) {
+	r := testutil.StartRedis(t)
+	a := startNode(t, []string{r.Addr}, "t6", "gows-node-01")
+	waitPeers(t, a)
+	before := usedMemory(t, r)
+	const n = 20000
+	start := time.Now()
+	for i := range n {
+		a.login(User{App: 101, ID: fmt.Sprintf("user-%06d", i), Node: "gows-node-01",
+			LoginMs: time.Now().UnixMilli(), Addr: "127.0.0.1:" + strconv.Itoa(10000+i%50000)})
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if w := a.Stats().Writes; w < n {
+			return fmt.Errorf("%d of %d written", w, n)
+		}
+		return nil
+	})
+	took := time.Since(start)
+	st := a.Stats()
+	if st.Batches > n/10 {
+		t.Errorf("%d logins took %d pipelines, want at most %d", n, st.Batches, n/10)
+	}
+	perUser := (usedMemory(t, r) - before) / n
+	t.Logf("%d logins written in %s with %d pipelines (%.0f/s); redis memory %d bytes per online user",
+		n, took.Round(time.Millisecond), st.Batches, n/took.Seconds(), perUser)
+	if perUser > 1024 {
+		t.Errorf("redis memory per user = %d bytes, want under 1 KiB", perUser)
+	}
+}
+
+func usedMemory(t *testing.T, r *testutil.Redis) int64 {
+	t.Helper()
+	info, err := r.Command(time.Second, "INFO", "memory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no used_memory in INFO memory: %q", info)
+	return 0
+}
