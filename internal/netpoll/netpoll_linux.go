@@ -25,6 +25,18 @@ const (
 	Out   = unix.EPOLLOUT
 )
 
+// Event is one readiness event filled in by Wait.
+type Event = unix.EpollEvent
+
+// Bits of Event.Events.
+const (
+	EvIn    = unix.EPOLLIN
+	EvOut   = unix.EPOLLOUT
+	EvRdHup = unix.EPOLLRDHUP
+	EvHup   = unix.EPOLLHUP
+	EvErr   = unix.EPOLLERR
+)
+
 // Poller is one epoll instance. The zero value is not usable; call New.
 type Poller struct {
 	epfd   int
@@ -79,7 +91,7 @@ func (p *Poller) Del(fd int) error {
 // Wait waits up to msec milliseconds (-1: forever) for events and stores them in events.
 // It returns the number stored; an interrupted wait returns 0 and no error. A wake-up event
 // (see Wake) is consumed here and reported through woke.
-func (p *Poller) Wait(events []unix.EpollEvent, msec int) (n int, woke bool, err error) {
+func (p *Poller) Wait(events []Event, msec int) (n int, woke bool, err error) {
 	n, err = unix.EpollWait(p.epfd, events, msec)
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {

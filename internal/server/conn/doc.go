@@ -1,5 +1,3 @@
-//go:build linux
-
 // Package conn is gows' event-driven WebSocket engine. It owns the listening socket and
 // every connection's lifetime: the upgrade handshake, framing (RFC 6455), the read limit,
 // ping/pong, deadlines and the close handshake. Complete messages are handed to a Handler.

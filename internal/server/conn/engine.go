@@ -1,5 +1,3 @@
-//go:build linux
-
 package conn
 
 import (
@@ -289,7 +287,7 @@ func (e *Engine) Close() error {
 // connection a 1001 close, waits up to DrainTimeout for them to finish, drops the rest and
 // returns after every goroutine it started has exited and every socket is closed.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.acc.Add(e.lfd, unix.EPOLLIN); err != nil {
+	if err := e.acc.Add(e.lfd, netpoll.EvIn); err != nil {
 		return err
 	}
 	defer func() { _ = e.Close() }() // every goroutine has exited; releasing fds cannot fail meaningfully
@@ -323,7 +321,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // acceptLoop accepts connections and hands them to loops until ctx is done.
 func (e *Engine) acceptLoop(ctx context.Context) error {
-	events := make([]unix.EpollEvent, 8)
+	events := make([]netpoll.Event, 8)
 	paused := false
 	e.log.Info("websocket listening", "addr", e.addr.String(), "max_conns", e.cfg.MaxConns, "loops", len(e.loops))
 	for {
@@ -341,7 +339,7 @@ func (e *Engine) acceptLoop(ctx context.Context) error {
 		}
 		if paused && n == 0 {
 			// Resume accepting after the back-off for EMFILE.
-			if err := e.acc.Mod(e.lfd, unix.EPOLLIN); err != nil {
+			if err := e.acc.Mod(e.lfd, netpoll.EvIn); err != nil {
 				return err
 			}
 			paused = false

@@ -1,5 +1,3 @@
-//go:build linux
-
 package conn
 
 import (
@@ -88,7 +86,7 @@ func (l *loop) count() int {
 // run serves the loop's connections until draining is requested and finished. It does
 // not watch ctx: the engine starts the drain, so that connections get their close frames.
 func (l *loop) run(context.Context) error {
-	events := make([]unix.EpollEvent, 256)
+	events := make([]netpoll.Event, 256)
 	l.iov = make([][]byte, 0, maxIOV)
 	sweepEvery := l.e.sweepInterval()
 	nextSweep := l.e.nowMs() + sweepEvery
@@ -136,13 +134,13 @@ func (l *loop) run(context.Context) error {
 
 // serve handles one readiness event for c.
 func (l *loop) serve(c *Conn, events uint32) {
-	if events&unix.EPOLLOUT != 0 {
+	if events&netpoll.EvOut != 0 {
 		if c.flush(l.iov) {
 			l.closeConn(c, nil)
 			return
 		}
 	}
-	if events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+	if events&(netpoll.EvIn|netpoll.EvRdHup|netpoll.EvHup|netpoll.EvErr) == 0 {
 		return
 	}
 	n, err := unix.Read(int(c.fd), l.buf)

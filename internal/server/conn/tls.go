@@ -1,5 +1,3 @@
-//go:build linux
-
 package conn
 
 import (
@@ -50,7 +48,7 @@ func (e *Engine) relayTLS(ctx context.Context, nc net.Conn, ra netip.AddrPort) {
 		e.log.Debug("tls handshake failed", "remote", ra.String(), "err", err)
 		return
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		e.log.Warn("tls relay socketpair", "err", err)
 		return
@@ -87,3 +85,14 @@ func (e *Engine) relayTLS(ctx context.Context, nc net.Conn, ra netip.AddrPort) {
 
 // isTLS reports whether the engine terminates TLS itself.
 func (e *Engine) isTLS() bool { return e.cfg.TLS != nil }
+
+// socketpair returns a close-on-exec Unix stream socket pair.
+func socketpair() ([2]int, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return fds, err
+	}
+	unix.CloseOnExec(fds[0])
+	unix.CloseOnExec(fds[1])
+	return fds, nil
+}
