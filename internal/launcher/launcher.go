@@ -131,8 +131,7 @@ func runNode(ctx context.Context, cfg Config, i int, out, errOut *lockedWriter) 
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = cfg.StopTimeout
-	// If the launcher itself is killed, its nodes must not linger.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = nodeProcAttr()
 	err := cmd.Run()
 	stdout.flush()
 	stderr.flush()
