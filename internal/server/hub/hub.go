@@ -34,8 +34,8 @@ type Session struct {
 	conn    Conn
 	app     uint32
 	user    string
-	loginMs int64    // unix milliseconds of the login; 0 when not logged in
-	rooms   []string // rooms joined; owned by the session's serving goroutine
+	loginMs atomic.Int64 // unix milliseconds of the login; 0 when not logged in
+	rooms   []string     // rooms joined; owned by the session's serving goroutine
 }
 
 // NewSession returns the state for a new, not yet logged-in connection.
@@ -51,10 +51,10 @@ func (s *Session) App() uint32 { return s.app }
 func (s *Session) User() string { return s.user }
 
 // LoginMs returns the login time in unix milliseconds, 0 before login.
-func (s *Session) LoginMs() int64 { return s.loginMs }
+func (s *Session) LoginMs() int64 { return s.loginMs.Load() }
 
 // LoggedIn reports whether the session has logged in.
-func (s *Session) LoggedIn() bool { return s.loginMs != 0 }
+func (s *Session) LoggedIn() bool { return s.loginMs.Load() != 0 }
 
 // Rooms returns the rooms the session has joined.
 func (s *Session) Rooms() []string { return s.rooms }
@@ -128,7 +128,8 @@ func (h *Hub) hash(app uint32, s string) uint64 {
 func (h *Hub) Login(s *Session, app uint32, user string, loginMs int64) *Session {
 	sh := h.userShard(app, user)
 	sh.mu.Lock()
-	s.app, s.user, s.loginMs = app, user, loginMs
+	s.app, s.user = app, user
+	s.loginMs.Store(loginMs)
 	k := userKey{app, user}
 	old := sh.users[k]
 	sh.users[k] = s
@@ -157,7 +158,7 @@ func (h *Hub) Logout(s *Session) bool {
 	if cur {
 		delete(sh.users, k)
 	}
-	s.loginMs = 0
+	s.loginMs.Store(0)
 	sh.mu.Unlock()
 	if cur {
 		h.count.Add(-1)
