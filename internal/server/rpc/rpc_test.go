@@ -1,0 +1,290 @@
+package rpc_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/hub"
+	"github.com/gows-dev/gows/internal/server/rpc"
+	gowsv1 "github.com/gows-dev/gows/proto/gows/v1"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakeConn records what the hub sends to a session. The hub is real; the WebSocket
+// connection is the seam.
+type fakeConn struct {
+	mu     sync.Mutex // guards frames and closed
+	frames [][]byte
+	closed protocol.CloseCode
+}
+
+func (c *fakeConn) Send(frame []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frames = append(c.frames, frame)
+	return nil
+}
+
+func (c *fakeConn) Close(code protocol.CloseCode, reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = code
+}
+
+func (c *fakeConn) state() (int, protocol.CloseCode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.frames), c.closed
+}
+
+// node is a hub served by a real gRPC server on a loopback port.
+type node struct {
+	hub  *hub.Hub
+	addr string
+}
+
+func startNode(t *testing.T, token string) *node {
+	t.Helper()
+	h := hub.New()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := rpc.NewServer(token, rpc.Local{
+		Hub:   h,
+		State: func() *gowsv1.StateResponse { return &gowsv1.StateResponse{NodeId: "n1", Users: int64(h.Count())} },
+		Kick: func(app uint32, user string, beforeMs int64, code protocol.CloseCode, reason string) bool {
+			s := h.Lookup(app, user)
+			if s == nil || (beforeMs != 0 && s.LoginMs() > beforeMs) {
+				return false
+			}
+			s.Conn().Close(code, reason)
+			return true
+		},
+	})
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Stop()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &node{hub: h, addr: ln.Addr().String()}
+}
+
+func (n *node) login(app uint32, user string, loginMs int64) *fakeConn {
+	c := &fakeConn{}
+	n.hub.Login(hub.NewSession(c), app, user, loginMs)
+	return c
+}
+
+func newPeers(t *testing.T, token string, timeout time.Duration) *rpc.Peers {
+	p := rpc.NewPeers(rpc.PeersConfig{Token: token, Timeout: timeout})
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("close peers: %v", err)
+		}
+	})
+	return p
+}
+
+func TestNode_AdaptsTheHub(t *testing.T) {
+	n := startNode(t, "")
+	target := rpc.Target{ID: "n1", Addr: n.addr}
+	alice := n.login(1, "alice", 100)
+	bob := n.login(1, "bob", 100)
+	n.hub.Join(n.hub.Lookup(1, "bob"), "r1")
+	p := newPeers(t, "", 2*time.Second)
+	ctx := t.Context()
+
+	if got, err := p.SendUser(ctx, target, 1, "alice", []byte(`{"x":1}`)); err != nil || got != 1 {
+		t.Fatalf("send to alice = %d, %v", got, err)
+	}
+	if _, err := p.SendUser(ctx, target, 1, "carol", []byte(`{}`)); !errors.Is(err, rpc.ErrNotFound) {
+		t.Fatalf("send to an absent user: err = %v, want ErrNotFound", err)
+	}
+	if rs := p.SendApp(ctx, []rpc.Target{target}, 1, []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 2 {
+		t.Fatalf("send to app = %+v", rs)
+	}
+	if rs := p.SendRoom(ctx, []rpc.Target{target}, 1, "r1", []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 1 {
+		t.Fatalf("send to room = %+v", rs)
+	}
+	if rs := p.Users(ctx, []rpc.Target{target}, 1, ""); rs[0].Err != nil || !slices.Equal(rs[0].Value, []string{"alice", "bob"}) {
+		t.Fatalf("users = %+v", rs)
+	}
+	if rs := p.Users(ctx, []rpc.Target{target}, 1, "r1"); !slices.Equal(rs[0].Value, []string{"bob"}) {
+		t.Fatalf("room users = %+v", rs)
+	}
+	if st, err := p.State(ctx, target); err != nil || st.GetUsers() != 2 {
+		t.Fatalf("state = %v, %v", st, err)
+	}
+	if o, err := p.Online(ctx, target, 1, "alice"); err != nil || !o.GetOnline() || o.GetLoginMs() != 100 {
+		t.Fatalf("online = %v, %v", o, err)
+	}
+	if frames, _ := alice.state(); frames != 2 {
+		t.Fatalf("alice got %d frames, want 2", frames)
+	}
+	if frames, _ := bob.state(); frames != 2 {
+		t.Fatalf("bob got %d frames, want 2", frames)
+	}
+
+	// A kick for a login at 50 must not close a session that logged in at 100.
+	if k, err := p.Kick(ctx, target, 1, "alice", 50, uint32(protocol.CloseKickout), "elsewhere"); err != nil || k != 0 {
+		t.Fatalf("kick of an older login = %d, %v", k, err)
+	}
+	if k, err := p.Kick(ctx, target, 1, "alice", 100, uint32(protocol.CloseKickout), "elsewhere"); err != nil || k != 1 {
+		t.Fatalf("kick = %d, %v", k, err)
+	}
+	if _, code := alice.state(); code != protocol.CloseKickout {
+		t.Fatalf("alice closed with %d, want 4001", code)
+	}
+	if _, err := p.Kick(ctx, target, 1, "alice", 0, 1000, ""); status.Code(errors.Unwrap(err)) != codes.InvalidArgument {
+		t.Fatalf("kick with a non-application close code: %v", err)
+	}
+}
+
+func TestNode_TokenIsChecked(t *testing.T) {
+	n := startNode(t, "s3cret")
+	target := rpc.Target{ID: "n1", Addr: n.addr}
+	cases := []struct {
+		name  string
+		token string
+		ok    bool
+	}{
+		{"right token", "s3cret", true},
+		{"wrong token", "s3cres", false},
+		{"longer token", "s3cret-and-more", false},
+		{"no token", "", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := newPeers(t, tc.token, 2*time.Second).State(t.Context(), target)
+			if tc.ok != (err == nil) {
+				t.Fatalf("err = %v, want ok=%v", err, tc.ok)
+			}
+			if !tc.ok && status.Code(errors.Unwrap(err)) != codes.Unauthenticated {
+				t.Fatalf("err = %v, want Unauthenticated", err)
+			}
+		})
+	}
+}
+
+// blackhole accepts TCP connections and never answers, like a peer whose process is
+// stopped: calls to it can only end by their deadline.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex // guards conns
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close() // ends the accept loop
+		wg.Wait()
+		mu.Lock()
+		for _, c := range conns {
+			_ = c.Close() // test teardown
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
+
+// TestPeers_UnreachablePeerAnswersWithinTheDeadline: a fan-out to a good and a hung
+// peer returns the good answer and the hung peer's error within the deadline, and a
+// call to the good peer meanwhile is not held up.
+func TestPeers_UnreachablePeerAnswersWithinTheDeadline(t *testing.T) {
+	good := startNode(t, "")
+	good.login(1, "alice", 1)
+	hung := blackhole(t)
+	const timeout = 500 * time.Millisecond
+	p := newPeers(t, "", timeout)
+	targets := []rpc.Target{{ID: "good", Addr: good.addr}, {ID: "hung", Addr: hung}, {ID: "refused", Addr: refusedAddr(t)}}
+
+	var wg sync.WaitGroup
+	var quick time.Duration
+	var quickErr error
+	start := time.Now()
+	wg.Go(func() {
+		s := time.Now()
+		_, quickErr = p.SendUser(context.Background(), targets[0], 1, "alice", []byte(`{}`))
+		quick = time.Since(s)
+	})
+	rs := p.SendApp(t.Context(), targets, 1, []byte(`{}`))
+	took := time.Since(start)
+	wg.Wait()
+
+	if took > timeout+300*time.Millisecond {
+		t.Fatalf("fan-out took %s, deadline %s", took, timeout)
+	}
+	if rs[0].Err != nil || rs[0].Value != 1 {
+		t.Fatalf("good peer: %+v", rs[0])
+	}
+	if !errors.Is(rs[1].Err, context.DeadlineExceeded) && status.Code(errors.Unwrap(rs[1].Err)) != codes.DeadlineExceeded {
+		t.Fatalf("hung peer: err = %v, want deadline exceeded", rs[1].Err)
+	}
+	if rs[2].Err == nil {
+		t.Fatal("refused peer answered")
+	}
+	if quickErr != nil || quick > timeout/2 {
+		t.Fatalf("a call to the good peer during the fan-out took %s (%v)", quick, quickErr)
+	}
+}
+
+// refusedAddr is a loopback address where nothing listens.
+func refusedAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+func TestPeers_SyncDropsLeftPeers(t *testing.T) {
+	n := startNode(t, "")
+	n.login(1, "alice", 1)
+	p := newPeers(t, "", time.Second)
+	target := rpc.Target{ID: "n1", Addr: n.addr}
+	p.Sync([]rpc.Target{target})
+	if _, err := p.SendUser(t.Context(), target, 1, "alice", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	p.Sync(nil)
+	// Without an address the dropped peer cannot be reached any more.
+	if _, err := p.SendUser(t.Context(), rpc.Target{ID: "n1"}, 1, "alice", []byte(`{}`)); err == nil {
+		t.Fatal("a dropped peer without an address was reached")
+	}
+	// With its address it is dialled again.
+	if _, err := p.SendUser(t.Context(), target, 1, "alice", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,137 @@
+// Package rpc is the gRPC node service between gows nodes (proto/gows/v1). NewServer
+// serves it as a thin adapter over the node's hub; Peers is the client side, with one
+// long-lived connection per peer node, reused by every call.
+//
+// Every call carries the cluster token when one is configured, checked on the server
+// in constant time, and has a deadline. A peer that cannot be reached answers an error
+// within that deadline and holds up nothing else: fan-outs call peers in parallel.
+package rpc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/netip"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/conn"
+	"github.com/gows-dev/gows/internal/server/hub"
+	gowsv1 "github.com/gows-dev/gows/proto/gows/v1"
+)
+
+// TokenHeader is the metadata key that carries the cluster token.
+const TokenHeader = "x-gows-cluster-token"
+
+// Local is what the service needs of its node.
+type Local struct {
+	// Hub is the node's registry of local sessions.
+	Hub *hub.Hub
+	// State describes the node.
+	State func() *gowsv1.StateResponse
+	// Kick closes app/user's session here if it logged in at or before beforeMs (0:
+	// any) and reports whether it did.
+	Kick func(app uint32, user string, beforeMs int64, code protocol.CloseCode, reason string) bool
+}
+
+// NewServer returns a gRPC server with the Node service for l registered. When token is
+// not "", every call must carry it. The caller serves and stops the server.
+func NewServer(token string, l Local, opts ...grpc.ServerOption) *grpc.Server {
+	if token != "" {
+		opts = append(opts, grpc.ChainUnaryInterceptor(checkToken(token)))
+	}
+	s := grpc.NewServer(opts...)
+	gowsv1.RegisterNodeServer(s, &service{l: l})
+	return s
+}
+
+// checkToken refuses calls without the token. Both sides are hashed first, so the
+// comparison takes the same time whatever the lengths.
+func checkToken(token string) grpc.UnaryServerInterceptor {
+	want := sha256.Sum256([]byte(token))
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		md, _ := metadata.FromIncomingContext(ctx) // no metadata: got stays empty
+		got := md.Get(TokenHeader)
+		ok := 0
+		if len(got) == 1 {
+			h := sha256.Sum256([]byte(got[0]))
+			ok = subtle.ConstantTimeCompare(h[:], want[:])
+		}
+		if ok != 1 {
+			return nil, status.Error(codes.Unauthenticated, "missing or wrong cluster token")
+		}
+		return handler(ctx, req)
+	}
+}
+
+type service struct {
+	gowsv1.UnimplementedNodeServer
+	l Local
+}
+
+func (s *service) SendUser(ctx context.Context, r *gowsv1.SendUserRequest) (*gowsv1.SendResponse, error) {
+	if r.GetAppId() == 0 || r.GetUserId() == "" || len(r.GetPayload()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "app_id, user_id and payload are required")
+	}
+	if !s.l.Hub.SendUser(r.GetAppId(), r.GetUserId(), conn.TextFrame(r.GetPayload())) {
+		return nil, status.Errorf(codes.NotFound, "user %s is not on this node", r.GetUserId())
+	}
+	return &gowsv1.SendResponse{Delivered: 1}, nil
+}
+
+func (s *service) SendApp(ctx context.Context, r *gowsv1.SendAppRequest) (*gowsv1.SendResponse, error) {
+	if r.GetAppId() == 0 || len(r.GetPayload()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "app_id and payload are required")
+	}
+	n := s.l.Hub.SendApp(r.GetAppId(), conn.TextFrame(r.GetPayload()), nil)
+	return &gowsv1.SendResponse{Delivered: int64(n)}, nil
+}
+
+func (s *service) SendRoom(ctx context.Context, r *gowsv1.SendRoomRequest) (*gowsv1.SendResponse, error) {
+	if r.GetAppId() == 0 || r.GetRoom() == "" || len(r.GetPayload()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "app_id, room and payload are required")
+	}
+	n := s.l.Hub.SendRoom(r.GetAppId(), r.GetRoom(), conn.TextFrame(r.GetPayload()), nil)
+	return &gowsv1.SendResponse{Delivered: int64(n)}, nil
+}
+
+func (s *service) Online(ctx context.Context, r *gowsv1.OnlineRequest) (*gowsv1.OnlineResponse, error) {
+	sess := s.l.Hub.Lookup(r.GetAppId(), r.GetUserId())
+	if sess == nil {
+		return &gowsv1.OnlineResponse{}, nil
+	}
+	out := &gowsv1.OnlineResponse{Online: true, LoginMs: sess.LoginMs()}
+	if c, ok := sess.Conn().(interface{ RemoteAddr() netip.AddrPort }); ok {
+		out.Addr = c.RemoteAddr().String()
+	}
+	return out, nil
+}
+
+func (s *service) Users(ctx context.Context, r *gowsv1.UsersRequest) (*gowsv1.UsersResponse, error) {
+	if r.GetAppId() == 0 {
+		return nil, status.Error(codes.InvalidArgument, "app_id is required")
+	}
+	if r.GetRoom() != "" {
+		return &gowsv1.UsersResponse{UserIds: s.l.Hub.RoomUsers(r.GetAppId(), r.GetRoom())}, nil
+	}
+	return &gowsv1.UsersResponse{UserIds: s.l.Hub.Users(r.GetAppId())}, nil
+}
+
+func (s *service) State(ctx context.Context, r *gowsv1.StateRequest) (*gowsv1.StateResponse, error) {
+	return s.l.State(), nil
+}
+
+func (s *service) Kick(ctx context.Context, r *gowsv1.KickRequest) (*gowsv1.KickResponse, error) {
+	code := protocol.CloseCode(r.GetCloseCode())
+	if r.GetAppId() == 0 || r.GetUserId() == "" || code < 4000 || code > 4999 {
+		return nil, status.Error(codes.InvalidArgument, "app_id, user_id and an application close_code (4000-4999) are required")
+	}
+	if !s.l.Kick(r.GetAppId(), r.GetUserId(), r.GetLoginBeforeMs(), code, r.GetReason()) {
+		return &gowsv1.KickResponse{}, nil
+	}
+	return &gowsv1.KickResponse{Kicked: 1}, nil
+}
