@@ -15,7 +15,7 @@ import (
 
 // chatTokenEnv supplies --token when the flag is not given, so that a token need not show
 // up in the process list or the shell's history.
-const chatTokenEnv = envPrefix + "TOKEN"
+const chatTokenEnv = envPrefix + "LOGIN_TOKEN"
 
 // chatOptions is the parsed command line of `gows chat`.
 type chatOptions struct {
@@ -44,7 +44,7 @@ what it sent has been answered. docs/chat.md describes the format.`,
 		Example: `  gows chat --user alice
   gows chat --url ws://chat.example.com:8089/acc --user alice --app-id 101 --room lobby
   printf 'hello\n/msg bob see you\n' | gows chat --user script --no-tui
-  GOWS_TOKEN=... gows chat --user alice`,
+  GOWS_LOGIN_TOKEN=... gows chat --user alice`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.UserID == "" {

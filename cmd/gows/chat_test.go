@@ -35,13 +35,13 @@ func TestChat_ParsesFlags(t *testing.T) {
 				t.Errorf("config %+v", c)
 			}
 		}},
-		{"token from the environment", []string{"chat", "--user", "alice"}, map[string]string{"GOWS_TOKEN": "secret"},
+		{"token from the environment", []string{"chat", "--user", "alice"}, map[string]string{"GOWS_LOGIN_TOKEN": "secret"},
 			func(t *testing.T, c tui.Config) {
 				if c.Token != "secret" {
-					t.Errorf("token %q, want it from GOWS_TOKEN", c.Token)
+					t.Errorf("token %q, want it from GOWS_LOGIN_TOKEN", c.Token)
 				}
 			}},
-		{"flag beats the environment", []string{"chat", "--user", "alice", "--token", "flag"}, map[string]string{"GOWS_TOKEN": "env"},
+		{"flag beats the environment", []string{"chat", "--user", "alice", "--token", "flag"}, map[string]string{"GOWS_LOGIN_TOKEN": "env"},
 			func(t *testing.T, c tui.Config) {
 				if c.Token != "flag" {
 					t.Errorf("token %q, want the flag's", c.Token)

@@ -153,9 +153,11 @@ type RefreshData struct {
 }
 
 // Message is the data of a push (msg, enter, exit, kickout). Target is the room for room
-// messages and empty otherwise.
+// messages and empty otherwise; To is the recipient of a direct message (sent to one user)
+// and empty otherwise.
 type Message struct {
 	Target string `json:"target"`
+	To     string `json:"to,omitempty"`
 	Type   string `json:"type"`
 	Msg    string `json:"msg"`
 	From   string `json:"from"`

@@ -52,7 +52,11 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 		s.metrics.pushed(p.Target.String(), "duplicate")
 		return res, nil
 	}
-	frame, err := s.pushFrame(p.MsgID, protocol.CmdMsg, protocol.Message{Target: p.Room, Type: p.Type, Msg: p.Msg, From: p.From})
+	m := protocol.Message{Target: p.Room, Type: p.Type, Msg: p.Msg, From: p.From}
+	if p.Target == api.ToUser {
+		m.To = p.UserID
+	}
+	frame, err := s.pushFrame(p.MsgID, protocol.CmdMsg, m)
 	if err != nil {
 		s.dedup.forget(p.AppID, p.MsgID)
 		return res, err

@@ -147,7 +147,7 @@ func TestWS_SendToUserRoomAndApp(t *testing.T) {
 		t.Fatalf("send result %+v", res)
 	}
 	m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg))
-	if m.Msg != "hi bob" || m.From != "alice" || m.Target != "" || m.Type != "text" {
+	if m.Msg != "hi bob" || m.From != "alice" || m.Target != "" || m.To != "bob" || m.Type != "text" {
 		t.Fatalf("bob got %+v", m)
 	}
 

@@ -412,10 +412,7 @@ func (c *chat) message(f protocol.Response) {
 }
 
 // directMessage reports whether a msg push went to this user alone.
-//
-// TODO(tui): issue 6 — the server's pushes do not yet tell a direct message from one to
-// the whole app (both have an empty target); until they do, both show as app messages.
-func directMessage(m protocol.Message) bool { return false }
+func directMessage(m protocol.Message) bool { return m.To != "" }
 
 func (c *chat) presence(f protocol.Response) {
 	var m protocol.Message
