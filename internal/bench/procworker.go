@@ -121,3 +121,26 @@ func (pw *procWorker) kill() {
 		_ = pw.cmd.Process.Kill() // it may have exited already
 	}
 }
+
+// tailBuffer keeps the last bytes written to it (a worker's stderr, for error messages).
+type tailBuffer struct {
+	mu  sync.Mutex // guards b
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}

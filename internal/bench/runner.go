@@ -8,11 +8,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -560,70 +558,4 @@ func matchServers(before, peak []nodeState) []ServerReport {
 		})
 	}
 	return out
-}
-
-// tailBuffer keeps the last bytes written to it (a worker's stderr, for error messages).
-type tailBuffer struct {
-	mu  sync.Mutex // guards b
-	b   []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.b = append(t.b, p...)
-	if len(t.b) > t.max {
-		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.b)
-}
-
-var _ io.Writer = (*tailBuffer)(nil)
-
-// serverWatch polls the servers' state for the timeline. Its methods are safe for
-// concurrent use.
-type serverWatch struct {
-	mu         sync.Mutex // guards conns and rss
-	conns, rss int64
-}
-
-// run polls every interval until stop is closed or ctx is done. A failed poll keeps the
-// previous figures; the peak snapshot reports errors.
-func (w *serverWatch) run(ctx context.Context, api *serverAPI, bases []string, every time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		nodes, err := api.snapshot(ctx, bases)
-		if err != nil {
-			continue
-		}
-		var conns, rss int64
-		for _, n := range nodes {
-			conns += n.Connections
-			rss += n.RSSBytes
-		}
-		w.mu.Lock()
-		w.conns, w.rss = conns, rss
-		w.mu.Unlock()
-	}
-}
-
-func (w *serverWatch) latest() (conns, rss int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.conns, w.rss
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -169,4 +170,45 @@ func (a *serverAPI) sendAll(ctx context.Context, base string, app uint32, msgID,
 		return 0, err
 	}
 	return r.Delivered, nil
+}
+
+// serverWatch polls the servers' state for the timeline. Its methods are safe for
+// concurrent use.
+type serverWatch struct {
+	mu         sync.Mutex // guards conns and rss
+	conns, rss int64
+}
+
+// run polls every interval until stop is closed or ctx is done. A failed poll keeps the
+// previous figures; the peak snapshot reports errors.
+func (w *serverWatch) run(ctx context.Context, api *serverAPI, bases []string, every time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		nodes, err := api.snapshot(ctx, bases)
+		if err != nil {
+			continue
+		}
+		var conns, rss int64
+		for _, n := range nodes {
+			conns += n.Connections
+			rss += n.RSSBytes
+		}
+		w.mu.Lock()
+		w.conns, w.rss = conns, rss
+		w.mu.Unlock()
+	}
+}
+
+func (w *serverWatch) latest() (conns, rss int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.conns, w.rss
 }

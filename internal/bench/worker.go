@@ -52,7 +52,6 @@ type progress struct {
 	Held        int64   `json:"held"`
 	Failed      uint64  `json:"failed"`
 	Delivered   uint64  `json:"delivered"`
-	RampDone    bool    `json:"ramp_done"`
 	EchoDone    bool    `json:"echo_done"`
 	RSSBytes    int64   `json:"rss_bytes"`
 	CPUSeconds  float64 `json:"cpu_seconds"`
@@ -216,7 +215,6 @@ func (w *worker) progress() progress {
 	return progress{
 		Attempted: w.attempted.Load(), Established: w.established.Load(), Held: w.held.Load(),
 		Failed: w.failed.Load(), Delivered: w.delivered.Load(),
-		RampDone: w.loopsRamped.Load() == int32(len(w.loops)),
 		EchoDone: w.echoLoopsDone.Load() == int32(len(w.loops)),
 		RSSBytes: rssBytes(), CPUSeconds: cpuSeconds(), UnixNs: time.Now().UnixNano(),
 	}
