@@ -257,3 +257,55 @@ func TestRunner_TwoNodesWithoutAClusterEachSendTheBroadcast(t *testing.T) {
 		t.Fatalf("broadcast %+v", bc)
 	}
 }
+
+func TestRunner_FailuresAreCountedByKind(t *testing.T) {
+	tests := []struct {
+		name        string
+		server      func(*server.Config)
+		bench       func(*Config)
+		wantKind    string
+		wantFailed  int
+		wantDropped int
+	}{
+		{
+			name:     "node full answers 503",
+			server:   func(c *server.Config) { c.MaxConns = 50 },
+			bench:    func(c *Config) { c.Conns = 60 },
+			wantKind: "handshake_503", wantFailed: 10,
+		},
+		{
+			name:     "login refused for another app",
+			server:   func(c *server.Config) { c.AllowedAppIDs = []uint32{5} },
+			bench:    func(c *Config) { c.Conns, c.Login = 20, true },
+			wantKind: "login_1001", wantFailed: 20,
+		},
+		{
+			name:   "silent connections closed by the server while held",
+			server: func(c *server.Config) { c.HeartbeatTimeout = 300 * time.Millisecond },
+			bench: func(c *Config) {
+				c.Conns, c.Login, c.HeartbeatInterval, c.Hold = 20, true, 0, 2*time.Second
+			},
+			wantKind: "server_close_4003", wantFailed: 20, wantDropped: 20,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := testutil.StartServer(t, tt.server)
+			cfg := Default()
+			cfg.URLs = []string{srv.WSURL}
+			cfg.MaxFailures = 1000
+			cfg.Hold = 100 * time.Millisecond
+			tt.bench(&cfg)
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			rep, err := NewRunner(cfg).Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Failed != tt.wantFailed || rep.Failures[tt.wantKind] != tt.wantFailed || rep.Dropped != tt.wantDropped {
+				t.Fatalf("failed %d dropped %d failures %v; want %d of %s, %d dropped",
+					rep.Failed, rep.Dropped, rep.Failures, tt.wantFailed, tt.wantKind, tt.wantDropped)
+			}
+		})
+	}
+}
