@@ -40,7 +40,7 @@ login_timeout: "5s"
 allowed_origins: [a.example.com, b.example.com]
 allowed_app_ids: [101]
 max_conns: 10
-reuse_port: true
+reuseport: true
 `
 	env := map[string]string{
 		"GOWS_HTTP_ADDR":       "127.0.0.1:2001",
@@ -60,7 +60,7 @@ reuse_port: true
 	fromFile.MaxConns = 10
 	fromFile.ReusePort = true
 
-	fromEnv := fromFile // ws_addr and reuse_port still from the file
+	fromEnv := fromFile // ws_addr and reuseport still from the file
 	fromEnv.HTTPAddr = "127.0.0.1:2001"
 	fromEnv.LoginTimeout = 7 * time.Second
 	fromEnv.AllowedOrigins = []string{"c.example.com", "d.example.com"}
@@ -167,8 +167,8 @@ func TestServe_BadValuesNameTheKey(t *testing.T) {
 			want: "max_conns: must not be negative, got -5"},
 		{name: "bad list item in file", file: "allowed_app_ids: [101, x]\n",
 			want: `allowed_app_ids (from config file): want a non-negative integer, got "x"`},
-		{name: "bad bool in env", env: map[string]string{"GOWS_REUSE_PORT": "maybe"},
-			want: `reuse_port (from $GOWS_REUSE_PORT): want true or false, got "maybe"`},
+		{name: "bad bool in env", env: map[string]string{"GOWS_REUSEPORT": "maybe"},
+			want: `reuseport (from $GOWS_REUSEPORT): want true or false, got "maybe"`},
 		{name: "unparsable address in file", file: "ws_addr: localhost\n",
 			want: `ws_addr: want host:port, got "localhost"`},
 		{name: "unparsable address in env", env: map[string]string{"GOWS_HTTP_ADDR": "127.0.0.1:http:x"},

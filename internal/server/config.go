@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"time"
@@ -68,9 +69,40 @@ type Config struct {
 	// 8 x GOMAXPROCS.
 	Workers int `mapstructure:"workers"`
 	// ReusePort lets several processes share WSAddr and HTTPAddr (SO_REUSEPORT).
-	ReusePort bool `mapstructure:"reuse_port"`
+	ReusePort bool `mapstructure:"reuseport"`
 	// PprofPublic serves /debug/pprof to non-loopback clients too.
 	PprofPublic bool `mapstructure:"pprof_public"`
+	// AuthSecret, when set, makes login require a serviceToken: a JWT signed with this
+	// HMAC secret (HS256/384/512, at least 16 bytes) whose sub is the userId. Empty with
+	// no AuthPublicKey: open mode, any userId is trusted (development only).
+	AuthSecret string `mapstructure:"auth_secret"`
+	// AuthPublicKey is a PEM file with the RSA or ECDSA public key that verifies
+	// RS256/ES256 login tokens (instead of AuthSecret).
+	AuthPublicKey string `mapstructure:"auth_public_key"`
+	// MaxLoginFailures closes (4004) a connection after this many failed logins in a row.
+	MaxLoginFailures int `mapstructure:"max_login_failures"`
+	// AdminToken protects the admin HTTP routes (push, lists, state, kick, nodes, metrics,
+	// pprof): requests need "Authorization: Bearer <token>". Empty: those routes answer
+	// loopback clients only.
+	AdminToken string `mapstructure:"admin_token"`
+	// TLSCert and TLSKey are PEM files; with both set, the WebSocket endpoint serves
+	// wss:// and the HTTP side https://.
+	TLSCert string `mapstructure:"tls_cert"`
+	TLSKey  string `mapstructure:"tls_key"`
+	// MaxConnsPerIP caps WebSocket connections per client address (HTTP 429 past it);
+	// 0 means no cap.
+	MaxConnsPerIP int `mapstructure:"max_conns_per_ip"`
+	// TrustedProxies are proxies (addresses or CIDRs) whose X-Forwarded-For/X-Real-IP
+	// headers name the real client, for per-IP limits and logs.
+	TrustedProxies []string `mapstructure:"trusted_proxies"`
+	// MessageRate is each connection's sustained inbound allowance in messages per second,
+	// MessageBurst its bucket. Excess messages get code 1009; a connection that keeps
+	// going after MessageBurst refusals in a row is closed (4006). 0 disables the limit.
+	MessageRate  int `mapstructure:"message_rate"`
+	MessageBurst int `mapstructure:"message_burst"`
+	// EchoPath, when set, serves a raw echo endpoint on the WebSocket port (for
+	// conformance suites such as Autobahn and proxy checks). Off by default.
+	EchoPath string `mapstructure:"echo_path"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `mapstructure:"log_level"`
 	// LogFormat is text or json.
@@ -92,6 +124,9 @@ func Default() Config {
 		WriteTimeout:     10 * time.Second,
 		DrainTimeout:     10 * time.Second,
 		DuplicateLogin:   "kick",
+		MaxLoginFailures: 3,
+		MessageRate:      50,
+		MessageBurst:     100,
 		PresenceLimit:    200,
 		DedupWindow:      5 * time.Minute,
 		LogLevel:         "info",
@@ -144,6 +179,32 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: must not be negative, got %d", n.key, n.val)
 		}
 	}
+	for _, n := range []struct {
+		key string
+		val int
+	}{
+		{"max_conns_per_ip", c.MaxConnsPerIP}, {"message_rate", c.MessageRate}, {"message_burst", c.MessageBurst},
+		{"max_login_failures", c.MaxLoginFailures},
+	} {
+		if n.val < 0 {
+			return fmt.Errorf("%s: must not be negative, got %d", n.key, n.val)
+		}
+	}
+	if c.AuthSecret != "" && c.AuthPublicKey != "" {
+		return errors.New("auth_secret and auth_public_key: set one, not both")
+	}
+	if c.AuthSecret != "" && len(c.AuthSecret) < 16 {
+		return errors.New("auth_secret: must be at least 16 bytes")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("tls_cert and tls_key: set both or neither")
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
+	if c.EchoPath != "" && (c.EchoPath[0] != '/' || c.EchoPath == c.WSPath) {
+		return fmt.Errorf("echo_path: must start with / and differ from ws_path, got %q", c.EchoPath)
+	}
 	if c.MaxMessageBytes < 128 {
 		return fmt.Errorf("max_message_bytes: must be at least 128, got %d", c.MaxMessageBytes)
 	}
@@ -192,4 +253,21 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
+}
+
+// trustedProxies parses TrustedProxies (addresses or CIDRs).
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range c.TrustedProxies {
+		if pf, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pf.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: want an address or CIDR, got %q", p)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
 }
