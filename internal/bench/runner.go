@@ -67,6 +67,7 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 		events: make(chan workerEvent, 16*len(p.workers)),
 		stop:   make(chan struct{}),
 	}
+	defer c.api.close()
 	if len(cfg.ServerURLs) > 0 {
 		if c.before, err = c.api.snapshot(ctx, cfg.ServerURLs); err != nil {
 			return Report{}, fmt.Errorf("read server state before the run: %w", err)

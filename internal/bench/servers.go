@@ -2,27 +2,23 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gows-dev/gows/internal/admin"
 )
 
-// nodeState is what bench reads of a server node: /system/state's data, or one entry of
-// /system/nodes.
+// nodeState is what bench reads of a server node.
 type nodeState struct {
-	NodeID      string `json:"nodeId"`
-	HTTPAddr    string `json:"httpAddr"`
-	Connections int64  `json:"connections"`
-	Users       int64  `json:"users"`
-	RSSBytes    int64  `json:"rssBytes"`
-	Cluster     bool   `json:"-"` // listed by /system/nodes: one push reaches every node
+	NodeID      string
+	HTTPAddr    string // base URL of the node's HTTP API
+	Connections int64
+	Users       int64
+	RSSBytes    int64
+	Cluster     bool // listed by /system/nodes: one push reaches every node
 }
 
 // key identifies a node across snapshots: its node id within a cluster listing, else the
@@ -34,103 +30,68 @@ func (n nodeState) key() string {
 	return n.HTTPAddr
 }
 
-// apiReply is the HTTP API's body: {"code","msg","data"}.
-type apiReply struct {
-	Code int             `json:"code"`
-	Msg  string          `json:"msg"`
-	Data json.RawMessage `json:"data"`
-}
-
-// errNotFound is returned for a route the server does not have (404 with no JSON code).
-var errNotFound = errors.New("route not found")
-
-// serverAPI calls the gows HTTP API. It is safe for concurrent use.
-type serverAPI struct {
-	client *http.Client
-	token  string
-}
-
 // apiTimeout bounds every HTTP API call.
 const apiTimeout = 10 * time.Second
 
-func newServerAPI(token string) *serverAPI {
-	return &serverAPI{client: &http.Client{Timeout: apiTimeout}, token: token}
+// serverAPI reads node state and sends pushes through the gows HTTP API, with one
+// admin.Client per server. It is safe for concurrent use; close releases the clients.
+type serverAPI struct {
+	token   string
+	mu      sync.Mutex // guards clients
+	clients map[string]*admin.Client
 }
 
-func (a *serverAPI) do(ctx context.Context, method, u string, form url.Values, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, apiTimeout)
-	defer cancel()
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+func newServerAPI(token string) *serverAPI {
+	return &serverAPI{token: token, clients: map[string]*admin.Client{}}
+}
+
+func (a *serverAPI) client(base string) (*admin.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.clients[base]; ok {
+		return c, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	c, err := admin.New(admin.Config{Server: base, Token: a.token, Timeout: apiTimeout})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	a.clients[base] = c
+	return c, nil
+}
+
+func (a *serverAPI) close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, c := range a.clients {
+		_ = c.Close() // releases idle connections; never fails
 	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	resp, err := a.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }() // body fully read or abandoned; nothing to report
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, u, err)
-	}
-	var r apiReply
-	if err := json.Unmarshal(b, &r); err != nil {
-		if resp.StatusCode == http.StatusNotFound {
-			return errNotFound
-		}
-		return fmt.Errorf("%s %s: status %d: not a gows API reply", method, u, resp.StatusCode)
-	}
-	if resp.StatusCode == http.StatusNotFound && r.Code != 200 {
-		return errNotFound
-	}
-	if r.Code != 200 || resp.StatusCode >= 300 {
-		return fmt.Errorf("%s %s: status %d code %d: %s", method, u, resp.StatusCode, r.Code, r.Msg)
-	}
-	if v == nil {
-		return nil
-	}
-	if err := json.Unmarshal(r.Data, v); err != nil {
-		return fmt.Errorf("%s %s: decode data: %w", method, u, err)
-	}
-	return nil
+	clear(a.clients)
 }
 
 // nodes returns the nodes behind base: every node of the cluster when the server has
-// /system/nodes, else the one node's /system/state. Each node's URL is its HTTP API.
+// /system/nodes, else the one node's /system/state.
 func (a *serverAPI) nodes(ctx context.Context, base string) ([]nodeState, error) {
-	base = strings.TrimRight(base, "/")
-	var list struct {
-		Nodes []nodeState `json:"nodes"`
+	c, err := a.client(base)
+	if err != nil {
+		return nil, err
 	}
-	err := a.do(ctx, http.MethodGet, base+"/system/nodes", nil, &list)
-	if err == nil && len(list.Nodes) > 0 {
-		for i := range list.Nodes {
-			list.Nodes[i].Cluster = true
-			if list.Nodes[i].HTTPAddr != "" && !strings.Contains(list.Nodes[i].HTTPAddr, "://") {
-				list.Nodes[i].HTTPAddr = "http://" + list.Nodes[i].HTTPAddr
+	list, err := c.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]nodeState, 0, len(list.Nodes))
+	for _, n := range list.Nodes {
+		st := nodeState{NodeID: n.NodeID, HTTPAddr: base, Connections: n.Connections, Users: n.Users,
+			RSSBytes: int64(n.RSSBytes), Cluster: list.Cluster}
+		if list.Cluster && n.HTTPAddr != "" {
+			st.HTTPAddr = n.HTTPAddr
+			if !strings.Contains(st.HTTPAddr, "://") {
+				st.HTTPAddr = "http://" + st.HTTPAddr
 			}
 		}
-		return list.Nodes, nil
+		out = append(out, st)
 	}
-	if err != nil && !errors.Is(err, errNotFound) {
-		return nil, err
-	}
-	var st nodeState
-	if err := a.do(ctx, http.MethodGet, base+"/system/state", nil, &st); err != nil {
-		return nil, err
-	}
-	st.HTTPAddr = base
-	return []nodeState{st}, nil
+	return out, nil
 }
 
 // snapshot reads every server's nodes, each node once (see nodeState.key).
@@ -157,16 +118,12 @@ func (a *serverAPI) snapshot(ctx context.Context, bases []string) ([]nodeState, 
 // sendAll asks the server to push msg to every user of app, and returns how many
 // connections the server queued it to.
 func (a *serverAPI) sendAll(ctx context.Context, base string, app uint32, msgID, msg string) (int, error) {
-	form := url.Values{
-		"appId":   {strconv.FormatUint(uint64(app), 10)},
-		"userId":  {"gows-bench"},
-		"msgId":   {msgID},
-		"message": {msg},
+	c, err := a.client(base)
+	if err != nil {
+		return 0, err
 	}
-	var r struct {
-		Delivered int `json:"delivered"`
-	}
-	if err := a.do(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/user/sendMessageAll", form, &r); err != nil {
+	r, err := c.Broadcast(ctx, admin.Message{AppID: app, Text: msg, MsgID: msgID, From: "gows-bench"})
+	if err != nil {
 		return 0, err
 	}
 	return r.Delivered, nil
