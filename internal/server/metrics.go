@@ -18,6 +18,10 @@ type metrics struct {
 	commands  *prometheus.CounterVec
 	pushes    *prometheus.CounterVec
 	pushTotal atomic.Uint64 // accepted pushes, for /system/state
+
+	authFailures prometheus.Counter
+	rateLimited  prometheus.Counter
+	adminRefused prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -32,6 +36,12 @@ func newMetrics(s *Server) *metrics {
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gows_pushes_total", Help: "Push requests (HTTP API and WebSocket send), by target and result."}, []string{"target", "result"}),
 	}
+	m.authFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gows_auth_failures_total", Help: "Logins and refreshes refused for a missing, invalid, expired or mismatched token (code 1003)."})
+	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gows_rate_limited_total", Help: "Inbound WebSocket messages refused by the per-connection rate limit."})
+	m.adminRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gows_admin_refused_total", Help: "Admin HTTP requests refused (401 without the token, 403 from non-loopback clients)."})
 	e := s.engine
 	stat := func(f func(conn.Snapshot) float64) func() float64 {
 		return func() float64 { return f(e.Stats()) }
@@ -45,7 +55,7 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.logins, m.busy, m.commands, m.pushes,
+		m.logins, m.busy, m.commands, m.pushes, m.authFailures, m.rateLimited, m.adminRefused,
 		gauge("gows_connections", "Open (upgraded) WebSocket connections.", stat(func(x conn.Snapshot) float64 { return float64(x.Open) })),
 		gauge("gows_connections_handshaking", "Accepted sockets not yet upgraded.", stat(func(x conn.Snapshot) float64 { return float64(x.Handshaking) })),
 		gauge("gows_users", "Logged-in users on this node.", func() float64 { return float64(s.hub.Count()) }),
@@ -65,6 +75,7 @@ func newMetrics(s *Server) *metrics {
 		counter("gows_invalid_utf8_total", "Connections failed for invalid UTF-8 text (1007).", func(x conn.Snapshot) float64 { return float64(x.InvalidUTF8) }),
 		counter("gows_message_too_big_total", "Connections failed for messages above max_message_bytes (1009).", func(x conn.Snapshot) float64 { return float64(x.TooBig) }),
 		counter("gows_accept_pauses_total", "Times accepting paused because the file limit was reached.", func(x conn.Snapshot) float64 { return float64(x.AcceptPauses) }),
+		counter("gows_tls_handshake_failures_total", "Failed TLS handshakes on the WebSocket port.", func(x conn.Snapshot) float64 { return float64(x.TLSFailures) }),
 		handshakeFailures{e: e},
 	)
 	return m
@@ -86,6 +97,7 @@ func (h handshakeFailures) Collect(ch chan<- prometheus.Metric) {
 	}{
 		{"bad_request", st.RefusedBadRequest}, {"forbidden", st.RefusedForbidden},
 		{"overloaded", st.RefusedOverload}, {"timeout", st.RefusedTimeout}, {"not_found", st.RefusedNotFound},
+		{"per_ip_limit", st.RefusedPerIP},
 	} {
 		ch <- prometheus.MustNewConstMetric(handshakeDesc, prometheus.CounterValue, float64(r.n), r.reason)
 	}

@@ -21,7 +21,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
 
-	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/server/auth"
 	"github.com/gows-dev/gows/internal/server/conn"
@@ -47,6 +46,7 @@ type Server struct {
 	hub     *hub.Hub
 	engine  *conn.Engine
 	origins *auth.OriginPolicy
+	sec     *security
 	work    *workers
 	dedup   *dedup
 	metrics *metrics
@@ -82,6 +82,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		origins: origins,
 		dedup:   newDedup(cfg.DedupWindow),
 	}
+	if s.sec, err = newSecurity(cfg, log); err != nil {
+		return nil, err
+	}
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
 	if s.nodeID == "" {
 		host, _ := os.Hostname() // "" is fine: the pid still tells nodes apart on one host
 		s.nodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -111,6 +118,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		WriteTimeout:     cfg.WriteTimeout,
 		DrainTimeout:     cfg.DrainTimeout,
 		Resolution:       resolution(cfg),
+		MaxConnsPerIP:    cfg.MaxConnsPerIP,
+		TrustedProxies:   proxies,
+		MessageRate:      float64(cfg.MessageRate),
+		MessageBurst:     cfg.MessageBurst,
+		TLS:              s.sec.tls,
 		Logger:           log.With("component", "ws"),
 	}, &wsHandler{s: s})
 	if err != nil {
@@ -199,7 +211,14 @@ func (s *Server) Run(ctx context.Context) error {
 
 func (s *Server) serveHTTP(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.httpSrv.Serve(s.httpLn) }()
+	go func() {
+		if s.sec.tls != nil {
+			s.httpSrv.TLSConfig = s.sec.tls
+			errc <- s.httpSrv.ServeTLS(s.httpLn, "", "")
+			return
+		}
+		errc <- s.httpSrv.Serve(s.httpLn)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
@@ -221,39 +240,27 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	a := api.New(api.Config{Ready: func() bool { return !s.draining.Load() }}, backend{s})
 	for _, p := range a.Routes() {
-		mux.Handle(p, a)
+		switch p {
+		case "/healthz", "/readyz":
+			mux.Handle(p, a) // health checks stay public
+		default:
+			mux.Handle(p, s.adminOnly(a))
+		}
 	}
-	mux.Handle("/metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", s.adminOnly(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})))
 	pp := http.NewServeMux()
 	pp.HandleFunc("/debug/pprof/", pprof.Index)
 	pp.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	pp.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	pp.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	pp.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/debug/pprof/", s.loopbackOnly(pp, s.cfg.PprofPublic))
+	if s.cfg.PprofPublic {
+		mux.Handle("/debug/pprof/", pp)
+	} else {
+		mux.Handle("/debug/pprof/", s.adminOnly(pp))
+	}
 	mux.Handle("/", s.pageHandler())
 	return mux
-}
-
-// loopbackOnly refuses non-loopback clients unless open is set.
-func (s *Server) loopbackOnly(h http.Handler, open bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !open && !isLoopback(r.RemoteAddr) {
-			api.WriteError(w, http.StatusForbidden, protocol.Unauthorized,
-				"only loopback clients may use this route; set pprof_public to open it")
-			return
-		}
-		h.ServeHTTP(w, r)
-	})
-}
-
-func isLoopback(remote string) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		return false
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // newMsgID returns a node-unique message id.

@@ -15,7 +15,18 @@ type job struct {
 	op      wsframe.Opcode
 	payload []byte           // a copy of the message; nil for a close
 	closed  *conn.CloseError // non-nil: the connection has closed
+	limited limitAction      // the message was refused by the rate limit
 }
+
+// limitAction is what the rate limit asks a worker to do, in order with the connection's
+// earlier messages.
+type limitAction uint8
+
+const (
+	notLimited limitAction = iota
+	limitReply             // answer "rate limit exceeded"
+	limitClose             // close the connection for sustained abuse
+)
 
 // queueLen is each worker's backlog. A full queue makes the engine answer "server busy"
 // to new messages (closes still wait), so memory stays bounded under overload.

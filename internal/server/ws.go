@@ -20,7 +20,7 @@ import (
 type wsHandler struct{ s *Server }
 
 func (h *wsHandler) Accept(r *http.Request) error {
-	if r.URL.Path != h.s.cfg.WSPath {
+	if r.URL.Path != h.s.cfg.WSPath && (h.s.cfg.EchoPath == "" || r.URL.Path != h.s.cfg.EchoPath) {
 		return &wsframe.HandshakeError{Status: http.StatusNotFound, Msg: "no websocket endpoint at " + r.URL.Path + "; use " + h.s.cfg.WSPath}
 	}
 	if origin := r.Header.Get("Origin"); !h.s.origins.Allow(origin, r.Host) {
@@ -31,12 +31,23 @@ func (h *wsHandler) Accept(r *http.Request) error {
 }
 
 func (h *wsHandler) OnOpen(c *conn.Conn, r *http.Request) {
+	if r.URL.Path != h.s.cfg.WSPath {
+		return // the echo endpoint: no session, no login
+	}
 	c.SetValue(hub.NewSession(c))
 	c.SetDeadline(time.Now().Add(h.s.cfg.LoginTimeout), protocol.CloseLoginTimeout)
 }
 
 func (h *wsHandler) OnMessage(c *conn.Conn, op wsframe.Opcode, payload []byte) {
-	j := job{c: c, s: c.Value().(*hub.Session), op: op, payload: append([]byte(nil), payload...)}
+	sess, ok := c.Value().(*hub.Session)
+	if !ok {
+		h.s.echo(c, op, payload)
+		return
+	}
+	j := job{c: c, s: sess, op: op, limited: h.s.limit(c)}
+	if j.limited == notLimited || len(payload) <= maxSeqProbe {
+		j.payload = append([]byte(nil), payload...)
+	}
 	if !h.s.work.tryEnqueue(j) {
 		h.s.metrics.busy.Inc()
 		h.s.reply(c, "", "", protocol.OperationFailure, "server busy, retry later", nil)
@@ -44,11 +55,24 @@ func (h *wsHandler) OnMessage(c *conn.Conn, op wsframe.Opcode, payload []byte) {
 }
 
 func (h *wsHandler) OnClose(c *conn.Conn, why *conn.CloseError) {
-	h.s.work.enqueue(job{c: c, s: c.Value().(*hub.Session), closed: why})
+	sess, ok := c.Value().(*hub.Session)
+	if !ok {
+		return // echo connection
+	}
+	h.s.work.enqueue(job{c: c, s: sess, closed: why})
 }
 
 // handleJob runs one connection job on its worker.
 func (s *Server) handleJob(j job) {
+	switch j.limited {
+	case limitReply:
+		s.reply(j.c, seqOf(j.payload), "", protocol.OperationFailure, "rate limit exceeded: slow down", nil)
+		return
+	case limitClose:
+		s.log.Warn("closing connection for sustained rate abuse", "conn_id", j.c.ID(), "remote", j.c.RemoteAddr().String(), "user_id", j.s.User())
+		j.c.Close(protocol.CloseRateLimited, protocol.CloseRateLimited.Text())
+		return
+	}
 	if j.closed != nil {
 		s.log.Debug("connection closed", "conn_id", j.c.ID(), "user_id", j.s.User(), "code", uint16(j.closed.Code), "reason", j.closed.Reason)
 		s.logout(j.s)
@@ -126,10 +150,6 @@ func (s *Server) cmdHeartbeat(context.Context, *hub.Session, protocol.Request) (
 	return protocol.OK, "", nil
 }
 
-func (s *Server) cmdRefresh(context.Context, *hub.Session, protocol.Request) (protocol.Code, string, any) {
-	return protocol.OK, "", nil
-}
-
 func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
 	var d protocol.LoginData
 	if err := protocol.DecodeData(req.Data, &d); err != nil {
@@ -144,8 +164,14 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	if !protocol.ValidUserID(d.UserID) {
 		return protocol.UnauthorizedUserID, fmt.Sprintf("userId must be 1..%d printable characters", protocol.MaxUserIDLen), nil
 	}
+	c := sess.Conn().(*conn.Conn)
+	exp, code, msg := s.checkLogin(c, d)
+	if code != protocol.OK {
+		return code, msg, nil
+	}
 	if sess.LoggedIn() {
 		if sess.App() == d.AppID && sess.User() == d.UserID {
+			expireAt(c, exp)
 			return protocol.OK, "", nil // a repeated login of the same identity is harmless
 		}
 		s.logout(sess)
@@ -156,8 +182,8 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		}
 	}
 	old := s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
-	c := sess.Conn().(*conn.Conn)
 	c.ClearDeadline()
+	expireAt(c, exp)
 	s.metrics.logins.Inc()
 	if old != nil && old != sess {
 		s.kick(old, protocol.CloseKickout, "logged in elsewhere")

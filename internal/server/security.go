@@ -1,0 +1,169 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/auth"
+	"github.com/gows-dev/gows/internal/server/conn"
+	"github.com/gows-dev/gows/internal/server/hub"
+	"github.com/gows-dev/gows/internal/wsframe"
+)
+
+// security holds the node's authentication and admission settings (docs/security.md).
+type security struct {
+	verifier *auth.Verifier // nil: open mode
+	admin    *auth.AdminGuard
+	tls      *tls.Config // nil: plain ws:// and http://
+	maxFails int
+
+	mu    sync.Mutex        // guards fails
+	fails map[uint64]uint32 // failed logins in a row, by connection id; only failing connections have an entry
+}
+
+func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
+	sec := &security{admin: auth.NewAdminGuard(cfg.AdminToken), maxFails: cfg.MaxLoginFailures, fails: map[uint64]uint32{}}
+	var err error
+	switch {
+	case cfg.AuthSecret != "":
+		sec.verifier, err = auth.NewHMACVerifier([]byte(cfg.AuthSecret))
+	case cfg.AuthPublicKey != "":
+		sec.verifier, err = auth.NewPublicKeyVerifier(cfg.AuthPublicKey)
+	default:
+		log.Warn("open mode: logins are not authenticated, any userId is trusted; set auth_secret or auth_public_key in production")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cfg.AdminToken == "" {
+		log.Info("admin routes answer loopback clients only; set admin_token to use them remotely")
+	}
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls_cert/tls_key: %w", err)
+		}
+		sec.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	return sec, nil
+}
+
+// checkLogin verifies a login's token when authentication is configured. It returns the
+// token's expiry (zero when none or in open mode), or the code and message to answer.
+func (s *Server) checkLogin(c *conn.Conn, d protocol.LoginData) (time.Time, protocol.Code, string) {
+	if s.sec.verifier == nil {
+		return time.Time{}, protocol.OK, ""
+	}
+	claims, err := s.sec.verifier.Verify(d.ServiceToken, d.AppID, d.UserID)
+	if err != nil {
+		s.metrics.authFailures.Inc()
+		n := s.sec.failed(c.ID())
+		s.log.Warn("login refused", "conn_id", c.ID(), "remote", c.RemoteAddr().String(), "user_id", d.UserID, "err", err, "failures", n)
+		if s.sec.maxFails > 0 && int(n) >= s.sec.maxFails {
+			c.Close(protocol.CloseAuthFailed, protocol.CloseAuthFailed.Text())
+		}
+		return time.Time{}, protocol.Unauthorized, err.Error()
+	}
+	s.sec.forget(c.ID())
+	return claims.Expires, protocol.OK, ""
+}
+
+// expireAt arms the token expiry: the connection is closed (4005) at exp unless a
+// refresh moves it.
+func expireAt(c *conn.Conn, exp time.Time) {
+	if !exp.IsZero() {
+		c.SetDeadline(exp, protocol.CloseTokenExpired)
+	}
+}
+
+func (sec *security) failed(id uint64) uint32 {
+	sec.mu.Lock()
+	defer sec.mu.Unlock()
+	sec.fails[id]++
+	return sec.fails[id]
+}
+
+func (sec *security) forget(id uint64) {
+	sec.mu.Lock()
+	delete(sec.fails, id)
+	sec.mu.Unlock()
+}
+
+// cmdRefresh replaces the session's token before it expires.
+func (s *Server) cmdRefresh(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
+	if s.sec.verifier == nil {
+		return protocol.OK, "", nil // open mode: nothing expires
+	}
+	var d protocol.RefreshData
+	if err := protocol.DecodeData(req.Data, &d); err != nil {
+		return protocol.ParameterIllegal, "refresh data: " + err.Error(), nil
+	}
+	c := sess.Conn().(*conn.Conn)
+	exp, code, msg := s.checkLogin(c, protocol.LoginData{ServiceToken: d.ServiceToken, AppID: sess.App(), UserID: sess.User()})
+	if code != protocol.OK {
+		return code, msg, nil
+	}
+	expireAt(c, exp)
+	return protocol.OK, "", nil
+}
+
+// limit applies the per-connection inbound rate limit on the loop goroutine. An excess
+// message is answered "rate limit exceeded" (1009); a connection that keeps sending after
+// MessageBurst refusals in a row is closed (4006). Both happen on the connection's worker,
+// after the answers to its earlier messages.
+func (s *Server) limit(c *conn.Conn) limitAction {
+	ok, strikes := c.TakeToken()
+	if ok {
+		return notLimited
+	}
+	s.metrics.rateLimited.Inc()
+	if strikes > max(s.cfg.MessageBurst, 1) {
+		return limitClose
+	}
+	return limitReply
+}
+
+// maxSeqProbe bounds the refused messages whose seq is read back for the answer: reading
+// a big message would spend on an abuser what the limit is there to save.
+const maxSeqProbe = 1024
+
+// seqOf reads a request's seq, or "" when it cannot.
+func seqOf(b []byte) string {
+	if len(b) == 0 || len(b) > maxSeqProbe {
+		return ""
+	}
+	r, err := protocol.Decode(b)
+	if err != nil {
+		var de *protocol.DecodeError
+		if errors.As(err, &de) {
+			return de.Seq
+		}
+		return ""
+	}
+	return r.Seq
+}
+
+// echo serves the raw echo endpoint: every message comes back with its opcode.
+func (s *Server) echo(c *conn.Conn, op wsframe.Opcode, payload []byte) {
+	_ = c.Send(conn.Frame(op, payload)) // a slow echo client is closed by the engine
+}
+
+// adminOnly wraps an admin route with the admin guard.
+func (s *Server) adminOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d := s.sec.admin.Check(r); d.Status != 0 {
+			s.metrics.adminRefused.Inc()
+			api.WriteError(w, d.Status, protocol.Unauthorized, d.Msg)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

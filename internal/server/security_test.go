@@ -1,0 +1,333 @@
+package server_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/server/auth"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+const testSecret = "test-secret-0123456789"
+
+func token(t *testing.T, user string, app uint32, ttl time.Duration) string {
+	t.Helper()
+	tok, err := auth.MintHMAC([]byte(testSecret), auth.MintOptions{UserID: user, AppID: app, TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func closeCode(t *testing.T, c *testutil.Client) int {
+	t.Helper()
+	var ce *websocket.CloseError
+	if err := c.ReadClose(); !errors.As(err, &ce) {
+		t.Fatalf("connection ended without a close frame: %v", err)
+	}
+	return ce.Code
+}
+
+func TestSecurity_LoginTokens(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AuthSecret = testSecret })
+	cases := []struct {
+		name  string
+		token string
+		user  string
+		code  protocol.Code
+	}{
+		{"no token", "", "u1", protocol.Unauthorized},
+		{"garbage", "not.a.jwt", "u1", protocol.Unauthorized},
+		{"other user's token", token(t, "u2", 101, time.Hour), "u1", protocol.Unauthorized},
+		{"other app's token", token(t, "u1", 102, time.Hour), "u1", protocol.Unauthorized},
+		{"expired", mustMint(t, auth.MintOptions{UserID: "u1", TTL: time.Minute, Now: time.Now().Add(-time.Hour)}), "u1", protocol.Unauthorized},
+		{"valid", token(t, "u1", 101, time.Hour), "u1", protocol.OK},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testutil.Dial(t, srv.WSURL, nil)
+			r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: tc.user, ServiceToken: tc.token})
+			if r.Response.Code != tc.code {
+				t.Fatalf("code %d %q, want %d", r.Response.Code, r.Response.CodeMsg, tc.code)
+			}
+			if tc.code != protocol.OK {
+				// Not logged in: commands that need a login are refused.
+				if r := c.Call(protocol.CmdHeartbeat, nil); r.Response.Code != protocol.NotLoggedIn {
+					t.Fatalf("heartbeat after a refused login: %+v", r)
+				}
+			}
+		})
+	}
+	t.Run("repeated failures close the connection", func(t *testing.T) {
+		c := testutil.Dial(t, srv.WSURL, nil)
+		for range 3 {
+			c.Send(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u1", ServiceToken: "bad"})
+		}
+		if code := closeCode(t, c); code != int(protocol.CloseAuthFailed) {
+			t.Fatalf("close %d, want 4004", code)
+		}
+	})
+}
+
+func mustMint(t *testing.T, o auth.MintOptions) string {
+	t.Helper()
+	tok, err := auth.MintHMAC([]byte(testSecret), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func TestSecurity_TokenExpiryAndRefresh(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AuthSecret = testSecret })
+	t.Run("expires without refresh", func(t *testing.T) {
+		c := testutil.Dial(t, srv.WSURL, nil)
+		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "short", ServiceToken: token(t, "short", 101, 2*time.Second)}); r.Response.Code != 200 {
+			t.Fatal(r)
+		}
+		if code := closeCode(t, c); code != int(protocol.CloseTokenExpired) {
+			t.Fatalf("close %d, want 4005", code)
+		}
+	})
+	t.Run("refresh keeps the session", func(t *testing.T) {
+		c := testutil.Dial(t, srv.WSURL, nil)
+		first := time.Now()
+		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "long", ServiceToken: token(t, "long", 101, 2*time.Second)}); r.Response.Code != 200 {
+			t.Fatal(r)
+		}
+		if r := c.Call(protocol.CmdRefresh, protocol.RefreshData{ServiceToken: "bad"}); r.Response.Code != protocol.Unauthorized {
+			t.Fatalf("refresh with a bad token: %+v", r)
+		}
+		if r := c.Call(protocol.CmdRefresh, protocol.RefreshData{ServiceToken: token(t, "long", 101, time.Hour)}); r.Response.Code != 200 {
+			t.Fatalf("refresh: %+v", r)
+		}
+		// Keep talking (at a polite pace) until well past the first token's expiry: the
+		// session survives.
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for time.Since(first) < 3500*time.Millisecond {
+			if r := c.Call(protocol.CmdHeartbeat, nil); r.Response.Code != 200 {
+				t.Fatalf("heartbeat: %+v", r)
+			}
+			<-tick.C
+		}
+	})
+}
+
+func TestSecurity_AdminRoutes(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AdminToken = "admin-s3cret" })
+	cases := []struct {
+		name, path, auth string
+		status           int
+	}{
+		{"list without token", "/user/list?appId=101", "", 401},
+		{"list with wrong token", "/user/list?appId=101", "Bearer nope", 401},
+		{"list with token", "/user/list?appId=101", "Bearer admin-s3cret", 200},
+		{"state without token", "/system/state", "", 401},
+		{"metrics without token", "/metrics", "", 401},
+		{"metrics with token", "/metrics", "Bearer admin-s3cret", 200},
+		{"pprof without token", "/debug/pprof/", "", 401},
+		{"healthz is public", "/healthz", "", 200},
+		{"readyz is public", "/readyz", "", 200},
+		{"chat page is public", "/", "", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.HTTPURL+tc.path, nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("HTTP %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+}
+
+func TestSecurity_RateLimit(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.MessageRate = 5; c.MessageBurst = 10 })
+	good := testutil.Dial(t, srv.WSURL, nil)
+	good.Login(101, "good")
+	bad := testutil.Dial(t, srv.WSURL, nil)
+	bad.Login(101, "bad")
+	limited := false
+	// Flood without waiting: some answers say "rate limit", then the connection closes.
+	for i := 0; i < 500; i++ {
+		if err := bad.Conn.WriteMessage(websocket.TextMessage, []byte(`{"seq":"x","cmd":"ping"}`)); err != nil {
+			break // closed by the server
+		}
+	}
+	for {
+		_ = bad.Conn.SetReadDeadline(time.Now().Add(testutil.ReadTimeout))
+		_, b, err := bad.Conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != int(protocol.CloseRateLimited) {
+				t.Fatalf("ended with %v, want close 4006", err)
+			}
+			break
+		}
+		if strings.Contains(string(b), "rate limit") {
+			limited = true
+		}
+	}
+	if !limited {
+		t.Fatal("no rate-limit answer before the close")
+	}
+	wellBehaved(t, srv, good)
+	if !strings.Contains(httpGet(t, srv.HTTPURL+"/metrics"), "gows_rate_limited_total") {
+		t.Fatal("rate limiting is not in the metrics")
+	}
+}
+
+func TestHostile_TenThousandInvalidJSON(t *testing.T) {
+	srv := testutil.StartServer(t)
+	good := testutil.Dial(t, srv.WSURL, nil)
+	good.Login(101, "good")
+	before := getState(t, srv).RSSBytes
+	bad := testutil.Dial(t, srv.WSURL, nil)
+	sent := 0
+	for ; sent < 10000; sent++ {
+		if err := bad.Conn.WriteMessage(websocket.TextMessage, []byte(`{"seq":"1","cmd":`)); err != nil {
+			break
+		}
+	}
+	// The first messages get 1001 answers; the flood exceeds the rate limit and the
+	// connection is closed.
+	answered := 0
+	for {
+		_ = bad.Conn.SetReadDeadline(time.Now().Add(testutil.ReadTimeout))
+		_, b, err := bad.Conn.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) || ce.Code != int(protocol.CloseRateLimited) {
+				t.Fatalf("ended with %v after %d sent, want close 4006", err, sent)
+			}
+			break
+		}
+		if strings.Contains(string(b), `"code":1001`) {
+			answered++
+		}
+	}
+	if answered == 0 {
+		t.Fatal("invalid JSON was never answered with 1001")
+	}
+	if st := getState(t, srv); st.RSSBytes > before+rssCeiling {
+		t.Fatalf("RSS grew from %d to %d", before, st.RSSBytes)
+	}
+	wellBehaved(t, srv, good)
+}
+
+func TestSecurity_EchoEndpoint(t *testing.T) {
+	off := testutil.StartServer(t)
+	if _, err := testutil.DialErr(t, strings.Replace(off.WSURL, "/acc", "/echo", 1), nil); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("echo endpoint is on by default: %v", err)
+	}
+	srv := testutil.StartServer(t, func(c *server.Config) { c.EchoPath = "/echo" })
+	c := testutil.Dial(t, strings.Replace(srv.WSURL, "/acc", "/echo", 1), nil)
+	for _, m := range []struct {
+		typ  int
+		data string
+	}{{websocket.TextMessage, "hello"}, {websocket.BinaryMessage, "\x00\x01\x02"}} {
+		if err := c.Conn.WriteMessage(m.typ, []byte(m.data)); err != nil {
+			t.Fatal(err)
+		}
+		typ, b, err := c.Conn.ReadMessage()
+		if err != nil || typ != m.typ || string(b) != m.data {
+			t.Fatalf("echo: %d %q %v", typ, b, err)
+		}
+	}
+}
+
+func TestSecurity_PerIPCap(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.MaxConnsPerIP = 2 })
+	testutil.Dial(t, srv.WSURL, nil)
+	testutil.Dial(t, srv.WSURL, nil)
+	if _, err := testutil.DialErr(t, srv.WSURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 429") {
+		t.Fatalf("third connection from one address: %v, want HTTP 429", err)
+	}
+}
+
+func TestSecurity_TLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	tlsCfg := &tls.Config{InsecureSkipVerify: true}
+	d := websocket.Dialer{TLSClientConfig: tlsCfg}
+	ws, _, err := d.Dial(strings.Replace(srv.WSURL, "ws://", "wss://", 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"seq":"1","cmd":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, err := ws.ReadMessage(); err != nil || !strings.Contains(string(b), "pong") {
+		t.Fatalf("ping over wss: %s %v", b, err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	resp, err := hc.Get(strings.Replace(srv.HTTPURL, "http://", "https://", 1) + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("https healthz: %d", resp.StatusCode)
+	}
+}
+
+func writeCert(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for _, f := range []struct {
+		name, typ string
+		der       []byte
+	}{{certFile, "CERTIFICATE", der}, {keyFile, "PRIVATE KEY", kder}} {
+		if err := os.WriteFile(f.name, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return certFile, keyFile
+}
