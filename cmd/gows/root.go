@@ -90,6 +90,7 @@ HTTP API; the web chat page at / shows it working. Run "gows <command> --help" f
 settings of each command.`,
 		Example: `  gows serve                          # one node, everything in memory
   gows serve --config gows.yaml       # settings from a file (see configs/gows.example.yaml)
+  gows token --user alice --app-id 101 --secret "$GOWS_AUTH_SECRET"
   gows version -o json
   source <(gows completion bash)`,
 		// Errors are printed once, by execute; usage only on request.
@@ -123,6 +124,7 @@ settings of each command.`,
 		newBenchCmd(s, nil),
 		newChatCmd(s, nil),
 		newAdminCmd(s, nil),
+		newTokenCmd(s, nil),
 		newVersionCmd(s, nil),
 		newCompletionCmd(s),
 	)
