@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real-browser test of the web chat page: builds gows, starts `gows serve` on free loopback
-# ports, and drives two pages in Debian's headless Chromium with tests/browser/chat.test.mjs
+# ports, and drives two pages in Debian's headless Chromium with tests/browser/chat.test.mjs,
+# then checks the Origin policy from a cross-site page with tests/browser/origin.test.mjs
 # (playwright-core from npm; no browser is ever downloaded). The server is always stopped.
 #
 #   scripts/it/browser.sh
@@ -113,6 +114,8 @@ log "gows serve is up: page $base_url/, WebSocket ws://127.0.0.1:$ws_port/acc"
 
 status=0
 GOWS_BASE_URL=$base_url CHROMIUM=$chromium node tests/browser/chat.test.mjs || status=$?
+GOWS_BASE_URL=$base_url GOWS_WS_URL="ws://127.0.0.1:$ws_port/acc" CHROMIUM=$chromium \
+	node tests/browser/origin.test.mjs || status=$?
 if [[ $status -ne 0 ]]; then
 	log "browser test failed; server log:"
 	cat "$tmp/server.log" >&2
