@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/server/cluster"
 )
 
 // serveOptions is the parsed command line of `gows serve`.
@@ -20,6 +21,8 @@ type serveOptions struct {
 	configFile string
 	// config is server.Default() overlaid with the file, GOWS_* variables and flags.
 	config server.Config
+	// nodes > 1 runs that many node processes sharing the ports (see runNodes).
+	nodes int
 }
 
 // serveSettings lists every server.Config setting: its file key (the field's
@@ -61,6 +64,16 @@ func serveSettings() []setting {
 		{"message_burst", "message-burst", "burst of inbound messages allowed per connection above the rate"},
 		{"echo_path", "echo-path", "serve a raw WebSocket echo endpoint at this path on the WebSocket port (for conformance suites); empty: off"},
 		{"node_id", "node-id", "name of this node in logs, /system/state and the cluster; empty means hostname-pid"},
+		{"cluster.redis", "redis", "Redis URL (redis://host:port/db) that joins this node to a cluster; empty: a single node, all in memory"},
+		{"cluster.redis_addrs", "redis-addrs", "Redis seed addresses, comma-separated: Sentinels with --redis-master, else Redis Cluster nodes"},
+		{"cluster.redis_master", "redis-master", "Sentinel master name (with --redis-addrs)"},
+		{"cluster.redis_password", "redis-password", "password for the --redis-addrs servers (a --redis URL carries its own)"},
+		{"cluster.redis_prefix", "redis-prefix", "prefix of every Redis key of this cluster"},
+		{"cluster.redis_timeout", "redis-timeout", "deadline of every Redis call; after a failure, cluster-wide operations fail at once until Redis answers"},
+		{"cluster.node_ttl", "node-ttl", "lease of this node in the cluster registry, renewed every third of it; a dead node's users are gone within twice this"},
+		{"cluster.token", "cluster-token", "shared secret required on every gRPC call between nodes; empty: none (trusted network only)"},
+		{"cluster.rpc_timeout", "rpc-timeout", "deadline of every gRPC call to another node (push, broadcast, kick)"},
+		{"cluster.advertise_host", "advertise-host", "host other nodes use to reach this node's gRPC and HTTP ports; empty: the listen host, or the host name for a wildcard"},
 		{"log_level", "log-level", "log level: debug, info, warn or error"},
 		{"log_format", "log-format", "log format on stderr: text or json"},
 	}
@@ -86,7 +99,8 @@ exits 0 once drained, within --drain-timeout.`,
 		Example: `  gows serve
   gows serve --http-addr 127.0.0.1:8080 --ws-addr 127.0.0.1:8089 --log-level debug
   GOWS_ALLOWED_ORIGINS=https://chat.example.com,*.example.com gows serve
-  gows serve --config /etc/gows/gows.yaml --log-format json`,
+  gows serve --config /etc/gows/gows.yaml --log-format json
+  gows serve --nodes 4 --redis redis://127.0.0.1:6379/0   # a local 4-process cluster`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.configFile = configFile(opts.configFile)
@@ -95,13 +109,20 @@ exits 0 once drained, within --drain-timeout.`,
 				return err
 			}
 			opts.config = cfg
+			if opts.nodes < 1 {
+				return usageErrorf("--nodes: must be at least 1, got %d", opts.nodes)
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
+			}
+			if opts.nodes > 1 {
+				return runNodes(cmd.Context(), s, opts, cmd.Flags())
 			}
 			return runServe(cmd.Context(), s, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.configFile, "config", "", "YAML config file [$"+configFileEnv+"]")
+	cmd.Flags().IntVar(&opts.nodes, "nodes", 1, "run this many node processes sharing the WebSocket and HTTP ports (SO_REUSEPORT), each with its own gRPC port, restarted if they die")
 	addSettingFlags(cmd.Flags(), server.Default(), serveSettings())
 	return cmd
 }
@@ -114,6 +135,7 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 	}
 	log := newLogger(s.err, cfg.LogLevel, cfg.LogFormat)
 	slog.SetDefault(log)
+	cluster.SetRedisLogger(log) // go-redis's own chatter at debug level; outages are logged once by the broker
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

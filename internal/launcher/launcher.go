@@ -103,7 +103,7 @@ func superviseNode(ctx context.Context, cfg Config, i int, out, errOut *lockedWr
 		started := time.Now()
 		err := runNode(ctx, cfg, i, out, errOut)
 		if ctx.Err() != nil {
-			log.Info("node stopped", "err", err)
+			log.Info("node stopped")
 			return
 		}
 		if time.Since(started) > time.Minute {

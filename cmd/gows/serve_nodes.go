@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/gows-dev/gows/internal/launcher"
+)
+
+// launcherOwnFlag reports whether a serve flag is one the launcher sets per node itself;
+// the user's value is replaced (grpc-addr keeps its host, with port 0).
+func launcherOwnFlag(name string) bool {
+	switch name {
+	case "nodes", "node-id", "reuseport", "grpc-addr", "config":
+		return true
+	}
+	return false
+}
+
+// runNodes runs `gows serve --nodes N`: N node processes of this binary that share the
+// WebSocket and HTTP addresses through SO_REUSEPORT, each with its own gRPC port (picked
+// by the kernel) and node id, supervised by internal/launcher until SIGINT or SIGTERM.
+func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.FlagSet) error {
+	cfg := opts.config
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log := newLogger(s.err, cfg.LogLevel, cfg.LogFormat).With("component", "launcher")
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the gows binary: %w", err)
+	}
+	args := nodeArgs(flags, opts.configFile)
+	grpcHost, _, err := net.SplitHostPort(cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("grpc_addr: %w", err)
+	}
+	base := cfg.NodeID
+	if base == "" {
+		base, _ = os.Hostname() // "" still yields distinct names: -node1, -node2
+	}
+	name := func(i int) string { return fmt.Sprintf("%s-node%d", base, i+1) }
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	log.Info("starting local cluster", "nodes", opts.nodes, "ws_addr", cfg.WSAddr, "http_addr", cfg.HTTPAddr)
+	return launcher.Run(ctx, launcher.Config{
+		Nodes: opts.nodes,
+		Exe:   exe,
+		Name:  name,
+		Args: func(i int) []string {
+			return append([]string{"serve"}, append(args,
+				"--reuseport", "--node-id="+name(i), "--grpc-addr="+net.JoinHostPort(grpcHost, "0"))...)
+		},
+		Stdout:      s.out,
+		Stderr:      s.err,
+		StopTimeout: cfg.DrainTimeout + 5*time.Second,
+		Logger:      log,
+	})
+}
+
+// nodeArgs rebuilds the serve flags the user set, minus the launcher's own, so every node
+// gets the same settings; environment variables and the config file are inherited.
+func nodeArgs(flags *pflag.FlagSet, configFile string) []string {
+	var args []string
+	if configFile != "" {
+		args = append(args, "--config="+configFile)
+	}
+	flags.Visit(func(f *pflag.Flag) {
+		if launcherOwnFlag(f.Name) {
+			return
+		}
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			for _, v := range sv.GetSlice() {
+				args = append(args, "--"+f.Name+"="+v)
+			}
+			return
+		}
+		args = append(args, "--"+f.Name+"="+f.Value.String())
+	})
+	return args
+}
