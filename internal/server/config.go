@@ -7,7 +7,10 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/gows-dev/gows/internal/server/cluster"
 )
 
 // Config is the whole configuration of `gows serve`. The command line fills it from
@@ -107,6 +110,101 @@ type Config struct {
 	LogLevel string `mapstructure:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `mapstructure:"log_format"`
+	// Cluster joins this node to a cluster through Redis; its zero value (no Redis)
+	// keeps the node on its own.
+	Cluster ClusterConfig `mapstructure:"cluster"`
+}
+
+// ClusterConfig configures cluster mode: presence and the node registry in Redis, and the
+// gRPC node service between nodes (on GRPCAddr). With neither Redis nor RedisAddrs set
+// the node runs alone with everything in memory.
+type ClusterConfig struct {
+	// Redis is the URL of one Redis server (redis://[:password@]host:port/db, or
+	// rediss:// for TLS); "" uses RedisAddrs, or no cluster when both are empty.
+	Redis string `mapstructure:"redis"`
+	// RedisAddrs are host:port seeds: Sentinels when RedisMaster is set, else the nodes
+	// of a Redis Cluster (two or more) or one Redis server.
+	RedisAddrs []string `mapstructure:"redis_addrs"`
+	// RedisMaster is the Sentinel master name; needs RedisAddrs.
+	RedisMaster string `mapstructure:"redis_master"`
+	// RedisPassword authenticates to the RedisAddrs servers (a Redis URL carries its
+	// own).
+	RedisPassword string `mapstructure:"redis_password"`
+	// RedisPrefix starts every key this cluster writes, so clusters can share a Redis.
+	RedisPrefix string `mapstructure:"redis_prefix"`
+	// RedisTimeout is the deadline of every Redis call; after a failed call,
+	// cluster-wide operations fail at once until Redis answers again.
+	RedisTimeout time.Duration `mapstructure:"redis_timeout"`
+	// NodeTTL is the node's lease in the registry, renewed every NodeTTL/3. A node that
+	// stops renewing is taken for dead after NodeTTL; its users leave the lists within
+	// 2 x NodeTTL.
+	NodeTTL time.Duration `mapstructure:"node_ttl"`
+	// Token is the shared secret every gRPC call between nodes must carry; "" means
+	// none (trusted network only).
+	Token string `mapstructure:"token"`
+	// RPCTimeout is the deadline of every gRPC call to another node (a push to a user
+	// there, a broadcast, a kick).
+	RPCTimeout time.Duration `mapstructure:"rpc_timeout"`
+	// AdvertiseHost is the host other nodes use to reach this node's gRPC and HTTP
+	// ports; "" means the listen address's host, or the machine's host name when that
+	// is a wildcard.
+	AdvertiseHost string `mapstructure:"advertise_host"`
+}
+
+// Enabled reports whether cluster mode is configured.
+func (c ClusterConfig) Enabled() bool { return c.Redis != "" || len(c.RedisAddrs) > 0 }
+
+// Validate reports the first invalid cluster setting, naming its key.
+func (c ClusterConfig) Validate() error {
+	if c.Redis != "" {
+		if len(c.RedisAddrs) > 0 {
+			return errors.New("cluster.redis_addrs: give either cluster.redis (a URL) or cluster.redis_addrs, not both")
+		}
+		u, err := url.Parse(c.Redis)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return fmt.Errorf("cluster.redis: want redis://host:port/db or rediss://..., got %q", redactURL(c.Redis))
+		}
+	}
+	for _, a := range c.RedisAddrs {
+		if err := checkAddr(a); err != nil {
+			return fmt.Errorf("cluster.redis_addrs: %w", err)
+		}
+	}
+	if c.RedisMaster != "" && len(c.RedisAddrs) == 0 {
+		return errors.New("cluster.redis_master: needs the Sentinel addresses in cluster.redis_addrs")
+	}
+	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} ") {
+		return fmt.Errorf("cluster.redis_prefix: want a non-empty prefix without braces or spaces, got %q", c.RedisPrefix)
+	}
+	for _, d := range []struct {
+		key string
+		val time.Duration
+	}{
+		{"cluster.redis_timeout", c.RedisTimeout}, {"cluster.node_ttl", c.NodeTTL}, {"cluster.rpc_timeout", c.RPCTimeout},
+	} {
+		if d.val <= 0 {
+			return fmt.Errorf("%s: must be positive, got %s", d.key, d.val)
+		}
+	}
+	if c.NodeTTL < 300*time.Millisecond {
+		return fmt.Errorf("cluster.node_ttl: must be at least 300ms, got %s", c.NodeTTL)
+	}
+	if c.RedisTimeout >= c.NodeTTL/3 {
+		return fmt.Errorf("cluster.redis_timeout: must be shorter than a third of cluster.node_ttl (%s), got %s", c.NodeTTL/3, c.RedisTimeout)
+	}
+	if c.AdvertiseHost != "" && net.ParseIP(c.AdvertiseHost) == nil && !validHostname(c.AdvertiseHost) {
+		return fmt.Errorf("cluster.advertise_host: not a host name or IP address: %q", c.AdvertiseHost)
+	}
+	return nil
+}
+
+// redactURL hides a URL's password for error messages.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // Default returns the embedded single-node defaults.
@@ -131,6 +229,12 @@ func Default() Config {
 		DedupWindow:      5 * time.Minute,
 		LogLevel:         "info",
 		LogFormat:        "text",
+		Cluster: ClusterConfig{
+			RedisPrefix:  "gows",
+			RedisTimeout: 500 * time.Millisecond,
+			NodeTTL:      15 * time.Second,
+			RPCTimeout:   2 * time.Second,
+		},
 	}
 }
 
@@ -226,7 +330,10 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("log_format: want text or json, got %q", c.LogFormat)
 	}
-	return nil
+	if c.NodeID != "" && !cluster.ValidNodeID(c.NodeID) {
+		return fmt.Errorf("node_id: want 1..128 characters without spaces, '|', '{' or '}', got %q", c.NodeID)
+	}
+	return c.Cluster.Validate()
 }
 
 func checkAddr(addr string) error {

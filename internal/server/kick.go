@@ -23,7 +23,7 @@ func (s *Server) kickUser(ctx context.Context, app uint32, user, reason string) 
 	}
 	sess := s.hub.Lookup(app, user)
 	if sess == nil {
-		return 0, fmt.Errorf("kick %s: %w", user, api.ErrNotOnline)
+		return s.kickRemote(ctx, app, user, reason) // on the node presence names, if any
 	}
 	if reason == "" {
 		reason = protocol.CloseAdminKick.Text()

@@ -18,6 +18,7 @@ type metrics struct {
 	commands  *prometheus.CounterVec
 	pushes    *prometheus.CounterVec
 	pushTotal atomic.Uint64 // accepted pushes, for /system/state
+	cluster   *clusterMetrics
 
 	authFailures prometheus.Counter
 	rateLimited  prometheus.Counter
@@ -78,6 +79,7 @@ func newMetrics(s *Server) *metrics {
 		counter("gows_tls_handshake_failures_total", "Failed TLS handshakes on the WebSocket port.", func(x conn.Snapshot) float64 { return float64(x.TLSFailures) }),
 		handshakeFailures{e: e},
 	)
+	m.cluster = newClusterMetrics(s, m.reg)
 	return m
 }
 

@@ -2,18 +2,19 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"runtime"
 	rtmetrics "runtime/metrics"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/cluster"
+	"github.com/gows-dev/gows/internal/server/conn"
 )
 
 // backend adapts the Server to api.Backend.
@@ -33,9 +34,13 @@ func (b backend) Push(ctx context.Context, p api.Push) (api.PushResult, error) {
 
 func (b backend) State(ctx context.Context) api.State { return b.s.state() }
 
-// push delivers p to its target's connections on this node. A msgId seen within the
-// dedup window is acknowledged without delivering it again; a push that reached nobody
-// forgets its id, so the caller can retry it.
+func (b backend) Nodes(ctx context.Context) ([]api.NodeState, error) { return b.s.nodes(ctx) }
+
+// push delivers p to its target's connections cluster-wide: to a user here or, through
+// one gRPC call, on the node presence names; to a room or an app here and on every peer
+// in parallel, summing what each node delivered. A client's msgId seen within the
+// dedup window (on any node while Redis is up) is acknowledged without delivering it
+// again; a push that reached nobody forgets its id, so the caller can retry it.
 func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 	if !s.appAllowed(p.AppID) {
 		return api.PushResult{}, &api.ParamError{Field: "appId", Msg: fmt.Sprintf("app %d is not allowed on this server", p.AppID)}
@@ -43,85 +48,96 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 	if p.Type == "" {
 		p.Type = protocol.TypeText
 	}
-	if p.MsgID == "" {
+	// Ids the server makes are unique: only a client's own ids need deduplication,
+	// which in a cluster costs a Redis call.
+	clientID := p.MsgID != ""
+	if !clientID {
 		p.MsgID = s.newMsgID()
 	}
 	res := api.PushResult{MsgID: p.MsgID}
-	if !s.dedup.first(p.AppID, p.MsgID, time.Now()) {
+	if clientID && !s.broker.First(ctx, p.AppID, p.MsgID) {
 		res.Duplicate = true
 		s.metrics.pushed(p.Target.String(), "duplicate")
 		return res, nil
+	}
+	forget := func() {
+		if clientID {
+			s.broker.Forget(ctx, p.AppID, p.MsgID)
+		}
 	}
 	m := protocol.Message{Target: p.Room, Type: p.Type, Msg: p.Msg, From: p.From}
 	if p.Target == api.ToUser {
 		m.To = p.UserID
 	}
-	frame, err := s.pushFrame(p.MsgID, protocol.CmdMsg, m)
+	payload, err := protocol.EncodePush(p.MsgID, protocol.CmdMsg, m)
 	if err != nil {
-		s.dedup.forget(p.AppID, p.MsgID)
-		return res, err
+		forget()
+		return res, fmt.Errorf("encode push: %w", err)
 	}
+	frame := conn.TextFrame(payload)
 	switch p.Target {
 	case api.ToUser:
 		if s.hub.SendUser(p.AppID, p.UserID, frame) {
 			res.Delivered = 1
+			break
+		}
+		res.Delivered, err = s.sendRemote(ctx, p.AppID, p.UserID, payload)
+		if err != nil {
+			forget()
+			result := "unavailable"
+			if errors.Is(err, api.ErrNotOnline) {
+				result = "not_online"
+			}
+			s.metrics.pushed(p.Target.String(), result)
+			return res, err
 		}
 	case api.ToRoom:
 		res.Delivered = s.hub.SendRoom(p.AppID, p.Room, frame, nil)
+		n, failed := s.broadcastRemote(ctx, p.AppID, p.Room, payload)
+		res.Delivered, res.NodesFailed = res.Delivered+n, failed
 	case api.ToApp:
 		res.Delivered = s.hub.SendApp(p.AppID, frame, nil)
-	}
-	if p.Target == api.ToUser && res.Delivered == 0 {
-		s.dedup.forget(p.AppID, p.MsgID)
-		s.metrics.pushed(p.Target.String(), "not_online")
-		return res, fmt.Errorf("push to %s: %w", p.UserID, api.ErrNotOnline)
+		n, failed := s.broadcastRemote(ctx, p.AppID, "", payload)
+		res.Delivered, res.NodesFailed = res.Delivered+n, failed
 	}
 	s.metrics.pushed(p.Target.String(), "ok")
 	return res, nil
 }
 
-// online reports where app/user is connected.
+// online reports where app/user is connected, here or on another node.
 func (s *Server) online(ctx context.Context, app uint32, user string) (api.Presence, error) {
 	p := api.Presence{AppID: app, UserID: user}
-	sess := s.hub.Lookup(app, user)
-	if sess == nil {
+	if sess := s.hub.Lookup(app, user); sess != nil {
+		if ms := sess.LoginMs(); ms != 0 {
+			p.Online, p.NodeID, p.Addr = true, s.nodeID, remoteAddr(sess.Conn())
+			p.LoginAt = time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
+			return p, nil
+		}
+	}
+	u, ok, err := s.broker.Lookup(ctx, app, user)
+	if err != nil {
+		return p, unavailable("online "+user, err)
+	}
+	if !ok || u.Node == s.nodeID { // here, presence lags the hub: the user just left
 		return p, nil
 	}
-	p.Online, p.NodeID = true, s.nodeID
-	if c, ok := sess.Conn().(interface{ RemoteAddr() netip.AddrPort }); ok {
-		p.Addr = c.RemoteAddr().String()
-	}
-	p.LoginAt = time.UnixMilli(sess.LoginMs()).UTC().Format(time.RFC3339Nano)
+	p.Online, p.NodeID, p.Addr = true, u.Node, u.Addr
+	p.LoginAt = time.UnixMilli(u.LoginMs).UTC().Format(time.RFC3339Nano)
 	return p, nil
 }
 
-// users returns a page of app's (or a room's) online users, sorted, after cursor.
+// users returns a page of app's (or a room's) online users cluster-wide, sorted, after
+// cursor.
 func (s *Server) users(ctx context.Context, app uint32, room, cursor string, limit int) (api.UserPage, error) {
-	var all []string
-	if room == "" {
-		all = s.hub.Users(app)
-	} else {
-		all = s.hub.RoomUsers(app, room)
+	if room != "" {
+		pg := cluster.PageOf(s.roomUsers(ctx, app, room), cursor, limit)
+		return api.UserPage{UserCount: pg.Total, UserList: pg.Users, NextCursor: pg.Next}, nil
 	}
-	return pageOf(all, cursor, limit), nil
-}
-
-// pageOf cuts a page of at most limit ids after cursor out of sorted ids.
-func pageOf(sorted []string, cursor string, limit int) api.UserPage {
-	page := api.UserPage{UserCount: len(sorted)}
-	start := 0
-	if cursor != "" {
-		start, _ = slices.BinarySearch(sorted, cursor)
-		if start < len(sorted) && sorted[start] == cursor {
-			start++
-		}
+	pg, err := s.broker.Users(ctx, app, cursor, limit)
+	if err != nil {
+		return api.UserPage{}, unavailable("list users", err)
 	}
-	end := min(start+limit, len(sorted))
-	page.UserList = append([]string{}, sorted[start:end]...)
-	if end < len(sorted) {
-		page.NextCursor = sorted[end-1]
-	}
-	return page
+	return api.UserPage{UserCount: pg.Total, UserList: pg.Users, NextCursor: pg.Next}, nil
 }
 
 // state reports the node's state for /system/state.
@@ -153,6 +169,7 @@ func (s *Server) state() api.State {
 		SlowConsumers:     es.SlowConsumers,
 		HandshakeFailures: es.HandshakeFailures(),
 		Draining:          s.draining.Load(),
+		Cluster:           s.clusterState(),
 	}
 }
 

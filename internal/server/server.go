@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,11 +21,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
 
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/server/auth"
+	"github.com/gows-dev/gows/internal/server/cluster"
 	"github.com/gows-dev/gows/internal/server/conn"
 	"github.com/gows-dev/gows/internal/server/hub"
+	"github.com/gows-dev/gows/internal/server/rpc"
 )
 
 // Deps are the server's collaborators that do not come from configuration.
@@ -48,7 +52,6 @@ type Server struct {
 	origins *auth.OriginPolicy
 	sec     *security
 	work    *workers
-	dedup   *dedup
 	metrics *metrics
 	ids     atomic.Uint64 // message id sequence
 	appsOK  map[uint32]bool
@@ -56,6 +59,18 @@ type Server struct {
 	httpLn   net.Listener
 	httpSrv  *http.Server
 	draining atomic.Bool
+
+	// Cluster (cluster.go). broker is Memory without Redis; the rest is nil or empty
+	// without a cluster.
+	broker    cluster.Broker
+	redis     *cluster.Redis
+	peers     *rpc.Peers
+	grpcLn    net.Listener
+	grpcSrv   *grpc.Server
+	grpcAddr  string         // registered gRPC address
+	httpAdv   string         // registered HTTP address
+	kicks     sync.WaitGroup // kicks of replaced sessions on other nodes
+	kickSlots chan struct{}  // bounds kicks
 }
 
 // New validates cfg and binds the WebSocket and HTTP listeners, so address errors surface
@@ -73,14 +88,14 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("allowed_origins: %w", err)
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     log,
-		version: deps.Version,
-		nodeID:  cfg.NodeID,
-		started: time.Now(),
-		hub:     hub.New(),
-		origins: origins,
-		dedup:   newDedup(cfg.DedupWindow),
+		cfg:       cfg,
+		log:       log,
+		version:   deps.Version,
+		nodeID:    cfg.NodeID,
+		started:   time.Now(),
+		hub:       hub.New(),
+		origins:   origins,
+		kickSlots: make(chan struct{}, maxTakeoverKicks),
 	}
 	if s.sec, err = newSecurity(cfg, log); err != nil {
 		return nil, err
@@ -133,6 +148,16 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		_ = s.engine.Close() // best effort: New is failing
 		return nil, fmt.Errorf("http_addr: %w", err)
 	}
+	if err := s.newBroker(); err != nil {
+		_ = s.Close() // best effort: New is failing
+		return nil, err
+	}
+	if cfg.Cluster.Enabled() {
+		if err := s.newRPC(); err != nil {
+			_ = s.Close() // best effort: New is failing
+			return nil, err
+		}
+	}
 	s.metrics = newMetrics(s)
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
@@ -178,33 +203,72 @@ func (s *Server) WSAddr() net.Addr { return net.TCPAddrFromAddrPort(s.engine.Add
 // HTTPAddr returns the bound HTTP address.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLn.Addr() }
 
-// Close releases the listeners of a server whose Run was never called.
+// Close releases the listeners and the Redis client of a server whose Run was never
+// called.
 func (s *Server) Close() error {
-	return errors.Join(s.engine.Close(), s.httpLn.Close())
+	errs := []error{s.engine.Close(), s.httpLn.Close()}
+	if s.grpcLn != nil {
+		errs = append(errs, s.grpcLn.Close())
+	}
+	if s.redis != nil {
+		errs = append(errs, s.redis.Close())
+	}
+	return errors.Join(errs...)
 }
 
-// Run serves until ctx is cancelled, then shuts down: it stops accepting, closes every
-// WebSocket with 1001 (going away), waits up to DrainTimeout for them, and returns nil
-// after every goroutine it started has exited.
+// Run serves until ctx is cancelled, then shuts down in order:
+//
+//  1. mark the node draining (in Redis too) and stop accepting: HTTP, gRPC and
+//     WebSocket listeners;
+//  2. close every WebSocket with 1001 (going away) and wait up to DrainTimeout for them
+//     and for their logouts;
+//  3. deregister the node and its users from Redis and close Redis, last.
+//
+// It returns nil after every goroutine it started has exited, or the first fatal error.
 func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("gows node starting", "node_id", s.nodeID, "version", s.version,
 		"ws_addr", s.WSAddr().String(), "ws_path", s.cfg.WSPath, "http_addr", s.HTTPAddr().String(),
-		"max_conns", s.engine.MaxConns())
+		"grpc_addr", s.grpcAddr, "cluster", s.cfg.Cluster.Enabled(), "max_conns", s.engine.MaxConns())
+	// The broker outlives the listeners and connections: it writes their logouts and
+	// deregisters the node after them.
+	brokerCtx, stopBroker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBroker()
+	brokerDone := make(chan error, 1)
+	go func() { brokerDone <- s.broker.Run(brokerCtx) }()
+
 	g, gctx := errgroup.WithContext(ctx)
-	engineDone := make(chan struct{})
-	g.Go(func() error {
-		defer close(engineDone)
-		return s.engine.Run(gctx)
-	})
-	g.Go(func() error { return s.work.run(engineDone) })
-	g.Go(func() error { return s.serveHTTP(gctx) })
+	// stopCtx ends the listeners and connections once the node is marked draining.
+	stopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	defer stop()
 	g.Go(func() error {
 		<-gctx.Done()
 		s.draining.Store(true)
 		s.log.Info("draining", "connections", s.engine.Stats().Open, "drain_timeout", s.cfg.DrainTimeout)
+		dctx, cancel := context.WithTimeout(stopCtx, s.cfg.Cluster.RedisTimeout)
+		if err := s.broker.Drain(dctx); err != nil {
+			s.log.Warn("mark node draining in the cluster", "err", err)
+		}
+		cancel()
+		stop()
 		return nil
 	})
+	engineDone := make(chan struct{})
+	g.Go(func() error {
+		defer close(engineDone)
+		return s.engine.Run(stopCtx)
+	})
+	g.Go(func() error { return s.work.run(engineDone) })
+	g.Go(func() error { return s.serveHTTP(stopCtx) })
+	if s.grpcSrv != nil {
+		g.Go(func() error { return s.serveGRPC(stopCtx) })
+	}
 	err := g.Wait()
+	stopBroker()
+	err = errors.Join(err, <-brokerDone)
+	s.kicks.Wait()
+	if s.peers != nil {
+		err = errors.Join(err, s.peers.Close())
+	}
 	s.log.Info("gows node stopped", "node_id", s.nodeID, "err", err)
 	return err
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/cluster"
 	"github.com/gows-dev/gows/internal/server/conn"
 	"github.com/gows-dev/gows/internal/server/hub"
 	"github.com/gows-dev/gows/internal/wsframe"
@@ -177,11 +178,15 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		s.logout(sess)
 	}
 	if s.cfg.DuplicateLogin == "reject" {
-		if other := s.hub.Lookup(d.AppID, d.UserID); other != nil && other != sess {
+		if other := s.hub.Lookup(d.AppID, d.UserID); (other != nil && other != sess) || s.onOtherNode(ctx, d.AppID, d.UserID) {
 			return protocol.OperationFailure, "user " + d.UserID + " is already logged in", nil
 		}
 	}
-	old := s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
+	loginMs := time.Now().UnixMilli()
+	old := s.hub.Login(sess, d.AppID, d.UserID, loginMs)
+	// Queued, not awaited: a login costs no Redis round trip. A session of this user on
+	// another node is kicked when the write reports it (Server.takeover).
+	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: loginMs, Addr: c.RemoteAddr().String()})
 	c.ClearDeadline()
 	expireAt(c, exp)
 	s.metrics.logins.Inc()
@@ -205,8 +210,9 @@ func (s *Server) logout(sess *hub.Session) {
 	if !sess.LoggedIn() {
 		return
 	}
-	app, user := sess.App(), sess.User()
+	app, user, loginMs := sess.App(), sess.User(), sess.LoginMs()
 	if s.hub.Logout(sess) {
+		s.broker.Logout(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: loginMs})
 		s.notifyExit(app, user)
 	}
 }

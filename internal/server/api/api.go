@@ -67,6 +67,9 @@ type PushResult struct {
 	MsgID     string `json:"msgId"`
 	Delivered int    `json:"delivered"`           // connections the message was queued to
 	Duplicate bool   `json:"duplicate,omitempty"` // msgId seen within the dedup window: not delivered again
+	// NodesFailed counts the nodes a room or app push could not reach within the
+	// deadline (their logs name them); Delivered counts the others' connections.
+	NodesFailed int `json:"nodesFailed,omitempty"`
 }
 
 // Presence describes an online user.
@@ -88,25 +91,49 @@ type UserPage struct {
 
 // State is a node's state as /system/state reports it.
 type State struct {
-	NodeID            string `json:"nodeId"`
-	Version           string `json:"version"`
-	StartedAt         string `json:"startedAt"` // RFC 3339
-	UptimeMs          int64  `json:"uptimeMs"`
-	Connections       int64  `json:"connections"` // upgraded WebSocket connections
-	Handshaking       int64  `json:"handshaking"` // accepted sockets not yet upgraded
-	Users             int    `json:"users"`       // logged-in users on this node
-	Rooms             int    `json:"rooms"`
-	Goroutines        int    `json:"goroutines"`
-	HeapBytes         uint64 `json:"heapBytes"`
-	RSSBytes          uint64 `json:"rssBytes"`
-	MaxConns          int    `json:"maxConns"`
-	MessagesIn        uint64 `json:"messagesIn"`  // WebSocket messages received
-	MessagesOut       uint64 `json:"messagesOut"` // WebSocket frames sent
-	Pushes            uint64 `json:"pushes"`      // accepted push requests (HTTP and WebSocket send)
-	Dropped           uint64 `json:"dropped"`     // frames discarded with a slow consumer's queue
-	SlowConsumers     uint64 `json:"slowConsumers"`
-	HandshakeFailures uint64 `json:"handshakeFailures"`
-	Draining          bool   `json:"draining"`
+	NodeID            string       `json:"nodeId"`
+	Version           string       `json:"version"`
+	StartedAt         string       `json:"startedAt"` // RFC 3339
+	UptimeMs          int64        `json:"uptimeMs"`
+	Connections       int64        `json:"connections"` // upgraded WebSocket connections
+	Handshaking       int64        `json:"handshaking"` // accepted sockets not yet upgraded
+	Users             int          `json:"users"`       // logged-in users on this node
+	Rooms             int          `json:"rooms"`
+	Goroutines        int          `json:"goroutines"`
+	HeapBytes         uint64       `json:"heapBytes"`
+	RSSBytes          uint64       `json:"rssBytes"`
+	MaxConns          int          `json:"maxConns"`
+	MessagesIn        uint64       `json:"messagesIn"`  // WebSocket messages received
+	MessagesOut       uint64       `json:"messagesOut"` // WebSocket frames sent
+	Pushes            uint64       `json:"pushes"`      // accepted push requests (HTTP and WebSocket send)
+	Dropped           uint64       `json:"dropped"`     // frames discarded with a slow consumer's queue
+	SlowConsumers     uint64       `json:"slowConsumers"`
+	HandshakeFailures uint64       `json:"handshakeFailures"`
+	Draining          bool         `json:"draining"`
+	Cluster           ClusterState `json:"cluster"`
+}
+
+// ClusterState is a node's view of its cluster.
+type ClusterState struct {
+	Mode    string `json:"mode"`              // "single" (no Redis) or "redis"
+	Nodes   int    `json:"nodes"`             // live nodes this node routes to, itself included
+	RedisUp *bool  `json:"redisUp,omitempty"` // the last Redis call succeeded (redis mode)
+}
+
+// NodeState is one live node as /system/nodes lists it. Other nodes' counts are from
+// their last registry renewal (at most a third of the node TTL old).
+type NodeState struct {
+	NodeID      string `json:"nodeId"`
+	Version     string `json:"version,omitempty"`
+	HTTPAddr    string `json:"httpAddr,omitempty"`
+	GRPCAddr    string `json:"grpcAddr,omitempty"`
+	StartedAt   string `json:"startedAt"`             // RFC 3339
+	HeartbeatAt string `json:"heartbeatAt,omitempty"` // RFC 3339, last registry renewal
+	Connections int64  `json:"connections"`
+	Users       int64  `json:"users"`
+	RSSBytes    uint64 `json:"rssBytes"`
+	Draining    bool   `json:"draining"`
+	Self        bool   `json:"self,omitempty"` // the node that answered
 }
 
 // Backend is what the API needs from the server.
@@ -115,6 +142,7 @@ type Backend interface {
 	Users(ctx context.Context, app uint32, room, cursor string, limit int) (UserPage, error)
 	Push(ctx context.Context, p Push) (PushResult, error)
 	State(ctx context.Context) State
+	Nodes(ctx context.Context) ([]NodeState, error)                         // live nodes of the cluster; ErrUnavailable if unknown
 	Kick(ctx context.Context, app uint32, user, reason string) (int, error) // connections closed; ErrNotOnline if none
 }
 
@@ -151,6 +179,7 @@ func New(cfg Config, b Backend) *Handler {
 	h.mux.HandleFunc("/room/sendMessage", h.post(h.sendRoom))
 	h.mux.HandleFunc("/room/users", h.get(h.roomUsers))
 	h.mux.HandleFunc("/system/state", h.get(h.state))
+	h.mux.HandleFunc("/system/nodes", h.get(h.nodes))
 	h.mux.HandleFunc("/user/kick", h.post(h.kick))
 	h.mux.HandleFunc("/healthz", h.get(func(w http.ResponseWriter, r *http.Request, p params) {
 		writeOK(w, map[string]string{"status": "ok"})
@@ -162,7 +191,7 @@ func New(cfg Config, b Backend) *Handler {
 // Routes lists the paths the handler serves, for mounting.
 func (h *Handler) Routes() []string {
 	return []string{"/user/list", "/user/online", "/user/sendMessage", "/user/sendMessageAll",
-		"/room/sendMessage", "/room/users", "/system/state", "/healthz", "/readyz", "/user/kick"}
+		"/room/sendMessage", "/room/users", "/system/state", "/system/nodes", "/healthz", "/readyz", "/user/kick"}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
@@ -303,6 +332,16 @@ func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Push) {
 
 func (h *Handler) state(w http.ResponseWriter, r *http.Request, p params) {
 	writeOK(w, h.b.State(r.Context()))
+}
+
+// nodes lists the cluster's live nodes: {"nodes":[...]}; a single node lists itself.
+func (h *Handler) nodes(w http.ResponseWriter, r *http.Request, p params) {
+	ns, err := h.b.Nodes(r.Context())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeOK(w, map[string][]NodeState{"nodes": ns})
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request, p params) {

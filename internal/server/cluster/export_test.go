@@ -20,6 +20,3 @@ func (r *Redis) WriteLogins(ctx context.Context, users []User) {
 
 // Config returns the broker's configuration.
 func (r *Redis) Config() RedisConfig { return r.cfg }
-
-// CloseClient closes the Redis client of a broker whose Run never ran.
-func (r *Redis) CloseClient() error { return r.rdb.Close() }

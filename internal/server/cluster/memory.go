@@ -67,11 +67,11 @@ func (m *Memory) Users(ctx context.Context, app uint32, cursor string, limit int
 	}
 	m.mu.Unlock()
 	slices.Sort(all)
-	return pageOf(all, cursor, limit), nil
+	return PageOf(all, cursor, limit), nil
 }
 
-// pageOf cuts a page of at most limit ids after cursor out of sorted ids.
-func pageOf(sorted []string, cursor string, limit int) Page {
+// PageOf cuts a page of at most limit ids after cursor out of sorted ids.
+func PageOf(sorted []string, cursor string, limit int) Page {
 	p := Page{Total: len(sorted)}
 	start := 0
 	if cursor != "" {

@@ -53,8 +53,6 @@ const (
 	queueLen = 1 << 16
 	// batchMax is the most operations in one pipeline.
 	batchMax = 512
-	// refreshEvery limits registry reads caused by lookups of unknown nodes.
-	refreshEvery = 200 * time.Millisecond
 	// downProbe is how often the registry is retried while Redis is unreachable.
 	downProbe = 500 * time.Millisecond
 )
@@ -100,12 +98,11 @@ type Redis struct {
 	stale      atomic.Bool // this node's presence must be rewritten
 	registered atomic.Bool // the first lease was taken
 
-	mu          sync.Mutex // guards live, offsetMs, peerIDs, draining, lastRefresh
-	live        map[string]liveNode
-	offsetMs    int64 // Redis clock minus local clock at the last registry read
-	peerIDs     string
-	draining    bool
-	lastRefresh time.Time
+	mu       sync.Mutex // guards live, offsetMs, peerIDs and draining
+	live     map[string]liveNode
+	offsetMs int64 // Redis clock minus local clock at the last registry read
+	peerIDs  string
+	draining bool
 
 	healthMu  sync.Mutex // guards down and downSince
 	down      bool
@@ -169,9 +166,25 @@ func newClient(cfg RedisConfig) (redis.UniversalClient, error) {
 	opts.WriteTimeout = cfg.Timeout
 	opts.PoolTimeout = cfg.Timeout
 	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = -1 // no retries: the deadline is the caller's budget, and the writer repairs
+	opts.DialerRetries = 1 // one dial per call: a down Redis must fail fast
+	opts.MaxRetries = -1   // no retries: the deadline is the caller's budget, and the writer repairs
 	return redis.NewUniversalClient(opts), nil
 }
+
+// SetRedisLogger sends go-redis's own log lines (pool and reconnect chatter) to log at
+// debug level; the broker reports outages itself, once per incident. go-redis has one
+// logger per process, so only main (and test mains) call this.
+func SetRedisLogger(log *slog.Logger) { redis.SetLogger(redisLogger{log}) }
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "go-redis", "msg", fmt.Sprintf(format, v...))
+}
+
+// Close releases the Redis client of a broker whose Run was never called; Run closes it
+// itself.
+func (r *Redis) Close() error { return r.rdb.Close() }
 
 // keys builds the key names; see the package doc for the layout.
 type keys struct{ p string }
@@ -396,7 +409,6 @@ func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added bool
 	r.mu.Lock()
 	r.live = live
 	r.offsetMs = now - local.UnixMilli()
-	r.lastRefresh = local
 	var peers []Node
 	changed := false
 	if notify {
@@ -430,14 +442,14 @@ func (r *Redis) peersLocked(now time.Time) []Node {
 }
 
 // liveNode returns node id from the cache if its lease is current.
-func (r *Redis) liveNode(id string, now time.Time) (Node, bool, time.Time) {
+func (r *Redis) liveNode(id string, now time.Time) (Node, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n, ok := r.live[id]
 	if ok && n.leaseMs < now.UnixMilli()+r.offsetMs {
 		ok = false
 	}
-	return n.Node, ok, r.lastRefresh
+	return n.Node, ok
 }
 
 // ---- Registry ----
@@ -711,7 +723,7 @@ func (r *Redis) takeoversIn(ops []presenceOp, cmds []redis.Cmder) {
 		if err != nil || old.Node == r.cfg.NodeID {
 			continue // on this node the hub has already replaced the session
 		}
-		if _, live, _ := r.liveNode(old.Node, now); !live {
+		if _, live := r.liveNode(old.Node, now); !live {
 			continue // a dead node's sessions are gone already
 		}
 		r.takeovers.Add(1)
@@ -781,22 +793,22 @@ func (r *Redis) Lookup(ctx context.Context, app uint32, user string) (User, bool
 	if u.Node == r.cfg.NodeID {
 		return u, true, nil
 	}
-	now := time.Now()
-	_, live, refreshed := r.liveNode(u.Node, now)
-	if !live && now.Sub(refreshed) >= refreshEvery {
-		// Perhaps a node that joined after the last renewal.
-		if err := r.refresh(cctx); err != nil {
-			return User{}, false, err
-		}
-		_, live, _ = r.liveNode(u.Node, now)
+	if _, live := r.Node(u.Node); live {
+		return u, true, nil
 	}
+	// A node that joined (or came back) after the last renewal, or a dead one: ask the
+	// registry. This costs a second round trip only for users of nodes not known live,
+	// which a dead node's are for at most 2 x NodeTTL, until it is collected.
+	if err := r.refresh(cctx); err != nil {
+		return User{}, false, err
+	}
+	_, live := r.Node(u.Node)
 	return u, live, nil
 }
 
 // Node returns a live node from the cache (no I/O).
 func (r *Redis) Node(id string) (Node, bool) {
-	n, ok, _ := r.liveNode(id, time.Now())
-	return n, ok
+	return r.liveNode(id, time.Now())
 }
 
 // Users returns a page of app's online users after cursor, sorted by id.

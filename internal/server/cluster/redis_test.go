@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +18,10 @@ import (
 	"github.com/gows-dev/gows/internal/testutil"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	SetRedisLogger(slog.New(slog.DiscardHandler)) // the tests kill and pause Redis on purpose
+	goleak.VerifyTestMain(m)
+}
 
 // localUsers is a node's hub as the tests see it.
 type localUsers struct {
@@ -259,7 +263,7 @@ func TestRedis_DeadNodeIsRemoved(t *testing.T) {
 	a := startNode(t, addrs, "t2", "node-a")
 	// node-b registers and writes its users once, then "crashes": nothing runs for it.
 	b := newNode(t, addrs, "t2", "node-b")
-	t.Cleanup(func() { _ = b.CloseClient() }) // its Run never ran: close what New opened
+	t.Cleanup(func() { _ = b.Close() }) // its Run never ran: close what New opened
 	if err := b.Heartbeat(t.Context()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,379 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/cluster"
+	"github.com/gows-dev/gows/internal/server/rpc"
+	gowsv1 "github.com/gows-dev/gows/proto/gows/v1"
+)
+
+// maxTakeoverKicks bounds the kicks of replaced sessions on other nodes in flight; past
+// it a kick is skipped (the older connection stays until it closes by itself) and
+// counted.
+const maxTakeoverKicks = 256
+
+// newBroker builds the cluster broker: Redis when configured, else the in-memory one.
+func (s *Server) newBroker() error {
+	hooks := cluster.Hooks{
+		Self:       s.selfNode,
+		Local:      s.localUsers,
+		OnPeers:    s.syncPeers,
+		OnTakeover: s.takeover,
+	}
+	cc := s.cfg.Cluster
+	if !cc.Enabled() {
+		s.broker = cluster.NewMemory(s.nodeID, s.cfg.DedupWindow, hooks)
+		return nil
+	}
+	r, err := cluster.NewRedis(cluster.RedisConfig{
+		NodeID:      s.nodeID,
+		URL:         cc.Redis,
+		Addrs:       cc.RedisAddrs,
+		MasterName:  cc.RedisMaster,
+		Password:    cc.RedisPassword,
+		Prefix:      cc.RedisPrefix,
+		Timeout:     cc.RedisTimeout,
+		NodeTTL:     cc.NodeTTL,
+		DedupWindow: s.cfg.DedupWindow,
+		Logger:      s.log.With("component", "cluster"),
+	}, hooks)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	s.broker, s.redis = r, r
+	return nil
+}
+
+// newRPC binds the gRPC listener and builds the node service and the peer clients.
+func (s *Server) newRPC() error {
+	ln, err := listenTCP(s.cfg.GRPCAddr, false)
+	if err != nil {
+		return fmt.Errorf("grpc_addr: %w", err)
+	}
+	s.grpcLn = ln
+	s.grpcSrv = rpc.NewServer(s.cfg.Cluster.Token, rpc.Local{Hub: s.hub, State: s.rpcState, Kick: s.kickLocal})
+	s.peers = rpc.NewPeers(rpc.PeersConfig{
+		Token:   s.cfg.Cluster.Token,
+		Timeout: s.cfg.Cluster.RPCTimeout,
+		Logger:  s.log.With("component", "rpc"),
+		Observe: func(method string, err error, took time.Duration) { s.metrics.cluster.rpcCall(method, err, took) },
+	})
+	s.grpcAddr = advertised(ln.Addr(), s.cfg.Cluster.AdvertiseHost)
+	s.httpAdv = advertised(s.httpLn.Addr(), s.cfg.Cluster.AdvertiseHost)
+	return nil
+}
+
+// advertised is the address other nodes use for a bound listener: the advertise host
+// if set, else the bound host unless it is a wildcard, else the host name.
+func advertised(bound net.Addr, host string) string {
+	ap, err := netip.ParseAddrPort(bound.String())
+	if err != nil {
+		return bound.String()
+	}
+	if host == "" {
+		if ip := ap.Addr(); !ip.IsUnspecified() {
+			host = ip.Unmap().String()
+		} else if h, err := os.Hostname(); err == nil && h != "" {
+			host = h
+		} else {
+			host = "127.0.0.1"
+		}
+	}
+	return net.JoinHostPort(host, strconv.Itoa(int(ap.Port())))
+}
+
+// GRPCAddr returns the gRPC address this node registers ("" without a cluster).
+func (s *Server) GRPCAddr() string { return s.grpcAddr }
+
+// serveGRPC serves the node service until ctx is done, then stops gracefully, falling
+// back to a hard stop after DrainTimeout.
+func (s *Server) serveGRPC(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.grpcSrv.Serve(s.grpcLn) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("grpc server: %w", err)
+	case <-ctx.Done():
+	}
+	stopped := make(chan struct{})
+	go func() {
+		s.grpcSrv.GracefulStop()
+		close(stopped)
+	}()
+	t := time.NewTimer(s.cfg.DrainTimeout)
+	defer t.Stop()
+	select {
+	case <-stopped:
+	case <-t.C:
+		s.grpcSrv.Stop()
+		<-stopped
+	}
+	if err := <-errc; err != nil {
+		return fmt.Errorf("grpc server: %w", err)
+	}
+	return nil
+}
+
+// selfNode describes this node for the registry.
+func (s *Server) selfNode() cluster.Node {
+	return cluster.Node{
+		ID:          s.nodeID,
+		Version:     s.version,
+		HTTPAddr:    s.httpAdv,
+		GRPCAddr:    s.grpcAddr,
+		StartedMs:   s.started.UnixMilli(),
+		Connections: s.engine.Stats().Open,
+		Users:       int64(s.hub.Count()),
+		RSSBytes:    rssBytes(),
+		Draining:    s.draining.Load(),
+	}
+}
+
+// localUsers lists the users logged in here, for a presence rewrite.
+func (s *Server) localUsers() iter.Seq[cluster.User] {
+	return func(yield func(cluster.User) bool) {
+		for app := range s.hub.Apps() {
+			for _, user := range s.hub.Users(app) {
+				sess := s.hub.Lookup(app, user)
+				if sess == nil {
+					continue
+				}
+				ms := sess.LoginMs()
+				if ms == 0 {
+					continue
+				}
+				if !yield(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: ms, Addr: remoteAddr(sess.Conn())}) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func remoteAddr(c any) string {
+	if rc, ok := c.(interface{ RemoteAddr() netip.AddrPort }); ok {
+		return rc.RemoteAddr().String()
+	}
+	return ""
+}
+
+func (s *Server) syncPeers(peers []cluster.Node) {
+	if s.peers == nil {
+		return
+	}
+	s.peers.Sync(targets(peers))
+	s.log.Info("cluster peers changed", "peers", len(peers))
+}
+
+func targets(nodes []cluster.Node) []rpc.Target {
+	out := make([]rpc.Target, len(nodes))
+	for i, n := range nodes {
+		out[i] = rpc.Target{ID: n.ID, Addr: n.GRPCAddr}
+	}
+	return out
+}
+
+// takeover closes, on its node, the session that a login here replaced. The kick names
+// the replaced login's time, so that a still newer session there is left alone.
+func (s *Server) takeover(old, by cluster.User) {
+	n, ok := s.broker.Node(old.Node)
+	if !ok || s.peers == nil {
+		return
+	}
+	select {
+	case s.kickSlots <- struct{}{}:
+	default:
+		s.metrics.cluster.takeoverSkipped.Inc()
+		return
+	}
+	s.kicks.Go(func() {
+		defer func() { <-s.kickSlots }()
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Cluster.RPCTimeout)
+		defer cancel()
+		k, err := s.peers.Kick(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, old.App, old.ID, old.LoginMs,
+			uint32(protocol.CloseKickout), protocol.CloseKickout.Text())
+		s.log.Debug("older session on another node kicked", "app_id", old.App, "user_id", old.ID,
+			"node_id", old.Node, "kicked", k, "err", err)
+	})
+}
+
+// kickLocal closes app/user's session here if it logged in at or before beforeMs (0:
+// any); the node service calls it for other nodes.
+func (s *Server) kickLocal(app uint32, user string, beforeMs int64, code protocol.CloseCode, reason string) bool {
+	sess := s.hub.Lookup(app, user)
+	if sess == nil {
+		return false
+	}
+	if ms := sess.LoginMs(); ms == 0 || (beforeMs != 0 && ms > beforeMs) {
+		return false
+	}
+	if reason == "" {
+		reason = code.Text()
+	}
+	s.kick(sess, code, reason)
+	return true
+}
+
+// clusterState is this node's view of the cluster for /system/state.
+func (s *Server) clusterState() api.ClusterState {
+	cs := api.ClusterState{Mode: "single", Nodes: 1 + len(s.broker.Peers())}
+	if s.redis != nil {
+		up := s.redis.Stats().Up
+		cs.Mode, cs.RedisUp = "redis", &up
+	}
+	return cs
+}
+
+// rpcState is this node's state for the node service.
+func (s *Server) rpcState() *gowsv1.StateResponse {
+	st := s.state()
+	return &gowsv1.StateResponse{
+		NodeId: st.NodeID, Version: st.Version, StartedMs: s.started.UnixMilli(),
+		Connections: st.Connections, Users: int64(st.Users), Rooms: int64(st.Rooms),
+		RssBytes: st.RSSBytes, Draining: st.Draining,
+	}
+}
+
+// unavailable wraps a cluster failure as api.ErrUnavailable.
+func unavailable(what string, err error) error {
+	return fmt.Errorf("%s: %w: %w", what, api.ErrUnavailable, err)
+}
+
+// sendRemote pushes payload to app/user on the node presence names.
+func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payload []byte) (int, error) {
+	u, ok, err := s.broker.Lookup(ctx, app, user)
+	if err != nil {
+		return 0, unavailable("push to "+user, err)
+	}
+	if !ok || u.Node == s.nodeID {
+		return 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
+	}
+	n, ok := s.broker.Node(u.Node)
+	if !ok || s.peers == nil {
+		return 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
+	}
+	d, err := s.peers.SendUser(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, payload)
+	switch {
+	case errors.Is(err, rpc.ErrNotFound):
+		return 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
+	case err != nil:
+		return 0, unavailable("push to "+user, err)
+	}
+	return d, nil
+}
+
+// broadcastRemote pushes payload to an app (room "") or a room on every peer, in
+// parallel, and returns the connections reached and how many peers failed.
+func (s *Server) broadcastRemote(ctx context.Context, app uint32, room string, payload []byte) (int, int) {
+	peers := s.broker.Peers()
+	if len(peers) == 0 || s.peers == nil {
+		return 0, 0
+	}
+	var rs []rpc.Result[int]
+	if room == "" {
+		rs = s.peers.SendApp(ctx, targets(peers), app, payload)
+	} else {
+		rs = s.peers.SendRoom(ctx, targets(peers), app, room, payload)
+	}
+	n, failed := 0, 0
+	for _, r := range rs {
+		if r.Err != nil {
+			failed++
+			continue
+		}
+		n += r.Value
+	}
+	return n, failed
+}
+
+// roomUsers lists a room's members on every node, sorted. Room membership is not in
+// Redis (joining a room costs no Redis write), so the nodes are asked; a peer that does
+// not answer within the deadline is left out.
+func (s *Server) roomUsers(ctx context.Context, app uint32, room string) []string {
+	all := s.hub.RoomUsers(app, room)
+	if peers := s.broker.Peers(); len(peers) > 0 && s.peers != nil {
+		for _, r := range s.peers.Users(ctx, targets(peers), app, room) {
+			all = append(all, r.Value...)
+		}
+		slices.Sort(all)
+		all = slices.Compact(all)
+	}
+	return all
+}
+
+// nodes lists the cluster's live nodes for /system/nodes; this node's counts are
+// current, the others' are from their last lease renewal.
+func (s *Server) nodes(ctx context.Context) ([]api.NodeState, error) {
+	ns, err := s.broker.Nodes(ctx)
+	if err != nil {
+		return nil, unavailable("list nodes", err)
+	}
+	out := make([]api.NodeState, 0, len(ns))
+	seen := false
+	for _, n := range ns {
+		if n.ID == s.nodeID {
+			hb := n.HeartbeatMs
+			n = s.selfNode()
+			n.HeartbeatMs = hb
+			seen = true
+		}
+		out = append(out, nodeState(n, n.ID == s.nodeID))
+	}
+	if !seen { // not registered yet (Redis just came back)
+		out = append(out, nodeState(s.selfNode(), true))
+	}
+	slices.SortFunc(out, func(a, b api.NodeState) int { return strings.Compare(a.NodeID, b.NodeID) })
+	return out, nil
+}
+
+func nodeState(n cluster.Node, self bool) api.NodeState {
+	st := api.NodeState{
+		NodeID: n.ID, Version: n.Version, HTTPAddr: n.HTTPAddr, GRPCAddr: n.GRPCAddr,
+		StartedAt: time.UnixMilli(n.StartedMs).UTC().Format(time.RFC3339), Connections: n.Connections,
+		Users: n.Users, RSSBytes: n.RSSBytes, Draining: n.Draining, Self: self,
+	}
+	if n.HeartbeatMs > 0 {
+		st.HeartbeatAt = time.UnixMilli(n.HeartbeatMs).UTC().Format(time.RFC3339Nano)
+	}
+	return st
+}
+
+// kickRemote kicks app/user on the node presence names, for /user/kick.
+func (s *Server) kickRemote(ctx context.Context, app uint32, user, reason string) (int, error) {
+	u, ok, err := s.broker.Lookup(ctx, app, user)
+	if err != nil {
+		return 0, unavailable("kick "+user, err)
+	}
+	n, live := s.broker.Node(u.Node)
+	if !ok || u.Node == s.nodeID || !live || s.peers == nil {
+		return 0, fmt.Errorf("kick %s: %w", user, api.ErrNotOnline)
+	}
+	k, err := s.peers.Kick(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, 0, uint32(protocol.CloseAdminKick), reason)
+	if err != nil {
+		return 0, unavailable("kick "+user, err)
+	}
+	if k == 0 {
+		return 0, fmt.Errorf("kick %s: %w", user, api.ErrNotOnline)
+	}
+	return k, nil
+}
+
+// onOtherNode reports whether app/user is online on another node (for
+// duplicate_login: reject). When Redis cannot say, the login is let through.
+func (s *Server) onOtherNode(ctx context.Context, app uint32, user string) bool {
+	u, ok, err := s.broker.Lookup(ctx, app, user)
+	return err == nil && ok && u.Node != s.nodeID
+}

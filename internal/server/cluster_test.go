@@ -1,0 +1,460 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/cluster"
+	"github.com/gows-dev/gows/internal/testutil"
+)
+
+// go-redis logs every failed dial on its process-wide logger; the tests kill Redis on
+// purpose, and the broker reports outages itself.
+func init() { cluster.SetRedisLogger(slog.New(slog.DiscardHandler)) }
+
+// Test cluster timings: short enough that faults resolve in about a second.
+const (
+	testNodeTTL      = 900 * time.Millisecond
+	testRedisTimeout = 200 * time.Millisecond
+	testRPCTimeout   = time.Second
+)
+
+// keyPrefix gives each test its own Redis keys.
+func keyPrefix(t *testing.T) string {
+	return "t-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+}
+
+// inCluster configures a node of a test cluster: one Redis URL, or Redis Cluster seeds.
+func inCluster(t *testing.T, id string, redisURL string, addrs ...string) func(*server.Config) {
+	prefix := keyPrefix(t)
+	return func(c *server.Config) {
+		c.NodeID = id
+		c.Cluster.Redis = redisURL
+		c.Cluster.RedisAddrs = addrs
+		c.Cluster.RedisPrefix = prefix
+		c.Cluster.NodeTTL = testNodeTTL
+		c.Cluster.RedisTimeout = testRedisTimeout
+		c.Cluster.RPCTimeout = testRPCTimeout
+	}
+}
+
+// startCluster runs n nodes (n1, n2, ...) on one Redis and waits until each routes to
+// all of them.
+func startCluster(t *testing.T, n int, redisURL string, addrs ...string) []*testutil.Server {
+	t.Helper()
+	var nodes []*testutil.Server
+	for i := range n {
+		nodes = append(nodes, testutil.StartServer(t, inCluster(t, fmt.Sprintf("n%d", i+1), redisURL, addrs...)))
+	}
+	waitClusterSize(t, n, nodes...)
+	return nodes
+}
+
+func waitClusterSize(t *testing.T, n int, nodes ...*testutil.Server) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, s := range nodes {
+			if st := getState(t, s); st.Cluster.Nodes != n {
+				return fmt.Errorf("%s routes to %d nodes, want %d", st.NodeID, st.Cluster.Nodes, n)
+			}
+		}
+		return nil
+	})
+}
+
+// metric returns the value of an unlabelled metric of node s.
+func metric(t *testing.T, s *testutil.Server, name string) string {
+	t.Helper()
+	for line := range strings.SplitSeq(httpGet(t, s.HTTPURL+"/metrics"), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+func login(t *testing.T, s *testutil.Server, app uint32, user string) *testutil.Client {
+	t.Helper()
+	c := testutil.Dial(t, s.WSURL, nil)
+	c.Login(app, user)
+	return c
+}
+
+// online asks node s where app/user is.
+func online(t *testing.T, s *testutil.Server, user string) (int, api.Presence) {
+	t.Helper()
+	code, a := getJSON(t, s.HTTPURL+"/user/online?appId=101&userId="+url.QueryEscape(user))
+	var p api.Presence
+	if code == http.StatusOK {
+		if err := json.Unmarshal(a.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return code, p
+}
+
+// waitOnline waits until node s sees user on node want ("" for offline).
+func waitOnline(t *testing.T, s *testutil.Server, user, want string) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		code, p := online(t, s, user)
+		if code != http.StatusOK {
+			return fmt.Errorf("online %s: HTTP %d", user, code)
+		}
+		if p.NodeID != want || p.Online != (want != "") {
+			return fmt.Errorf("%s is on %q (online %v), want %q", user, p.NodeID, p.Online, want)
+		}
+		return nil
+	})
+}
+
+func userList(t *testing.T, s *testutil.Server, path string) (int, api.UserPage) {
+	t.Helper()
+	code, a := getJSON(t, s.HTTPURL+path)
+	var p api.UserPage
+	if code == http.StatusOK {
+		if err := json.Unmarshal(a.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return code, p
+}
+
+func pushResult(t *testing.T, a answer) api.PushResult {
+	t.Helper()
+	var r api.PushResult
+	if err := json.Unmarshal(a.Data, &r); err != nil {
+		t.Fatalf("push data %s: %v", a.Data, err)
+	}
+	return r
+}
+
+func sendTo(user, msg string) url.Values {
+	return url.Values{"appId": {"101"}, "userId": {user}, "message": {msg}}
+}
+
+func TestCluster_MessageCrossesNodes(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 3, r.URL())
+	alice, bob, carol := login(t, ns[0], 101, "alice"), login(t, ns[1], 101, "bob"), login(t, ns[2], 101, "carol")
+	waitOnline(t, ns[0], "bob", "n2")
+	waitOnline(t, ns[0], "carol", "n3")
+	waitOnline(t, ns[2], "alice", "n1")
+
+	// HTTP push on n3 to a user on n1.
+	_, a := pushForm(t, ns[2], "/user/sendMessage", sendTo("alice", "via n3"), http.StatusOK)
+	if res := pushResult(t, a); res.Delivered != 1 {
+		t.Fatalf("push via n3: %+v", res)
+	}
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdMsg)); m.Msg != "via n3" || m.To != "alice" {
+		t.Fatalf("alice got %+v", m)
+	}
+	// WebSocket send from n1 to a user on n2.
+	if r := alice.Call(protocol.CmdSend, protocol.SendData{To: "bob", Msg: "hi bob"}); r.Response.Code != protocol.OK {
+		t.Fatalf("send to bob: %+v", r)
+	}
+	if m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg)); m.Msg != "hi bob" || m.From != "alice" {
+		t.Fatalf("bob got %+v", m)
+	}
+	// Cluster-wide lists and counts, from HTTP and from the WebSocket users command.
+	if code, p := userList(t, ns[1], "/user/list?appId=101"); code != 200 || p.UserCount != 3 || !slices.Equal(p.UserList, []string{"alice", "bob", "carol"}) {
+		t.Fatalf("user list on n2: %d %+v", code, p)
+	}
+	if code, p := userList(t, ns[1], "/user/list?appId=101&limit=2"); code != 200 || p.NextCursor != "bob" || len(p.UserList) != 2 {
+		t.Fatalf("first page on n2: %d %+v", code, p)
+	}
+	if r := carol.Call(protocol.CmdUsers, nil); testutil.Data[protocol.UsersResult](t, r).UserCount != 3 {
+		t.Fatalf("users command on n3: %s", r.Response.Data)
+	}
+	if r := alice.Call(protocol.CmdSend, protocol.SendData{To: "nobody", Msg: "x"}); r.Response.Code != protocol.NotData {
+		t.Fatalf("send to an offline user: %+v", r)
+	}
+	// Broadcast from n1 reaches all three nodes; delivered sums their counts.
+	_, a = pushForm(t, ns[0], "/user/sendMessageAll", url.Values{"appId": {"101"}, "message": {"to all"}}, http.StatusOK)
+	if res := pushResult(t, a); res.Delivered != 3 || res.NodesFailed != 0 {
+		t.Fatalf("broadcast: %+v", res)
+	}
+	for _, c := range []*testutil.Client{alice, bob, carol} {
+		if m := testutil.Data[protocol.Message](t, c.Push(protocol.CmdMsg)); m.Msg != "to all" {
+			t.Fatalf("broadcast got %+v", m)
+		}
+	}
+	// Rooms: members on n1 and n3, pushed and listed from n2.
+	for _, c := range []*testutil.Client{alice, carol} {
+		if r := c.Call(protocol.CmdJoin, protocol.RoomData{Room: "lobby"}); r.Response.Code != protocol.OK {
+			t.Fatalf("join: %+v", r)
+		}
+	}
+	_, a = pushForm(t, ns[1], "/room/sendMessage", url.Values{"appId": {"101"}, "room": {"lobby"}, "message": {"room msg"}}, http.StatusOK)
+	if res := pushResult(t, a); res.Delivered != 2 {
+		t.Fatalf("room push: %+v", res)
+	}
+	for _, c := range []*testutil.Client{alice, carol} {
+		if m := testutil.Data[protocol.Message](t, c.Push(protocol.CmdMsg)); m.Msg != "room msg" || m.Target != "lobby" {
+			t.Fatalf("room push got %+v", m)
+		}
+	}
+	if code, p := userList(t, ns[1], "/room/users?appId=101&room=lobby"); code != 200 || !slices.Equal(p.UserList, []string{"alice", "carol"}) {
+		t.Fatalf("room users on n2: %d %+v", code, p)
+	}
+	// /system/nodes lists the three nodes with their counts.
+	code, a := getJSON(t, ns[0].HTTPURL+"/system/nodes")
+	var nodes struct{ Nodes []api.NodeState }
+	if err := json.Unmarshal(a.Data, &nodes); code != 200 || err != nil {
+		t.Fatalf("nodes: %d %s %v", code, a.Data, err)
+	}
+	if len(nodes.Nodes) != 3 || nodes.Nodes[0].NodeID != "n1" || !nodes.Nodes[0].Self || nodes.Nodes[0].Users != 1 ||
+		nodes.Nodes[2].GRPCAddr != ns[2].GRPCAddr() || nodes.Nodes[1].RSSBytes == 0 || nodes.Nodes[1].HTTPAddr != ns[1].HTTPAddr().String() {
+		t.Fatalf("nodes = %+v", nodes.Nodes)
+	}
+}
+
+// TestCluster_SingleNodeListsItself: without Redis, /system/nodes answers this node.
+func TestCluster_SingleNodeListsItself(t *testing.T) {
+	s := testutil.StartServer(t, func(c *server.Config) { c.NodeID = "solo" })
+	login(t, s, 101, "u1")
+	code, a := getJSON(t, s.HTTPURL+"/system/nodes")
+	var nodes struct{ Nodes []api.NodeState }
+	if err := json.Unmarshal(a.Data, &nodes); code != 200 || err != nil {
+		t.Fatalf("nodes: %d %s %v", code, a.Data, err)
+	}
+	if len(nodes.Nodes) != 1 || nodes.Nodes[0].NodeID != "solo" || nodes.Nodes[0].Users != 1 || !nodes.Nodes[0].Self {
+		t.Fatalf("nodes = %+v", nodes.Nodes)
+	}
+	if st := getState(t, s); st.Cluster.Mode != "single" || st.Cluster.Nodes != 1 || st.Cluster.RedisUp != nil {
+		t.Fatalf("cluster state = %+v", st.Cluster)
+	}
+}
+
+func TestCluster_KickoutAcrossNodes(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	older := login(t, ns[0], 101, "alice")
+	waitOnline(t, ns[1], "alice", "n1")
+	newer := login(t, ns[1], 101, "alice")
+
+	if p := older.Push(protocol.CmdKickout); p.Response.Code != protocol.OK {
+		t.Fatalf("kickout push %+v", p)
+	}
+	var ce *websocket.CloseError
+	if err := older.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseKickout) {
+		t.Fatalf("older connection closed with %v, want %d", err, protocol.CloseKickout)
+	}
+	waitOnline(t, ns[0], "alice", "n2")
+	pushForm(t, ns[0], "/user/sendMessage", sendTo("alice", "to the newer"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, newer.Push(protocol.CmdMsg)); m.Msg != "to the newer" {
+		t.Fatalf("newer got %+v", m)
+	}
+	// An operator's kick on n1 reaches the session on n2.
+	_, a := pushForm(t, ns[0], "/user/kick", url.Values{"appId": {"101"}, "userId": {"alice"}, "reason": {"bye"}}, http.StatusOK)
+	var kr api.KickResult
+	if err := json.Unmarshal(a.Data, &kr); err != nil || kr.Kicked != 1 {
+		t.Fatalf("kick across nodes: %s", a.Data)
+	}
+	if err := newer.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseAdminKick) {
+		t.Fatalf("newer connection closed with %v, want %d", err, protocol.CloseAdminKick)
+	}
+	waitOnline(t, ns[0], "alice", "")
+	pushForm(t, ns[1], "/user/kick", url.Values{"appId": {"101"}, "userId": {"alice"}}, http.StatusNotFound)
+}
+
+// TestCluster_RedisDownAndBack: with Redis killed, local pushes and logins work and
+// cluster-wide operations answer 503 at once; when Redis is back (empty, same port),
+// every node re-registers and rewrites its users without any client reconnecting.
+func TestCluster_RedisDownAndBack(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	alice := login(t, ns[0], 101, "alice")
+	bob := login(t, ns[1], 101, "bob")
+	waitOnline(t, ns[0], "bob", "n2")
+
+	r.Kill()
+	// The first failing call costs at most the Redis timeout; the rest fail at once.
+	for i := range 3 {
+		start := time.Now()
+		_, a := pushForm(t, ns[0], "/user/sendMessage", sendTo("bob", "lost"), http.StatusServiceUnavailable)
+		if took := time.Since(start); took > testRedisTimeout+300*time.Millisecond || a.Code != protocol.OperationFailure {
+			t.Fatalf("push %d to a remote user with redis down: code %d after %s", i, a.Code, took)
+		}
+	}
+	if code, _ := userList(t, ns[1], "/user/list?appId=101"); code != http.StatusServiceUnavailable {
+		t.Fatalf("user list with redis down: HTTP %d, want 503", code)
+	}
+	pushForm(t, ns[0], "/user/sendMessage", sendTo("alice", "local"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdMsg)); m.Msg != "local" {
+		t.Fatalf("alice got %+v", m)
+	}
+	dave := login(t, ns[0], 101, "dave") // a login needs no Redis
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if v := metric(t, ns[1], "gows_cluster_redis_up"); v != "0" {
+			return fmt.Errorf("n2 gows_cluster_redis_up = %q", v)
+		}
+		return nil
+	})
+	if st := getState(t, ns[0]); st.Cluster.RedisUp == nil || *st.Cluster.RedisUp {
+		t.Fatalf("state during the outage: %+v", st.Cluster)
+	}
+
+	r.Restart()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		code, p := userList(t, ns[1], "/user/list?appId=101")
+		if code != http.StatusOK || !slices.Equal(p.UserList, []string{"alice", "bob", "dave"}) {
+			return fmt.Errorf("user list after redis returned: %d %+v", code, p)
+		}
+		return nil
+	})
+	pushForm(t, ns[0], "/user/sendMessage", sendTo("bob", "back"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg)); m.Msg != "back" {
+		t.Fatalf("bob got %+v", m)
+	}
+	pushForm(t, ns[1], "/user/sendMessage", sendTo("dave", "back"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, dave.Push(protocol.CmdMsg)); m.Msg != "back" {
+		t.Fatalf("dave got %+v", m)
+	}
+	if v := metric(t, ns[1], "gows_cluster_redis_outages_total"); v != "1" {
+		t.Fatalf("n2 gows_cluster_redis_outages_total = %q", v)
+	}
+}
+
+// TestCluster_PausedRedisDoesNotHang: a SIGSTOPped Redis accepts connections and never
+// answers; logins and requests still answer within the Redis timeout.
+func TestCluster_PausedRedisDoesNotHang(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	login(t, ns[1], 101, "bob")
+	waitOnline(t, ns[0], "bob", "n2")
+
+	r.Pause()
+	t.Cleanup(r.Resume) // before the kill in StartRedis's cleanup (cleanups run last first)
+	start := time.Now()
+	_, a := pushForm(t, ns[0], "/user/sendMessage", sendTo("bob", "x"), http.StatusServiceUnavailable)
+	if took := time.Since(start); took > testRedisTimeout+500*time.Millisecond {
+		t.Fatalf("push with redis paused took %s (code %d)", took, a.Code)
+	}
+	start = time.Now()
+	c := login(t, ns[0], 101, "erin")
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Fatalf("login with redis paused took %s", took)
+	}
+	if r := c.Call(protocol.CmdUsers, nil); r.Response.Code != protocol.OperationFailure {
+		t.Fatalf("users command with redis paused: %+v", r)
+	}
+	start = time.Now()
+	if code, _ := getJSON(t, ns[1].HTTPURL+"/system/nodes"); code != http.StatusServiceUnavailable {
+		t.Fatalf("nodes with redis paused: HTTP %d", code)
+	}
+	if took := time.Since(start); took > testRedisTimeout+500*time.Millisecond {
+		t.Fatalf("nodes with redis paused took %s", took)
+	}
+	r.Resume()
+	waitOnline(t, ns[1], "erin", "n1")
+}
+
+// TestCluster_UnreachablePeerAnswersWithinTheDeadline: a registered node whose gRPC
+// port never answers costs a push the RPC deadline, and nothing else waits for it.
+func TestCluster_UnreachablePeerAnswersWithinTheDeadline(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	bob := login(t, ns[1], 101, "bob")
+
+	// A third node, "hung", registers with a gRPC address that never answers and
+	// records one user; it is a real broker, just without a server behind it.
+	hole := testutil.Blackhole(t)
+	ghost := cluster.User{App: 101, ID: "ghost", Node: "hung", LoginMs: 1}
+	hung, err := cluster.NewRedis(cluster.RedisConfig{NodeID: "hung", URL: r.URL(), Prefix: keyPrefix(t),
+		Timeout: testRedisTimeout, NodeTTL: 30 * time.Second, DedupWindow: time.Minute},
+		cluster.Hooks{
+			Self: func() cluster.Node { return cluster.Node{GRPCAddr: hole} },
+			Local: func() iter.Seq[cluster.User] {
+				return func(yield func(cluster.User) bool) { yield(ghost) }
+			},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- hung.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("hung broker: %v", err)
+		}
+	})
+	hung.Login(ghost)
+	waitClusterSize(t, 3, ns...)
+	waitOnline(t, ns[0], "ghost", "hung")
+
+	// The push to ghost waits for its deadline; pushes to bob meanwhile do not.
+	var wg sync.WaitGroup
+	slowDone := make(chan struct{})
+	var took time.Duration
+	var code int
+	var a answer
+	wg.Go(func() {
+		defer close(slowDone)
+		start := time.Now()
+		code, a = pushForm(t, ns[0], "/user/sendMessage", sendTo("ghost", "lost"), 0)
+		took = time.Since(start)
+	})
+	quick, slowest := 0, time.Duration(0)
+	for done := false; !done; {
+		start := time.Now()
+		pushForm(t, ns[0], "/user/sendMessage", sendTo("bob", "quick"), http.StatusOK)
+		slowest = max(slowest, time.Since(start))
+		quick++
+		select {
+		case <-slowDone:
+			done = true
+		default:
+		}
+	}
+	wg.Wait()
+	if code != http.StatusServiceUnavailable || took < testRPCTimeout/2 || took > testRPCTimeout+500*time.Millisecond || a.Code != protocol.OperationFailure {
+		t.Fatalf("push to the hung node: HTTP %d code %d after %s, want 503/1009 after about %s", code, a.Code, took, testRPCTimeout)
+	}
+	if quick < 2 || slowest > testRPCTimeout/2 {
+		t.Fatalf("%d pushes to bob while one waited for the hung node, slowest %s", quick, slowest)
+	}
+	if m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg)); m.Msg != "quick" {
+		t.Fatalf("bob got %+v", m)
+	}
+	// A broadcast answers within the deadline too, naming the node it missed.
+	start := time.Now()
+	_, a = pushForm(t, ns[0], "/user/sendMessageAll", url.Values{"appId": {"101"}, "message": {"all"}}, http.StatusOK)
+	if res := pushResult(t, a); res.Delivered != 1 || res.NodesFailed != 1 || time.Since(start) > testRPCTimeout+500*time.Millisecond {
+		t.Fatalf("broadcast with a hung node: %+v after %s", res, time.Since(start))
+	}
+}
+
+// TestCluster_OverRedisCluster runs two nodes on a 3-master Redis Cluster.
+func TestCluster_OverRedisCluster(t *testing.T) {
+	rc := testutil.StartRedisCluster(t)
+	ns := startCluster(t, 2, "", rc.Addrs...)
+	alice := login(t, ns[0], 101, "alice")
+	login(t, ns[1], 101, "bob")
+	waitOnline(t, ns[1], "alice", "n1")
+	pushForm(t, ns[1], "/user/sendMessage", sendTo("alice", "through the cluster"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdMsg)); m.Msg != "through the cluster" {
+		t.Fatalf("alice got %+v", m)
+	}
+	if code, p := userList(t, ns[0], "/user/list?appId=101"); code != 200 || p.UserCount != 2 {
+		t.Fatalf("user list: %d %+v", code, p)
+	}
+}
