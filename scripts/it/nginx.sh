@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Integration test of deploy/nginx/gows.conf: Redis, two gows nodes and nginx on loopback
+# ports. A chat client connected through nginx's single public port must receive a push
+# sent through the node it is not connected to (and one sent through nginx's HTTP side).
+#
+#   scripts/it/nginx.sh
+#
+# Needs nginx and redis-server (Debian packages) and go. Without them it skips, unless
+# CI is set. Everything it starts runs in a temporary directory and is killed on exit.
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+
+is_ci() {
+	case "${CI:-}" in
+	"" | 0 | false | FALSE | no) return 1 ;;
+	*) return 0 ;;
+	esac
+}
+
+say() { printf 'nginx.sh: %s\n' "$*"; }
+die() {
+	printf 'nginx.sh: FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+for cmd in nginx redis-server curl go; do
+	if ! command -v "$cmd" >/dev/null; then
+		is_ci && die "$cmd is missing and CI is set"
+		say "skipped: $cmd is missing"
+		exit 0
+	fi
+done
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+	local status=$?
+	exec 3>&- 2>/dev/null || true
+	for pid in "${pids[@]}"; do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if ((status != 0)); then
+		for f in "$tmp"/*.log "$tmp"/alice.out; do
+			[[ -f $f ]] && { printf '\n--- %s\n' "$f"; tail -n 30 "$f"; } >&2
+		done
+	fi
+	rm -rf "$tmp"
+	exit "$status"
+}
+trap cleanup EXIT INT TERM
+
+# free_port prints a loopback port nothing listens on (checked by connecting to it).
+used_ports=" "
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 20000))
+		[[ $used_ports == *" $p "* ]] && continue
+		if ! (exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			used_ports+="$p "
+			echo "$p"
+			return
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_for CMD...: retries a command for up to 20 seconds.
+wait_for() {
+	for _ in $(seq 200); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+say "building gows"
+go build -o "$tmp/gows" ./cmd/gows
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
+pids+=($!)
+wait_for redis-cli -p "$redis_port" ping || die "redis-server did not start"
+
+declare -A http ws
+for node in a b; do
+	http[$node]=$(free_port)
+	ws[$node]=$(free_port)
+	"$tmp/gows" serve --node-id "it-$node" --redis "redis://127.0.0.1:$redis_port/0" \
+		--http-addr "127.0.0.1:${http[$node]}" --ws-addr "127.0.0.1:${ws[$node]}" --grpc-addr 127.0.0.1:0 \
+		--trusted-proxies 127.0.0.1 --node-ttl 3s --log-level warn >"$tmp/node-$node.log" 2>&1 &
+	pids+=($!)
+done
+for node in a b; do
+	wait_for curl -fsS "http://127.0.0.1:${http[$node]}/readyz" || die "node $node did not become ready"
+done
+
+# The shipped config with this run's ports, inside a minimal nginx.conf.
+public=$(free_port)
+sed -e "s/listen 80;/listen 127.0.0.1:$public;/" \
+	-e "s/127.0.0.1:8089/127.0.0.1:${ws[a]}/" -e "s/127.0.0.1:8090/127.0.0.1:${ws[b]}/" \
+	-e "s/127.0.0.1:8080/127.0.0.1:${http[a]}/" -e "s/127.0.0.1:8081/127.0.0.1:${http[b]}/" \
+	deploy/nginx/gows.conf >"$tmp/gows.conf"
+user_line=""
+[[ $(id -u) -eq 0 ]] && user_line="user root root;"
+cat >"$tmp/nginx.conf" <<CONF
+$user_line
+worker_processes 1;
+pid $tmp/nginx.pid;
+error_log $tmp/nginx-error.log warn;
+events { worker_connections 256; }
+http {
+    access_log $tmp/nginx-access.log;
+    client_body_temp_path $tmp/body;
+    proxy_temp_path $tmp/proxy;
+    fastcgi_temp_path $tmp/fastcgi;
+    uwsgi_temp_path $tmp/uwsgi;
+    scgi_temp_path $tmp/scgi;
+    include $tmp/gows.conf;
+}
+CONF
+nginx -t -p "$tmp" -c "$tmp/nginx.conf" >"$tmp/nginx-t.log" 2>&1 || die "nginx -t refused the config: $(cat "$tmp/nginx-t.log")"
+nginx -p "$tmp" -c "$tmp/nginx.conf" -g "daemon off;" >"$tmp/nginx.log" 2>&1 &
+pids+=($!)
+wait_for curl -fsS "http://127.0.0.1:$public/healthz" || die "nginx did not proxy /healthz"
+wait_for test "$(curl -fsS "http://127.0.0.1:$public/system/nodes" | grep -o '"nodeId"' | wc -l)" -eq 2 ||
+	die "the cluster did not list two nodes through nginx"
+
+# alice connects through nginx; her input stays open on fd 3 until the end.
+mkfifo "$tmp/alice.in"
+"$tmp/gows" chat --no-tui --url "ws://127.0.0.1:$public/acc" --user alice --app-id 101 \
+	<"$tmp/alice.in" >"$tmp/alice.out" 2>"$tmp/alice.log" &
+pids+=($!)
+exec 3>"$tmp/alice.in"
+
+online() { curl -fsS "http://127.0.0.1:$public/user/online?appId=101&userId=alice"; }
+wait_for sh -c "curl -fsS 'http://127.0.0.1:$public/user/online?appId=101&userId=alice' | grep -q '\"online\":true'" ||
+	die "alice did not come online through nginx"
+home=$(online | sed -n 's/.*"nodeId":"\([^"]*\)".*/\1/p')
+case $home in
+it-a) other=b ;;
+it-b) other=a ;;
+*) die "alice is on an unknown node: $(online)" ;;
+esac
+say "alice is connected through nginx to $home; pushing through node it-$other"
+
+curl -fsS -X POST "http://127.0.0.1:${http[$other]}/user/sendMessage" \
+	-d appId=101 -d userId=alice -d message="hello from it-$other" >"$tmp/push.json" ||
+	die "push through it-$other failed: $(cat "$tmp/push.json")"
+grep -q '"delivered":1' "$tmp/push.json" || die "push answer: $(cat "$tmp/push.json")"
+wait_for grep -q "hello from it-$other" "$tmp/alice.out" || die "alice did not receive the push sent through it-$other"
+
+curl -fsS -X POST "http://127.0.0.1:$public/user/sendMessage" \
+	-d appId=101 -d userId=alice -d message="hello through nginx" >/dev/null || die "push through nginx failed"
+wait_for grep -q "hello through nginx" "$tmp/alice.out" || die "alice did not receive the push sent through nginx"
+
+say "ok: a client behind nginx received pushes sent through the other node and through nginx"
