@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"iter"
 	"log/slog"
@@ -393,6 +394,10 @@ func TestRedis_DedupIsClusterWide(t *testing.T) {
 	}
 }
 
+// presenceUsers sizes TestRedis_LoginsAreBatched; docs/cluster.md measures with
+// -presence-users 200000.
+var presenceUsers = flag.Int("presence-users", 20000, "logins written by TestRedis_LoginsAreBatched")
+
 // TestRedis_LoginsAreBatched: 20,000 logins take far fewer round trips, and Redis's
 // memory per online user is measured.
 func TestRedis_LoginsAreBatched(t *testing.T) {
@@ -400,26 +405,26 @@ func TestRedis_LoginsAreBatched(t *testing.T) {
 	a := startNode(t, []string{r.Addr}, "t6", "gows-node-01")
 	waitPeers(t, a)
 	before := usedMemory(t, r)
-	const n = 20000
+	n := *presenceUsers
 	start := time.Now()
 	for i := range n {
 		a.login(User{App: 101, ID: fmt.Sprintf("user-%06d", i), Node: "gows-node-01",
 			LoginMs: time.Now().UnixMilli(), Addr: "127.0.0.1:" + strconv.Itoa(10000+i%50000)})
 	}
 	testutil.Eventually(t, 20*time.Second, func() error {
-		if w := a.Stats().Writes; w < n {
+		if w := a.Stats().Writes; w < uint64(n) {
 			return fmt.Errorf("%d of %d written", w, n)
 		}
 		return nil
 	})
 	took := time.Since(start)
 	st := a.Stats()
-	if st.Batches > n/10 {
+	if st.Batches > uint64(n/10) {
 		t.Errorf("%d logins took %d pipelines, want at most %d", n, st.Batches, n/10)
 	}
-	perUser := (usedMemory(t, r) - before) / n
+	perUser := (usedMemory(t, r) - before) / int64(n)
 	t.Logf("%d logins written in %s with %d pipelines (%.0f/s); redis memory %d bytes per online user",
-		n, took.Round(time.Millisecond), st.Batches, n/took.Seconds(), perUser)
+		n, took.Round(time.Millisecond), st.Batches, float64(n)/took.Seconds(), perUser)
 	if perUser > 1024 {
 		t.Errorf("redis memory per user = %d bytes, want under 1 KiB", perUser)
 	}

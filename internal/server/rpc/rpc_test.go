@@ -55,7 +55,7 @@ type node struct {
 	addr string
 }
 
-func startNode(t *testing.T, token string) *node {
+func startNode(t testing.TB, token string) *node {
 	t.Helper()
 	h := hub.New()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -91,7 +91,7 @@ func (n *node) login(app uint32, user string, loginMs int64) *fakeConn {
 	return c
 }
 
-func newPeers(t *testing.T, token string, timeout time.Duration) *rpc.Peers {
+func newPeers(t testing.TB, token string, timeout time.Duration) *rpc.Peers {
 	p := rpc.NewPeers(rpc.PeersConfig{Token: token, Timeout: timeout})
 	t.Cleanup(func() {
 		if err := p.Close(); err != nil {
