@@ -27,6 +27,8 @@ type Redis struct {
 	dir  string
 	args []string // extra server arguments
 
+	sentinelConf string // set for a Sentinel: its config file
+
 	mu     sync.Mutex // guards cmd and exited
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been reaped
@@ -95,6 +97,9 @@ func (r *Redis) URL() string { return "redis://" + r.Addr + "/0" }
 func (r *Redis) start() error {
 	args := append([]string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--dir", r.dir}, r.args...)
+	if r.sentinelConf != "" {
+		args = []string{r.sentinelConf, "--sentinel"}
+	}
 	cmd := exec.Command("redis-server", args...)
 	logf, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -285,4 +290,30 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		return nil
 	})
 	return rc
+}
+
+// StartRedisSentinel runs a Sentinel (redis-server --sentinel) that monitors master as
+// "mymaster" with a quorum of one, and returns it; clients find the master through it.
+func StartRedisSentinel(t testing.TB, master *Redis) *Redis {
+	t.Helper()
+	NeedCommand(t, "redis-server")
+	s := &Redis{t: t, dir: t.TempDir()}
+	t.Cleanup(s.Kill)
+	var err error
+	for range 5 {
+		s.Port = FreePort(t)
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port))
+		conf := filepath.Join(s.dir, "sentinel.conf") // Sentinel rewrites its config file
+		text := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor mymaster 127.0.0.1 %d 1\nsentinel down-after-milliseconds mymaster 5000\n",
+			s.Port, s.dir, master.Port)
+		if err = os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.sentinelConf = conf
+		if err = s.start(); err == nil {
+			return s
+		}
+	}
+	t.Fatalf("start redis sentinel: %v", err)
+	return nil
 }

@@ -166,6 +166,12 @@ func TestRedis_PresenceAndRegistry(t *testing.T) {
 	presenceAndRegistry(t, []string{r.Addr})
 }
 
+func TestRedisSentinel_PresenceAndRegistry(t *testing.T) {
+	master := testutil.StartRedis(t)
+	sentinel := testutil.StartRedisSentinel(t, master)
+	presenceAndRegistry(t, []string{sentinel.Addr}, func(c *RedisConfig) { c.MasterName = "mymaster" })
+}
+
 func TestRedisCluster_PresenceAndRegistry(t *testing.T) {
 	rc := testutil.StartRedisCluster(t)
 	presenceAndRegistry(t, rc.Addrs)
@@ -175,9 +181,9 @@ func TestRedisCluster_PresenceAndRegistry(t *testing.T) {
 // two nodes register and see each other, a user logs in on one and is found from the
 // other, moves to the other (takeover reported), lists are paged, a stale logout does
 // not undo a newer login, and a clean stop deregisters a node and its users.
-func presenceAndRegistry(t *testing.T, addrs []string) {
-	a := startNode(t, addrs, "t1", "node-a")
-	b := startNode(t, addrs, "t1", "node-b")
+func presenceAndRegistry(t *testing.T, addrs []string, opts ...nodeOpt) {
+	a := startNode(t, addrs, "t1", "node-a", opts...)
+	b := startNode(t, addrs, "t1", "node-b", opts...)
 	waitPeers(t, a, "node-b")
 	waitPeers(t, b, "node-a")
 
