@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/gows-dev/gows/internal/bench"
 )
@@ -208,11 +208,7 @@ func writeReportFile(path string, rep bench.Report) error {
 // isTerminal reports whether w is a terminal (for the live progress line).
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	return ok && term.IsTerminal(f.Fd())
 }
 
 // benchMergeOptions is the parsed command line of `gows bench merge`.

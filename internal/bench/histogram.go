@@ -130,3 +130,13 @@ func histogramOf(buckets []histBucket, maxUs uint64) *Histogram {
 	h.max = max(h.max, maxUs)
 	return h
 }
+
+// histJSON is a histogram on the wire and in the JSON report (for merging).
+type histJSON struct {
+	Buckets []histBucket `json:"buckets"` // [lowest µs of the bucket, count]
+	MaxUs   uint64       `json:"max_us"`
+}
+
+func toHistJSON(h *Histogram) histJSON { return histJSON{Buckets: h.sparse(), MaxUs: h.Max()} }
+
+func (j histJSON) histogram() *Histogram { return histogramOf(j.Buckets, j.MaxUs) }

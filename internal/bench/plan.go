@@ -30,6 +30,21 @@ type plan struct {
 	inProc  bool // the single worker runs in this process
 }
 
+// workerSpec is one worker's task: its share of the connections and the settings it
+// needs. It travels to a worker process as the first JSON line on its stdin.
+type workerSpec struct {
+	Index   int          `json:"index"`
+	FirstID uint64       `json:"first_id"` // global number of the worker's first connection
+	Conns   int          `json:"conns"`
+	Rate    float64      `json:"rate"`
+	Loops   int          `json:"loops"`
+	Echo    int          `json:"echo"` // sampled connections for the echo phase
+	Targets []target     `json:"targets"`
+	Sources []netip.Addr `json:"sources"`
+	RunID   string       `json:"run_id"`
+	Cfg     Config       `json:"cfg"` // timeouts, login, close mode, ...
+}
+
 // makePlan resolves the targets, picks source addresses and workers, and checks that
 // every (source, target) pair stays within the port range.
 func makePlan(ctx context.Context, cfg Config, runID string) (plan, error) {

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,21 +21,6 @@ import (
 
 	"github.com/gows-dev/gows/internal/netpoll"
 )
-
-// workerSpec is one worker's task: its share of the connections and the settings it
-// needs. It travels to a worker process as the first JSON line on its stdin.
-type workerSpec struct {
-	Index   int          `json:"index"`
-	FirstID uint64       `json:"first_id"` // global number of the worker's first connection
-	Conns   int          `json:"conns"`
-	Rate    float64      `json:"rate"`
-	Loops   int          `json:"loops"`
-	Echo    int          `json:"echo"` // sampled connections for the echo phase
-	Targets []target     `json:"targets"`
-	Sources []netip.Addr `json:"sources"`
-	RunID   string       `json:"run_id"`
-	Cfg     Config       `json:"cfg"` // timeouts, login, close mode, ...
-}
 
 // Worker phases, advanced by the coordinator.
 const (
@@ -57,16 +41,6 @@ type progress struct {
 	CPUSeconds  float64 `json:"cpu_seconds"`
 	UnixNs      int64   `json:"unix_ns"`
 }
-
-// histJSON is a histogram on the wire and in the JSON report (for merging).
-type histJSON struct {
-	Buckets []histBucket `json:"buckets"` // [lowest µs of the bucket, count]
-	MaxUs   uint64       `json:"max_us"`
-}
-
-func toHistJSON(h *Histogram) histJSON { return histJSON{Buckets: h.sparse(), MaxUs: h.Max()} }
-
-func (j histJSON) histogram() *Histogram { return histogramOf(j.Buckets, j.MaxUs) }
 
 // workerResult is what a worker measured over the whole run.
 type workerResult struct {
