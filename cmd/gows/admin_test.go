@@ -359,7 +359,7 @@ func TestAdmin_JSONOutputIsTheServersData(t *testing.T) {
 			}
 		}},
 		{"nodes", []string{"admin", "nodes", "-o", "json"}, func(t *testing.T, out string) {
-			var nl struct{ Nodes []api.NodeState } // /system/nodes answers NodeState rows
+			var nl api.NodeList // /system/nodes answers the mode and NodeState rows
 			decode(t, out, &nl)
 			if len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != e.srv.NodeID() {
 				t.Errorf("nodes %+v", nl)

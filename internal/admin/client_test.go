@@ -77,17 +77,17 @@ func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
 		}
 	})
 
-	t.Run("nodes without /system/nodes is this node", func(t *testing.T) {
+	t.Run("a single node lists itself", func(t *testing.T) {
 		nl, err := c.Nodes(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if nl.Cluster || len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != srv.NodeID() || nl.Nodes[0].Users != 2 {
+		if nl.Cluster() || nl.Mode != "single" || len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != srv.NodeID() || nl.Nodes[0].Users != 2 || !nl.Nodes[0].Self {
 			t.Fatalf("nodes = %+v", nl)
 		}
-		var raw struct{ Nodes []api.State }
+		var raw api.NodeList
 		if err := json.Unmarshal(nl.Raw(), &raw); err != nil || len(raw.Nodes) != 1 || raw.Nodes[0].NodeID != srv.NodeID() {
-			t.Errorf("raw %s (%v), want {\"nodes\":[state]}", nl.Raw(), err)
+			t.Errorf("raw %s (%v), want {\"mode\":\"single\",\"nodes\":[...]}", nl.Raw(), err)
 		}
 	})
 

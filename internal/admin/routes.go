@@ -1,15 +1,11 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
-	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -276,54 +272,34 @@ type Node struct {
 	Users       int64  `json:"users"`
 	RSSBytes    uint64 `json:"rssBytes,omitempty"`
 	Draining    bool   `json:"draining,omitempty"`
+	HeartbeatAt string `json:"heartbeatAt,omitempty"` // RFC 3339, the node's last registry renewal
+	Self        bool   `json:"self,omitempty"`        // the node that answered
 }
 
-// NodeList is the cluster's live nodes. Cluster is false when the server has no
-// /system/nodes route and the list is the one node /system/state describes; Raw is then
-// {"nodes":[<that state's data>]}, the shape of /system/nodes.
+// NodeList is the cluster's live nodes. Mode is "redis" for a cluster and "single" for a
+// node on its own (whose list is itself).
 type NodeList struct {
-	Nodes   []Node
-	Cluster bool
+	Mode  string `json:"mode"`
+	Nodes []Node `json:"nodes"`
 	data
 }
 
-// Nodes lists the cluster's nodes (GET /system/nodes). A server without that route (a
-// build without cluster support) is a cluster of one: its /system/state.
+// Cluster reports whether the nodes form a cluster through Redis (one push through any of
+// them reaches all).
+func (l NodeList) Cluster() bool { return l.Mode == "redis" }
+
+// Nodes lists the cluster's nodes (GET /system/nodes).
 func (c *Client) Nodes(ctx context.Context) (NodeList, error) {
 	raw, err := c.get(ctx, "/system/nodes", nil, nil)
-	if apiErr, ok := errors.AsType[*APIError](err); ok && apiErr.Status == http.StatusNotFound && apiErr.Code == protocol.RoutingNotExist {
-		st, err := c.State(ctx)
-		if err != nil {
-			return NodeList{}, err
-		}
-		n := Node{NodeID: st.NodeID, Version: st.Version, StartedAt: st.StartedAt, UptimeMs: st.UptimeMs,
-			Connections: st.Connections, Users: int64(st.Users), RSSBytes: st.RSSBytes, Draining: st.Draining}
-		raw := slices.Concat([]byte(`{"nodes":[`), bytes.TrimSpace(st.raw), []byte(`]}`))
-		return NodeList{Nodes: []Node{n}, data: data{raw: raw}}, nil
-	}
 	if err != nil {
 		return NodeList{}, err
 	}
-	nodes, err := decodeNodes(raw)
-	if err != nil {
+	var nl NodeList
+	if err := json.Unmarshal(raw, &nl); err != nil {
 		return NodeList{}, fmt.Errorf("decode GET /system/nodes answer: %w", err)
 	}
-	return NodeList{Nodes: nodes, Cluster: true, data: data{raw: raw}}, nil
-}
-
-// decodeNodes reads a node list given as an object {"nodes": [...]} or as an array.
-func decodeNodes(raw json.RawMessage) ([]Node, error) {
-	var nodes []Node
-	if err := json.Unmarshal(raw, &nodes); err == nil {
-		return nodes, nil
-	}
-	var obj struct {
-		Nodes []Node `json:"nodes"`
-	}
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, err
-	}
-	return obj.Nodes, nil
+	nl.data = data{raw: raw}
+	return nl, nil
 }
 
 func checkApp(app uint32) error {

@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
 	"os"
 	"slices"
@@ -217,21 +215,26 @@ func TestRunner_InterruptClosesEverythingAndStillReports(t *testing.T) {
 	waitNoConnections(t, srv.HTTPURL)
 }
 
-func TestServerAPI_ReadsClusterNodesWhenAvailable(t *testing.T) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/system/nodes", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, `{"code":200,"msg":"Success","data":{"nodes":[`+
-			`{"nodeId":"a","httpAddr":"127.0.0.1:1","connections":5,"users":5,"rssBytes":1000},`+
-			`{"nodeId":"b","httpAddr":"127.0.0.1:2","connections":7,"users":6,"rssBytes":2000}]}}`)
+func TestServerAPI_ReadsEveryNodeOfACluster(t *testing.T) {
+	r := testutil.StartRedis(t)
+	join := func(id string) func(*server.Config) {
+		return func(c *server.Config) { c.NodeID = id; c.Cluster.Redis = r.URL() }
+	}
+	a, b := testutil.StartServer(t, join("node-a")), testutil.StartServer(t, join("node-b"))
+	api := newServerAPI("")
+	defer api.close()
+	// Asking either node, twice, lists both nodes once, each with its own HTTP address.
+	testutil.Eventually(t, 20*time.Second, func() error {
+		nodes, err := api.snapshot(t.Context(), []string{a.HTTPURL, a.HTTPURL})
+		if err != nil {
+			return err
+		}
+		if len(nodes) != 2 || nodes[0].NodeID != "node-a" || nodes[1].NodeID != "node-b" ||
+			nodes[1].HTTPAddr != b.HTTPURL || !nodes[0].Cluster || nodes[1].RSSBytes == 0 {
+			return fmt.Errorf("nodes: %+v", nodes)
+		}
+		return nil
 	})
-	ts := newHTTPServer(t, mux)
-	nodes, err := newServerAPI("").snapshot(t.Context(), []string{ts, ts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(nodes) != 2 || nodes[1].NodeID != "b" || nodes[1].HTTPAddr != "http://127.0.0.1:2" || nodes[1].RSSBytes != 2000 {
-		t.Fatalf("nodes: %+v", nodes)
-	}
 }
 
 func TestRunner_TwoNodesWithoutAClusterEachSendTheBroadcast(t *testing.T) {

@@ -82,8 +82,8 @@ func (a *serverAPI) nodes(ctx context.Context, base string) ([]nodeState, error)
 	out := make([]nodeState, 0, len(list.Nodes))
 	for _, n := range list.Nodes {
 		st := nodeState{NodeID: n.NodeID, HTTPAddr: base, Connections: n.Connections, Users: n.Users,
-			RSSBytes: int64(n.RSSBytes), Cluster: list.Cluster}
-		if list.Cluster && n.HTTPAddr != "" {
+			RSSBytes: int64(n.RSSBytes), Cluster: list.Cluster()}
+		if list.Cluster() && n.HTTPAddr != "" {
 			st.HTTPAddr = n.HTTPAddr
 			if !strings.Contains(st.HTTPAddr, "://") {
 				st.HTTPAddr = "http://" + st.HTTPAddr

@@ -334,14 +334,20 @@ func (h *Handler) state(w http.ResponseWriter, r *http.Request, p params) {
 	writeOK(w, h.b.State(r.Context()))
 }
 
-// nodes lists the cluster's live nodes: {"nodes":[...]}; a single node lists itself.
+// NodeList is the answer of /system/nodes.
+type NodeList struct {
+	Mode  string      `json:"mode"` // "single" (no Redis: the list is this node) or "redis"
+	Nodes []NodeState `json:"nodes"`
+}
+
+// nodes lists the cluster's live nodes; a single node lists itself.
 func (h *Handler) nodes(w http.ResponseWriter, r *http.Request, p params) {
 	ns, err := h.b.Nodes(r.Context())
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeOK(w, map[string][]NodeState{"nodes": ns})
+	writeOK(w, NodeList{Mode: h.b.State(r.Context()).Cluster.Mode, Nodes: ns})
 }
 
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request, p params) {
