@@ -32,6 +32,8 @@ func (s *Server) newBroker() error {
 		Local:      s.localUsers,
 		OnPeers:    s.syncPeers,
 		OnTakeover: s.takeover,
+		LocalUser:  s.localUser,
+		LocalApp:   s.hub.Users,
 	}
 	cc := s.cfg.Cluster
 	if !cc.Enabled() {
@@ -143,19 +145,25 @@ func (s *Server) selfNode() cluster.Node {
 }
 
 // localUsers lists the users logged in here, for a presence rewrite.
+// localUser describes app/user when logged in on this node.
+func (s *Server) localUser(app uint32, user string) (cluster.User, bool) {
+	sess := s.hub.Lookup(app, user)
+	if sess == nil {
+		return cluster.User{}, false
+	}
+	ms := sess.LoginMs()
+	if ms == 0 {
+		return cluster.User{}, false
+	}
+	return cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: ms, Addr: remoteAddr(sess.Conn())}, true
+}
+
 func (s *Server) localUsers() iter.Seq[cluster.User] {
 	return func(yield func(cluster.User) bool) {
 		for app := range s.hub.Apps() {
 			for _, user := range s.hub.Users(app) {
-				sess := s.hub.Lookup(app, user)
-				if sess == nil {
-					continue
-				}
-				ms := sess.LoginMs()
-				if ms == 0 {
-					continue
-				}
-				if !yield(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: ms, Addr: remoteAddr(sess.Conn())}) {
+				u, ok := s.localUser(app, user)
+				if ok && !yield(u) {
 					return
 				}
 			}

@@ -102,6 +102,10 @@ type Hooks struct {
 	// OnTakeover is called when a login here (by) replaced the record of old on another
 	// live node; that node should close old's connection.
 	OnTakeover func(old, by User)
+	// LocalUser finds a user logged in on this node, and LocalApp lists an app's users on
+	// this node, sorted. Memory answers presence with them.
+	LocalUser func(app uint32, user string) (User, bool)
+	LocalApp  func(app uint32) []string
 }
 
 func (h Hooks) withDefaults(nodeID string) Hooks {
@@ -116,6 +120,12 @@ func (h Hooks) withDefaults(nodeID string) Hooks {
 	}
 	if h.OnTakeover == nil {
 		h.OnTakeover = func(User, User) {}
+	}
+	if h.LocalUser == nil {
+		h.LocalUser = func(uint32, string) (User, bool) { return User{}, false }
+	}
+	if h.LocalApp == nil {
+		h.LocalApp = func(uint32) []string { return nil }
 	}
 	return h
 }

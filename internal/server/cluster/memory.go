@@ -9,14 +9,15 @@ import (
 
 // Memory is the Broker of a single node: presence, registry and dedup in this process.
 // It is the default when no Redis is configured, so the server runs the same code with
-// or without a cluster. It is safe for concurrent use.
+// or without a cluster. Presence is the node's own registry, read through
+// Hooks.LocalUser and Hooks.LocalApp: a cluster of one keeps no second copy of its users.
+// It is safe for concurrent use.
 type Memory struct {
 	nodeID string
 	hooks  Hooks
 	dedup  *localDedup
 
-	mu       sync.Mutex // guards users and draining
-	users    map[dedupKey]User
+	mu       sync.Mutex // guards draining
 	draining bool
 }
 
@@ -27,47 +28,24 @@ func NewMemory(nodeID string, dedupWindow time.Duration, hooks Hooks) *Memory {
 		nodeID: nodeID,
 		hooks:  hooks.withDefaults(nodeID),
 		dedup:  newLocalDedup(dedupWindow),
-		users:  make(map[dedupKey]User),
 	}
 }
 
-// Login records u.
-func (m *Memory) Login(u User) {
-	m.mu.Lock()
-	m.users[dedupKey{u.App, u.ID}] = u
-	m.mu.Unlock()
-}
+// Login does nothing: the node's own registry is the presence of a cluster of one.
+func (m *Memory) Login(User) {}
 
-// Logout removes u's record if it is still u's.
-func (m *Memory) Logout(u User) {
-	k := dedupKey{u.App, u.ID}
-	m.mu.Lock()
-	if cur, ok := m.users[k]; ok && cur.Node == u.Node && cur.LoginMs == u.LoginMs {
-		delete(m.users, k)
-	}
-	m.mu.Unlock()
-}
+// Logout does nothing; see Login.
+func (m *Memory) Logout(User) {}
 
-// Lookup finds app/user.
+// Lookup finds app/user in the node's registry.
 func (m *Memory) Lookup(ctx context.Context, app uint32, user string) (User, bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	u, ok := m.users[dedupKey{app, user}]
+	u, ok := m.hooks.LocalUser(app, user)
 	return u, ok, nil
 }
 
 // Users returns a page of app's users after cursor.
 func (m *Memory) Users(ctx context.Context, app uint32, cursor string, limit int) (Page, error) {
-	m.mu.Lock()
-	var all []string
-	for k := range m.users {
-		if k.app == app {
-			all = append(all, k.id)
-		}
-	}
-	m.mu.Unlock()
-	slices.Sort(all)
-	return PageOf(all, cursor, limit), nil
+	return PageOf(m.hooks.LocalApp(app), cursor, limit), nil
 }
 
 // PageOf cuts a page of at most limit ids after cursor out of sorted ids.
