@@ -271,6 +271,7 @@ type Node struct {
 	Connections int64  `json:"connections"`
 	Users       int64  `json:"users"`
 	RSSBytes    uint64 `json:"rssBytes,omitempty"`
+	PSSBytes    uint64 `json:"pssBytes,omitempty"` // proportional set size (adds up across nodes of one machine)
 	Draining    bool   `json:"draining,omitempty"`
 	HeartbeatAt string `json:"heartbeatAt,omitempty"` // RFC 3339, the node's last registry renewal
 	Self        bool   `json:"self,omitempty"`        // the node that answered

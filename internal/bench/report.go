@@ -37,11 +37,17 @@ type Report struct {
 	CPUSecondsPerConn    float64 `json:"cpu_seconds_per_conn"` // cpu_seconds / established
 	MaxWorkerCPU         float64 `json:"max_worker_cpu"`       // busiest worker's share of its cores in one sample
 
-	Servers          []ServerReport `json:"servers"`
-	ServerRSSBefore  int64          `json:"server_rss_before"` // summed over servers
-	ServerRSSPeak    int64          `json:"server_rss_peak"`
-	ServerBytesPer   float64        `json:"server_bytes_per_conn"`
-	MemAvailablePeak int64          `json:"mem_available_peak_bytes"` // the machine's MemAvailable at the peak
+	Servers         []ServerReport `json:"servers"`
+	ServerRSSBefore int64          `json:"server_rss_before"` // summed over servers
+	ServerRSSPeak   int64          `json:"server_rss_peak"`
+	ServerBytesPer  float64        `json:"server_bytes_per_conn"`
+	// ServerPSSPeak sums the servers' proportional set sizes at the peak: all their memory,
+	// the binary's shared pages counted once per machine rather than once per process.
+	// ServerTotalPerConn divides it by the connections: the whole cost per connection,
+	// baseline included (server_bytes_per_conn is the growth only).
+	ServerPSSPeak      int64   `json:"server_pss_peak"`
+	ServerTotalPerConn float64 `json:"server_total_bytes_per_conn"`
+	MemAvailablePeak   int64   `json:"mem_available_peak_bytes"` // the machine's MemAvailable at the peak
 
 	Heartbeats      uint64 `json:"heartbeats"`
 	HeartbeatErrors uint64 `json:"heartbeat_errors"`
@@ -84,6 +90,7 @@ type ServerReport struct {
 	NodeID       string  `json:"node_id"`
 	RSSBefore    int64   `json:"rss_before"`
 	RSSPeak      int64   `json:"rss_peak"`
+	PSSPeak      int64   `json:"pss_peak"`
 	ConnsBefore  int64   `json:"conns_before"`
 	ConnsPeak    int64   `json:"conns_peak"`
 	UsersPeak    int64   `json:"users_peak"`
@@ -135,15 +142,19 @@ func (r *Report) fillLatencies() {
 // fillServers computes the per-server and summed server memory figures.
 func (r *Report) fillServers() {
 	r.ServerRSSBefore, r.ServerRSSPeak, r.ServerBytesPer = 0, 0, 0
-	var conns int64
+	r.ServerPSSPeak, r.ServerTotalPerConn = 0, 0
+	var conns, peakConns int64
 	for i := range r.Servers {
 		s := &r.Servers[i]
 		s.BytesPerConn = perConn(s.RSSPeak-s.RSSBefore, s.ConnsPeak-s.ConnsBefore)
 		r.ServerRSSBefore += s.RSSBefore
 		r.ServerRSSPeak += s.RSSPeak
+		r.ServerPSSPeak += s.PSSPeak
 		conns += s.ConnsPeak - s.ConnsBefore
+		peakConns += s.ConnsPeak
 	}
 	r.ServerBytesPer = perConn(r.ServerRSSPeak-r.ServerRSSBefore, conns)
+	r.ServerTotalPerConn = perConn(r.ServerPSSPeak, peakConns)
 }
 
 func perConn(bytes, conns int64) float64 {
@@ -320,6 +331,10 @@ func (r Report) WriteTable(w io.Writer) error {
 	}
 	if len(r.Servers) > 1 {
 		row("servers total", fmt.Sprintf("rss %s -> %s, %.0f bytes/conn", bytesStr(r.ServerRSSBefore), bytesStr(r.ServerRSSPeak), r.ServerBytesPer))
+	}
+	if r.ServerPSSPeak > 0 {
+		row("servers all-in", fmt.Sprintf("pss %s at the peak, %.0f bytes/conn (baseline and shared binary included)",
+			bytesStr(r.ServerPSSPeak), r.ServerTotalPerConn))
 	}
 	if r.MemAvailablePeak > 0 {
 		row("mem available at peak", bytesStr(r.MemAvailablePeak))

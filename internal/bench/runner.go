@@ -554,7 +554,7 @@ func matchServers(before, peak []nodeState) []ServerReport {
 		b := prev[n.key()]
 		out = append(out, ServerReport{
 			URL: n.HTTPAddr, NodeID: n.NodeID,
-			RSSBefore: b.RSSBytes, RSSPeak: n.RSSBytes,
+			RSSBefore: b.RSSBytes, RSSPeak: n.RSSBytes, PSSPeak: n.PSSBytes,
 			ConnsBefore: b.Connections, ConnsPeak: n.Connections, UsersPeak: n.Users,
 		})
 	}

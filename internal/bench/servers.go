@@ -18,7 +18,8 @@ type nodeState struct {
 	Connections int64
 	Users       int64
 	RSSBytes    int64
-	Cluster     bool // listed by /system/nodes: one push reaches every node
+	PSSBytes    int64 // proportional set size; 0 from servers that do not report it
+	Cluster     bool  // listed by /system/nodes: one push reaches every node
 }
 
 // key identifies a node across snapshots: its node id within a cluster listing, else the
@@ -82,7 +83,7 @@ func (a *serverAPI) nodes(ctx context.Context, base string) ([]nodeState, error)
 	out := make([]nodeState, 0, len(list.Nodes))
 	for _, n := range list.Nodes {
 		st := nodeState{NodeID: n.NodeID, HTTPAddr: base, Connections: n.Connections, Users: n.Users,
-			RSSBytes: int64(n.RSSBytes), Cluster: list.Cluster()}
+			RSSBytes: int64(n.RSSBytes), PSSBytes: int64(n.PSSBytes), Cluster: list.Cluster()}
 		if list.Cluster() && n.HTTPAddr != "" {
 			st.HTTPAddr = n.HTTPAddr
 			if !strings.Contains(st.HTTPAddr, "://") {

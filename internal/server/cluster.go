@@ -131,6 +131,7 @@ func (s *Server) serveGRPC(ctx context.Context) error {
 
 // selfNode describes this node for the registry.
 func (s *Server) selfNode() cluster.Node {
+	mem := readProcMem()
 	return cluster.Node{
 		ID:          s.nodeID,
 		Version:     s.version,
@@ -139,12 +140,12 @@ func (s *Server) selfNode() cluster.Node {
 		StartedMs:   s.started.UnixMilli(),
 		Connections: s.engine.Stats().Open,
 		Users:       int64(s.hub.Count()),
-		RSSBytes:    rssBytes(),
+		RSSBytes:    mem.rss,
+		PSSBytes:    mem.pss,
 		Draining:    s.draining.Load(),
 	}
 }
 
-// localUsers lists the users logged in here, for a presence rewrite.
 // localUser describes app/user when logged in on this node.
 func (s *Server) localUser(app uint32, user string) (cluster.User, bool) {
 	sess := s.hub.Lookup(app, user)
@@ -158,6 +159,7 @@ func (s *Server) localUser(app uint32, user string) (cluster.User, bool) {
 	return cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: ms, Addr: remoteAddr(sess.Conn())}, true
 }
 
+// localUsers lists the users logged in here, for a presence rewrite.
 func (s *Server) localUsers() iter.Seq[cluster.User] {
 	return func(yield func(cluster.User) bool) {
 		for app := range s.hub.Apps() {
@@ -351,7 +353,7 @@ func nodeState(n cluster.Node, self bool) api.NodeState {
 	st := api.NodeState{
 		NodeID: n.ID, Version: n.Version, HTTPAddr: n.HTTPAddr, GRPCAddr: n.GRPCAddr,
 		StartedAt: time.UnixMilli(n.StartedMs).UTC().Format(time.RFC3339), Connections: n.Connections,
-		Users: n.Users, RSSBytes: n.RSSBytes, Draining: n.Draining, Self: self,
+		Users: n.Users, RSSBytes: n.RSSBytes, PSSBytes: n.PSSBytes, Draining: n.Draining, Self: self,
 	}
 	if n.HeartbeatMs > 0 {
 		st.HeartbeatAt = time.UnixMilli(n.HeartbeatMs).UTC().Format(time.RFC3339Nano)

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"runtime"
 	rtmetrics "runtime/metrics"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -143,6 +140,7 @@ func (s *Server) users(ctx context.Context, app uint32, room, cursor string, lim
 // state reports the node's state for /system/state.
 func (s *Server) state() api.State {
 	es := s.engine.Stats()
+	mem := readProcMem()
 	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	rtmetrics.Read(samples)
 	var heap uint64
@@ -160,7 +158,8 @@ func (s *Server) state() api.State {
 		Rooms:             s.hub.Rooms(),
 		Goroutines:        runtime.NumGoroutine(),
 		HeapBytes:         heap,
-		RSSBytes:          rssBytes(),
+		RSSBytes:          mem.rss,
+		PSSBytes:          mem.pss,
 		MaxConns:          s.engine.MaxConns(),
 		MessagesIn:        es.MessagesIn,
 		MessagesOut:       es.FramesOut,
@@ -171,21 +170,4 @@ func (s *Server) state() api.State {
 		Draining:          s.draining.Load(),
 		Cluster:           s.clusterState(),
 	}
-}
-
-// rssBytes reads the process's resident set size from /proc (0 if unavailable).
-func rssBytes() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * uint64(os.Getpagesize())
 }

@@ -102,6 +102,7 @@ type State struct {
 	Goroutines        int          `json:"goroutines"`
 	HeapBytes         uint64       `json:"heapBytes"`
 	RSSBytes          uint64       `json:"rssBytes"`
+	PSSBytes          uint64       `json:"pssBytes"` // proportional set size: adds up across processes sharing the binary
 	MaxConns          int          `json:"maxConns"`
 	MessagesIn        uint64       `json:"messagesIn"`  // WebSocket messages received
 	MessagesOut       uint64       `json:"messagesOut"` // WebSocket frames sent
@@ -132,6 +133,7 @@ type NodeState struct {
 	Connections int64  `json:"connections"`
 	Users       int64  `json:"users"`
 	RSSBytes    uint64 `json:"rssBytes"`
+	PSSBytes    uint64 `json:"pssBytes"`
 	Draining    bool   `json:"draining"`
 	Self        bool   `json:"self,omitempty"` // the node that answered
 }

@@ -34,6 +34,7 @@ type Node struct {
 	Connections int64  `json:"connections"`
 	Users       int64  `json:"users"`
 	RSSBytes    uint64 `json:"rssBytes"`
+	PSSBytes    uint64 `json:"pssBytes,omitempty"`
 	Draining    bool   `json:"draining,omitempty"`
 }
 
