@@ -101,7 +101,7 @@ docs/bench.md explains every figure.`,
 	f.StringVar(&opts.origin, "origin", "", "Origin header to send with every upgrade")
 	f.StringVar(&opts.jsonFile, "json", "", "also write the report as JSON to this file")
 	f.BoolVarP(&opts.quiet, "quiet", "q", false, "show no progress on stderr")
-	cmd.AddCommand(newBenchMergeCmd(s), newBenchWorkerCmd(s))
+	cmd.AddCommand(newBenchMergeCmd(s), newBenchPlotCmd(s), newBenchWorkerCmd(s))
 	return cmd
 }
 
@@ -256,6 +256,63 @@ func runBenchMerge(s *streams, opts *benchMergeOptions) error {
 	}
 	if opts.jsonFile != "" {
 		return writeReportFile(opts.jsonFile, m)
+	}
+	return nil
+}
+
+// benchPlotOptions is the parsed command line of `gows bench plot`.
+type benchPlotOptions struct {
+	file  string
+	out   string
+	title string
+}
+
+func newBenchPlotCmd(s *streams) *cobra.Command {
+	opts := &benchPlotOptions{}
+	cmd := &cobra.Command{
+		Use:   "plot FILE.json",
+		Short: "Draw a --json report's timeline (connections and memory over time) as SVG",
+		Example: `  gows bench plot run.json -o run.svg
+  gows bench plot run.json --title "1M connections, 54 nodes" > run.svg`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			opts.file = args[0]
+			return runBenchPlot(s, opts)
+		},
+	}
+	cmd.Flags().StringVarP(&opts.out, "output", "o", "", "write the SVG to this file instead of stdout")
+	cmd.Flags().StringVar(&opts.title, "title", "", "title of the image (default: the report's target and urls)")
+	return cmd
+}
+
+func runBenchPlot(s *streams, opts *benchPlotOptions) error {
+	f, err := os.Open(opts.file)
+	if err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	rep, err := bench.ReadReport(f)
+	_ = f.Close() // read-only
+	if err != nil {
+		return fmt.Errorf("plot %s: %w", opts.file, err)
+	}
+	title := opts.title
+	if title == "" {
+		title = fmt.Sprintf("gows bench: %d connections, %d established, %d failed", rep.Target, rep.Established, rep.Failed)
+	}
+	w := s.out
+	if opts.out != "" {
+		out, err := os.Create(opts.out)
+		if err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		defer out.Close() // closed again below to report write errors; a double close is harmless
+		if err := bench.PlotSVG(out, rep, title); err != nil {
+			return fmt.Errorf("plot: %w", err)
+		}
+		return out.Close()
+	}
+	if err := bench.PlotSVG(w, rep, title); err != nil {
+		return fmt.Errorf("plot: %w", err)
 	}
 	return nil
 }

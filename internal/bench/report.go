@@ -107,6 +107,7 @@ type Sample struct {
 	ClientRSSBytes int64   `json:"client_rss_bytes"`
 	ServerConns    int64   `json:"server_connections"` // summed over servers (0 without --server)
 	ServerRSSBytes int64   `json:"server_rss_bytes"`
+	ServerPSSBytes int64   `json:"server_pss_bytes"` // summed proportional set size
 }
 
 // histogramSet carries the raw histograms in the JSON report.

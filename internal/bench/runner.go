@@ -413,11 +413,11 @@ func (c *coordinator) sendBroadcast(ctx context.Context) {
 // sample appends a point to the timeline.
 func (c *coordinator) sample() {
 	t := c.total()
-	conns, rss := c.watch.latest()
+	conns, rss, pss := c.watch.latest()
 	c.timeline = append(c.timeline, Sample{
 		TS: time.Since(c.start).Seconds(), Attempted: t.Attempted, Established: t.Established,
 		Held: t.Held, Failed: t.Failed, ClientRSSBytes: t.RSSBytes,
-		ServerConns: conns, ServerRSSBytes: rss,
+		ServerConns: conns, ServerRSSBytes: rss, ServerPSSBytes: pss,
 	})
 }
 

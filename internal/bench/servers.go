@@ -133,8 +133,8 @@ func (a *serverAPI) sendAll(ctx context.Context, base string, app uint32, msgID,
 // serverWatch polls the servers' state for the timeline. Its methods are safe for
 // concurrent use.
 type serverWatch struct {
-	mu         sync.Mutex // guards conns and rss
-	conns, rss int64
+	mu              sync.Mutex // guards conns, rss and pss
+	conns, rss, pss int64
 }
 
 // run polls every interval until stop is closed or ctx is done. A failed poll keeps the
@@ -154,19 +154,20 @@ func (w *serverWatch) run(ctx context.Context, api *serverAPI, bases []string, e
 		if err != nil {
 			continue
 		}
-		var conns, rss int64
+		var conns, rss, pss int64
 		for _, n := range nodes {
 			conns += n.Connections
 			rss += n.RSSBytes
+			pss += n.PSSBytes
 		}
 		w.mu.Lock()
-		w.conns, w.rss = conns, rss
+		w.conns, w.rss, w.pss = conns, rss, pss
 		w.mu.Unlock()
 	}
 }
 
-func (w *serverWatch) latest() (conns, rss int64) {
+func (w *serverWatch) latest() (conns, rss, pss int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.conns, w.rss
+	return w.conns, w.rss, w.pss
 }
