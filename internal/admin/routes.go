@@ -275,6 +275,7 @@ type Node struct {
 	Draining    bool   `json:"draining,omitempty"`
 	HeartbeatAt string `json:"heartbeatAt,omitempty"` // RFC 3339, the node's last registry renewal
 	Self        bool   `json:"self,omitempty"`        // the node that answered
+	Live        bool   `json:"live,omitempty"`        // counts read from the node now (not its last renewal)
 }
 
 // NodeList is the cluster's live nodes. Mode is "redis" for a cluster and "single" for a

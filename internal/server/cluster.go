@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -253,7 +254,7 @@ func (s *Server) rpcState() *gowsv1.StateResponse {
 	return &gowsv1.StateResponse{
 		NodeId: st.NodeID, Version: st.Version, StartedMs: s.started.UnixMilli(),
 		Connections: st.Connections, Users: int64(st.Users), Rooms: int64(st.Rooms),
-		RssBytes: st.RSSBytes, Draining: st.Draining,
+		RssBytes: st.RSSBytes, PssBytes: st.PSSBytes, Draining: st.Draining,
 	}
 }
 
@@ -331,19 +332,42 @@ func (s *Server) nodes(ctx context.Context) ([]api.NodeState, error) {
 	if err != nil {
 		return nil, unavailable("list nodes", err)
 	}
-	out := make([]api.NodeState, 0, len(ns))
+	out := make([]api.NodeState, len(ns))
 	seen := false
-	for _, n := range ns {
+	var wg sync.WaitGroup
+	for i, n := range ns {
 		if n.ID == s.nodeID {
 			hb := n.HeartbeatMs
 			n = s.selfNode()
 			n.HeartbeatMs = hb
 			seen = true
+			out[i] = nodeState(n, true)
+			out[i].Live = true
+			continue
 		}
-		out = append(out, nodeState(n, n.ID == s.nodeID))
+		out[i] = nodeState(n, false)
+		if s.peers == nil || n.GRPCAddr == "" {
+			continue
+		}
+		// The registry's figures are up to a renewal old; ask the node for its own now,
+		// keeping the registry's if it does not answer within the RPC deadline.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := s.peers.State(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr})
+			if err != nil {
+				return
+			}
+			o := &out[i]
+			o.Connections, o.Users, o.RSSBytes, o.PSSBytes, o.Draining = st.Connections, st.Users, st.RssBytes, st.PssBytes, st.Draining
+			o.Live = true
+		}()
 	}
+	wg.Wait()
 	if !seen { // not registered yet (Redis just came back)
-		out = append(out, nodeState(s.selfNode(), true))
+		self := nodeState(s.selfNode(), true)
+		self.Live = true
+		out = append(out, self)
 	}
 	slices.SortFunc(out, func(a, b api.NodeState) int { return strings.Compare(a.NodeID, b.NodeID) })
 	return out, nil

@@ -11,26 +11,10 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 
-is_ci() {
-	case "${CI:-}" in
-	"" | 0 | false | FALSE | no) return 1 ;;
-	*) return 0 ;;
-	esac
-}
-
-say() { printf 'nginx.sh: %s\n' "$*"; }
-die() {
-	printf 'nginx.sh: FAIL: %s\n' "$*" >&2
-	exit 1
-}
-
-for cmd in nginx redis-server curl go; do
-	if ! command -v "$cmd" >/dev/null; then
-		is_ci && die "$cmd is missing and CI is set"
-		say "skipped: $cmd is missing"
-		exit 0
-	fi
-done
+NAME=nginx.sh
+# shellcheck source=scripts/it/lib.sh
+source scripts/it/lib.sh
+need nginx redis-server curl go
 
 tmp=$(mktemp -d)
 pids=()
@@ -52,31 +36,6 @@ cleanup() {
 	exit "$status"
 }
 trap cleanup EXIT INT TERM
-
-# free_port prints a loopback port nothing listens on (checked by connecting to it).
-used_ports=" "
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 20000))
-		[[ $used_ports == *" $p "* ]] && continue
-		if ! (exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			used_ports+="$p "
-			echo "$p"
-			return
-		fi
-	done
-	die "no free port found"
-}
-
-# wait_for CMD...: retries a command for up to 20 seconds.
-wait_for() {
-	for _ in $(seq 200); do
-		"$@" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	return 1
-}
 
 say "building gows"
 go build -o "$tmp/gows" ./cmd/gows
@@ -104,6 +63,7 @@ public=$(free_port)
 sed -e "s/listen 80;/listen 127.0.0.1:$public;/" \
 	-e "s/127.0.0.1:8089/127.0.0.1:${ws[a]}/" -e "s/127.0.0.1:8090/127.0.0.1:${ws[b]}/" \
 	-e "s/127.0.0.1:8080/127.0.0.1:${http[a]}/" -e "s/127.0.0.1:8081/127.0.0.1:${http[b]}/" \
+	-e "/127.0.0.1:809[1-9]/d" -e "/127.0.0.1:808[2-9]/d" \
 	deploy/nginx/gows.conf >"$tmp/gows.conf"
 user_line=""
 [[ $(id -u) -eq 0 ]] && user_line="user root root;"
@@ -127,8 +87,8 @@ nginx -t -p "$tmp" -c "$tmp/nginx.conf" >"$tmp/nginx-t.log" 2>&1 || die "nginx -
 nginx -p "$tmp" -c "$tmp/nginx.conf" -g "daemon off;" >"$tmp/nginx.log" 2>&1 &
 pids+=($!)
 wait_for curl -fsS "http://127.0.0.1:$public/healthz" || die "nginx did not proxy /healthz"
-wait_for test "$(curl -fsS "http://127.0.0.1:$public/system/nodes" | grep -o '"nodeId"' | wc -l)" -eq 2 ||
-	die "the cluster did not list two nodes through nginx"
+two_nodes() { [[ $(curl -fsS "http://127.0.0.1:$public/system/nodes" | grep -o '"nodeId"' | wc -l) -eq 2 ]]; }
+wait_for two_nodes || die "the cluster did not list two nodes through nginx"
 
 # alice connects through nginx; her input stays open on fd 3 until the end.
 mkfifo "$tmp/alice.in"

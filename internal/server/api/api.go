@@ -136,6 +136,7 @@ type NodeState struct {
 	PSSBytes    uint64 `json:"pssBytes"`
 	Draining    bool   `json:"draining"`
 	Self        bool   `json:"self,omitempty"` // the node that answered
+	Live        bool   `json:"live"`           // the counts were read from the node now, not from its last renewal
 }
 
 // Backend is what the API needs from the server.

@@ -499,12 +499,15 @@ type StateResponse struct {
 	NodeId  string                 `protobuf:"bytes,1,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	// started_ms is the node's start time in unix milliseconds.
-	StartedMs     int64  `protobuf:"varint,3,opt,name=started_ms,json=startedMs,proto3" json:"started_ms,omitempty"`
-	Connections   int64  `protobuf:"varint,4,opt,name=connections,proto3" json:"connections,omitempty"`
-	Users         int64  `protobuf:"varint,5,opt,name=users,proto3" json:"users,omitempty"`
-	Rooms         int64  `protobuf:"varint,6,opt,name=rooms,proto3" json:"rooms,omitempty"`
-	RssBytes      uint64 `protobuf:"varint,7,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
-	Draining      bool   `protobuf:"varint,8,opt,name=draining,proto3" json:"draining,omitempty"`
+	StartedMs   int64  `protobuf:"varint,3,opt,name=started_ms,json=startedMs,proto3" json:"started_ms,omitempty"`
+	Connections int64  `protobuf:"varint,4,opt,name=connections,proto3" json:"connections,omitempty"`
+	Users       int64  `protobuf:"varint,5,opt,name=users,proto3" json:"users,omitempty"`
+	Rooms       int64  `protobuf:"varint,6,opt,name=rooms,proto3" json:"rooms,omitempty"`
+	RssBytes    uint64 `protobuf:"varint,7,opt,name=rss_bytes,json=rssBytes,proto3" json:"rss_bytes,omitempty"`
+	Draining    bool   `protobuf:"varint,8,opt,name=draining,proto3" json:"draining,omitempty"`
+	// pss_bytes is the proportional set size: memory that adds up across the processes
+	// sharing one binary on a machine.
+	PssBytes      uint64 `protobuf:"varint,9,opt,name=pss_bytes,json=pssBytes,proto3" json:"pss_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -593,6 +596,13 @@ func (x *StateResponse) GetDraining() bool {
 		return x.Draining
 	}
 	return false
+}
+
+func (x *StateResponse) GetPssBytes() uint64 {
+	if x != nil {
+		return x.PssBytes
+	}
+	return 0
 }
 
 type KickRequest struct {
@@ -749,7 +759,7 @@ const file_node_proto_rawDesc = "" +
 	"\x04room\x18\x02 \x01(\tR\x04room\"*\n" +
 	"\rUsersResponse\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\"\x0e\n" +
-	"\fStateRequest\"\xe8\x01\n" +
+	"\fStateRequest\"\x85\x02\n" +
 	"\rStateResponse\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1d\n" +
@@ -759,7 +769,8 @@ const file_node_proto_rawDesc = "" +
 	"\x05users\x18\x05 \x01(\x03R\x05users\x12\x14\n" +
 	"\x05rooms\x18\x06 \x01(\x03R\x05rooms\x12\x1b\n" +
 	"\trss_bytes\x18\a \x01(\x04R\brssBytes\x12\x1a\n" +
-	"\bdraining\x18\b \x01(\bR\bdraining\"\x9c\x01\n" +
+	"\bdraining\x18\b \x01(\bR\bdraining\x12\x1b\n" +
+	"\tpss_bytes\x18\t \x01(\x04R\bpssBytes\"\x9c\x01\n" +
 	"\vKickRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\rR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12&\n" +
