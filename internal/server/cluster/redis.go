@@ -49,8 +49,10 @@ type RedisConfig struct {
 // Tuning of the presence writer.
 const (
 	// queueLen bounds the operations waiting for the writer; past it operations are
-	// dropped and the node's presence is rewritten from the hub.
-	queueLen = 1 << 16
+	// dropped and the node's presence is rewritten from the hub. The buffer is allocated
+	// up front (about 80 bytes per slot), so it is sized for bursts, not for the user
+	// count: the writer drains 512 operations per pipeline round trip.
+	queueLen = 1 << 13
 	// batchMax is the most operations in one pipeline.
 	batchMax = 512
 	// downProbe is how often the registry is retried while Redis is unreachable.
