@@ -46,6 +46,7 @@ func serveSettings() []setting {
 		{"handshake_timeout", "handshake-timeout", "time limit for the WebSocket upgrade request"},
 		{"write_timeout", "write-timeout", "drop a connection whose queued output makes no progress within this time"},
 		{"drain_timeout", "drain-timeout", "time limit for the graceful shutdown after SIGINT or SIGTERM"},
+		{"request_timeout", "request-timeout", "time limit of one HTTP API request (a cluster-wide push waits for every node within it)"},
 		{"duplicate_login", "duplicate-login", "a second login of the same appId+userId: kick (close the older connection) or reject (refuse the new one)"},
 		{"presence_limit", "presence-limit", "send enter/exit notices only in apps and rooms with at most this many users; 0 turns them off"},
 		{"dedup_window", "dedup-window", "how long a pushed msgId is remembered; a repeat within it is acknowledged, not delivered"},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -47,6 +48,12 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 		base, _ = os.Hostname() // "" still yields distinct names: -node1, -node2
 	}
 	name := func(i int) string { return fmt.Sprintf("%s-node%d", base, i+1) }
+	// Nodes that outnumber the cores get one Go P each (unless GOMAXPROCS says otherwise):
+	// fewer threads for the kernel to schedule, the same work done.
+	env := os.Environ()
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", max(1, runtime.NumCPU()/opts.nodes)))
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("starting local cluster", "nodes", opts.nodes, "ws_addr", cfg.WSAddr, "http_addr", cfg.HTTPAddr)
@@ -58,6 +65,7 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 			return append([]string{"serve"}, append(args,
 				"--reuseport", "--node-id="+name(i), "--grpc-addr="+net.JoinHostPort(grpcHost, "0"))...)
 		},
+		Env:         env,
 		Stdout:      s.out,
 		Stderr:      s.err,
 		StopTimeout: cfg.DrainTimeout + 5*time.Second,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ func startProcWorker(argv []string, spec workerSpec, send func(workerEvent), g *
 	// Own process group: Ctrl-C reaches only the coordinator, which closes the workers
 	// in order. Pdeathsig: a worker never outlives a coordinator that crashed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// One Go P per event loop: a machine running dozens of workers (and server nodes)
+	// schedules far fewer threads that way.
+	cmd.Env = append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", max(spec.Loops, 1)))
 	pw := &procWorker{index: spec.Index, cmd: cmd, stderr: &tailBuffer{max: 4096}}
 	cmd.Stderr = pw.stderr
 	stdin, err := cmd.StdinPipe()

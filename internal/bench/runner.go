@@ -77,6 +77,7 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 		"targets", len(p.targets), "run_id", runID)
 
 	var g errgroup.Group
+	c.g = &g
 	handles, err := c.startWorkers(ctx, &g)
 	if err != nil {
 		close(c.stop)
@@ -117,6 +118,12 @@ type coordinator struct {
 	stop    chan struct{} // closed when the coordinator stops reading events
 	handles []workerHandle
 	watch   serverWatch
+	g       *errgroup.Group // owns the goroutines the coordinator starts (workers' readers, the broadcast request)
+
+	// bcastDone delivers the outcome of the broadcast request, which runs in its own
+	// goroutine so that worker events keep flowing while the cluster fans it out.
+	bcastDone     chan bcastOutcome
+	bcastInFlight bool
 
 	before, peak []nodeState
 	latest       []progress
@@ -217,11 +224,17 @@ func (c *coordinator) loop(ctx context.Context) {
 		for _, h := range c.handles {
 			h.close()
 		}
-		killTimer.Reset(c.cfg.CloseTimeout + 15*time.Second)
+		// Closing takes longer the more is held (and on a loaded machine): allow 1s per
+		// 10,000 held connections on top of the close timeout before killing workers.
+		killTimer.Reset(c.cfg.CloseTimeout + 15*time.Second + time.Duration(c.total().Held/10000)*time.Second)
 		killC = killTimer.C
 	}
 	for c.finished < n {
 		select {
+		case out := <-c.bcastDone:
+			c.bcastInFlight = false
+			c.broadcast.Accepted += out.accepted
+			c.warnings = append(c.warnings, out.warnings...)
 		case ev := <-c.events:
 			if c.onEvent(ctx, ev) {
 				holdTimer.Reset(c.cfg.Hold)
@@ -317,7 +330,9 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 // noteCPU tracks the busiest worker: its CPU time over wall time between two samples,
 // as a share of the cores its loops can use.
 func (c *coordinator) noteCPU(i int, prev, cur progress) {
-	if prev.UnixNs == 0 || cur.UnixNs <= prev.UnixNs {
+	// Samples closer than half a second (bunched events from a busy worker) make the
+	// ratio meaningless.
+	if prev.UnixNs == 0 || cur.UnixNs-prev.UnixNs < int64(500*time.Millisecond) {
 		return
 	}
 	cores := float64(c.plan.workers[i].Loops)
@@ -360,8 +375,8 @@ func (c *coordinator) advanceHold(ctx context.Context) bool {
 	if c.broadcastDue && (c.holdOver || c.allEchoDone() || time.Since(c.holdStart) > c.cfg.Hold/2) {
 		c.sendBroadcast(ctx)
 	}
-	if !c.holdOver {
-		return false
+	if !c.holdOver || c.bcastInFlight {
+		return false // the broadcast request is bounded by pushTimeout
 	}
 	if c.broadcast == nil || c.broadcast.Accepted == 0 || int(c.total().Delivered) >= c.broadcast.Expected {
 		return true
@@ -384,10 +399,17 @@ func (c *coordinator) allEchoDone() bool {
 	return true
 }
 
-// sendBroadcast asks the servers to push one message to the whole app: the first
-// server when it is part of a cluster (the cluster fans out), else every --server, each
-// node reaching its own connections. The message carries its send time, which every
-// receiving connection subtracts from its arrival time.
+// bcastOutcome is what the broadcast request returned.
+type bcastOutcome struct {
+	accepted int
+	warnings []string
+}
+
+// sendBroadcast asks the servers, from a goroutine of c.g, to push one message to the
+// whole app: the first server when it is part of a cluster (the cluster fans out), else
+// every --server, each node reaching its own connections. The message carries its send
+// time, which every receiving connection subtracts from its arrival time. The outcome
+// arrives on c.bcastDone.
 func (c *coordinator) sendBroadcast(ctx context.Context) {
 	c.broadcastDue = false
 	var held int64
@@ -399,15 +421,23 @@ func (c *coordinator) sendBroadcast(ctx context.Context) {
 	if slices.ContainsFunc(c.before, func(n nodeState) bool { return n.Cluster }) {
 		targets = targets[:1]
 	}
-	for _, base := range targets {
-		msg := "gows bench broadcast " + strconv.FormatInt(time.Now().UnixNano(), 10)
-		n, err := c.api.sendAll(ctx, base, c.cfg.AppID, broadcastMsgID(c.runID), msg)
-		if err != nil {
-			c.warnings = append(c.warnings, "broadcast through "+base+": "+err.Error())
-			continue
+	c.bcastInFlight = true
+	c.bcastDone = make(chan bcastOutcome, 1)
+	msgID := broadcastMsgID(c.runID)
+	c.g.Go(func() error {
+		var out bcastOutcome
+		for _, base := range targets {
+			msg := "gows bench broadcast " + strconv.FormatInt(time.Now().UnixNano(), 10)
+			n, err := c.api.sendAll(ctx, base, c.cfg.AppID, msgID, msg)
+			if err != nil {
+				out.warnings = append(out.warnings, "broadcast through "+base+": "+err.Error())
+				continue
+			}
+			out.accepted += n
 		}
-		c.broadcast.Accepted += n
-	}
+		c.bcastDone <- out // buffered: never blocks
+		return nil
+	})
 }
 
 // sample appends a point to the timeline.
@@ -483,7 +513,22 @@ func (c *coordinator) report() Report {
 	var hs, login, echo, bc Histogram
 	var first, last int64
 	for i, r := range c.results {
-		if r == nil {
+		if r == nil || (r.Established == 0 && r.Failed == 0 && c.latest[i].Attempted > 0) {
+			// The worker never reported its result (it failed or was killed): count what
+			// its last progress showed, so the report does not lose its connections.
+			p := c.latest[i]
+			rep.Established += int(p.Established)
+			rep.Failed += int(p.Failed)
+			rep.ClientRSSBytes += p.RSSBytes
+			rep.CPUSeconds += p.CPUSeconds
+			if c.broadcast != nil {
+				c.broadcast.Delivered += int(p.Delivered)
+			}
+			if p.Attempted > 0 {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+					"worker %d sent no result; its counts are from its last progress (%d established, %d failed) and its latencies are missing",
+					i, p.Established, p.Failed))
+			}
 			continue
 		}
 		rep.Established += int(r.Established)

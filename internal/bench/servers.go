@@ -31,8 +31,13 @@ func (n nodeState) key() string {
 	return n.HTTPAddr
 }
 
-// apiTimeout bounds every HTTP API call.
-const apiTimeout = 10 * time.Second
+// apiTimeout bounds every HTTP API call but the broadcast, which pushTimeout bounds: on a
+// loaded machine the cluster's fan-out to every node can take much longer than a read,
+// and giving up on the request would cancel the fan-out.
+const (
+	apiTimeout  = 10 * time.Second
+	pushTimeout = 2 * time.Minute
+)
 
 // serverAPI reads node state and sends pushes through the gows HTTP API, with one
 // admin.Client per server. It is safe for concurrent use; close releases the clients.
@@ -47,16 +52,22 @@ func newServerAPI(token string) *serverAPI {
 }
 
 func (a *serverAPI) client(base string) (*admin.Client, error) {
+	return a.clientWith(base, apiTimeout)
+}
+
+// clientWith returns the client for base whose requests time out after timeout.
+func (a *serverAPI) clientWith(base string, timeout time.Duration) (*admin.Client, error) {
+	key := base + "|" + timeout.String()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if c, ok := a.clients[base]; ok {
+	if c, ok := a.clients[key]; ok {
 		return c, nil
 	}
-	c, err := admin.New(admin.Config{Server: base, Token: a.token, Timeout: apiTimeout})
+	c, err := admin.New(admin.Config{Server: base, Token: a.token, Timeout: timeout})
 	if err != nil {
 		return nil, err
 	}
-	a.clients[base] = c
+	a.clients[key] = c
 	return c, nil
 }
 
@@ -119,7 +130,7 @@ func (a *serverAPI) snapshot(ctx context.Context, bases []string) ([]nodeState, 
 // sendAll asks the server to push msg to every user of app, and returns how many
 // connections the server queued it to.
 func (a *serverAPI) sendAll(ctx context.Context, base string, app uint32, msgID, msg string) (int, error) {
-	c, err := a.client(base)
+	c, err := a.clientWith(base, pushTimeout)
 	if err != nil {
 		return 0, err
 	}

@@ -55,6 +55,9 @@ type Config struct {
 	HandshakeTimeout time.Duration `mapstructure:"handshake_timeout"`
 	// WriteTimeout drops a connection whose queued output makes no progress within it.
 	WriteTimeout time.Duration `mapstructure:"write_timeout"`
+	// RequestTimeout bounds the work of one HTTP API request (a cluster-wide push waits
+	// for every node's answer within it).
+	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// DrainTimeout bounds graceful shutdown after SIGINT/SIGTERM.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
 	// DuplicateLogin decides what a second login of the same appId+userId does: "kick"
@@ -221,6 +224,7 @@ func Default() Config {
 		HandshakeTimeout: 10 * time.Second,
 		WriteTimeout:     10 * time.Second,
 		DrainTimeout:     10 * time.Second,
+		RequestTimeout:   5 * time.Second,
 		DuplicateLogin:   "kick",
 		MaxLoginFailures: 3,
 		MessageRate:      50,
@@ -268,6 +272,7 @@ func (c Config) Validate() error {
 		{"login_timeout", c.LoginTimeout}, {"heartbeat_timeout", c.HeartbeatTimeout},
 		{"handshake_timeout", c.HandshakeTimeout}, {"write_timeout", c.WriteTimeout},
 		{"drain_timeout", c.DrainTimeout}, {"dedup_window", c.DedupWindow},
+		{"request_timeout", c.RequestTimeout},
 	} {
 		if d.val <= 0 {
 			return fmt.Errorf("%s: must be positive, got %s", d.key, d.val)

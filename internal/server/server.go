@@ -302,7 +302,7 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 // routes builds the HTTP handler: the API, metrics, pprof and the chat page.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	a := api.New(api.Config{Ready: func() bool { return !s.draining.Load() }}, backend{s})
+	a := api.New(api.Config{RequestTimeout: s.cfg.RequestTimeout, Ready: func() bool { return !s.draining.Load() }}, backend{s})
 	for _, p := range a.Routes() {
 		switch p {
 		case "/healthz", "/readyz":
