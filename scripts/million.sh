@@ -47,14 +47,9 @@ if [[ -z $gows ]]; then
 	gows=$out/gows
 fi
 
-pids=()
 cleanup() {
-	local status=$? i
-	# Newest first, each waited for: the nodes deregister before Redis stops.
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		kill -TERM "${pids[i]}" 2>/dev/null || true
-		wait "${pids[i]}" 2>/dev/null || true
-	done
+	local status=$?
+	stop_started # newest first: the nodes deregister before Redis stops
 	exit "$status"
 }
 trap cleanup EXIT INT TERM

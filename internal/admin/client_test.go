@@ -10,8 +10,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -243,49 +243,10 @@ func TestClient_SendsTokenAndKeepsPathPrefix(t *testing.T) {
 	}
 }
 
-// silentListener accepts connections and never answers, until the test ends.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex // guards conns
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	})
-	t.Cleanup(func() {
-		_ = ln.Close() // ends the accept loop
-		wg.Wait()
-		for _, c := range conns {
-			_ = c.Close() // the client gave up already
-		}
-	})
-	return ln.Addr().String()
-}
-
 // freeAddr returns a loopback address nothing listens on.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t)))
 }
 
 func TestClient_UnreachableServerNamesTheAddress(t *testing.T) {
@@ -300,7 +261,7 @@ func TestClient_UnreachableServerNamesTheAddress(t *testing.T) {
 		want   string // in the error
 	}{
 		{"nothing listens", freeAddr(t), "connection refused"},
-		{"no answer in time", silentListener(t), "no answer within 300ms"},
+		{"no answer in time", testutil.Blackhole(t), "no answer within 300ms"},
 		{"not a gows API", notGows.URL, "not from a gows API (HTTP 200, text/html)"},
 	}
 	for _, tt := range tests {

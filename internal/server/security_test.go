@@ -1,19 +1,9 @@
 package server_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +13,7 @@ import (
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/auth"
+	"github.com/gows-dev/gows/internal/testcert"
 	"github.com/gows-dev/gows/internal/testutil"
 )
 
@@ -272,8 +263,7 @@ func TestSecurity_PerIPCap(t *testing.T) {
 }
 
 func TestSecurity_TLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := writeCert(t, dir)
+	certFile, keyFile := testcert.Files(t)
 	srv := testutil.StartServer(t, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
 	tlsCfg := &tls.Config{InsecureSkipVerify: true}
 	d := websocket.Dialer{TLSClientConfig: tlsCfg}
@@ -297,37 +287,4 @@ func TestSecurity_TLS(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("https healthz: %d", resp.StatusCode)
 	}
-}
-
-func writeCert(t *testing.T, dir string) (string, string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for _, f := range []struct {
-		name, typ string
-		der       []byte
-	}{{certFile, "CERTIFICATE", der}, {keyFile, "PRIVATE KEY", kder}} {
-		if err := os.WriteFile(f.name, pem.EncodeToMemory(&pem.Block{Type: f.typ, Bytes: f.der}), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return certFile, keyFile
 }

@@ -16,20 +16,10 @@ need redis-server redis-cli curl go python3
 
 conns=${CONNS:-20000}
 tmp=$(mktemp -d)
-pids=()
 cleanup() {
 	local status=$?
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if ((status != 0)); then
-		for f in "$tmp"/*.log; do
-			[[ -f $f ]] && { printf '\n--- %s\n' "$f"; tail -n 30 "$f"; } >&2
-		done
-	fi
+	stop_started
+	((status == 0)) || show_logs "$tmp"/*.log
 	rm -rf "$tmp"
 	exit "$status"
 }

@@ -50,3 +50,24 @@ wait_for() {
 	done
 	return 1
 }
+
+# pids are the processes the script started (append with pids+=($!)); stop_started stops
+# them newest first with the given signal (default TERM), waiting for each, so that
+# servers stop before the stores they use.
+pids=()
+stop_started() {
+	local sig=${1:-TERM} i
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		kill -"$sig" "${pids[i]}" 2>/dev/null || true
+		wait "${pids[i]}" 2>/dev/null || true
+	done
+}
+
+# show_logs prints the tail of each file given (the logs of a failed run) to stderr.
+show_logs() {
+	local f
+	for f in "$@"; do
+		[[ -f $f ]] && { printf '\n--- %s\n' "$f"; tail -n 30 "$f"; } >&2
+	done
+	return 0
+}

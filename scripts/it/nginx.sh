@@ -17,21 +17,11 @@ source scripts/it/lib.sh
 need nginx redis-server curl go
 
 tmp=$(mktemp -d)
-pids=()
 cleanup() {
 	local status=$?
 	exec 3>&- 2>/dev/null || true
-	for pid in "${pids[@]}"; do
-		kill -KILL "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if ((status != 0)); then
-		for f in "$tmp"/*.log "$tmp"/alice.out; do
-			[[ -f $f ]] && { printf '\n--- %s\n' "$f"; tail -n 30 "$f"; } >&2
-		done
-	fi
+	stop_started KILL
+	((status == 0)) || show_logs "$tmp"/*.log "$tmp"/alice.out
 	rm -rf "$tmp"
 	exit "$status"
 }

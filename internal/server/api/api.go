@@ -175,12 +175,12 @@ func New(cfg Config, b Backend) *Handler {
 		cfg.MaxBodyBytes = 1 << 20
 	}
 	h := &Handler{cfg: cfg, b: b, mux: http.NewServeMux()}
-	h.mux.HandleFunc("/user/list", h.get(h.userList))
+	h.mux.HandleFunc("/user/list", h.get(h.users(false)))
 	h.mux.HandleFunc("/user/online", h.get(h.userOnline))
-	h.mux.HandleFunc("/user/sendMessage", h.post(h.sendUser))
-	h.mux.HandleFunc("/user/sendMessageAll", h.post(h.sendApp))
-	h.mux.HandleFunc("/room/sendMessage", h.post(h.sendRoom))
-	h.mux.HandleFunc("/room/users", h.get(h.roomUsers))
+	h.mux.HandleFunc("/user/sendMessage", h.post(h.send(ToUser)))
+	h.mux.HandleFunc("/user/sendMessageAll", h.post(h.send(ToApp)))
+	h.mux.HandleFunc("/room/sendMessage", h.post(h.send(ToRoom)))
+	h.mux.HandleFunc("/room/users", h.get(h.users(true)))
 	h.mux.HandleFunc("/system/state", h.get(h.state))
 	h.mux.HandleFunc("/system/nodes", h.get(h.nodes))
 	h.mux.HandleFunc("/user/kick", h.post(h.kick))
@@ -231,47 +231,28 @@ func (h *Handler) wrap(f handlerFunc, postOnly bool) http.HandlerFunc {
 	}
 }
 
-func (h *Handler) userList(w http.ResponseWriter, r *http.Request, p params) {
-	app, err := p.appID()
-	if err != nil {
-		writeErr(w, err)
-		return
+// users serves a page of an app's online users, or of a room's with inRoom.
+func (h *Handler) users(inRoom bool) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p params) {
+		app, err := p.appID()
+		room := ""
+		if err == nil && inRoom {
+			room, err = p.room()
+		}
+		limit := 0
+		if err == nil {
+			limit, err = p.limit()
+		}
+		var page UserPage
+		if err == nil {
+			page, err = h.b.Users(r.Context(), app, room, p.get("cursor"), limit)
+		}
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeOK(w, page)
 	}
-	limit, err := p.limit()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	page, err := h.b.Users(r.Context(), app, "", p.get("cursor"), limit)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeOK(w, page)
-}
-
-func (h *Handler) roomUsers(w http.ResponseWriter, r *http.Request, p params) {
-	app, err := p.appID()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	room, err := p.room()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	limit, err := p.limit()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	page, err := h.b.Users(r.Context(), app, room, p.get("cursor"), limit)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	writeOK(w, page)
 }
 
 func (h *Handler) userOnline(w http.ResponseWriter, r *http.Request, p params) {
@@ -293,31 +274,16 @@ func (h *Handler) userOnline(w http.ResponseWriter, r *http.Request, p params) {
 	writeOK(w, pr)
 }
 
-func (h *Handler) sendUser(w http.ResponseWriter, r *http.Request, p params) {
-	push, err := p.push(ToUser)
-	if err != nil {
-		writeErr(w, err)
-		return
+// send serves the push route of target t.
+func (h *Handler) send(t Target) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, p params) {
+		push, err := p.push(t)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		h.push(w, r, push)
 	}
-	h.push(w, r, push)
-}
-
-func (h *Handler) sendApp(w http.ResponseWriter, r *http.Request, p params) {
-	push, err := p.push(ToApp)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	h.push(w, r, push)
-}
-
-func (h *Handler) sendRoom(w http.ResponseWriter, r *http.Request, p params) {
-	push, err := p.push(ToRoom)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	h.push(w, r, push)
 }
 
 func (h *Handler) push(w http.ResponseWriter, r *http.Request, p Push) {

@@ -3,13 +3,7 @@
 package conn
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/http"
 	"net/netip"
@@ -17,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/gows-dev/gows/internal/testcert"
 )
 
 // remoteHandler echoes like echoHandler and records what Accept saw as RemoteAddr.
@@ -99,7 +94,7 @@ func TestEngine_TrustedProxyForwardedFor(t *testing.T) {
 }
 
 func TestEngine_TLSEcho(t *testing.T) {
-	cert := selfSigned(t)
+	cert := testcert.Certificate(t)
 	_, url := startEngine(t, Config{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}, &echoHandler{})
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	c, _, err := d.Dial("wss"+url[2:]+"/echo", nil)
@@ -120,26 +115,6 @@ func TestEngine_TLSEcho(t *testing.T) {
 	if _, _, err := websocket.DefaultDialer.Dial(url+"/echo", nil); err == nil {
 		t.Fatal("plain ws:// worked on a TLS engine")
 	}
-}
-
-func selfSigned(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // eventually polls fn until it succeeds or timeout passes (testutil cannot be imported
