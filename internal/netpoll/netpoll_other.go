@@ -5,9 +5,6 @@ package netpoll
 import (
 	"errors"
 	"net/netip"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrUnsupported is returned on systems without epoll: the event-driven engines need
@@ -74,32 +71,3 @@ func Listen(addr string, opt ListenOptions) (int, netip.AddrPort, error) {
 
 // Accept fails with ErrUnsupported.
 func Accept(lfd int) (int, netip.AddrPort, error) { return -1, netip.AddrPort{}, ErrUnsupported }
-
-// SetLinger0 makes a later close send RST instead of FIN.
-func SetLinger0(fd int) error {
-	return unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-}
-
-// SetNoDelay disables Nagle's algorithm on fd.
-func SetNoDelay(fd int) error {
-	return unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-}
-
-// IsTemporary reports whether err means "try again later".
-func IsTemporary(err error) bool {
-	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)
-}
-
-// IsFileLimit reports whether err means the process ran out of file descriptors.
-func IsFileLimit(err error) bool {
-	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
-}
-
-// FileLimit returns the process's soft RLIMIT_NOFILE.
-func FileLimit() (uint64, error) {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return 0, err
-	}
-	return lim.Cur, nil
-}
