@@ -3,7 +3,7 @@
 #
 #   ./scripts/test.sh
 #
-# 1. lists files that gofmt would change (a warning), runs go vet on every package and
+# 1. lists files that gofmt would change (a failure), runs go vet on every package and
 #    builds everything for macOS (GOOS=darwin GOARCH=arm64), so that code needing Linux
 #    stays behind build tags (there it fails at run time, saying it needs Linux);
 # 2. runs every Go test with the race detector;
@@ -64,16 +64,17 @@ go_files() {
 	fi
 }
 
+failed=() # stages that failed
+
 step "gofmt"
 mapfile -t files < <(go_files)
 unformatted=""
 ((${#files[@]} == 0)) || unformatted=$(gofmt -l "${files[@]}")
 if [[ -n $unformatted ]]; then
-	# A warning for now, so that one unformatted file does not hide every test result.
-	printf 'test.sh: warning: these files need gofmt -w:\n%s\n' "$unformatted" >&2
+	# A failed stage, reported at the end, so that it does not hide the test results.
+	printf 'test.sh: these files need gofmt -w:\n%s\n' "$unformatted" >&2
+	failed+=("gofmt")
 fi
-
-failed=() # stages that failed
 
 step "go vet ./..."
 go vet ./... || failed+=("go vet")
