@@ -20,6 +20,7 @@ import (
 
 	"github.com/gows-dev/gows/internal/admin"
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/testutil"
 )
@@ -322,5 +323,48 @@ func TestClient_BadInputIsRefusedBeforeSending(t *testing.T) {
 				t.Errorf("err = %#v, want an InputError for %s", err, tt.field)
 			}
 		})
+	}
+}
+
+// TestClient_ClusterReachesUsersOnOtherNodes: through node B's API the operator finds,
+// pushes to and kicks a user connected to node A, and lists both nodes.
+func TestClient_ClusterReachesUsersOnOtherNodes(t *testing.T) {
+	r := testutil.StartRedis(t)
+	join := func(id string) func(*server.Config) {
+		return func(c *server.Config) { c.NodeID = id; c.Cluster.Redis = r.URL() }
+	}
+	a, b := testutil.StartServer(t, join("node-a")), testutil.StartServer(t, join("node-b"))
+	u := testutil.Dial(t, a.WSURL, nil)
+	u.Login(101, "u1")
+	c := clientFor(t, b)
+	ctx := t.Context()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		p, err := c.Online(ctx, 101, "u1")
+		if err != nil {
+			return err
+		}
+		if !p.Online || p.NodeID != "node-a" {
+			return fmt.Errorf("online through node-b: %+v", p.Presence)
+		}
+		return nil
+	})
+	res, err := c.PushUser(ctx, "u1", admin.Message{AppID: 101, Text: "from node b"})
+	if err != nil || res.Delivered != 1 {
+		t.Fatalf("push through node-b: %+v %v", res, err)
+	}
+	if m := msgOf(t, u.Push(protocol.CmdMsg)); m.Msg != "from node b" {
+		t.Fatalf("u1 on node-a got %+v", m)
+	}
+	nl, err := c.Nodes(ctx)
+	if err != nil || !nl.Cluster() || len(nl.Nodes) != 2 {
+		t.Fatalf("nodes: %+v %v", nl, err)
+	}
+	k, err := c.Kick(ctx, 101, "u1", "maintenance")
+	if err != nil || k.Kicked != 1 {
+		t.Fatalf("kick through node-b: %+v %v", k, err)
+	}
+	var ce *websocket.CloseError
+	if err := u.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseAdminKick) {
+		t.Fatalf("u1 closed with %v, want 4007", err)
 	}
 }
