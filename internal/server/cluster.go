@@ -19,6 +19,8 @@ import (
 	"github.com/gows-dev/gows/internal/server/cluster"
 	"github.com/gows-dev/gows/internal/server/rpc"
 	gowsv1 "github.com/gows-dev/gows/proto/gows/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // maxTakeoverKicks bounds the kicks of replaced sessions on other nodes in flight; past
@@ -67,12 +69,17 @@ func (s *Server) newRPC() error {
 		return fmt.Errorf("grpc_addr: %w", err)
 	}
 	s.grpcLn = ln
-	s.grpcSrv = rpc.NewServer(s.cfg.Cluster.Token, rpc.Local{Hub: s.hub, State: s.rpcState, Kick: s.kickLocal})
+	var opts []grpc.ServerOption
+	if s.sec.clusterServer != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.sec.clusterServer)))
+	}
+	s.grpcSrv = rpc.NewServer(s.cfg.Cluster.Token, rpc.Local{Hub: s.hub, State: s.rpcState, Kick: s.kickLocal}, opts...)
 	s.peers = rpc.NewPeers(rpc.PeersConfig{
 		Token:   s.cfg.Cluster.Token,
 		Timeout: s.cfg.Cluster.RPCTimeout,
 		Logger:  s.log.With("component", "rpc"),
 		Observe: func(method string, err error, took time.Duration) { s.metrics.cluster.rpcCall(method, err, took) },
+		TLS:     s.sec.clusterClient,
 	})
 	s.grpcAddr = advertised(ln.Addr(), s.cfg.Cluster.AdvertiseHost)
 	s.httpAdv = advertised(s.httpLn.Addr(), s.cfg.Cluster.AdvertiseHost)

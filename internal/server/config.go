@@ -152,6 +152,12 @@ type ClusterConfig struct {
 	// ports; "" means the listen address's host, or the machine's host name when that
 	// is a wildcard.
 	AdvertiseHost string `mapstructure:"advertise_host"`
+	// TLSCert, TLSKey and TLSCA (PEM files) make gRPC between nodes mutual TLS: each
+	// node serves and dials with its certificate and accepts only peers whose
+	// certificate TLSCA signed. All empty: plain gRPC (a private network, with Token).
+	TLSCert string `mapstructure:"tls_cert"`
+	TLSKey  string `mapstructure:"tls_key"`
+	TLSCA   string `mapstructure:"tls_ca"`
 }
 
 // Enabled reports whether cluster mode is configured.
@@ -194,6 +200,9 @@ func (c ClusterConfig) Validate() error {
 	}
 	if c.RedisTimeout >= c.NodeTTL/3 {
 		return fmt.Errorf("cluster.redis_timeout: must be shorter than a third of cluster.node_ttl (%s), got %s", c.NodeTTL/3, c.RedisTimeout)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") || (c.TLSCert == "") != (c.TLSCA == "") {
+		return errors.New("cluster.tls_cert, cluster.tls_key and cluster.tls_ca: set all three (mutual TLS between nodes) or none")
 	}
 	if c.AdvertiseHost != "" && net.ParseIP(c.AdvertiseHost) == nil && !validHostname(c.AdvertiseHost) {
 		return fmt.Errorf("cluster.advertise_host: not a host name or IP address: %q", c.AdvertiseHost)

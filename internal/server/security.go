@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -23,7 +25,10 @@ type security struct {
 	verifier *auth.Verifier // nil: open mode
 	admin    *auth.AdminGuard
 	tls      *tls.Config // nil: plain ws:// and http://
-	maxFails int
+	// clusterServer and clusterClient secure gRPC between nodes (mutual TLS with
+	// cluster.tls_ca); nil: plain gRPC.
+	clusterServer, clusterClient *tls.Config
+	maxFails                     int
 
 	mu    sync.Mutex        // guards fails
 	fails map[uint64]uint32 // failed logins in a row, by connection id; only failing connections have an entry
@@ -52,6 +57,23 @@ func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
 			return nil, fmt.Errorf("tls_cert/tls_key: %w", err)
 		}
 		sec.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if cc := cfg.Cluster; cc.TLSCA != "" {
+		cert, err := tls.LoadX509KeyPair(cc.TLSCert, cc.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.tls_cert/cluster.tls_key: %w", err)
+		}
+		pem, err := os.ReadFile(cc.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("cluster.tls_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cluster.tls_ca: no PEM certificate in %s", cc.TLSCA)
+		}
+		sec.clusterServer = &tls.Config{Certificates: []tls.Certificate{cert}, ClientCAs: pool,
+			ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+		sec.clusterClient = &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	return sec, nil
 }

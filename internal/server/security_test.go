@@ -3,7 +3,9 @@ package server_test
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -286,5 +288,44 @@ func TestSecurity_TLS(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("https healthz: %d", resp.StatusCode)
+	}
+}
+
+// TestSecurity_ClusterMutualTLS: nodes with certificates from the shared CA talk gRPC over
+// mutual TLS (a push crosses them); a node whose certificate that CA did not sign cannot
+// reach them.
+func TestSecurity_ClusterMutualTLS(t *testing.T) {
+	r := testutil.StartRedis(t)
+	cert, key := testcert.Files(t) // self-signed: its own CA
+	node := func(id, cert, key, ca string) func(*server.Config) {
+		return func(c *server.Config) {
+			c.NodeID = id
+			c.Cluster.Redis = r.URL()
+			c.Cluster.TLSCert, c.Cluster.TLSKey, c.Cluster.TLSCA = cert, key, ca
+		}
+	}
+	a := testutil.StartServer(t, node("node-a", cert, key, cert))
+	b := testutil.StartServer(t, node("node-b", cert, key, cert))
+	otherCert, otherKey := testcert.Files(t)
+	stranger := testutil.StartServer(t, node("node-x", otherCert, otherKey, otherCert))
+
+	u := testutil.Dial(t, a.WSURL, nil)
+	u.Login(101, "u1")
+	send := func(srv *testutil.Server) int {
+		code, _ := pushForm(t, srv, "/user/sendMessage", url.Values{"appId": {"101"}, "userId": {"u1"}, "message": {"over tls"}}, 0)
+		return code
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if code := send(b); code != http.StatusOK {
+			return fmt.Errorf("push through node-b: HTTP %d", code)
+		}
+		return nil
+	})
+	if m := testutil.Data[protocol.Message](t, u.Push(protocol.CmdMsg)); m.Msg != "over tls" {
+		t.Fatalf("u1 got %+v", m)
+	}
+	// The stranger sees u1 on node-a in Redis but cannot open a connection to it.
+	if code := send(stranger); code != http.StatusServiceUnavailable {
+		t.Fatalf("push through a node with another CA: HTTP %d, want 503", code)
 	}
 }

@@ -2,6 +2,7 @@ package rpc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -50,6 +52,8 @@ type PeersConfig struct {
 	Logger *slog.Logger
 	// Observe, if set, is told the outcome of every call (for metrics). It must not block.
 	Observe func(method string, err error, took time.Duration)
+	// TLS, when set, secures the connections to peers (nil: plain gRPC).
+	TLS *tls.Config
 }
 
 // Peers holds one client connection per peer node, created on first use or by Sync and
@@ -132,7 +136,7 @@ func (p *Peers) get(t Target) (*peer, error) {
 		return nil, fmt.Errorf("node %s has no grpc address", t.ID)
 	}
 	cc, err := grpc.NewClient(t.Addr,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(p.creds()),
 		grpc.WithUnaryInterceptor(p.sendToken),
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second},
@@ -283,4 +287,12 @@ func (p *Peers) Kick(ctx context.Context, t Target, app uint32, user string, bef
 		return 0, err
 	}
 	return int(r.GetKicked()), nil
+}
+
+// creds are the transport credentials of the connections to peers.
+func (p *Peers) creds() credentials.TransportCredentials {
+	if p.cfg.TLS == nil {
+		return insecure.NewCredentials()
+	}
+	return credentials.NewTLS(p.cfg.TLS)
 }
