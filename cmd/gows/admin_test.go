@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -483,32 +481,8 @@ func TestAdmin_WrongServerExits3NamingTheAddress(t *testing.T) {
 // TestAdmin_EndToEndWithServe runs `gows serve` and `gows admin` through the same command
 // tree: a push sent with admin reaches a WebSocket client of the served node.
 func TestAdmin_EndToEndWithServe(t *testing.T) {
-	isolateEnv(t)
-	prevLogger := slog.Default()
-	t.Cleanup(func() { slog.SetDefault(prevLogger) }) // serve sets the default logger
-
-	logs := &syncBuffer{}
-	s := &streams{in: strings.NewReader(""), out: io.Discard, err: logs}
-	ctx, cancel := context.WithCancel(t.Context())
-	exit := make(chan int, 1)
-	go func() {
-		exit <- execute(ctx, newRootCmd(s), s, []string{"serve",
-			"--http-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0",
-			"--log-format", "json", "--drain-timeout", "5s"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-exit; code != exitOK {
-			t.Errorf("serve exit code = %d; logs:\n%s", code, logs.String())
-		}
-	})
-	var httpAddr, wsAddr string
-	testutil.Eventually(t, 10*time.Second, func() error {
-		var err error
-		httpAddr, wsAddr, err = boundAddrs(logs.String())
-		return err
-	})
-
+	n := startServe(t)
+	httpAddr, wsAddr := n.httpAddr, n.wsAddr
 	c := testutil.Dial(t, "ws://"+wsAddr+"/acc", nil)
 	c.Login(101, "u1")
 	res := runCLI(t, []string{"admin", "--server", httpAddr, "push", "--user", "u1", "--app-id", "101", "hello from admin"})

@@ -60,40 +60,57 @@ func boundAddrs(logs string) (httpAddr, wsAddr string, err error) {
 	return "", "", fmt.Errorf("no log record with http_addr and ws_addr yet: %w", testutil.ErrNotYet)
 }
 
-// TestServe_EndToEnd runs `gows serve` on loopback ports the kernel picks, logs a client
-// in, pushes to it through the HTTP API, then cancels the command as SIGTERM would and
-// expects a close 1001 and exit code 0.
-func TestServe_EndToEnd(t *testing.T) {
+// servedNode is `gows serve` running in the test through the real command tree.
+type servedNode struct {
+	httpAddr, wsAddr string
+	logs             *syncBuffer
+	cancel           context.CancelFunc // what SIGINT/SIGTERM do through signal.NotifyContext
+	exit             chan int           // serve's exit code, once
+}
+
+// startServe runs `gows serve` on loopback ports the kernel picks and waits until it has
+// logged its bound addresses. The test's cleanup stops it (if the test did not).
+func startServe(t *testing.T) *servedNode {
+	t.Helper()
 	isolateEnv(t)
 	prevLogger := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(prevLogger) }) // serve sets the default logger
 
-	logs := &syncBuffer{}
-	s := &streams{in: strings.NewReader(""), out: io.Discard, err: logs}
+	n := &servedNode{logs: &syncBuffer{}, exit: make(chan int, 1)}
+	s := &streams{in: strings.NewReader(""), out: io.Discard, err: n.logs}
 	ctx, cancel := context.WithCancel(t.Context())
-	exit := make(chan int, 1)
+	n.cancel = cancel
 	go func() {
-		exit <- execute(ctx, newRootCmd(s), s, []string{"serve",
+		n.exit <- execute(ctx, newRootCmd(s), s, []string{"serve",
 			"--http-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0",
 			"--log-format", "json", "--log-level", "debug", "--drain-timeout", "5s",
 		})
 	}()
 	t.Cleanup(func() { // stop serve even if the test failed half-way
 		cancel()
-		<-exit
+		if code := <-n.exit; code != exitOK {
+			t.Errorf("serve exit code = %d; logs:\n%s", code, n.logs.String())
+		}
 	})
-
-	var httpAddr, wsAddr string
 	testutil.Eventually(t, 10*time.Second, func() error {
 		select {
-		case code := <-exit:
-			t.Fatalf("serve exited early with %d; logs:\n%s", code, logs.String())
+		case code := <-n.exit:
+			t.Fatalf("serve exited early with %d; logs:\n%s", code, n.logs.String())
 		default:
 		}
 		var err error
-		httpAddr, wsAddr, err = boundAddrs(logs.String())
+		n.httpAddr, n.wsAddr, err = boundAddrs(n.logs.String())
 		return err
 	})
+	return n
+}
+
+// TestServe_EndToEnd runs `gows serve` on loopback ports the kernel picks, logs a client
+// in, pushes to it through the HTTP API, then cancels the command as SIGTERM would and
+// expects a close 1001 and exit code 0.
+func TestServe_EndToEnd(t *testing.T) {
+	n := startServe(t)
+	httpAddr, wsAddr := n.httpAddr, n.wsAddr
 
 	resp, err := http.Get("http://" + httpAddr + "/healthz")
 	if err != nil {
@@ -120,18 +137,18 @@ func TestServe_EndToEnd(t *testing.T) {
 		t.Errorf("pushed msg = %q, want %q", push.Msg, "hi")
 	}
 
-	cancel() // what SIGINT/SIGTERM do through signal.NotifyContext
+	n.cancel()
 	var ce *websocket.CloseError
 	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Errorf("client saw %v, want close 1001 (going away)", err)
 	}
 	select {
-	case code := <-exit:
-		exit <- code // for the cleanup
+	case code := <-n.exit:
+		n.exit <- code // for the cleanup
 		if code != exitOK {
-			t.Errorf("exit code = %d, want 0; logs:\n%s", code, logs.String())
+			t.Errorf("exit code = %d, want 0; logs:\n%s", code, n.logs.String())
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatalf("serve did not stop within 10s; logs:\n%s", logs.String())
+		t.Fatalf("serve did not stop within 10s; logs:\n%s", n.logs.String())
 	}
 }
