@@ -20,7 +20,7 @@ tmp=$(mktemp -d)
 cleanup() {
 	local status=$?
 	exec 3>&- 2>/dev/null || true
-	stop_started KILL
+	stop_started TERM # TERM: the nginx master stops its workers (KILL would orphan them)
 	((status == 0)) || show_logs "$tmp"/*.log "$tmp"/alice.out
 	rm -rf "$tmp"
 	exit "$status"
