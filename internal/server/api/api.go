@@ -256,12 +256,7 @@ func (h *Handler) users(inRoom bool) handlerFunc {
 }
 
 func (h *Handler) userOnline(w http.ResponseWriter, r *http.Request, p params) {
-	app, err := p.appID()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	user, err := p.userID("userId", "userID")
+	app, user, err := p.appUser()
 	if err != nil {
 		writeErr(w, err)
 		return

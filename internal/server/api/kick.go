@@ -23,12 +23,7 @@ type KickResult struct {
 // (closed by an operator; clients do not reconnect automatically). A user who is not
 // online answers 1005 (HTTP 404) with {"kicked":0}.
 func (h *Handler) kick(w http.ResponseWriter, r *http.Request, p params) {
-	app, err := p.appID()
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	user, err := p.userID("userId", "userID")
+	app, user, err := p.appUser()
 	if err != nil {
 		writeErr(w, err)
 		return

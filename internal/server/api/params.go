@@ -94,6 +94,16 @@ func (p params) appID() (uint32, error) {
 	return uint32(v), nil
 }
 
+// appUser reads the appId and userId of the routes that name one user.
+func (p params) appUser() (uint32, string, error) {
+	app, err := p.appID()
+	if err != nil {
+		return 0, "", err
+	}
+	user, err := p.userID("userId", "userID")
+	return app, user, err
+}
+
 func (p params) userID(names ...string) (string, error) {
 	s := p.get(names...)
 	if s == "" {
