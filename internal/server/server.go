@@ -277,7 +277,9 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
 		if s.sec.tls != nil {
-			s.httpSrv.TLSConfig = s.sec.tls
+			// ServeTLS adds its protocols to the config: give it its own copy, the
+			// WebSocket engine uses the original concurrently.
+			s.httpSrv.TLSConfig = s.sec.tls.Clone()
 			errc <- s.httpSrv.ServeTLS(s.httpLn, "", "")
 			return
 		}

@@ -226,6 +226,9 @@ func New(cfg Config, h Handler) (*Engine, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	if cfg.TLS != nil {
+		cfg.TLS = cfg.TLS.Clone() // the caller may keep using (and changing) its own
+	}
 	limit, err := netpoll.FileLimit()
 	if err != nil {
 		return nil, err

@@ -407,18 +407,24 @@ func (l *loop) fail(c *Conn, err error) {
 // upgrade handles a complete handshake request. It reports whether c is now open.
 func (l *loop) upgrade(c *Conn, head []byte) bool {
 	r, err := wsframe.ParseUpgrade(head)
-	counted := false
+	// The slot under MaxConns is taken here, atomically, so loops upgrading at the same
+	// time cannot overshoot the cap; it is given back if the upgrade does not happen.
+	slot, counted := false, false
 	if err == nil {
 		c.remote = l.e.clientAddr(r, c.remote)
 		r.RemoteAddr = c.remote.String()
+		slot = l.e.stats.open.Add(1) <= int64(l.e.cfg.MaxConns)
 		switch {
-		case l.e.stats.open.Load() >= int64(l.e.cfg.MaxConns):
+		case !slot:
 			err = &wsframe.HandshakeError{Status: http.StatusServiceUnavailable, Msg: "server is at its connection limit"}
 		case !l.e.countIP(c.remote.Addr()):
 			err = &wsframe.HandshakeError{Status: http.StatusTooManyRequests, Msg: "too many connections from your address"}
 		default:
 			counted = true
 			err = l.e.h.Accept(r)
+		}
+		if err != nil {
+			l.e.stats.open.Add(-1) // the Add above, taken or not
 		}
 	}
 	if err != nil {
@@ -437,6 +443,7 @@ func (l *loop) upgrade(c *Conn, head []byte) bool {
 	if c.closeAfter { // the write failed
 		c.mu.Unlock()
 		l.e.releaseIP(c.remote.Addr())
+		l.e.stats.open.Add(-1)
 		l.closeConn(c, nil)
 		return false
 	}
@@ -444,7 +451,6 @@ func (l *loop) upgrade(c *Conn, head []byte) bool {
 	c.state.Store(stOpen)
 	c.mu.Unlock()
 	l.e.stats.handshaking.Add(-1)
-	l.e.stats.open.Add(1)
 	l.e.stats.upgraded.Add(1)
 	l.e.h.OnOpen(c, r)
 	return true
