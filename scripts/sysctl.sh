@@ -110,6 +110,12 @@ raise_value net.ipv4.tcp_tw_reuse 1 "let new outgoing connections reuse TIME_WAI
 raise_triple net.ipv4.tcp_mem $((pages / 16)) $((pages / 8)) $((pages / 4)) \
 	"TCP buffer memory in pages (low, pressure, max: 1/16, 1/8, 1/4 of RAM) so idle sockets are not squeezed"
 raise_value net.ipv4.tcp_max_orphans 1048576 "sockets closed by the app but not yet finished; a mass close creates many"
+# Lookups: every packet finds its socket in the established-connections hash table, whose
+# size is fixed when the kernel boots (or when a network namespace is created).
+if cur=$(sysctl -n net.ipv4.tcp_ehash_entries 2>/dev/null); then
+	show info net.ipv4.tcp_ehash_entries "$cur" ">= 2097152" \
+		"TCP hash buckets (read-only): set thash_entries=2097152 on the kernel command line; a new netns takes net.ipv4.tcp_child_ehash_entries"
+fi
 if [[ -e /proc/sys/net/netfilter/nf_conntrack_max ]]; then
 	raise_value net.netfilter.nf_conntrack_max 2097152 "connection tracking table (loaded here): every connection has an entry"
 fi

@@ -291,7 +291,7 @@ func (l *loop) event(fd int32, ev uint32) {
 		}
 	}
 	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		l.readAll(fd, s)
+		l.readAll(fd, s, ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0)
 	}
 }
 
@@ -304,9 +304,12 @@ func (l *loop) connected(fd int32, s *slot) bool {
 	return l.write(fd, s, l.scratch)
 }
 
-// readAll reads until the socket is drained, as edge-triggered epoll requires. The
-// server sends little to each connection, so this ends after a read or two.
-func (l *loop) readAll(fd int32, s *slot) {
+// readAll reads until the socket is drained, as edge-triggered epoll requires. A read
+// that does not fill the buffer took everything queued: data arriving later raises a new
+// edge, so there is no need to pay a second read for EAGAIN (most messages here are one
+// small frame). Only when the event also reported the peer's FIN or an error does it read
+// on, to see the end of the stream: that edge has been consumed.
+func (l *loop) readAll(fd int32, s *slot, hup bool) {
 	for {
 		n, err := unix.Read(int(fd), l.buf)
 		switch {
@@ -325,7 +328,7 @@ func (l *loop) readAll(fd int32, s *slot) {
 			}
 			return
 		}
-		if !l.consume(fd, s, l.buf[:n]) {
+		if !l.consume(fd, s, l.buf[:n]) || (n < len(l.buf) && !hup) {
 			return
 		}
 	}
@@ -452,6 +455,13 @@ func (l *loop) frame(fd int32, s *slot, h wsframe.Header, payload []byte) bool {
 
 // message handles a text message from the server: an answer or a push.
 func (l *loop) message(fd int32, s *slot, payload []byte) bool {
+	// The broadcast reaches every connection at once: recognise it without decoding.
+	if bytes.HasPrefix(payload, l.w.bcastHead) {
+		if sent, ok := broadcastSent(payload); ok {
+			l.broadcastArrived(s, sent)
+			return true
+		}
+	}
 	resp, err := protocol.DecodeResponse(payload)
 	if err != nil {
 		l.fail(fd, s, "bad_message")
@@ -486,32 +496,29 @@ func (l *loop) message(fd int32, s *slot, payload []byte) bool {
 		s.start = now
 		return l.request(fd, s, protocol.CmdPing, nil)
 	case protocol.CmdMsg:
-		if resp.Seq == l.w.broadcastID {
-			l.broadcastArrived(s, resp.Response.Data)
+		if resp.Seq != l.w.broadcastID {
+			return true
+		}
+		var m protocol.Message
+		if json.Unmarshal(resp.Response.Data, &m) != nil || !strings.HasPrefix(m.Msg, bcastMsgPrefix) {
+			return true
+		}
+		if sent, err := strconv.ParseInt(m.Msg[len(bcastMsgPrefix):], 10, 64); err == nil {
+			l.broadcastArrived(s, sent)
 		}
 	}
 	return true
 }
 
-// broadcastArrived records the delivery latency of the broadcast, whose message carries
-// its send time (unix ns, taken by the process that asked the server to send it; all
-// bench processes share the machine's clock).
-func (l *loop) broadcastArrived(s *slot, data json.RawMessage) {
+// broadcastArrived records the delivery latency of the broadcast sent at sentNs.
+func (l *loop) broadcastArrived(s *slot, sentNs int64) {
 	now := time.Now().UnixNano()
 	if s.flags&flagBroadcast != 0 {
 		l.res.duplicates++
 		return
 	}
-	var m protocol.Message
-	if json.Unmarshal(data, &m) != nil {
-		return
-	}
-	sent, err := strconv.ParseInt(m.Msg[strings.LastIndexByte(m.Msg, ' ')+1:], 10, 64)
-	if err != nil {
-		return
-	}
 	s.flags |= flagBroadcast
-	l.res.broadcast.Record(time.Duration(now - sent))
+	l.res.broadcast.Record(time.Duration(now - sentNs))
 	l.w.delivered.Add(1)
 }
 

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -427,7 +426,7 @@ func (c *coordinator) sendBroadcast(ctx context.Context) {
 	c.g.Go(func() error {
 		var out bcastOutcome
 		for _, base := range targets {
-			msg := "gows bench broadcast " + strconv.FormatInt(time.Now().UnixNano(), 10)
+			msg := broadcastText(time.Now().UnixNano())
 			n, err := c.api.sendAll(ctx, base, c.cfg.AppID, msgID, msg)
 			if err != nil {
 				out.warnings = append(out.warnings, "broadcast through "+base+": "+err.Error())

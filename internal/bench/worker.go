@@ -4,6 +4,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -91,8 +92,11 @@ type worker struct {
 	seed        [16]byte  // Sec-WebSocket-Key material
 	seed1       uint64
 	broadcastID string
-	echoStride  uint32
-	loops       []*loop
+	// bcastHead is how the server's push of the broadcast starts (Go's encoder writes
+	// the envelope's fields in order): the loops recognise it without decoding JSON.
+	bcastHead  []byte
+	echoStride uint32
+	loops      []*loop
 
 	phase                          atomic.Int32
 	attempted, established, failed atomic.Uint64
@@ -105,6 +109,7 @@ type worker struct {
 // newWorker prepares the loops' pollers. run releases them.
 func newWorker(spec workerSpec) (*worker, error) {
 	w := &worker{spec: spec, base: time.Now(), rampDone: make(chan struct{}), broadcastID: broadcastMsgID(spec.RunID)}
+	w.bcastHead = []byte(`{"seq":"` + w.broadcastID + `","cmd":"msg","response":{"code":200,`)
 	if spec.Loops < 1 || len(spec.Targets) == 0 {
 		return nil, errors.New("worker spec needs loops and targets")
 	}
@@ -346,3 +351,26 @@ func (lw *lineWriter) write(v workerEvent) {
 
 // broadcastMsgID is the msgId of a run's broadcast.
 func broadcastMsgID(runID string) string { return "bench-" + runID }
+
+// broadcastText is the broadcast's message: it carries its send time (unix ns, taken by
+// the process that asks the server to send it; all bench processes share the clock).
+func broadcastText(sentNs int64) string { return bcastMsgPrefix + strconv.FormatInt(sentNs, 10) }
+
+const bcastMsgPrefix = "gows bench broadcast "
+
+// broadcastSent finds the send time in a pushed broadcast, or reports false when the
+// payload is not laid out as gows sends it (the caller then decodes it properly).
+func broadcastSent(payload []byte) (int64, bool) {
+	const key = `"msg":"` + bcastMsgPrefix
+	i := bytes.Index(payload, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	rest := payload[i+len(key):]
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 {
+		return 0, false
+	}
+	ns, err := strconv.ParseInt(string(rest[:end]), 10, 64)
+	return ns, err == nil
+}
