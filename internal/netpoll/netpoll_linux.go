@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,9 +34,18 @@ const (
 )
 
 // Poller is one epoll instance. The zero value is not usable; call New.
+//
+// Wait never blocks a thread in epoll_wait. It asks the kernel without waiting, and when
+// nothing is ready it parks the goroutine on Go's own network poller, where the epoll
+// descriptor is registered like a socket (an epoll instance is readable while events are
+// ready). A goroutine blocked in a system call holds a thread and a P: every few
+// milliseconds the runtime's monitor takes the P back and wakes at a high rate to do so,
+// which in a machine of a hundred mostly idle gows processes cost a tenth of the CPU.
 type Poller struct {
 	epfd   int
 	wakeFd int
+	file   *os.File        // epfd, registered with the runtime's poller
+	raw    syscall.RawConn // nil if the runtime cannot poll it: Wait then blocks in epoll_wait
 }
 
 // New creates a Poller. Close releases it.
@@ -48,6 +60,13 @@ func New() (*Poller, error) {
 		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	p := &Poller{epfd: epfd, wakeFd: wfd}
+	// A non-blocking descriptor makes os.NewFile register it with the runtime's poller.
+	if unix.SetNonblock(epfd, true) == nil {
+		p.file = os.NewFile(uintptr(epfd), "epoll")
+		if p.file.SetReadDeadline(time.Time{}) == nil { // fails unless it is pollable
+			p.raw, _ = p.file.SyscallConn() // only fails for a closed file
+		}
+	}
 	if err := p.Add(wfd, unix.EPOLLIN); err != nil {
 		_ = p.Close() // best effort: we are failing anyway
 		return nil, err
@@ -85,7 +104,11 @@ func (p *Poller) Del(fd int) error {
 // It returns the number stored; an interrupted wait returns 0 and no error. A wake-up event
 // (see Wake) is consumed here and reported through woke.
 func (p *Poller) Wait(events []Event, msec int) (n int, woke bool, err error) {
-	n, err = unix.EpollWait(p.epfd, events, msec)
+	if p.raw == nil {
+		n, err = unix.EpollWait(p.epfd, events, msec)
+	} else {
+		n, err = p.park(events, msec)
+	}
 	if err != nil {
 		if errors.Is(err, unix.EINTR) {
 			return 0, false, nil
@@ -105,6 +128,36 @@ func (p *Poller) Wait(events []Event, msec int) (n int, woke bool, err error) {
 	return n, woke, nil
 }
 
+// park collects ready events, waiting for them on the runtime's poller if there are none
+// yet; a timeout returns no events and no error.
+func (p *Poller) park(events []Event, msec int) (n int, err error) {
+	n, err = unix.EpollWait(p.epfd, events, 0)
+	if n != 0 || err != nil || msec == 0 {
+		return n, err
+	}
+	var deadline time.Time
+	if msec > 0 {
+		deadline = time.Now().Add(time.Duration(msec) * time.Millisecond)
+	}
+	if err := p.file.SetReadDeadline(deadline); err != nil {
+		return 0, fmt.Errorf("epoll deadline: %w", err)
+	}
+	// Read calls the function, and while it returns false waits until the descriptor is
+	// readable (or the deadline passes) and calls it again. An event that becomes ready
+	// between the check and the wait still wakes it: the runtime remembers the edge.
+	rerr := p.raw.Read(func(fd uintptr) bool {
+		n, err = unix.EpollWait(int(fd), events, 0)
+		return n != 0 || err != nil
+	})
+	switch {
+	case errors.Is(rerr, os.ErrDeadlineExceeded):
+		return 0, nil
+	case rerr != nil:
+		return 0, rerr
+	}
+	return n, err
+}
+
 // Wake makes a concurrent or the next Wait return.
 func (p *Poller) Wake() error {
 	var one = [8]byte{1}
@@ -117,7 +170,12 @@ func (p *Poller) Wake() error {
 // Close releases the epoll instance and the eventfd.
 func (p *Poller) Close() error {
 	err1 := unix.Close(p.wakeFd)
-	err2 := unix.Close(p.epfd)
+	var err2 error
+	if p.file != nil {
+		err2 = p.file.Close() // also removes it from the runtime's poller
+	} else {
+		err2 = unix.Close(p.epfd)
+	}
 	return errors.Join(err1, err2)
 }
 
