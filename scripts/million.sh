@@ -30,7 +30,7 @@
 #
 # Environment: CONNS, NODES, RATE (new connections per second), HOLD, HEARTBEAT,
 # SOURCE_IPS (default 127.0.0.2-127.0.0.201), OUT (default ./million-<time>), NETNS, BATCH,
-# and GOWS (a gows binary; default: built from this checkout).
+# PROFILE (1: CPU profiles of the whole machine with perf), and GOWS (a gows binary; default: built from this checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME=million.sh
@@ -116,6 +116,26 @@ status=0
 	--login --hold "$hold" --heartbeat "$heartbeat" --broadcast --server "http://127.0.0.1:$http" \
 	--connect-timeout 30s --json "$out/report.json" >"$out/report.txt" 2>"$out/bench.log" &
 bench_pid=$!
+# PROFILE=1: a system-wide CPU profile (perf, 15 s) during the ramp once 60 % of the
+# connections are up, and another from the broadcast on; summarised at the end.
+held_now() {
+	local held
+	held=$(grep -o 'held [0-9,]*' "$out/bench.log" 2>/dev/null | tail -1 | tr -dc 0-9)
+	echo "${held:-0}"
+}
+record_phase() {
+	ps -eo pid,args >"$out/ps-$1.txt"
+	perf record -F 999 -e cpu-clock -a -g -o "$out/perf-$1.data" -- sleep 15 >/dev/null 2>&1 || true
+}
+if [[ ${PROFILE:-0} == 1 ]] && command -v perf >/dev/null; then
+	(
+		while (($(held_now) < conns * 6 / 10)) && kill -0 "$bench_pid" 2>/dev/null; do sleep 1; done
+		record_phase ramp
+		until grep -q '^hold' "$out/bench.log" || ! kill -0 "$bench_pid" 2>/dev/null; do sleep 0.5; done
+		record_phase broadcast
+	) &
+	pids+=($!)
+fi
 # A CPU profile of one node (whichever answers) during the ramp.
 sleep 60 && curl -fsS -o "$out/node-ramp.pprof" "http://127.0.0.1:$http/debug/pprof/profile?seconds=30" || true
 wait "$bench_pid" || status=$?
@@ -139,6 +159,14 @@ cpu_of() { awk '{printf "%.1f", ($14+$15)/100}' "/proc/$1/stat" 2>/dev/null || e
 # the nodes are removing them; "peak" is what Redis saw at its highest).
 redis-cli -p "$redis_port" info memory | grep -E '^(used_memory|used_memory_peak):' >"$out/redis-after.txt"
 cat "$out/redis-before.txt" "$out/redis-after.txt"
+for phase in ramp broadcast; do
+	[[ -s $out/perf-$phase.data ]] || continue
+	perf script -i "$out/perf-$phase.data" -F comm,pid,tid,ip,sym 2>/dev/null >"$out/samples-$phase.txt"
+	{
+		echo "== CPU profile, $phase"
+		scripts/perf-roles.py "$out/samples-$phase.txt" "$out/ps-$phase.txt"
+	} | tee "$out/profile-$phase.txt"
+done
 "$gows" bench plot "$out/report.json" -o "$out/ramp.svg" \
 	--title "gows: $conns connections, $nodes nodes, one 2-core machine" || true
 say "report, plot and logs in $out"

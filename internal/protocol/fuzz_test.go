@@ -16,6 +16,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"seq":"1565336219141-266129","cmd":"login","data":{"userId":"u1","appId":101,"serviceToken":""}}`))
 	f.Add([]byte(`{"seq":"2","cmd":"send","data":{"to":"u2","type":"text","msg":"<hi>"}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkDecodeFast(t, b)
 		r, err := Decode(b)
 		if err != nil {
 			var de *DecodeError
@@ -99,4 +100,61 @@ func sameJSON(a, b json.RawMessage) bool {
 		return (errA != nil) == (errB != nil)
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// checkDecodeFast: whatever the fast path accepts, encoding/json decodes to the same request.
+func checkDecodeFast(t *testing.T, b []byte) {
+	t.Helper()
+	fast, ok := decodeFast(b)
+	if !ok {
+		return
+	}
+	slow, err := decodeSlow(b)
+	if err != nil && !errors.Is(err, ErrEmptyCmd) {
+		t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", b, err)
+	}
+	if fast.Seq != slow.Seq || fast.Cmd != slow.Cmd || !bytes.Equal(fast.Data, slow.Data) || (fast.Data == nil) != (slow.Data == nil) {
+		t.Fatalf("fast path read %q as %+v, encoding/json as %+v", b, fast, slow)
+	}
+}
+
+// checkResponseFast: the fast encoder writes what encoding/json writes, and whatever the
+// fast decoder accepts, encoding/json decodes to the same response.
+func checkResponseFast(t *testing.T, b []byte) {
+	t.Helper()
+	fast, ok := decodeResponseFast(b)
+	if !ok {
+		return
+	}
+	var slow Response
+	if err := json.Unmarshal(b, &slow); err != nil {
+		t.Fatalf("fast path accepted %q, encoding/json refuses it: %v", b, err)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("fast path read %q as %+v, encoding/json as %+v", b, fast, slow)
+	}
+}
+
+// FuzzResponse builds responses from arbitrary fields and decodes arbitrary bytes as a
+// response: the fast paths must agree with encoding/json.
+func FuzzResponse(f *testing.F) {
+	f.Add("1-2", "heartbeat", 200, "Success", "hello", []byte(`{"seq":"1","cmd":"login","response":{"code":200,"codeMsg":"Success","data":null}}`))
+	f.Add("<seq>", "msg", 1005, "not \"online\"", "a&b", []byte(`{"seq":"1","cmd":"x","response":{"code":200,"codeMsg":"Ok","data":{"a":1}},"x":2}`))
+	f.Fuzz(func(t *testing.T, seq, cmd string, code int, codeMsg, msg string, b []byte) {
+		checkResponseFast(t, b)
+		if codeMsg == "" {
+			codeMsg = "x" // EncodeResponse fills an empty codeMsg in; compare like with like
+		}
+		data := Message{Type: TypeText, Msg: msg}
+		got, err := EncodeResponse(seq, cmd, Code(code), codeMsg, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(data)
+		want, _ := json.Marshal(Response{Seq: seq, Cmd: cmd, Response: Result{Code: Code(code), CodeMsg: codeMsg, Data: raw}})
+		if !bytes.Equal(got, want) {
+			t.Fatalf("EncodeResponse wrote\n%s\nencoding/json writes\n%s", got, want)
+		}
+		checkResponseFast(t, got)
+	})
 }

@@ -187,6 +187,21 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 
 // Decode parses one request envelope. The returned Request's Data aliases b.
 func Decode(b []byte) (Request, error) {
+	r, ok := decodeFast(b)
+	if !ok {
+		r = Request{}
+		if err := json.Unmarshal(b, &r); err != nil {
+			return Request{}, &DecodeError{Seq: salvageSeq(b), Err: err}
+		}
+	}
+	if r.Cmd == "" {
+		return r, &DecodeError{Seq: r.Seq, Err: ErrEmptyCmd}
+	}
+	return r, nil
+}
+
+// decodeSlow is Decode without its fast path (for the tests that compare them).
+func decodeSlow(b []byte) (Request, error) {
 	var r Request
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Request{}, &DecodeError{Seq: salvageSeq(b), Err: err}
@@ -235,6 +250,11 @@ func EncodeResponse(seq, cmd string, code Code, codeMsg string, data any) ([]byt
 	if codeMsg == "" {
 		codeMsg = code.Text()
 	}
+	if _, given := data.(json.RawMessage); !given {
+		if b, ok := encodeResponseFast(seq, cmd, code, codeMsg, raw); ok {
+			return b, nil
+		}
+	}
 	if raw == nil {
 		raw = json.RawMessage("null")
 	}
@@ -250,6 +270,9 @@ func EncodePush(seq, cmd string, m Message) ([]byte, error) {
 // DecodeResponse parses a response or push envelope. The answer to a request that could
 // not be decoded has an empty cmd (and seq, unless it could be salvaged).
 func DecodeResponse(b []byte) (Response, error) {
+	if r, ok := decodeResponseFast(b); ok {
+		return r, nil
+	}
 	var r Response
 	if err := json.Unmarshal(b, &r); err != nil {
 		return Response{}, fmt.Errorf("decode response: %w", err)

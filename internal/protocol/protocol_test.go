@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -452,4 +453,124 @@ func jsonEqual(t *testing.T, a, b any) bool {
 		t.Fatal(err)
 	}
 	return string(ja) == string(jb)
+}
+
+func TestFastPaths_AgreeWithEncodingJSON(t *testing.T) {
+	requests := []string{
+		`{"seq":"1","cmd":"heartbeat","data":{"userId":"u1"}}`,
+		`{"seq":"1","cmd":"ping"}`,
+		`{"seq":"1","cmd":"ping","data":null}`,
+		` {"seq":"1","cmd":"x","data": [1, 2] } `,
+		`{"seq":"1","cmd":"x","data":{"a":1},"cmd":"y"}`, // a later cmd wins: not fast
+		`{"seq":"1","cmd":"x","data":{"a":1}`,            // truncated
+		`{"seq":"1","cmd":"x","data":}`,
+		`{"seq":"a\"b","cmd":"x"}`,
+		`{"seq":"<b>","cmd":"x"}`,
+		`{"seq":"é","cmd":"x"}`,
+		`{"seq":"1","cmd":""}`,
+		`{"cmd":"x","seq":"1"}`,
+		`{"seq":1,"cmd":"x"}`,
+	}
+	for _, in := range requests {
+		checkDecodeFast(t, []byte(in))
+		got, gerr := Decode([]byte(in))
+		want, werr := decodeSlow([]byte(in))
+		if (gerr == nil) != (werr == nil) || got.Seq != want.Seq || got.Cmd != want.Cmd || !bytes.Equal(got.Data, want.Data) {
+			t.Errorf("Decode(%s) = %+v, %v; encoding/json: %+v, %v", in, got, gerr, want, werr)
+		}
+	}
+	if _, ok := decodeFast([]byte(requests[0])); !ok {
+		t.Error("a heartbeat as bench and the chat clients write it misses the fast path")
+	}
+	responses := []string{
+		`{"seq":"7","cmd":"heartbeat","response":{"code":200,"codeMsg":"Success","data":null}}`,
+		`{"seq":"7","cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":{"msg":"}}"}}}`,
+		`{"seq":"7","cmd":"x","response":{"code":020,"codeMsg":"Ok","data":null}}`,
+		`{"seq":"7","cmd":"x","response":{"code":-1,"codeMsg":"Ok","data":null}}`,
+		`{"seq":"7","cmd":"x","response":{"code":200,"codeMsg":"Ok","data":null},"seq":"8"}}`,
+		`{"seq":"7","cmd":"x","response":{"code":200,"codeMsg":"Ok","data":nul}}`,
+	}
+	for _, in := range responses {
+		checkResponseFast(t, []byte(in))
+	}
+	if _, ok := decodeResponseFast([]byte(responses[0])); !ok {
+		t.Error("a heartbeat answer misses the fast path")
+	}
+	for _, c := range []struct {
+		seq, codeMsg string
+		data         any
+	}{
+		{"1", "Success", nil}, {"<1>", "Success", nil}, {"1", "not \"ok\"", "a<b"},
+		{"1", "Ok", Message{Msg: "x & y"}}, {"日本", "Ok", nil}, {"1", "Ok", json.RawMessage(`{"a" : 1}`)},
+	} {
+		got, err := EncodeResponse(c.seq, "x", OK, c.codeMsg, c.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := marshalData(c.data)
+		if raw == nil {
+			raw = json.RawMessage("null")
+		}
+		want, _ := json.Marshal(Response{Seq: c.seq, Cmd: "x", Response: Result{Code: OK, CodeMsg: c.codeMsg, Data: raw}})
+		if !bytes.Equal(got, want) {
+			t.Errorf("EncodeResponse(%q, %q, %v) = %s; encoding/json: %s", c.seq, c.codeMsg, c.data, got, want)
+		}
+	}
+}
+
+// The envelopes of a heartbeat and its answer, the commonest messages on a busy node:
+// go test -bench . ./internal/protocol compares the fast paths with encoding/json.
+var (
+	benchRequest  = []byte(`{"seq":"123456","cmd":"heartbeat","data":{"userId":"user-123456"}}`)
+	benchResponse = []byte(`{"seq":"123456","cmd":"heartbeat","response":{"code":200,"codeMsg":"Success","data":null}}`)
+)
+
+func BenchmarkDecode_Heartbeat(b *testing.B) {
+	for b.Loop() {
+		if _, err := Decode(benchRequest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecode_HeartbeatEncodingJSON(b *testing.B) {
+	for b.Loop() {
+		if _, err := decodeSlow(benchRequest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeResponse_Heartbeat(b *testing.B) {
+	for b.Loop() {
+		if _, err := EncodeResponse("123456", CmdHeartbeat, OK, "", nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeResponse_HeartbeatEncodingJSON(b *testing.B) {
+	for b.Loop() {
+		r := Response{Seq: "123456", Cmd: CmdHeartbeat, Response: Result{Code: OK, CodeMsg: OK.Text(), Data: json.RawMessage("null")}}
+		if _, err := json.Marshal(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeResponse_Heartbeat(b *testing.B) {
+	for b.Loop() {
+		if _, err := DecodeResponse(benchResponse); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeResponse_HeartbeatEncodingJSON(b *testing.B) {
+	for b.Loop() {
+		var r Response
+		if err := json.Unmarshal(benchResponse, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

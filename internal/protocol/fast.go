@@ -1,0 +1,143 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
+
+// Fast paths for the envelopes as gows and its clients write them: fields in order, no
+// spaces, plain ASCII strings. A heartbeat, a login and their answers are almost all of a
+// busy node's traffic, and encoding/json's reflection costs several times more than the
+// rest of handling them. Anything else takes the encoding/json path, and the results are
+// identical either way (FuzzDecode and the tests check that).
+
+// plain reports whether s can be written as a JSON string without escaping, by
+// encoding/json's rules too: printable ASCII other than the quote, the backslash and the
+// characters it escapes for HTML (<, >, &).
+func plain[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
+// cutPlainString reads a plain string that starts after its opening quote in b, and
+// returns it with the rest after its closing quote.
+func cutPlainString(b []byte) (s, rest []byte, ok bool) {
+	end := bytes.IndexByte(b, '"')
+	if end < 0 || !plain(b[:end]) {
+		return nil, nil, false
+	}
+	return b[:end], b[end+1:], true
+}
+
+// decodeFast decodes {"seq":"S","cmd":"C"} or {"seq":"S","cmd":"C","data":D}.
+func decodeFast(b []byte) (Request, bool) {
+	b = bytes.TrimSpace(b)
+	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":"`))
+	if !ok || len(b) < 2 || b[len(b)-1] != '}' {
+		return Request{}, false
+	}
+	seq, rest, ok := cutPlainString(rest)
+	if !ok {
+		return Request{}, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"cmd":"`)); !ok {
+		return Request{}, false
+	}
+	cmd, rest, ok := cutPlainString(rest)
+	if !ok {
+		return Request{}, false
+	}
+	r := Request{Seq: string(seq), Cmd: string(cmd)}
+	if len(rest) == 1 { // the closing brace
+		return r, true
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"data":`)); !ok {
+		return Request{}, false
+	}
+	data := bytes.TrimSpace(rest[:len(rest)-1])
+	// Valid also rejects an envelope with more fields after data: `{...},"x":1` is not
+	// one JSON value.
+	if len(data) == 0 || !json.Valid(data) {
+		return Request{}, false
+	}
+	r.Data = data
+	return r, true
+}
+
+// decodeResponseFast decodes {"seq":"S","cmd":"C","response":{"code":N,"codeMsg":"M","data":D}}.
+func decodeResponseFast(b []byte) (Response, bool) {
+	b = bytes.TrimSpace(b)
+	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":"`))
+	if !ok || !bytes.HasSuffix(b, []byte("}}")) {
+		return Response{}, false
+	}
+	seq, rest, ok := cutPlainString(rest)
+	if !ok {
+		return Response{}, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"cmd":"`)); !ok {
+		return Response{}, false
+	}
+	cmd, rest, ok := cutPlainString(rest)
+	if !ok {
+		return Response{}, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"response":{"code":`)); !ok {
+		return Response{}, false
+	}
+	comma := bytes.IndexByte(rest, ',')
+	if comma < 1 || comma > 6 {
+		return Response{}, false
+	}
+	code, err := strconv.Atoi(string(rest[:comma]))
+	if err != nil || code < 0 || rest[0] == '0' || rest[0] == '+' {
+		return Response{}, false
+	}
+	if rest, ok = bytes.CutPrefix(rest[comma:], []byte(`,"codeMsg":"`)); !ok {
+		return Response{}, false
+	}
+	msg, rest, ok := cutPlainString(rest)
+	if !ok {
+		return Response{}, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"data":`)); !ok {
+		return Response{}, false
+	}
+	data := bytes.TrimSpace(rest[:len(rest)-2])
+	if len(data) == 0 || !json.Valid(data) {
+		return Response{}, false
+	}
+	return Response{Seq: string(seq), Cmd: string(cmd), Response: Result{
+		Code: Code(code), CodeMsg: string(msg), Data: bytes.Clone(data),
+	}}, true
+}
+
+// encodeResponseFast writes the response envelope when seq, cmd and codeMsg are plain;
+// raw must be compact, HTML-escaped JSON (what json.Marshal writes) or nil.
+func encodeResponseFast(seq, cmd string, code Code, codeMsg string, raw []byte) ([]byte, bool) {
+	if !plain(seq) || !plain(cmd) || !plain(codeMsg) {
+		return nil, false
+	}
+	if raw == nil {
+		raw = []byte("null")
+	}
+	b := make([]byte, 0, 64+len(seq)+len(cmd)+len(codeMsg)+len(raw))
+	b = append(b, `{"seq":"`...)
+	b = append(b, seq...)
+	b = append(b, `","cmd":"`...)
+	b = append(b, cmd...)
+	b = append(b, `","response":{"code":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"codeMsg":"`...)
+	b = append(b, codeMsg...)
+	b = append(b, `","data":`...)
+	b = append(b, raw...)
+	b = append(b, "}}"...)
+	return b, true
+}
