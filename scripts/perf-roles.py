@@ -45,7 +45,7 @@ def role_of(args):
 
 def user_kind(role, stack):
     if role not in ("gows nodes", "bench workers", "launcher"):
-        return "user"
+        return "all"
     s = " ".join(stack)
     if "runtime.sysmon" in s:
         return "Go runtime: sysmon"
