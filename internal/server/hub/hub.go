@@ -13,6 +13,7 @@
 package hub
 
 import (
+	"cmp"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -317,11 +318,9 @@ func (h *Hub) SendUser(app uint32, user string, frame []byte) bool {
 // SendApp sends frame to every session of app on this node except skip (which may be
 // nil) and returns how many queued it.
 func (h *Hub) SendApp(app uint32, frame []byte, skip *Session) int {
-	var batch []*Session
-	n := 0
+	batch := make([]*Session, 0, h.AppCount(app))
 	for i := range h.users {
 		sh := &h.users[i]
-		batch = batch[:0]
 		sh.mu.Lock()
 		for k, s := range sh.users {
 			if k.app == app {
@@ -329,9 +328,44 @@ func (h *Hub) SendApp(app uint32, frame []byte, skip *Session) int {
 			}
 		}
 		sh.mu.Unlock()
-		n += h.send(batch, frame, skip)
 	}
-	return n
+	return h.send(inConnOrder(batch), frame, skip)
+}
+
+// inConnOrder sorts sessions by their connection's number (accept order) when the
+// connections are numbered. The kernel and Go allocated each connection's structures in
+// that order, so a fan-out that follows it walks memory nearly sequentially instead of
+// in the maps' random order: fewer cache and TLB misses per send on a node with many
+// connections.
+func inConnOrder(ss []*Session) []*Session {
+	type numbered interface{ ID() uint64 }
+	if len(ss) < 2 {
+		return ss
+	}
+	if _, ok := ss[0].conn.(numbered); !ok {
+		return ss
+	}
+	keyed := make([]struct {
+		id uint64
+		s  *Session
+	}, len(ss))
+	for i, s := range ss {
+		c, ok := s.conn.(numbered)
+		if !ok {
+			return ss
+		}
+		keyed[i].id, keyed[i].s = c.ID(), s
+	}
+	slices.SortFunc(keyed, func(a, b struct {
+		id uint64
+		s  *Session
+	}) int {
+		return cmp.Compare(a.id, b.id)
+	})
+	for i := range keyed {
+		ss[i] = keyed[i].s
+	}
+	return ss
 }
 
 // SendRoom sends frame to every local member of a room except skip and returns how many
@@ -345,7 +379,7 @@ func (h *Hub) SendRoom(app uint32, room string, frame []byte, skip *Session) int
 		batch = append(batch, s)
 	}
 	sh.mu.Unlock()
-	return h.send(batch, frame, skip)
+	return h.send(inConnOrder(batch), frame, skip)
 }
 
 func (h *Hub) send(to []*Session, frame []byte, skip *Session) int {

@@ -157,12 +157,21 @@ type nopConn struct{}
 func (nopConn) Send([]byte) error                { return nil }
 func (nopConn) Close(protocol.CloseCode, string) {}
 
+// idConn is a numbered nopConn, as the engine's connections are.
+type idConn struct {
+	nopConn
+	id uint64
+}
+
+func (c idConn) ID() uint64 { return c.id }
+
 // BenchmarkHub_SendApp measures fan-out of one pre-encoded frame to 10,000 local sessions
-// (the hub's share of a broadcast; socket writes are not included).
+// (the hub's share of a broadcast, sorting them into connection order included; socket
+// writes are not).
 func BenchmarkHub_SendApp(b *testing.B) {
 	h := New()
 	for i := range 10000 {
-		h.Login(NewSession(nopConn{}), 101, fmt.Sprint("u", i), 1)
+		h.Login(NewSession(idConn{id: uint64(i)}), 101, fmt.Sprint("u", i), 1)
 	}
 	frame := []byte("frame")
 	b.ReportAllocs()
@@ -188,5 +197,39 @@ func BenchmarkHub_Login(b *testing.B) {
 		s := NewSession(nopConn{})
 		h.Login(s, 101, ids[i%len(ids)], 1)
 		h.Logout(s)
+	}
+}
+
+// numberedConn is a Conn with an accept number that logs the order of sends.
+type numberedConn struct {
+	id  uint64
+	log *[]uint64
+}
+
+func (c *numberedConn) ID() uint64                              { return c.id }
+func (c *numberedConn) Send([]byte) error                       { *c.log = append(*c.log, c.id); return nil }
+func (c *numberedConn) Close(code protocol.CloseCode, _ string) {}
+
+func TestHub_FanOutFollowsConnectionOrder(t *testing.T) {
+	h := New()
+	var order []uint64
+	const n = 500
+	for i := range n {
+		id := uint64((i*7919)%n + 1) // logged in out of order
+		s := NewSession(&numberedConn{id: id, log: &order})
+		h.Login(s, 101, fmt.Sprintf("u%d", id), 1)
+		h.Join(s, "lobby")
+	}
+	for _, send := range []func() int{
+		func() int { return h.SendApp(101, []byte("x"), nil) },
+		func() int { return h.SendRoom(101, "lobby", []byte("x"), nil) },
+	} {
+		order = order[:0]
+		if got := send(); got != n || len(order) != n {
+			t.Fatalf("sent %d (%d logged); want %d", got, len(order), n)
+		}
+		if !slices.IsSorted(order) {
+			t.Fatalf("fan-out order is not the connections' order: %v", order[:20])
+		}
 	}
 }
