@@ -11,9 +11,12 @@
 #   scripts/million.sh                      # CONNS=1000000 NODES=54 RATE=15000 HOLD=60s
 #   CONNS=100000 NODES=6 scripts/million.sh # a smaller run
 #
-# The nodes get more slack than the defaults (Redis calls 5s instead of 500ms, a 60s lease
-# instead of 15s, 60s for gRPC calls and API requests): with a hundred busy processes on two cores a Redis
-# round trip can take seconds, and the defaults would have the nodes declare each other dead.
+# The nodes get more slack than the defaults (Redis calls 15s instead of 500ms, a 60s lease
+# instead of 15s, 60s for gRPC calls and API requests): with a hundred busy processes on
+# two cores each node gets a few percent of a core, a goroutine that reads a Redis answer
+# can wait seconds for its turn, and the defaults would have the nodes declare Redis and
+# each other dead (with 5s, a few dozen nodes marked Redis down during the ramp and
+# rewrote their presence when it answered again).
 #
 # The offered rate defaults to what this 2-core machine sustains (about 3,500/s with 54
 # nodes and 51 bench workers); offering more only queues handshakes. On a loaded machine a
@@ -98,7 +101,7 @@ wait_for redis-cli -p "$redis_port" ping || die "redis-server did not start"
 say "starting $nodes nodes on ws://127.0.0.1:$ws/acc (http $http)"
 "${batch[@]}" "$gows" serve --nodes "$nodes" --node-id bench --redis "redis://127.0.0.1:$redis_port/0" \
 	--http-addr "127.0.0.1:$http" --ws-addr "127.0.0.1:$ws" --grpc-addr 127.0.0.1:0 \
-	--redis-timeout 5s --node-ttl 60s --rpc-timeout 60s --request-timeout 60s --log-level warn >"$out/nodes.log" 2>&1 &
+	--redis-timeout 15s --node-ttl 60s --rpc-timeout 60s --request-timeout 60s --log-level warn >"$out/nodes.log" 2>&1 &
 pids+=($!)
 all_nodes() {
 	[[ $(curl -fsS "http://127.0.0.1:$http/system/nodes" | grep -o '"nodeId"' | wc -l) -eq $nodes ]]
