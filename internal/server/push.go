@@ -88,14 +88,27 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 			s.metrics.pushed(p.Target.String(), result)
 			return res, err
 		}
-	case api.ToRoom:
-		res.Delivered = s.hub.SendRoom(p.AppID, p.Room, frame, nil)
-		n, failed := s.broadcastRemote(ctx, p.AppID, p.Room, payload)
-		res.Delivered, res.NodesFailed = res.Delivered+n, failed
-	case api.ToApp:
-		res.Delivered = s.hub.SendApp(p.AppID, frame, nil)
-		n, failed := s.broadcastRemote(ctx, p.AppID, "", payload)
-		res.Delivered, res.NodesFailed = res.Delivered+n, failed
+	case api.ToRoom, api.ToApp:
+		// The other nodes start while this one sends to its own connections, rather than
+		// waiting for it: a broadcast takes as long as the slowest node, not this node's
+		// share plus the slowest.
+		room := ""
+		if p.Target == api.ToRoom {
+			room = p.Room
+		}
+		type remoteResult struct{ delivered, failed int }
+		remote := make(chan remoteResult, 1)
+		go func() { // joined below, before push returns
+			n, failed := s.broadcastRemote(ctx, p.AppID, room, payload)
+			remote <- remoteResult{n, failed}
+		}()
+		if room == "" {
+			res.Delivered = s.hub.SendApp(p.AppID, frame, nil)
+		} else {
+			res.Delivered = s.hub.SendRoom(p.AppID, room, frame, nil)
+		}
+		r := <-remote
+		res.Delivered, res.NodesFailed = res.Delivered+r.delivered, r.failed
 	}
 	s.metrics.pushed(p.Target.String(), "ok")
 	return res, nil
