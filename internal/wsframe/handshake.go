@@ -56,7 +56,9 @@ func (e *HandshakeError) Error() string {
 // and checks the RFC 6455 section 4.2.1 requirements. It returns the request (whose Body is
 // empty) or a *HandshakeError saying how to answer.
 func ParseUpgrade(head []byte) (*http.Request, error) {
-	r, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head)))
+	// A reader sized to the head: the whole request is already in memory, and the default
+	// 4 KiB buffer was most of what a handshake allocated.
+	r, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(head), len(head)))
 	if err != nil {
 		return nil, &HandshakeError{Status: http.StatusBadRequest, Msg: "malformed HTTP request"}
 	}

@@ -231,3 +231,15 @@ func TestAppendAccept_RFCExample(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
+
+// BenchmarkParseUpgrade measures reading a typical upgrade request, once per connection.
+func BenchmarkParseUpgrade(b *testing.B) {
+	head := []byte("GET /acc HTTP/1.1\r\nHost: 127.0.0.1:8089\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseUpgrade(head); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
