@@ -172,6 +172,6 @@ for phase in ramp broadcast; do
 	} | tee "$out/profile-$phase.txt"
 done
 "$gows" bench plot "$out/report.json" -o "$out/ramp.svg" \
-	--title "gows: $conns connections, $nodes nodes, one 2-core machine" || true
+	--title "gows: $(printf '%d' "$conns" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') connections, $nodes nodes, one 2-core machine" || true
 say "report, plot and logs in $out"
 exit "$status"
