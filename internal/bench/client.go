@@ -311,7 +311,7 @@ func (l *loop) connected(fd int32, s *slot) bool {
 // on, to see the end of the stream: that edge has been consumed.
 func (l *loop) readAll(fd int32, s *slot, hup bool) {
 	for {
-		n, err := netpoll.Read(int(fd), l.buf)
+		n, err := unix.Read(int(fd), l.buf)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			return
@@ -547,7 +547,7 @@ func (l *loop) write(fd int32, s *slot, b []byte) bool {
 		l.pending[fd] = append(l.pending[fd], b...)
 		return true
 	}
-	n, err := netpoll.Write(int(fd), b)
+	n, err := unix.Write(int(fd), b)
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		l.fail(fd, s, errKind(err))
 		return false
@@ -562,7 +562,7 @@ func (l *loop) write(fd int32, s *slot, b []byte) bool {
 // flush writes pending bytes after EPOLLOUT. It reports whether the connection is still open.
 func (l *loop) flush(fd int32, s *slot) bool {
 	b := l.pending[fd]
-	n, err := netpoll.Write(int(fd), b)
+	n, err := unix.Write(int(fd), b)
 	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
 		l.fail(fd, s, errKind(err))
 		return false

@@ -77,7 +77,7 @@ func New() (*Poller, error) {
 // Add registers fd for the given events (level-triggered).
 func (p *Poller) Add(fd int, events uint32) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := epollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		return fmt.Errorf("epoll add fd %d: %w", fd, err)
 	}
 	return nil
@@ -86,7 +86,7 @@ func (p *Poller) Add(fd int, events uint32) error {
 // Mod changes the events fd is registered for.
 func (p *Poller) Mod(fd int, events uint32) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	if err := epollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_MOD, fd, &ev); err != nil {
 		return fmt.Errorf("epoll mod fd %d: %w", fd, err)
 	}
 	return nil
@@ -94,8 +94,7 @@ func (p *Poller) Mod(fd int, events uint32) error {
 
 // Del removes fd from the poller.
 func (p *Poller) Del(fd int) error {
-	var ev unix.EpollEvent // kernels before 2.6.9 wanted one even for a delete
-	if err := epollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, &ev); err != nil {
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil); err != nil {
 		return fmt.Errorf("epoll del fd %d: %w", fd, err)
 	}
 	return nil
@@ -132,7 +131,7 @@ func (p *Poller) Wait(events []Event, msec int) (n int, woke bool, err error) {
 // park collects ready events, waiting for them on the runtime's poller if there are none
 // yet; a timeout returns no events and no error.
 func (p *Poller) park(events []Event, msec int) (n int, err error) {
-	n, err = epollPoll(p.epfd, events)
+	n, err = unix.EpollWait(p.epfd, events, 0)
 	if n != 0 || err != nil || msec == 0 {
 		return n, err
 	}
@@ -147,7 +146,7 @@ func (p *Poller) park(events []Event, msec int) (n int, err error) {
 	// readable (or the deadline passes) and calls it again. An event that becomes ready
 	// between the check and the wait still wakes it: the runtime remembers the edge.
 	rerr := p.raw.Read(func(fd uintptr) bool {
-		n, err = epollPoll(int(fd), events)
+		n, err = unix.EpollWait(int(fd), events, 0)
 		return n != 0 || err != nil
 	})
 	switch {

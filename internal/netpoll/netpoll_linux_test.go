@@ -3,7 +3,6 @@
 package netpoll
 
 import (
-	"errors"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -91,30 +90,5 @@ func TestPoller_WakeEndsAWait(t *testing.T) {
 	}
 	if r := <-done; r.err != nil || r.n != 0 || !r.woke {
 		t.Fatalf("Wait = %+v; want woke and no events", r)
-	}
-}
-
-func TestReadWrite_NonBlocking(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = unix.Close(fds[0]) }) // fds[1] is closed by the test
-	buf := make([]byte, 16)
-	if n, err := Read(fds[0], buf); !errors.Is(err, unix.EAGAIN) {
-		t.Fatalf("Read of an empty socket = %d, %v; want EAGAIN", n, err)
-	}
-	n, err := Write(fds[1], []byte("hello"))
-	if cerr := unix.Close(fds[1]); n != 5 || err != nil || cerr != nil {
-		t.Fatalf("Write = %d, %v (close: %v)", n, err, cerr)
-	}
-	if n, err := Read(fds[0], buf); n != 5 || err != nil || string(buf[:n]) != "hello" {
-		t.Fatalf("Read = %d %q, %v; want hello", n, buf[:max(n, 0)], err)
-	}
-	if n, err := Read(fds[0], buf); n != 0 || err != nil {
-		t.Fatalf("Read after the peer closed = %d, %v; want 0 (EOF)", n, err)
-	}
-	if _, err := Write(fds[0], []byte("x")); !errors.Is(err, unix.EPIPE) {
-		t.Fatalf("Write to a closed peer: %v; want EPIPE", err)
 	}
 }

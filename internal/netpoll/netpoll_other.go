@@ -71,9 +71,3 @@ func Listen(addr string, opt ListenOptions) (int, netip.AddrPort, error) {
 
 // Accept fails with ErrUnsupported.
 func Accept(lfd int) (int, netip.AddrPort, error) { return -1, netip.AddrPort{}, ErrUnsupported }
-
-// Read fails with ErrUnsupported.
-func Read(fd int, p []byte) (int, error) { return -1, ErrUnsupported }
-
-// Write fails with ErrUnsupported.
-func Write(fd int, p []byte) (int, error) { return -1, ErrUnsupported }

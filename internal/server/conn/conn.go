@@ -170,7 +170,7 @@ func (c *Conn) writeLocked(frame []byte) {
 		c.out = append(c.out, frame)
 		return
 	}
-	n, err := netpoll.Write(int(c.fd), frame)
+	n, err := unix.Write(int(c.fd), frame)
 	if n < 0 {
 		n = 0
 	}

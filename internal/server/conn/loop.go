@@ -143,7 +143,7 @@ func (l *loop) serve(c *Conn, events uint32) {
 	if events&(netpoll.EvIn|netpoll.EvRdHup|netpoll.EvHup|netpoll.EvErr) == 0 {
 		return
 	}
-	n, err := netpoll.Read(int(c.fd), l.buf)
+	n, err := unix.Read(int(c.fd), l.buf)
 	if n <= 0 {
 		if err != nil && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR)) {
 			return
