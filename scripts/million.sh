@@ -163,6 +163,32 @@ cpu_of() { awk '{printf "%.1f", ($14+$15)/100}' "/proc/$1/stat" 2>/dev/null || e
 # the nodes are removing them; "peak" is what Redis saw at its highest).
 redis-cli -p "$redis_port" info memory | grep -E '^(used_memory|used_memory_peak):' >"$out/redis-after.txt"
 cat "$out/redis-before.txt" "$out/redis-after.txt"
+
+# The goals of the million-connection benchmark (docs/bench.md), met or missed by how much.
+python3 - "$out/report.json" "$conns" <<'PY' | tee "$out/goals.txt" || true
+import json, sys
+r = json.load(open(sys.argv[1]))
+target = int(sys.argv[2])
+b = r.get("broadcast") or {}
+rows = [
+    ("established, 0 failures", f"{r['established']:,} of {target:,}, {r['failed']:,} failed",
+     r["established"] == target and r["failed"] == 0, None),
+    ("server RSS <= 1.5 KiB per connection", f"{r['server_bytes_per_conn']:,.0f} bytes",
+     r["server_bytes_per_conn"] <= 1536, r["server_bytes_per_conn"] / 1536),
+    ("connect + login >= 15,000/s", f"{r['connect_rate']:,.0f}/s",
+     r["connect_rate"] >= 15000, 15000 / max(r["connect_rate"], 1)),
+    ("broadcast to every connection", f"{b.get('delivered', 0):,} of {b.get('expected', 0):,}",
+     b.get("expected", 0) > 0 and b.get("delivered") == b.get("expected"), None),
+    ("broadcast p99 <= 2 s", f"{b.get('p99_ms', 0) / 1000:,.1f} s",
+     0 < b.get("p99_ms", 0) <= 2000, b.get("p99_ms", 0) / 2000),
+    ("memory left at the peak", f"MemAvailable {r['mem_available_peak_bytes'] / 2**30:,.1f} GiB",
+     r["mem_available_peak_bytes"] > 0, None),
+]
+print("== goals")
+for goal, got, met, ratio in rows:
+    verdict = "met" if met else (f"missed, by {ratio:.1f}x" if ratio else "missed")
+    print(f"{goal:40} {got:36} {verdict}")
+PY
 for phase in ramp broadcast; do
 	[[ -s $out/perf-$phase.data ]] || continue
 	perf script -i "$out/perf-$phase.data" -F comm,pid,tid,ip,sym 2>/dev/null >"$out/samples-$phase.txt"
