@@ -21,7 +21,8 @@
 # The offered rate defaults to about what this 2-core machine sustains (5,600/s on average
 # with 54 nodes and 51 bench workers: 10,000/s at first, 4,000/s near a million); offering
 # more mostly queues handshakes. On a loaded machine a
-# handshake can wait seconds in the accept queue, so bench gets 30s (default 10s) for one.
+# handshake can wait seconds in the accept queue and a login seconds in a starved node's
+# work queue, so bench gets 30s (default 10s) for each.
 #
 # Run as root, the whole run happens in a network namespace of its own (NETNS=off to stay
 # in the host's): its TCP hash table is sized for the run (net.ipv4.tcp_child_ehash_entries;
@@ -118,7 +119,7 @@ say "bench: $conns connections at $rate/s from $source_ips, hold $hold"
 status=0
 "${batch[@]}" "$gows" bench --url "ws://127.0.0.1:$ws/acc" --conns "$conns" --rate "$rate" --source-ips "$source_ips" \
 	--login --hold "$hold" --heartbeat "$heartbeat" --broadcast --server "http://127.0.0.1:$http" \
-	--connect-timeout 30s --json "$out/report.json" >"$out/report.txt" 2>"$out/bench.log" &
+	--connect-timeout 30s --login-timeout 30s --json "$out/report.json" >"$out/report.txt" 2>"$out/bench.log" &
 bench_pid=$!
 # PROFILE=1: a system-wide CPU profile (perf, 15 s) during the ramp once 60 % of the
 # connections are up, and another from the broadcast on; summarised at the end.
