@@ -91,14 +91,11 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-redis_port=$(free_port)
 http=$(free_port)
 ws=$(free_port)
 # On one machine Redis competes for the cores with ~100 node and bench processes: give it
 # priority, as it would have its own cores in a real deployment.
-nice -n -10 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$out" >"$out/redis.log" 2>&1 &
-pids+=($!)
-wait_for redis-cli -p "$redis_port" ping || die "redis-server did not start"
+start_redis "$out" nice -n -10
 
 say "starting $nodes nodes on ws://127.0.0.1:$ws/acc (http $http)"
 "${batch[@]}" "$gows" serve --nodes "$nodes" --node-id bench --redis "redis://127.0.0.1:$redis_port/0" \

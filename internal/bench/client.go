@@ -500,10 +500,10 @@ func (l *loop) message(fd int32, s *slot, payload []byte) bool {
 			return true
 		}
 		var m protocol.Message
-		if json.Unmarshal(resp.Response.Data, &m) != nil || !strings.HasPrefix(m.Msg, bcastMsgPrefix) {
+		if json.Unmarshal(resp.Response.Data, &m) != nil {
 			return true
 		}
-		if sent, err := strconv.ParseInt(m.Msg[len(bcastMsgPrefix):], 10, 64); err == nil {
+		if sent, ok := broadcastTextSent(m.Msg); ok {
 			l.broadcastArrived(s, sent)
 		}
 	}

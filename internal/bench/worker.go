@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -361,16 +362,25 @@ const bcastMsgPrefix = "gows bench broadcast "
 // broadcastSent finds the send time in a pushed broadcast, or reports false when the
 // payload is not laid out as gows sends it (the caller then decodes it properly).
 func broadcastSent(payload []byte) (int64, bool) {
-	const key = `"msg":"` + bcastMsgPrefix
-	i := bytes.Index(payload, []byte(key))
+	const key = `"msg":"`
+	i := bytes.Index(payload, []byte(key+bcastMsgPrefix))
 	if i < 0 {
 		return 0, false
 	}
 	rest := payload[i+len(key):]
 	end := bytes.IndexByte(rest, '"')
-	if end <= 0 {
+	if end < 0 {
 		return 0, false
 	}
-	ns, err := strconv.ParseInt(string(rest[:end]), 10, 64)
-	return ns, err == nil
+	return broadcastTextSent(string(rest[:end]))
+}
+
+// broadcastTextSent reads the send time from a broadcast's message text.
+func broadcastTextSent(msg string) (int64, bool) {
+	ns, ok := strings.CutPrefix(msg, bcastMsgPrefix)
+	if !ok {
+		return 0, false
+	}
+	sent, err := strconv.ParseInt(ns, 10, 64)
+	return sent, err == nil
 }

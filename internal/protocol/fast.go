@@ -35,21 +35,40 @@ func cutPlainString(b []byte) (s, rest []byte, ok bool) {
 	return b[:end], b[end+1:], true
 }
 
+// cutHead reads the `{"seq":"S","cmd":"C"` that every envelope starts with and returns
+// the rest.
+func cutHead(b []byte) (seq, cmd, rest []byte, ok bool) {
+	rest, ok = bytes.CutPrefix(b, []byte(`{"seq":"`))
+	if !ok {
+		return nil, nil, nil, false
+	}
+	if seq, rest, ok = cutPlainString(rest); !ok {
+		return nil, nil, nil, false
+	}
+	if rest, ok = bytes.CutPrefix(rest, []byte(`,"cmd":"`)); !ok {
+		return nil, nil, nil, false
+	}
+	if cmd, rest, ok = cutPlainString(rest); !ok {
+		return nil, nil, nil, false
+	}
+	return seq, cmd, rest, true
+}
+
+// validData returns the data value that ends an envelope (rest without its last n
+// closing braces), if it is one valid JSON value: Valid also rejects an envelope with
+// more fields after data, as `{...},"x":1` is not one value.
+func validData(rest []byte, n int) ([]byte, bool) {
+	data := bytes.TrimSpace(rest[:len(rest)-n])
+	return data, len(data) > 0 && json.Valid(data)
+}
+
 // decodeFast decodes {"seq":"S","cmd":"C"} or {"seq":"S","cmd":"C","data":D}.
 func decodeFast(b []byte) (Request, bool) {
 	b = bytes.TrimSpace(b)
-	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":"`))
-	if !ok || len(b) < 2 || b[len(b)-1] != '}' {
+	if !bytes.HasSuffix(b, []byte("}")) {
 		return Request{}, false
 	}
-	seq, rest, ok := cutPlainString(rest)
-	if !ok {
-		return Request{}, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, []byte(`,"cmd":"`)); !ok {
-		return Request{}, false
-	}
-	cmd, rest, ok := cutPlainString(rest)
+	seq, cmd, rest, ok := cutHead(b)
 	if !ok {
 		return Request{}, false
 	}
@@ -60,31 +79,19 @@ func decodeFast(b []byte) (Request, bool) {
 	if rest, ok = bytes.CutPrefix(rest, []byte(`,"data":`)); !ok {
 		return Request{}, false
 	}
-	data := bytes.TrimSpace(rest[:len(rest)-1])
-	// Valid also rejects an envelope with more fields after data: `{...},"x":1` is not
-	// one JSON value.
-	if len(data) == 0 || !json.Valid(data) {
+	if r.Data, ok = validData(rest, 1); !ok {
 		return Request{}, false
 	}
-	r.Data = data
 	return r, true
 }
 
 // decodeResponseFast decodes {"seq":"S","cmd":"C","response":{"code":N,"codeMsg":"M","data":D}}.
 func decodeResponseFast(b []byte) (Response, bool) {
 	b = bytes.TrimSpace(b)
-	rest, ok := bytes.CutPrefix(b, []byte(`{"seq":"`))
-	if !ok || !bytes.HasSuffix(b, []byte("}}")) {
+	if !bytes.HasSuffix(b, []byte("}}")) {
 		return Response{}, false
 	}
-	seq, rest, ok := cutPlainString(rest)
-	if !ok {
-		return Response{}, false
-	}
-	if rest, ok = bytes.CutPrefix(rest, []byte(`,"cmd":"`)); !ok {
-		return Response{}, false
-	}
-	cmd, rest, ok := cutPlainString(rest)
+	seq, cmd, rest, ok := cutHead(b)
 	if !ok {
 		return Response{}, false
 	}
@@ -109,8 +116,8 @@ func decodeResponseFast(b []byte) (Response, bool) {
 	if rest, ok = bytes.CutPrefix(rest, []byte(`,"data":`)); !ok {
 		return Response{}, false
 	}
-	data := bytes.TrimSpace(rest[:len(rest)-2])
-	if len(data) == 0 || !json.Valid(data) {
+	data, ok := validData(rest, 2)
+	if !ok {
 		return Response{}, false
 	}
 	return Response{Seq: string(seq), Cmd: string(cmd), Response: Result{

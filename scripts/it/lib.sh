@@ -51,6 +51,18 @@ wait_for() {
 	return 1
 }
 
+# start_redis DIR [CMD...]: starts a throwaway redis-server (no persistence) on a free
+# loopback port, run through CMD if given (e.g. nice -n -10), with its files and log in
+# DIR; sets redis_port and waits until it answers.
+start_redis() {
+	local dir=$1
+	shift
+	redis_port=$(free_port)
+	"$@" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+	pids+=($!)
+	wait_for redis-cli -p "$redis_port" ping || die "redis-server did not start"
+}
+
 # pids are the processes the script started (append with pids+=($!)); stop_started stops
 # them newest first with the given signal (default TERM), waiting for each, so that
 # servers stop before the stores they use.

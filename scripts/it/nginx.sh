@@ -30,10 +30,7 @@ trap cleanup EXIT INT TERM
 say "building gows"
 go build -o "$tmp/gows" ./cmd/gows
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" >"$tmp/redis.log" 2>&1 &
-pids+=($!)
-wait_for redis-cli -p "$redis_port" ping || die "redis-server did not start"
+start_redis "$tmp"
 
 declare -A http ws
 for node in a b; do

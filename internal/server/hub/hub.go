@@ -339,31 +339,27 @@ func (h *Hub) SendApp(app uint32, frame []byte, skip *Session) int {
 // connections.
 func inConnOrder(ss []*Session) []*Session {
 	type numbered interface{ ID() uint64 }
+	type keyed struct {
+		id uint64
+		s  *Session
+	}
 	if len(ss) < 2 {
 		return ss
 	}
 	if _, ok := ss[0].conn.(numbered); !ok {
 		return ss
 	}
-	keyed := make([]struct {
-		id uint64
-		s  *Session
-	}, len(ss))
+	ks := make([]keyed, len(ss))
 	for i, s := range ss {
 		c, ok := s.conn.(numbered)
 		if !ok {
 			return ss
 		}
-		keyed[i].id, keyed[i].s = c.ID(), s
+		ks[i] = keyed{c.ID(), s}
 	}
-	slices.SortFunc(keyed, func(a, b struct {
-		id uint64
-		s  *Session
-	}) int {
-		return cmp.Compare(a.id, b.id)
-	})
-	for i := range keyed {
-		ss[i] = keyed[i].s
+	slices.SortFunc(ks, func(a, b keyed) int { return cmp.Compare(a.id, b.id) })
+	for i := range ks {
+		ss[i] = ks[i].s
 	}
 	return ss
 }
