@@ -3,6 +3,7 @@ package tui
 import (
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -62,17 +64,22 @@ func (f *fakeConn) last(t *testing.T) sent {
 }
 
 // find returns the last request with cmd.
+// find waits for a cmd request and returns the latest one: the code under test sends it
+// from its own goroutine, possibly just after the event that caused it was taken.
 func (f *fakeConn) find(t *testing.T, cmd string) sent {
 	t.Helper()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i := len(f.sent) - 1; i >= 0; i-- {
-		if f.sent[i].cmd == cmd {
-			return f.sent[i]
+	var got sent
+	testutil.Eventually(t, waitTimeout, func() error {
+		reqs := f.requests()
+		for i := len(reqs) - 1; i >= 0; i-- {
+			if reqs[i].cmd == cmd {
+				got = reqs[i]
+				return nil
+			}
 		}
-	}
-	t.Fatalf("no %s request sent; sent %v", cmd, f.sent)
-	return sent{}
+		return fmt.Errorf("no %s request sent; sent %v: %w", cmd, reqs, testutil.ErrNotYet)
+	})
+	return got
 }
 
 func testConfig() Config {
