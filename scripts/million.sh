@@ -43,28 +43,7 @@ NAME=million.sh
 source scripts/it/lib.sh
 
 conns=${CONNS:-1000000}
-if [[ ${NETNS:-auto} != off && -z ${GOWS_MILLION_NETNS:-} && $EUID -eq 0 ]] && command -v ip >/dev/null; then
-	ns=gows-million-$$
-	# Two sockets per connection, plus slack, rounded up to a power of two (at most 2^24).
-	buckets=65536
-	while ((buckets < 2 * conns + 65536 && buckets < 16777216)); do buckets=$((buckets * 2)); done
-	if old=$(sysctl -n net.ipv4.tcp_child_ehash_entries 2>/dev/null); then
-		sysctl -qw net.ipv4.tcp_child_ehash_entries="$buckets" # read when a namespace is created
-	fi
-	ip netns add "$ns" || die "cannot create network namespace $ns (NETNS=off runs in the host's)"
-	[[ -n ${old:-} ]] && sysctl -qw net.ipv4.tcp_child_ehash_entries="$old"
-	trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
-	ip netns exec "$ns" ip link set lo up
-	ip netns exec "$ns" scripts/sysctl.sh >/dev/null
-	say "running in network namespace $ns: $(ip netns exec "$ns" sysctl -n net.ipv4.tcp_ehash_entries) TCP hash buckets"
-	status=0
-	GOWS_MILLION_NETNS=$ns ip netns exec "$ns" "$0" "$@" || status=$?
-	exit "$status"
-fi
-batch=()
-if [[ ${BATCH:-on} != off ]] && command -v chrt >/dev/null; then
-	batch=(chrt --batch 0)
-fi
+load_run "$conns" "$0" "$@"
 
 nodes=${NODES:-54}
 rate=${RATE:-6000}

@@ -12,6 +12,7 @@ the sending process) and the user time by what Go was doing (JSON, the runtime's
 monitor, scheduler and garbage collector, everything else). Shares are of all samples,
 so the table adds up to the machine's two cores. scripts/million.sh runs it with PROFILE=1.
 """
+import re
 import collections
 import sys
 
@@ -31,13 +32,13 @@ SYSCALLS = [
 ]
 
 
+GOWS = re.compile(r"(?:^|[/ ])gows[\w.-]* (serve|bench)( --nodes)?")
+
+
 def role_of(args):
-    if "gows serve --nodes" in args:
-        return "launcher"
-    if "gows serve" in args:
-        return "gows nodes"
-    if "gows bench" in args:
-        return "bench workers"
+    m = GOWS.search(args)  # the binary may be renamed (gows-dev, gows.test)
+    if m:
+        return "launcher" if m.group(2) else "gows nodes" if m.group(1) == "serve" else "bench workers"
     if "redis-server" in args:
         return "redis-server"
     return None

@@ -83,3 +83,44 @@ show_logs() {
 	done
 	return 0
 }
+
+# load_run CONNS CMD...: the set-up of a load run on this machine (scripts/million.sh,
+# scripts/floor.sh): CMD runs in a network namespace of its own (run_in_netns), and the
+# array batch is the prefix that runs a process under SCHED_BATCH (BATCH=off: empty). A
+# message that wakes its receiver then does not preempt the sender, so each process
+# handles events in batches instead of one context switch per message.
+batch=()
+load_run() {
+	run_in_netns "$@"
+	if [[ ${BATCH:-on} != off ]] && command -v chrt >/dev/null; then
+		batch=(chrt --batch 0)
+	fi
+}
+
+# run_in_netns CONNS CMD...: as root (and unless NETNS=off), runs CMD inside a network
+# namespace of its own made for CONNS connections, then exits with CMD's status; does
+# nothing when it cannot or when already inside one. The namespace's TCP hash table is
+# sized for two sockets per connection (net.ipv4.tcp_child_ehash_entries, read when a
+# namespace is created; the host's table has 262,144 buckets, so two million sockets
+# would mean chains of eight), scripts/sysctl.sh raises its port and backlog settings,
+# and tools that walk the host's socket table (this sandbox's init does, every second)
+# do not walk the run's sockets.
+run_in_netns() {
+	local conns=$1 ns buckets=65536 old status=0
+	shift
+	[[ ${NETNS:-auto} != off && -z ${GOWS_NETNS:-} && $EUID -eq 0 ]] || return 0
+	command -v ip >/dev/null || return 0
+	ns=gows-${NAME%.sh}-$$
+	while ((buckets < 2 * conns + 65536 && buckets < 16777216)); do buckets=$((buckets * 2)); done
+	if old=$(sysctl -n net.ipv4.tcp_child_ehash_entries 2>/dev/null); then
+		sysctl -qw net.ipv4.tcp_child_ehash_entries="$buckets"
+	fi
+	ip netns add "$ns" || die "cannot create network namespace $ns (NETNS=off runs in the host's)"
+	[[ -n ${old:-} ]] && sysctl -qw net.ipv4.tcp_child_ehash_entries="$old"
+	trap 'ip netns del "$ns" 2>/dev/null || true' EXIT
+	ip netns exec "$ns" ip link set lo up
+	ip netns exec "$ns" scripts/sysctl.sh >/dev/null
+	say "running in network namespace $ns: $(ip netns exec "$ns" sysctl -n net.ipv4.tcp_ehash_entries) TCP hash buckets"
+	GOWS_NETNS=$ns ip netns exec "$ns" "$@" || status=$?
+	exit "$status"
+}
