@@ -81,6 +81,7 @@ func (s *Server) newRPC() error {
 		Observe: func(method string, err error, took time.Duration) { s.metrics.cluster.rpcCall(method, err, took) },
 		TLS:     s.sec.clusterClient,
 	})
+	s.notices = newNoticeForwarder(s)
 	s.grpcAddr = advertised(ln.Addr(), s.cfg.Cluster.AdvertiseHost)
 	s.httpAdv = advertised(s.httpLn.Addr(), s.cfg.Cluster.AdvertiseHost)
 	return nil
@@ -139,7 +140,7 @@ func (s *Server) serveGRPC(ctx context.Context) error {
 
 // selfNode describes this node for the registry.
 func (s *Server) selfNode() cluster.Node {
-	mem := readProcMem()
+	mem := s.mem.read()
 	return cluster.Node{
 		ID:          s.nodeID,
 		Version:     s.version,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,16 @@ func newClusterMetrics(s *Server, reg *prometheus.Registry) *clusterMetrics {
 	reg.MustRegister(m.rpcCalls, m.rpcSeconds, m.takeoverSkipped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gows_cluster_nodes", Help: "Live nodes this node routes to, itself included."},
 			func() float64 { return float64(1 + len(s.broker.Peers())) }))
+	if f := s.notices; f != nil {
+		notices := func(name, help string, c *atomic.Uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(c.Load()) })
+		}
+		reg.MustRegister(
+			notices("gows_cluster_notices_forwarded_total", "Presence notices (enter, exit) sent to the other nodes.", &f.forwarded),
+			notices("gows_cluster_notices_skipped_total", "App presence notices not forwarded because the app has more than presence_limit users in the cluster.", &f.skipped),
+			notices("gows_cluster_notices_dropped_total", "Presence notices lost: the forwarding queue was full, or the node stopped.", &f.dropped),
+		)
+	}
 	if r := s.redis; r != nil {
 		stat := func(f func(cluster.RedisStats) float64) func() float64 { return func() float64 { return f(r.Stats()) } }
 		counter := func(name, help string, f func(cluster.RedisStats) float64) prometheus.Collector {

@@ -458,3 +458,78 @@ func TestCluster_OverRedisCluster(t *testing.T) {
 		t.Fatalf("user list: %d %+v", code, p)
 	}
 }
+
+// TestCluster_PresenceNoticesCrossNodes: enter and exit notices of a small app and room
+// reach the users on the other nodes.
+func TestCluster_PresenceNoticesCrossNodes(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	alice := login(t, ns[0], 101, "alice")
+	waitOnline(t, ns[1], "alice", "n1")
+	bob := login(t, ns[1], 101, "bob")
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "bob" || m.Target != "" {
+		t.Fatalf("alice on n1 got enter %+v", m)
+	}
+	for _, c := range []*testutil.Client{alice, bob} {
+		if r := c.Call(protocol.CmdJoin, protocol.RoomData{Room: "lobby"}); r.Response.Code != protocol.OK {
+			t.Fatalf("join: %+v", r)
+		}
+	}
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "bob" || m.Target != "lobby" {
+		t.Fatalf("alice got room enter %+v", m)
+	}
+	if r := bob.Call(protocol.CmdLeave, protocol.RoomData{Room: "lobby"}); r.Response.Code != protocol.OK {
+		t.Fatalf("leave: %+v", r)
+	}
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdExit)); m.From != "bob" || m.Target != "lobby" {
+		t.Fatalf("alice got room exit %+v", m)
+	}
+	_ = bob.Conn.Close()
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdExit)); m.From != "bob" || m.Target != "" {
+		t.Fatalf("alice got exit %+v", m)
+	}
+	// Counted once the peer has answered, which may be after alice read the notice.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if v := metric(t, ns[1], "gows_cluster_notices_forwarded_total"); v != "4" {
+			return fmt.Errorf("n2 forwarded %q notices, want 4 (enter, room enter, room exit, exit)", v)
+		}
+		return nil
+	})
+}
+
+// TestCluster_PresenceNoticesBoundedClusterWide: a login on a node where its app is
+// small is not told to the other nodes when the app is above the presence limit across
+// the cluster.
+func TestCluster_PresenceNoticesBoundedClusterWide(t *testing.T) {
+	r := testutil.StartRedis(t)
+	var ns []*testutil.Server
+	for i := range 2 {
+		cfg := inCluster(t, fmt.Sprintf("n%d", i+1), r.URL())
+		ns = append(ns, testutil.StartServer(t, func(c *server.Config) { cfg(c); c.PresenceLimit = 2 }))
+	}
+	waitClusterSize(t, 2, ns...)
+	alice := login(t, ns[0], 101, "alice")
+	carol := login(t, ns[0], 101, "carol") // n1 has 2 users: at the limit
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "carol" {
+		t.Fatalf("alice got enter %+v", m)
+	}
+	login(t, ns[0], 101, "dave") // above the limit on n1: no notice
+	waitOnline(t, ns[1], "dave", "n1")
+	login(t, ns[1], 101, "bob") // n2 has 1 user, the cluster 4: above the limit
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if v := metric(t, ns[1], "gows_cluster_notices_skipped_total"); v != "1" {
+			return fmt.Errorf("n2 skipped %q notices, want 1", v)
+		}
+		return nil
+	})
+	for _, c := range []*testutil.Client{alice, carol} {
+		for _, p := range c.Pending() {
+			if from := testutil.Data[protocol.Message](t, p).From; p.Cmd == protocol.CmdEnter && (from == "bob" || from == "dave") {
+				t.Fatalf("told about %s in an app above the presence limit: %+v", from, p)
+			}
+		}
+	}
+	if v := metric(t, ns[1], "gows_cluster_notices_forwarded_total"); v != "0" {
+		t.Errorf("n2 forwarded %q notices, want 0", v)
+	}
+}

@@ -65,7 +65,8 @@ type Config struct {
 	// new login is refused with code 1009).
 	DuplicateLogin string `mapstructure:"duplicate_login"`
 	// PresenceLimit bounds enter/exit notices: they are sent only in apps (on login and
-	// logout) and rooms (on join and leave) with at most this many online users. 0
+	// logout) and rooms (on join and leave) with at most this many online users (an
+	// app's counted across the cluster before its notices go to other nodes). 0
 	// disables the notices.
 	PresenceLimit int `mapstructure:"presence_limit"`
 	// DedupWindow is how long a pushed msgId is remembered: a repeat within it is

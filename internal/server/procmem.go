@@ -1,10 +1,10 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
-	"os"
-	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gows-dev/gows/internal/procmem"
 )
 
 // procMem is the process's memory as the kernel accounts it.
@@ -13,31 +13,35 @@ type procMem struct {
 	pss uint64 // proportional set size: shared pages divided among their sharers
 }
 
-// readProcMem reads /proc/self/smaps_rollup (zeros where unavailable). PSS is what adds
-// up across processes: N nodes of one binary on a machine share its text pages, which RSS
-// counts N times and PSS once.
-func readProcMem() procMem {
-	b, err := os.ReadFile("/proc/self/smaps_rollup")
-	if err != nil {
-		return procMem{}
+// pssMaxAge is how long a PSS figure is reused. Reading it walks the process's page
+// tables, which at a million connections cost the nodes a few percent of the machine
+// when every node was asked once a second (bench's timeline); RSS is a counter, read
+// fresh every time.
+const pssMaxAge = 5 * time.Second
+
+// memReader reads procMem: RSS from /proc/self/statm on every call, PSS from
+// /proc/self/smaps_rollup at most every pssMaxAge. Zeros where unavailable. PSS is what
+// adds up across processes: N nodes of one binary on a machine share its text pages,
+// which RSS counts N times and PSS once. Safe for concurrent use.
+type memReader struct {
+	maxAge time.Duration // how long a PSS figure is reused; 0 means pssMaxAge
+
+	mu    sync.Mutex // guards pss and pssAt
+	pss   uint64
+	pssAt time.Time
+}
+
+func (m *memReader) read() procMem {
+	out := procMem{rss: uint64(procmem.RSS())}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	maxAge := m.maxAge
+	if maxAge == 0 {
+		maxAge = pssMaxAge
 	}
-	var m procMem
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		if len(f) < 2 {
-			continue
-		}
-		kb, err := strconv.ParseUint(string(f[1]), 10, 64)
-		if err != nil {
-			continue
-		}
-		switch string(f[0]) {
-		case "Rss:":
-			m.rss = kb << 10
-		case "Pss:":
-			m.pss = kb << 10
-		}
+	if now := time.Now(); m.pssAt.IsZero() || now.Sub(m.pssAt) >= maxAge {
+		m.pss, m.pssAt = uint64(procmem.PSS()), now
 	}
-	return m
+	out.pss = m.pss
+	return out
 }

@@ -153,7 +153,7 @@ func (s *Server) users(ctx context.Context, app uint32, room, cursor string, lim
 // state reports the node's state for /system/state.
 func (s *Server) state() api.State {
 	es := s.engine.Stats()
-	mem := readProcMem()
+	mem := s.mem.read()
 	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	rtmetrics.Read(samples)
 	var heap uint64

@@ -46,6 +46,7 @@ type Server struct {
 	version string
 	nodeID  string
 	started time.Time
+	mem     memReader // RSS and PSS for /system/state and the registry
 
 	hub     *hub.Hub
 	engine  *conn.Engine
@@ -65,6 +66,7 @@ type Server struct {
 	broker    cluster.Broker
 	redis     *cluster.Redis
 	peers     *rpc.Peers
+	notices   *noticeForwarder // presence notices for the other nodes; nil without a cluster
 	grpcLn    net.Listener
 	grpcSrv   *grpc.Server
 	grpcAddr  string         // registered gRPC address
@@ -236,6 +238,17 @@ func (s *Server) Run(ctx context.Context) error {
 	brokerDone := make(chan error, 1)
 	go func() { brokerDone <- s.broker.Run(brokerCtx) }()
 
+	// The notice forwarder outlives the connections too: their exits are forwarded.
+	noticesCtx, stopNotices := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNotices()
+	noticesDone := make(chan struct{})
+	go func() {
+		defer close(noticesDone)
+		if s.notices != nil {
+			s.notices.run(noticesCtx)
+		}
+	}()
+
 	g, gctx := errgroup.WithContext(ctx)
 	// stopCtx ends the listeners and connections once the node is marked draining.
 	stopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -263,6 +276,8 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.serveGRPC(stopCtx) })
 	}
 	err := g.Wait()
+	stopNotices()
+	<-noticesDone
 	stopBroker()
 	err = errors.Join(err, <-brokerDone)
 	s.kicks.Wait()

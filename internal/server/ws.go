@@ -193,7 +193,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	if old != nil && old != sess {
 		s.kick(old, protocol.CloseKickout, "logged in elsewhere")
 	}
-	s.notifyApp(sess, protocol.CmdEnter, protocol.TypeEnter)
+	s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, protocol.Message{Type: protocol.TypeEnter, From: d.UserID}, sess)
 	s.log.Debug("login", "conn_id", c.ID(), "app_id", d.AppID, "user_id", d.UserID)
 	return protocol.OK, "", nil
 }
@@ -213,7 +213,7 @@ func (s *Server) logout(sess *hub.Session) {
 	app, user, loginMs := sess.App(), sess.User(), sess.LoginMs()
 	if s.hub.Logout(sess) {
 		s.broker.Logout(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: loginMs})
-		s.notifyExit(app, user)
+		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, protocol.Message{Type: protocol.TypeExit, From: user}, nil)
 	}
 }
 
@@ -282,7 +282,7 @@ func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Re
 	already := inRoom(sess, room)
 	n := s.hub.Join(sess, room)
 	if !already {
-		s.notifyRoom(sess, room, protocol.CmdEnter, protocol.TypeEnter, n)
+		s.notify(sess.App(), room, n, protocol.CmdEnter, protocol.Message{Target: room, Type: protocol.TypeEnter, From: sess.User()}, sess)
 	}
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
 }
@@ -296,7 +296,7 @@ func (s *Server) cmdLeave(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.NotData, "not in room " + room, nil
 	}
 	n := s.hub.RoomSize(sess.App(), room)
-	s.notifyRoom(sess, room, protocol.CmdExit, protocol.TypeExit, n)
+	s.notify(sess.App(), room, n, protocol.CmdExit, protocol.Message{Target: room, Type: protocol.TypeExit, From: sess.User()}, sess)
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
 }
 
@@ -328,42 +328,27 @@ func (s *Server) cmdUsers(ctx context.Context, sess *hub.Session, req protocol.R
 	return protocol.OK, "", protocol.UsersResult{UserCount: page.UserCount, UserList: page.UserList}
 }
 
-// notifyApp tells the other users of sess's app that its user came online, when the app
-// is small enough for presence notices.
-func (s *Server) notifyApp(sess *hub.Session, cmd, typ string) {
-	if s.cfg.PresenceLimit == 0 || s.hub.AppCount(sess.App()) > s.cfg.PresenceLimit {
+// notify tells the users of app on this node (of room in it, if room is set), but
+// except, about a presence change, when the app or room has at most presence_limit users
+// here (size), and queues the notice for the cluster's other nodes (notices.go).
+func (s *Server) notify(app uint32, room string, size int, cmd string, m protocol.Message, except *hub.Session) {
+	if s.cfg.PresenceLimit == 0 || size > s.cfg.PresenceLimit {
 		return
 	}
-	frame, err := s.pushFrame("", cmd, protocol.Message{Type: typ, From: sess.User()})
+	payload, err := protocol.EncodePush("", cmd, m)
 	if err != nil {
+		s.log.Error("encode push", "cmd", cmd, "err", err)
 		return
 	}
-	s.hub.SendApp(sess.App(), frame, sess)
-}
-
-// notifyExit tells an app's users that user went offline, when the app is small enough.
-func (s *Server) notifyExit(app uint32, user string) {
-	if s.cfg.PresenceLimit == 0 || s.hub.AppCount(app) > s.cfg.PresenceLimit {
-		return
+	frame := conn.TextFrame(payload)
+	if room == "" {
+		s.hub.SendApp(app, frame, except)
+	} else {
+		s.hub.SendRoom(app, room, frame, except)
 	}
-	frame, err := s.pushFrame("", protocol.CmdExit, protocol.Message{Type: protocol.TypeExit, From: user})
-	if err != nil {
-		return
+	if s.notices != nil {
+		s.notices.add(notice{app: app, room: room, payload: payload})
 	}
-	s.hub.SendApp(app, frame, nil)
-}
-
-// notifyRoom tells a room's other members that sess joined or left, when the room (of
-// size n) is small enough.
-func (s *Server) notifyRoom(sess *hub.Session, room, cmd, typ string, n int) {
-	if s.cfg.PresenceLimit == 0 || n > s.cfg.PresenceLimit {
-		return
-	}
-	frame, err := s.pushFrame("", cmd, protocol.Message{Target: room, Type: typ, From: sess.User()})
-	if err != nil {
-		return
-	}
-	s.hub.SendRoom(sess.App(), room, frame, sess)
 }
 
 // reply sends a command's answer on c.

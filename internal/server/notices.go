@@ -1,0 +1,127 @@
+package server
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+)
+
+// Presence notices across a cluster. A login, logout, join or leave tells the users of
+// the same small app or room on this node at once (see notify), and queues the notice
+// here for the other nodes: one goroutine sends the queued notices, one at a time, to
+// every peer as the frame this node encoded, through the same SendApp and SendRoom
+// calls a broadcast uses. So the login path never waits for a peer, and forwarding
+// costs at most one fan-out in flight per node.
+//
+// The bound on apps is cluster-wide: an app notice goes to the peers only while the app
+// has at most presence_limit users on all nodes together, a figure read from the
+// presence store at most once per noticeCountAge per app (in a big app the local gate
+// in notify stops nearly all notices first; this one stops the rest). Room membership is
+// not stored cluster-wide, so room notices are gated by the room's size on this node.
+// A notice that finds the queue full, or that is still queued when the node stops, is
+// dropped, counted and logged; one the app's size rules out is counted as skipped.
+
+const (
+	noticeQueue    = 1024        // notices waiting to be forwarded
+	noticeCountAge = time.Second // how long an app's cluster-wide size is reused
+	noticeCounts   = 1024        // apps whose size is remembered; the memo restarts beyond
+)
+
+// notice is one presence notice to forward: the JSON text of the push, for the users of
+// app, or of room in it.
+type notice struct {
+	app     uint32
+	room    string
+	payload []byte
+}
+
+// appSize is an app's cluster-wide user count and when it was read.
+type appSize struct {
+	users int
+	at    time.Time
+}
+
+// noticeForwarder forwards presence notices to the cluster's other nodes. add is safe
+// for concurrent use; run is its one sending goroutine.
+type noticeForwarder struct {
+	s     *Server
+	queue chan notice
+	sizes map[uint32]appSize // owned by run
+
+	forwarded atomic.Uint64 // notices sent to the peers
+	skipped   atomic.Uint64 // app notices not forwarded: the app is above presence_limit
+	dropped   atomic.Uint64 // notices lost: queue full, or queued when the node stopped
+}
+
+func newNoticeForwarder(s *Server) *noticeForwarder {
+	return &noticeForwarder{s: s, queue: make(chan notice, noticeQueue), sizes: map[uint32]appSize{}}
+}
+
+// add queues n without waiting.
+func (f *noticeForwarder) add(n notice) {
+	select {
+	case f.queue <- n:
+	default:
+		f.drop(1, "queue full")
+	}
+}
+
+func (f *noticeForwarder) drop(n int, reason string) {
+	total := f.dropped.Add(uint64(n))
+	if total == uint64(n) || total/1000 != (total-uint64(n))/1000 { // the first, then every 1000th
+		f.s.log.Warn("presence notices not forwarded to the other nodes", "reason", reason, "count", n, "dropped_total", total)
+	}
+}
+
+// run forwards queued notices until ctx is cancelled; what is still queued then is
+// dropped (and counted).
+func (f *noticeForwarder) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			if n := len(f.queue); n > 0 {
+				f.drop(n, "node stopping")
+			}
+			return
+		case n := <-f.queue:
+			f.forward(ctx, n)
+		}
+	}
+}
+
+func (f *noticeForwarder) forward(ctx context.Context, n notice) {
+	if len(f.s.broker.Peers()) == 0 {
+		return // nobody else to tell
+	}
+	if n.room == "" && !f.small(ctx, n.app) {
+		f.skipped.Add(1)
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, f.s.cfg.Cluster.RPCTimeout)
+	defer cancel()
+	if _, failed := f.s.broadcastRemote(rctx, n.app, n.room, n.payload); failed > 0 {
+		f.s.log.Debug("presence notice not delivered to every node", "app_id", n.app, "room", n.room, "nodes_failed", failed)
+	}
+	f.forwarded.Add(1)
+}
+
+// small reports whether app has at most presence_limit users across the cluster. An
+// app whose size cannot be read counts as big: no notice beats a flood of them.
+func (f *noticeForwarder) small(ctx context.Context, app uint32) bool {
+	now := time.Now()
+	sz, ok := f.sizes[app]
+	if !ok || now.Sub(sz.at) >= noticeCountAge {
+		cctx, cancel := context.WithTimeout(ctx, f.s.cfg.Cluster.RedisTimeout)
+		page, err := f.s.broker.Users(cctx, app, "", 1)
+		cancel()
+		if err != nil {
+			return false
+		}
+		if len(f.sizes) >= noticeCounts {
+			clear(f.sizes)
+		}
+		sz = appSize{users: page.Total, at: now}
+		f.sizes[app] = sz
+	}
+	return sz.users <= f.s.cfg.PresenceLimit
+}
