@@ -148,3 +148,134 @@ func encodeResponseFast(seq, cmd string, code Code, codeMsg string, raw []byte) 
 	b = append(b, "}}"...)
 	return b, true
 }
+
+// encodeRequestFast writes the request envelope when seq and cmd are plain; raw must be
+// compact, HTML-escaped JSON (what json.Marshal writes) or nil (no data).
+func encodeRequestFast(seq, cmd string, raw []byte) ([]byte, bool) {
+	if !plain(seq) || !plain(cmd) {
+		return nil, false
+	}
+	b := make([]byte, 0, 32+len(seq)+len(cmd)+len(raw))
+	b = append(b, `{"seq":"`...)
+	b = append(b, seq...)
+	b = append(b, `","cmd":"`...)
+	b = append(b, cmd...)
+	b = append(b, '"')
+	if len(raw) > 0 {
+		b = append(b, `,"data":`...)
+		b = append(b, raw...)
+	}
+	return append(b, '}'), true
+}
+
+// encodeDataFast writes the data of a heartbeat or a login, the requests a client sends
+// most, as json.Marshal would, when its strings are plain.
+func encodeDataFast(data any) ([]byte, bool) {
+	switch d := data.(type) {
+	case HeartbeatData:
+		if !plain(d.UserID) {
+			return nil, false
+		}
+		return append(append([]byte(`{"userId":"`), d.UserID...), `"}`...), true
+	case LoginData:
+		if !plain(d.UserID) || !plain(d.ServiceToken) {
+			return nil, false
+		}
+		b := make([]byte, 0, 48+len(d.ServiceToken)+len(d.UserID))
+		b = append(b, '{')
+		if d.ServiceToken != "" {
+			b = append(b, `"serviceToken":"`...)
+			b = append(b, d.ServiceToken...)
+			b = append(b, `",`...)
+		}
+		b = append(b, `"appId":`...)
+		b = strconv.AppendUint(b, uint64(d.AppID), 10)
+		b = append(b, `,"userId":"`...)
+		b = append(b, d.UserID...)
+		return append(b, `"}`...), true
+	}
+	return nil, false
+}
+
+// decodeLoginFast reads login data as clients write it into d: an object with at most
+// one each of serviceToken, appId or appID (a number), userId or userID, in any order,
+// with plain strings and no spaces. It reports false, leaving d alone, for anything else.
+func decodeLoginFast(b []byte, d *LoginData) bool {
+	rest, ok := bytes.CutPrefix(b, []byte("{"))
+	if !ok {
+		return false
+	}
+	var token, user, userAlt []byte
+	var app, appAlt uint64
+	var seen [5]bool // serviceToken, appId, appID, userId, userID
+	for {
+		var key []byte
+		if rest, ok = bytes.CutPrefix(rest, []byte(`"`)); !ok {
+			return false
+		}
+		if key, rest, ok = cutPlainString(rest); !ok {
+			return false
+		}
+		if rest, ok = bytes.CutPrefix(rest, []byte(":")); !ok {
+			return false
+		}
+		var field int
+		var str *[]byte
+		var num *uint64
+		switch string(key) {
+		case "serviceToken":
+			field, str = 0, &token
+		case "appId":
+			field, num = 1, &app
+		case "appID":
+			field, num = 2, &appAlt
+		case "userId":
+			field, str = 3, &user
+		case "userID":
+			field, str = 4, &userAlt
+		default:
+			return false
+		}
+		if seen[field] {
+			return false // a repeated key: encoding/json's rules decide
+		}
+		seen[field] = true
+		if str != nil {
+			if rest, ok = bytes.CutPrefix(rest, []byte(`"`)); !ok {
+				return false
+			}
+			if *str, rest, ok = cutPlainString(rest); !ok {
+				return false
+			}
+		} else {
+			n := 0
+			for n < len(rest) && n <= 10 && rest[n] >= '0' && rest[n] <= '9' {
+				n++
+			}
+			if n == 0 || n > 10 || (rest[0] == '0' && n > 1) {
+				return false
+			}
+			v, err := strconv.ParseUint(string(rest[:n]), 10, 32)
+			if err != nil {
+				return false
+			}
+			*num, rest = v, rest[n:]
+		}
+		if rest, ok = bytes.CutPrefix(rest, []byte(",")); ok {
+			continue
+		}
+		if string(rest) != "}" {
+			return false
+		}
+		break
+	}
+	// The same rules as LoginData.UnmarshalJSON: the first spelling unless it is empty.
+	if app == 0 {
+		app = appAlt
+	}
+	if len(user) == 0 {
+		user = userAlt
+	}
+	*d = LoginData{ServiceToken: string(token), AppID: uint32(app), UserID: string(user)}
+	return true
+}

@@ -54,7 +54,35 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("encoding is not stable: %q then %q (%v)", enc, enc2, err)
 		}
 		checkTypedData(t, r.Data)
+		checkDataFast(t, r.Data)
 	})
+}
+
+// checkDataFast: whatever decodeLoginFast accepts, encoding/json decodes to the same
+// login; and the fast encoders of login and heartbeat data write what encoding/json writes.
+func checkDataFast(t *testing.T, data []byte) {
+	t.Helper()
+	var fast, slow LoginData
+	if decodeLoginFast(data, &fast) {
+		if err := json.Unmarshal(data, &slow); err != nil {
+			t.Fatalf("login fast path accepted %q, encoding/json refuses it: %v", data, err)
+		}
+		if fast != slow {
+			t.Fatalf("login fast path read %q as %+v, encoding/json as %+v", data, fast, slow)
+		}
+	}
+	var hb HeartbeatData
+	_ = json.Unmarshal(data, &slow) // whatever it could read
+	_ = json.Unmarshal(data, &hb)
+	for _, v := range []any{slow, hb} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := encodeDataFast(v); ok && !bytes.Equal(got, want) {
+			t.Fatalf("fast encoding of %+v is %s, encoding/json's %s", v, got, want)
+		}
+	}
 }
 
 // checkTypedData decodes data as every command's data type; what decodes must re-encode

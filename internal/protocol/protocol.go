@@ -222,6 +222,9 @@ func DecodeData(data json.RawMessage, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 || bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
 		return errors.New("missing data")
 	}
+	if d, ok := v.(*LoginData); ok && decodeLoginFast(data, d) {
+		return nil
+	}
 	return json.Unmarshal(data, v)
 }
 
@@ -230,6 +233,11 @@ func EncodeRequest(seq, cmd string, data any) ([]byte, error) {
 	raw, err := marshalData(data)
 	if err != nil {
 		return nil, err
+	}
+	if _, given := data.(json.RawMessage); !given {
+		if b, ok := encodeRequestFast(seq, cmd, raw); ok {
+			return b, nil
+		}
 	}
 	return json.Marshal(Request{Seq: seq, Cmd: cmd, Data: raw})
 }
@@ -279,6 +287,11 @@ func marshalData(data any) (json.RawMessage, error) {
 		return nil, nil
 	case json.RawMessage:
 		return d, nil
+	case HeartbeatData, LoginData:
+		if b, ok := encodeDataFast(d); ok {
+			return b, nil
+		}
+		return json.Marshal(d) // cannot fail: strings and numbers
 	default:
 		b, err := json.Marshal(d)
 		if err != nil {

@@ -482,6 +482,48 @@ func TestFastPaths_AgreeWithEncodingJSON(t *testing.T) {
 	if _, ok := decodeFast([]byte(requests[0])); !ok {
 		t.Error("a heartbeat as bench and the chat clients write it misses the fast path")
 	}
+	logins := []string{
+		`{"userId":"u1","appId":101,"serviceToken":""}`,
+		`{"appId":101,"userId":"u1"}`,
+		`{"serviceToken":"a.b.c","appID":7,"userID":"u2"}`,
+		`{"appId":0,"appID":9,"userId":"","userID":"alt"}`,
+		`{"appId":4294967295,"userId":"u"}`,
+		`{"appId":4294967296,"userId":"u"}`, // too big: encoding/json's error
+		`{"appId":0101,"userId":"u"}`,
+		`{"appId":1.5,"userId":"u"}`,
+		`{"appId":"101","userId":"u"}`,
+		`{"userId":"u","userId":"v"}`,
+		`{"USERID":"u"}`,
+		`{"userId":"a\"b"}`,
+		`{"userId":"u",}`,
+		`{"userId":"u"} `,
+		`{}`,
+	}
+	for _, in := range logins {
+		checkDataFast(t, []byte(in))
+		var got, want LoginData
+		gerr, werr := DecodeData([]byte(in), &got), json.Unmarshal([]byte(in), &want)
+		if (gerr == nil) != (werr == nil) || (gerr == nil && got != want) {
+			t.Errorf("DecodeData(%s) = %+v, %v; encoding/json: %+v, %v", in, got, gerr, want, werr)
+		}
+	}
+	if !decodeLoginFast([]byte(logins[1]), new(LoginData)) {
+		t.Error("a login as bench writes it misses the fast path")
+	}
+	for _, v := range []any{
+		HeartbeatData{UserID: "u1"}, HeartbeatData{UserID: "a<b"}, HeartbeatData{},
+		LoginData{AppID: 101, UserID: "u1"}, LoginData{ServiceToken: "t", AppID: 1, UserID: "é"}, LoginData{ServiceToken: "x.y", UserID: "u"},
+	} {
+		got, err := EncodeRequest("9", "login", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(v)
+		want, _ := json.Marshal(Request{Seq: "9", Cmd: "login", Data: raw})
+		if !bytes.Equal(got, want) {
+			t.Errorf("EncodeRequest(%+v) = %s; encoding/json: %s", v, got, want)
+		}
+	}
 	responses := []string{
 		`{"seq":"7","cmd":"heartbeat","response":{"code":200,"codeMsg":"Success","data":null}}`,
 		`{"seq":"7","cmd":"msg","response":{"code":200,"codeMsg":"Ok","data":{"msg":"}}"}}}`,
@@ -524,6 +566,46 @@ var (
 	benchRequest  = []byte(`{"seq":"123456","cmd":"heartbeat","data":{"userId":"user-123456"}}`)
 	benchResponse = []byte(`{"seq":"123456","cmd":"heartbeat","response":{"code":200,"codeMsg":"Success","data":null}}`)
 )
+
+func BenchmarkDecodeData_Login(b *testing.B) {
+	data := []byte(`{"appId":101,"userId":"user-123456"}`)
+	for b.Loop() {
+		var d LoginData
+		if err := DecodeData(data, &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeData_LoginEncodingJSON(b *testing.B) {
+	data := []byte(`{"appId":101,"userId":"user-123456"}`)
+	for b.Loop() {
+		var d LoginData
+		if err := json.Unmarshal(data, &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeRequest_Heartbeat(b *testing.B) {
+	for b.Loop() {
+		if _, err := EncodeRequest("123456", CmdHeartbeat, HeartbeatData{UserID: "user-123456"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncodeRequest_HeartbeatEncodingJSON(b *testing.B) {
+	for b.Loop() {
+		raw, err := json.Marshal(HeartbeatData{UserID: "user-123456"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := json.Marshal(Request{Seq: "123456", Cmd: CmdHeartbeat, Data: raw}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
 
 func BenchmarkDecode_Heartbeat(b *testing.B) {
 	for b.Loop() {

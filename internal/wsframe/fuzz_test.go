@@ -100,3 +100,23 @@ func FuzzParseUpgrade(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckResponse checks that the fast reading of an upgrade answer accepts only what
+// net/http's reading accepts, and that CheckResponse never panics.
+func FuzzCheckResponse(f *testing.F) {
+	f.Add(string(AppendAccept(nil, "dGhlIHNhbXBsZSBub25jZQ==")), "dGhlIHNhbXBsZSBub25jZQ==")
+	f.Add("HTTP/1.1 101 OK\r\nsec-websocket-accept:\ts3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\nX-A: b\r\n\r\n", "dGhlIHNhbXBsZSBub25jZQ==")
+	f.Add("HTTP/1.1 101 Switching Protocols\r\nContent-Length: 5\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n", "dGhlIHNhbXBsZSBub25jZQ==")
+	f.Add("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", "x")
+	f.Fuzz(func(t *testing.T, head, key string) {
+		status, err := CheckResponse([]byte(head), key)
+		if acceptedFast([]byte(head), AcceptKey(key)) {
+			if st, err := checkResponseSlow([]byte(head), key); st != http.StatusSwitchingProtocols || err != nil {
+				t.Fatalf("fast path accepted %q, net/http answers %d %v", head, st, err)
+			}
+		}
+		if err == nil && status != http.StatusSwitchingProtocols {
+			t.Fatalf("accepted with status %d", status)
+		}
+	})
+}

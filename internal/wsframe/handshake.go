@@ -151,7 +151,16 @@ var ErrBadAccept = errors.New("bad Sec-WebSocket-Accept")
 // request sent with key. It returns the status code, and an error unless the status is 101
 // with the right accept value.
 func CheckResponse(head []byte, key string) (int, error) {
-	resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), nil)
+	if acceptedFast(head, AcceptKey(key)) {
+		return http.StatusSwitchingProtocols, nil
+	}
+	return checkResponseSlow(head, key)
+}
+
+// checkResponseSlow is CheckResponse through net/http, for every answer acceptedFast
+// does not take.
+func checkResponseSlow(head []byte, key string) (int, error) {
+	resp, err := http.ReadResponse(bufio.NewReaderSize(bytes.NewReader(head), len(head)), nil)
 	if err != nil {
 		return 0, fmt.Errorf("malformed handshake response: %w", err)
 	}
@@ -163,4 +172,72 @@ func CheckResponse(head []byte, key string) (int, error) {
 		return resp.StatusCode, ErrBadAccept
 	}
 	return resp.StatusCode, nil
+}
+
+// acceptedFast recognises, without net/http, the answer a client gets from nearly every
+// server: "HTTP/1.1 101 <reason>", then header lines "Name: value" (token names, printable
+// values), one of them Sec-WebSocket-Accept (any case) equal to accept, then the blank
+// line that ends head. It answers false for anything else (which CheckResponse then reads
+// through net/http), and true only where net/http would accept it too (FuzzCheckResponse
+// compares the two). A client opening thousands of connections a second spent more on
+// net/http's parsing and allocations than on the rest of its handshake.
+func acceptedFast(head []byte, accept string) bool {
+	rest, ok := bytes.CutPrefix(head, []byte("HTTP/1.1 101 "))
+	if !ok {
+		return false
+	}
+	reason, rest, ok := bytes.Cut(rest, []byte("\r\n"))
+	if !ok || !printableValue(reason) {
+		return false
+	}
+	found := false
+	for {
+		var line []byte
+		if line, rest, ok = bytes.Cut(rest, []byte("\r\n")); !ok {
+			return false
+		}
+		if len(line) == 0 {
+			return found && len(rest) == 0
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !isToken(name) {
+			return false
+		}
+		value = bytes.Trim(value, " \t")
+		if !printableValue(value) {
+			return false
+		}
+		switch {
+		case bytes.EqualFold(name, []byte("Sec-WebSocket-Accept")):
+			if found || string(value) != accept {
+				return false
+			}
+			found = true
+		case bytes.EqualFold(name, []byte("Content-Length")), bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			return false // framing headers: net/http has rules for them
+		}
+	}
+}
+
+// isToken reports whether b is a non-empty HTTP token (RFC 9110 section 5.6.2).
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"(),/:;<=>?@[\\]{}", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// printableValue reports whether b holds only visible ASCII, spaces and tabs.
+func printableValue(b []byte) bool {
+	for _, c := range b {
+		if (c < ' ' && c != '\t') || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }

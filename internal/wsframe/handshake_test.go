@@ -243,3 +243,57 @@ func BenchmarkParseUpgrade(b *testing.B) {
 		}
 	}
 }
+
+func TestAcceptedFast(t *testing.T) {
+	accept := AcceptKey(rfcKey)
+	for _, tt := range []struct {
+		head string
+		want bool
+	}{
+		{string(AppendAccept(nil, rfcKey)), true},
+		{"HTTP/1.1 101 Switching Protocols\r\nServer: nginx\r\nDate: Sat, 28 Nov 2026 06:00:00 GMT\r\nConnection: upgrade\r\nUpgrade: websocket\r\nsec-websocket-accept: " + accept + "\r\n\r\n", true},
+		{"HTTP/1.1 101 x\r\nSec-WebSocket-Accept:" + accept + "  \r\n\r\n", true},
+		// Everything else is left to net/http.
+		{"HTTP/1.1 101\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n", false},
+		{"HTTP/1.0 101 Switching Protocols\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: " + accept + "\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: wrong\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\n Folded: x\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nBad Name: x\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nX: \x01\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nContent-Length: 0\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\n", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: " + accept + "\r\n\r\nextra", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: " + accept + "\r\n", false},
+	} {
+		if got := acceptedFast([]byte(tt.head), accept); got != tt.want {
+			t.Errorf("acceptedFast(%q) = %v, want %v", tt.head, got, tt.want)
+		}
+		if tt.want {
+			if st, err := checkResponseSlow([]byte(tt.head), rfcKey); st != http.StatusSwitchingProtocols || err != nil {
+				t.Errorf("net/http answers %d %v for %q", st, err, tt.head)
+			}
+		}
+	}
+}
+
+// BenchmarkCheckResponse measures a client reading the answer to its upgrade.
+func BenchmarkCheckResponse(b *testing.B) {
+	head := AppendAccept(nil, rfcKey)
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := CheckResponse(head, rfcKey); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("net-http", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := checkResponseSlow(head, rfcKey); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
