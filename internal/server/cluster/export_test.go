@@ -20,3 +20,22 @@ func (r *Redis) WriteLogins(ctx context.Context, users []User) {
 
 // Config returns the broker's configuration.
 func (r *Redis) Config() RedisConfig { return r.cfg }
+
+// BatchOp is a login (Login true) or a logout for WriteBatch.
+type BatchOp struct {
+	Login bool
+	U     User
+}
+
+// WriteBatch writes ops in one pipeline, in order, as the writer does.
+func (r *Redis) WriteBatch(ctx context.Context, ops []BatchOp) {
+	batch := make([]presenceOp, len(ops))
+	for i, op := range ops {
+		batch[i] = presenceOp{login: op.Login, u: op.U}
+	}
+	r.stale.Store(false)
+	r.flush(ctx, batch)
+}
+
+// NodeUsersKey is the key of the set of users node id recorded.
+func (r *Redis) NodeUsersKey(id string) string { return r.k.nodeUsers(id) }

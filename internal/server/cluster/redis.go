@@ -76,6 +76,23 @@ type RedisStats struct {
 type presenceOp struct {
 	login bool
 	u     User
+	owner string // for a logout, the prefix the record must have; "" means presenceOwner(u)
+}
+
+// args are the op's presenceScript arguments.
+func (op presenceOp) args() []any {
+	if op.login {
+		return []any{"in", op.u.ID, presenceValue(op.u)}
+	}
+	return []any{"out", op.u.ID, op.logoutOwner()}
+}
+
+// logoutOwner is the prefix a logout needs the record to have.
+func (op presenceOp) logoutOwner() string {
+	if op.owner != "" {
+		return op.owner
+	}
+	return presenceOwner(op.u)
 }
 
 type liveNode struct {
@@ -595,11 +612,13 @@ func (r *Redis) removeNodeUsers(ctx context.Context, id string, keep map[dedupKe
 		if len(drop) > 0 {
 			cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 			_, err := r.pipe(cctx, func(p redis.Pipeliner) {
+				ops := make([]presenceOp, 0, len(drop))
 				for _, m := range drop {
 					if app, user, ok := parseMember(m); ok {
-						logoutScript.EvalSha(cctx, p, []string{r.k.appUsers(app), r.k.appIndex(app)}, user, owner)
+						ops = append(ops, presenceOp{u: User{App: app, ID: user}, owner: owner})
 					}
 				}
+				r.queueScripts(cctx, p, ops)
 				p.SRem(cctx, set, toAny(drop)...)
 			})
 			cancel()
@@ -678,7 +697,8 @@ func (r *Redis) flush(ctx context.Context, batch []presenceOp) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	cmds, err := r.pipe(cctx, func(p redis.Pipeliner) { r.queueOps(cctx, p, batch) })
+	var where []opAnswer
+	cmds, err := r.pipe(cctx, func(p redis.Pipeliner) { where = r.queueOps(cctx, p, batch) })
 	if err != nil {
 		r.fail(ctx, err)
 		r.dropped.Add(uint64(len(batch)))
@@ -687,37 +707,101 @@ func (r *Redis) flush(ctx context.Context, batch []presenceOp) {
 	}
 	r.writes.Add(uint64(len(batch)))
 	r.batches.Add(1)
-	r.takeoversIn(batch, cmds)
+	r.takeoversIn(batch, cmds, where)
 }
 
-// queueOps adds the commands of ops to p: two per operation, the script first.
-func (r *Redis) queueOps(ctx context.Context, p redis.Pipeliner, ops []presenceOp) {
+// opAnswer is where a presence operation's answer is in a pipeline: the index of its
+// presenceScript call among the pipeline's commands, and its place in that call's answer.
+type opAnswer struct{ call, pos int }
+
+// queueOps adds ops to p, which must be empty: the presenceScript calls (one per app,
+// each with that app's operations in order), then one SADD and one SREM per node set
+// with each member's state after the batch. It returns where each op's answer is.
+func (r *Redis) queueOps(ctx context.Context, p redis.Pipeliner, ops []presenceOp) []opAnswer {
+	where := r.queueScripts(ctx, p, ops)
+	type change struct {
+		set, member string
+	}
+	last := make(map[change]bool, len(ops)) // logged in after the batch
+	owner := make(map[change]string)        // the owner prefix of the batch's last login
+	var order []change
 	for _, op := range ops {
-		u := op.u
-		keys := []string{r.k.appUsers(u.App), r.k.appIndex(u.App)}
-		set := r.k.nodeUsers(u.Node)
+		c := change{r.k.nodeUsers(op.u.Node), member(op.u.App, op.u.ID)}
+		if _, ok := last[c]; !ok {
+			order = append(order, c)
+		}
 		if op.login {
-			loginScript.EvalSha(ctx, p, keys, u.ID, presenceValue(u))
-			p.SAdd(ctx, set, member(u.App, u.ID))
+			owner[c] = presenceOwner(op.u)
+		} else if o, ok := owner[c]; ok && op.logoutOwner() != o {
+			continue // the logout of an older login: the script leaves the newer record
+		}
+		last[c] = op.login
+	}
+	add, rem := map[string][]any{}, map[string][]any{}
+	var sets []string
+	for _, c := range order {
+		if _, ok := add[c.set]; !ok {
+			if _, ok := rem[c.set]; !ok {
+				sets = append(sets, c.set)
+			}
+		}
+		if last[c] {
+			add[c.set] = append(add[c.set], c.member)
 		} else {
-			logoutScript.EvalSha(ctx, p, keys, u.ID, presenceOwner(u))
-			p.SRem(ctx, set, member(u.App, u.ID))
+			rem[c.set] = append(rem[c.set], c.member)
 		}
 	}
+	for _, set := range sets {
+		if len(add[set]) > 0 {
+			p.SAdd(ctx, set, add[set]...)
+		}
+		if len(rem[set]) > 0 {
+			p.SRem(ctx, set, rem[set]...)
+		}
+	}
+	return where
+}
+
+// queueScripts adds one presenceScript call per app of ops (in the order the apps first
+// appear) to p, which must be empty, and returns where each op's answer is.
+func (r *Redis) queueScripts(ctx context.Context, p redis.Pipeliner, ops []presenceOp) []opAnswer {
+	where := make([]opAnswer, len(ops))
+	calls := map[uint32]int{}
+	var args [][]any
+	var apps []uint32
+	for i, op := range ops {
+		call, ok := calls[op.u.App]
+		if !ok {
+			call = len(apps)
+			calls[op.u.App] = call
+			apps = append(apps, op.u.App)
+			args = append(args, nil)
+		}
+		where[i] = opAnswer{call: call, pos: len(args[call]) / 3}
+		args[call] = append(args[call], op.args()...)
+	}
+	for i, app := range apps {
+		presenceScript.EvalSha(ctx, p, []string{r.k.appUsers(app), r.k.appIndex(app)}, args[i]...)
+	}
+	return where
 }
 
 // takeoversIn reports logins that replaced a live session on another node.
-func (r *Redis) takeoversIn(ops []presenceOp, cmds []redis.Cmder) {
+func (r *Redis) takeoversIn(ops []presenceOp, cmds []redis.Cmder, where []opAnswer) {
 	now := time.Now()
 	for i, op := range ops {
-		if !op.login || 2*i >= len(cmds) {
+		if !op.login || i >= len(where) || where[i].call >= len(cmds) {
 			continue
 		}
-		c, ok := cmds[2*i].(*redis.Cmd)
+		c, ok := cmds[where[i].call].(*redis.Cmd)
 		if !ok {
 			continue
 		}
-		prev, _ := c.Val().(string)
+		answers, err := c.Slice()
+		if err != nil || where[i].pos >= len(answers) {
+			continue
+		}
+		prev, _ := answers[where[i].pos].(string)
 		if prev == "" {
 			continue
 		}

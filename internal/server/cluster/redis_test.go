@@ -441,6 +441,44 @@ func TestRedis_LoginsAreBatched(t *testing.T) {
 	}
 }
 
+// TestRedis_BatchAppliesOpsInOrder: one pipeline with logins and logouts of the same
+// users, in two apps, leaves each user as its last operation says, in the app's records
+// and in the node's set.
+func TestRedis_BatchAppliesOpsInOrder(t *testing.T) {
+	r := testutil.StartRedis(t)
+	a := newNode(t, []string{r.Addr}, "t9", "n1")
+	u := func(app uint32, id string, ms int64) User {
+		return User{App: app, ID: id, Node: "n1", LoginMs: ms, Addr: "127.0.0.1:1"}
+	}
+	a.WriteBatch(t.Context(), []BatchOp{
+		{Login: true, U: u(101, "again", 1)}, {U: u(101, "again", 1)}, {Login: true, U: u(101, "again", 2)},
+		{Login: true, U: u(102, "other-app", 1)},
+		{Login: true, U: u(101, "gone", 1)}, {U: u(101, "gone", 1)},
+		{Login: true, U: u(101, "stale-logout", 2)}, {U: u(101, "stale-logout", 1)}, // an older login's logout
+	})
+	if st := a.Stats(); st.Writes != 8 || st.Batches != 1 {
+		t.Fatalf("stats %+v, want 8 writes in 1 batch", st)
+	}
+	for _, c := range []struct {
+		app    uint32
+		id     string
+		online bool
+		ms     int64
+	}{{101, "again", true, 2}, {102, "other-app", true, 1}, {101, "gone", false, 0}, {101, "stale-logout", true, 2}} {
+		got, ok, err := a.Lookup(t.Context(), c.app, c.id)
+		if err != nil || ok != c.online || (ok && got.LoginMs != c.ms) {
+			t.Errorf("%d/%s: %+v online %v (%v); want online %v, login %d", c.app, c.id, got, ok, err, c.online, c.ms)
+		}
+		want := "0"
+		if c.online {
+			want = "1"
+		}
+		if m, err := r.Command(time.Second, "SISMEMBER", a.NodeUsersKey("n1"), fmt.Sprintf("%d:%s", c.app, c.id)); err != nil || m != want {
+			t.Errorf("%d/%s in the node's set: %q %v, want %s", c.app, c.id, m, err, want)
+		}
+	}
+}
+
 func usedMemory(t *testing.T, r *testutil.Redis) int64 {
 	t.Helper()
 	info, err := r.Command(time.Second, "INFO", "memory")

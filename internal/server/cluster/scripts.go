@@ -6,26 +6,32 @@ import "github.com/redis/go-redis/v9"
 // Redis Cluster. Scripts return '' rather than nil, so that a pipeline's errors are
 // only real ones.
 
-// loginScript records a user and returns the value it replaced (” if none).
-// KEYS: app users hash, app index zset. ARGV: user, value.
-var loginScript = redis.NewScript(`
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-return old or ''
-`)
-
-// logoutScript removes a user's record if its value starts with ARGV[2] (the owner
-// "node|loginMs|", or "node|" to remove whatever a node recorded). Returns 1 if removed.
-// KEYS: app users hash, app index zset. ARGV: user, owner prefix.
-var logoutScript = redis.NewScript(`
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and string.sub(cur, 1, #ARGV[2]) == ARGV[2] then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 1
+// presenceScript applies a batch of presence operations of one app, in order, so that a
+// batch of 512 logins costs one script call per app rather than one per login. ARGV
+// holds triples: "in", user, value records user and answers the value it replaced (an
+// empty string if none); "out", user, owner removes user's record if its value starts
+// with owner (the login's "node|loginMs|", or "node|" to remove whatever a node
+// recorded) and answers "1" if it did, an empty string otherwise. Returns the answers in
+// order.
+// KEYS: app users hash, app index zset.
+var presenceScript = redis.NewScript(`
+local out = {}
+for i = 1, #ARGV, 3 do
+  local user, v = ARGV[i + 1], ARGV[i + 2]
+  local cur = redis.call('HGET', KEYS[1], user)
+  if ARGV[i] == 'in' then
+    redis.call('HSET', KEYS[1], user, v)
+    redis.call('ZADD', KEYS[2], 0, user)
+    out[#out + 1] = cur or ''
+  elseif cur and string.sub(cur, 1, #v) == v then
+    redis.call('HDEL', KEYS[1], user)
+    redis.call('ZREM', KEYS[2], user)
+    out[#out + 1] = '1'
+  else
+    out[#out + 1] = ''
+  end
 end
-return 0
+return out
 `)
 
 // heartbeatScript renews a node's lease (Redis clock) and publishes its info, then reads
@@ -73,4 +79,4 @@ end
 return 0
 `)
 
-var allScripts = []*redis.Script{loginScript, logoutScript, heartbeatScript, nodesScript, forgetNodeScript}
+var allScripts = []*redis.Script{presenceScript, heartbeatScript, nodesScript, forgetNodeScript}
