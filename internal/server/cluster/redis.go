@@ -55,6 +55,12 @@ const (
 	queueLen = 1 << 13
 	// batchMax is the most operations in one pipeline.
 	batchMax = 512
+	// flushGap is the least time between two presence pipelines: an operation queued
+	// sooner than that after the last one waits for the rest of the gap, collecting
+	// others. An idle node writes a login at once; a busy one writes every flushGap,
+	// many operations at a time, instead of a pipeline (and a Redis script call) for
+	// almost every login when they come a few milliseconds apart.
+	flushGap = 50 * time.Millisecond
 	// downProbe is how often the registry is retried while Redis is unreachable.
 	downProbe = 500 * time.Millisecond
 )
@@ -663,12 +669,29 @@ func (r *Redis) enqueue(op presenceOp) {
 
 func (r *Redis) writerLoop(ctx context.Context) error {
 	batch := make([]presenceOp, 0, batchMax)
+	gap := time.NewTimer(flushGap)
+	defer gap.Stop()
+	var last time.Time // of the last flush
 	for {
 		select {
 		case <-ctx.Done():
 			return nil // deregister removes this node's users; queued ops no longer matter
 		case op := <-r.ops:
 			batch = append(batch[:0], op)
+			if wait := flushGap - time.Since(last); wait > 0 {
+				gap.Reset(wait)
+			collect:
+				for len(batch) < batchMax {
+					select {
+					case <-ctx.Done():
+						return nil
+					case op := <-r.ops:
+						batch = append(batch, op)
+					case <-gap.C:
+						break collect
+					}
+				}
+			}
 		fill:
 			for len(batch) < batchMax {
 				select {
@@ -679,6 +702,7 @@ func (r *Redis) writerLoop(ctx context.Context) error {
 				}
 			}
 			r.flush(ctx, batch)
+			last = time.Now()
 		case <-r.wake:
 		}
 		if r.stale.Load() && !r.isDown() {
