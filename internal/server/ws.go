@@ -95,17 +95,21 @@ func (s *Server) handleJob(j job) {
 	}
 	cmd, ok := lookupCommand(req.Cmd)
 	if !ok {
-		s.metrics.commands.WithLabelValues("unknown").Inc()
+		s.metrics.command("unknown").Inc()
 		s.reply(j.c, req.Seq, req.Cmd, protocol.RoutingNotExist, "unknown cmd "+truncate(req.Cmd, 32), nil)
 		return
 	}
-	s.metrics.commands.WithLabelValues(req.Cmd).Inc()
+	s.metrics.command(req.Cmd).Inc()
 	if cmd.needLogin && !j.s.LoggedIn() {
 		s.reply(j.c, req.Seq, req.Cmd, protocol.NotLoggedIn, "log in first", nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
+	ctx := context.Background()
+	if !cmd.quick { // a deadline costs a timer: heartbeats, most of a busy node's commands, need none
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, commandTimeout)
+		defer cancel()
+	}
 	code, msg, data := cmd.run(s, ctx, j.s, req)
 	s.reply(j.c, req.Seq, req.Cmd, code, msg, data)
 }
@@ -115,6 +119,7 @@ const commandTimeout = 5 * time.Second
 
 type command struct {
 	needLogin bool
+	quick     bool // answers at once, without I/O: runs without a deadline
 	run       func(s *Server, ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any)
 }
 
@@ -122,23 +127,23 @@ type command struct {
 func lookupCommand(name string) (command, bool) {
 	switch name {
 	case protocol.CmdLogin:
-		return command{false, (*Server).cmdLogin}, true
+		return command{run: (*Server).cmdLogin}, true
 	case protocol.CmdHeartbeat:
-		return command{true, (*Server).cmdHeartbeat}, true
+		return command{needLogin: true, quick: true, run: (*Server).cmdHeartbeat}, true
 	case protocol.CmdPing:
-		return command{false, (*Server).cmdPing}, true
+		return command{quick: true, run: (*Server).cmdPing}, true
 	case protocol.CmdSend:
-		return command{true, (*Server).cmdSend}, true
+		return command{needLogin: true, run: (*Server).cmdSend}, true
 	case protocol.CmdJoin:
-		return command{true, (*Server).cmdJoin}, true
+		return command{needLogin: true, run: (*Server).cmdJoin}, true
 	case protocol.CmdLeave:
-		return command{true, (*Server).cmdLeave}, true
+		return command{needLogin: true, run: (*Server).cmdLeave}, true
 	case protocol.CmdUsers:
-		return command{true, (*Server).cmdUsers}, true
+		return command{needLogin: true, run: (*Server).cmdUsers}, true
 	case protocol.CmdLogout:
-		return command{true, (*Server).cmdLogout}, true
+		return command{needLogin: true, run: (*Server).cmdLogout}, true
 	case protocol.CmdRefresh:
-		return command{true, (*Server).cmdRefresh}, true
+		return command{needLogin: true, run: (*Server).cmdRefresh}, true
 	}
 	return command{}, false
 }
