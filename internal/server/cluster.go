@@ -294,10 +294,15 @@ func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payloa
 	return d, nil
 }
 
+// peersMaxAge is how old the registry view of a fan-out to every peer (a broadcast, a
+// room's member list) may be: older, it is read again first, so a node that joined since
+// the last renewal is not left out. At most one extra Redis call per second per node.
+const peersMaxAge = time.Second
+
 // broadcastRemote pushes payload to an app (room "") or a room on every peer, in
 // parallel, and returns the connections reached and how many peers failed.
 func (s *Server) broadcastRemote(ctx context.Context, app uint32, room string, payload []byte) (int, int) {
-	peers := s.broker.Peers()
+	peers := s.broker.FreshPeers(ctx, peersMaxAge)
 	if len(peers) == 0 || s.peers == nil {
 		return 0, 0
 	}
@@ -323,7 +328,7 @@ func (s *Server) broadcastRemote(ctx context.Context, app uint32, room string, p
 // not answer within the deadline is left out.
 func (s *Server) roomUsers(ctx context.Context, app uint32, room string) []string {
 	all := s.hub.RoomUsers(app, room)
-	if peers := s.broker.Peers(); len(peers) > 0 && s.peers != nil {
+	if peers := s.broker.FreshPeers(ctx, peersMaxAge); len(peers) > 0 && s.peers != nil {
 		for _, r := range s.peers.Users(ctx, targets(peers), app, room) {
 			all = append(all, r.Value...)
 		}

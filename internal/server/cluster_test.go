@@ -533,3 +533,30 @@ func TestCluster_PresenceNoticesBoundedClusterWide(t *testing.T) {
 		t.Errorf("n2 forwarded %q notices, want 0", v)
 	}
 }
+
+// TestCluster_BroadcastReachesANodeThatJustJoined: a node that joins is reached by a
+// broadcast from an older node at once, not only after the older node's next lease
+// renewal (node_ttl/3, here 10 s).
+func TestCluster_BroadcastReachesANodeThatJustJoined(t *testing.T) {
+	r := testutil.StartRedis(t)
+	slowRenewals := func(id string) func(*server.Config) {
+		cfg := inCluster(t, id, r.URL())
+		return func(c *server.Config) { cfg(c); c.Cluster.NodeTTL = 30 * time.Second }
+	}
+	n1 := testutil.StartServer(t, slowRenewals("n1"))
+	waitClusterSize(t, 1, n1)
+	n2 := testutil.StartServer(t, slowRenewals("n2"))
+	bob := login(t, n2, 101, "bob")
+	// n1's view of the registry is from before n2 started (a lookup on n1 would read it
+	// again, so none is made); within a second it is old enough to be read again.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		_, a := pushForm(t, n1, "/user/sendMessageAll", url.Values{"appId": {"101"}, "message": {"welcome"}}, http.StatusOK)
+		if res := pushResult(t, a); res.Delivered != 1 {
+			return fmt.Errorf("broadcast from n1 reached %d connections, want bob's", res.Delivered)
+		}
+		return nil
+	})
+	if m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg)); m.Msg != "welcome" {
+		t.Fatalf("bob got %+v", m)
+	}
+}

@@ -90,7 +90,7 @@ func (f *noticeForwarder) run(ctx context.Context) {
 }
 
 func (f *noticeForwarder) forward(ctx context.Context, n notice) {
-	if len(f.s.broker.Peers()) == 0 {
+	if len(f.s.broker.FreshPeers(ctx, peersMaxAge)) == 0 {
 		return // nobody else to tell
 	}
 	if n.room == "" && !f.small(ctx, n.app) {

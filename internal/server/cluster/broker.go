@@ -7,6 +7,7 @@ import (
 	"iter"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrUnavailable is returned by cluster-wide operations while the shared store (Redis)
@@ -63,6 +64,10 @@ type Registry interface {
 	// Peers returns the live nodes other than this one, as of the last lease renewal
 	// (no I/O).
 	Peers() []Node
+	// FreshPeers returns the live nodes other than this one, reading the registry first
+	// when the last read is older than maxAge, so that a node that joined since this
+	// node's last renewal is included. When the store cannot answer, it returns Peers.
+	FreshPeers(ctx context.Context, maxAge time.Duration) []Node
 	// Node returns a live node as of the last registry read (no I/O).
 	Node(id string) (Node, bool)
 	// Nodes reads every live node, this one included, from the store.

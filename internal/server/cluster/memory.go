@@ -69,6 +69,9 @@ func PageOf(sorted []string, cursor string, limit int) Page {
 // Peers returns none: a single node has no peers.
 func (m *Memory) Peers() []Node { return nil }
 
+// FreshPeers returns none: a single node has no peers.
+func (m *Memory) FreshPeers(context.Context, time.Duration) []Node { return nil }
+
 // Node returns this node when id is its id.
 func (m *Memory) Node(id string) (Node, bool) {
 	if id != m.nodeID {

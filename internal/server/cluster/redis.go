@@ -123,9 +123,10 @@ type Redis struct {
 	stale      atomic.Bool // this node's presence must be rewritten
 	registered atomic.Bool // the first lease was taken
 
-	mu       sync.Mutex // guards live, offsetMs, peerIDs and draining
+	mu       sync.Mutex // guards live, readAt, offsetMs, peerIDs and draining
 	live     map[string]liveNode
-	offsetMs int64 // Redis clock minus local clock at the last registry read
+	readAt   time.Time // local time of the last registry read
+	offsetMs int64     // Redis clock minus local clock at the last registry read
 	peerIDs  string
 	draining bool
 
@@ -433,6 +434,7 @@ func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added bool
 	}
 	r.mu.Lock()
 	r.live = live
+	r.readAt = local
 	r.offsetMs = now - local.UnixMilli()
 	var peers []Node
 	changed := false
@@ -484,6 +486,20 @@ func (r *Redis) Peers() []Node {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.peersLocked(time.Now())
+}
+
+// FreshPeers returns the live peers, re-reading the registry first when the last read
+// is older than maxAge. Without it a node that joined (or restarted) is unknown to the
+// others until their next renewal, up to node_ttl/3 later, and a broadcast from one of
+// them would miss its users. When Redis cannot answer, the cached view is returned.
+func (r *Redis) FreshPeers(ctx context.Context, maxAge time.Duration) []Node {
+	r.mu.Lock()
+	stale := time.Since(r.readAt) > maxAge
+	r.mu.Unlock()
+	if stale && !r.isDown() {
+		_ = r.refresh(ctx) // a failure is recorded by fail; the cached view stands
+	}
+	return r.Peers()
 }
 
 // Nodes reads the live nodes from Redis.
