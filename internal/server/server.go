@@ -224,7 +224,8 @@ func (s *Server) Close() error {
 //     WebSocket listeners;
 //  2. close every WebSocket with 1001 (going away) and wait up to DrainTimeout for them
 //     and for their logouts;
-//  3. deregister the node and its users from Redis and close Redis, last.
+//  3. stop forwarding presence notices to the other nodes, then deregister the node and
+//     its users from Redis and close Redis, last.
 //
 // It returns nil after every goroutine it started has exited, or the first fatal error.
 func (s *Server) Run(ctx context.Context) error {
