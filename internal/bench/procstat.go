@@ -10,15 +10,12 @@ import (
 	"github.com/gows-dev/gows/internal/procmem"
 )
 
-// rssBytes returns this process's resident set size, 0 if unknown.
-func rssBytes() int64 { return procmem.RSS() }
-
 // heldMemory returns the RSS and its private (anonymous) part after a GC has given free
 // heap pages back to the kernel, so that they count memory held rather than garbage from
 // the ramp awaiting collection.
 func heldMemory() (rss, private int64) {
 	debug.FreeOSMemory()
-	return rssBytes(), procmem.KiB("/proc/self/status", "RssAnon")
+	return procmem.RSS(), procmem.KiB("/proc/self/status", "RssAnon")
 }
 
 // rssHWMBytes returns the process's peak RSS (VmHWM).

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gows-dev/gows/internal/netpoll"
+	"github.com/gows-dev/gows/internal/procmem"
 )
 
 // Worker phases, advanced by the coordinator.
@@ -196,7 +197,7 @@ func (w *worker) progress() progress {
 		Attempted: w.attempted.Load(), Established: w.established.Load(), Held: w.held.Load(),
 		Failed: w.failed.Load(), Delivered: w.delivered.Load(),
 		EchoDone: w.echoLoopsDone.Load() == int32(len(w.loops)),
-		RSSBytes: rssBytes(), CPUSeconds: cpuSeconds(), UnixNs: time.Now().UnixNano(),
+		RSSBytes: procmem.RSS(), CPUSeconds: cpuSeconds(), UnixNs: time.Now().UnixNano(),
 	}
 }
 

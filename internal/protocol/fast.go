@@ -54,6 +54,26 @@ func cutHead(b []byte) (seq, cmd, rest []byte, ok bool) {
 	return seq, cmd, rest, true
 }
 
+// cutEnvelope trims b, checks that it ends with closing (the braces that end the
+// envelope) and reads its head.
+func cutEnvelope(b []byte, closing string) (seq, cmd, rest []byte, ok bool) {
+	b = bytes.TrimSpace(b)
+	if !bytes.HasSuffix(b, []byte(closing)) {
+		return nil, nil, nil, false
+	}
+	return cutHead(b)
+}
+
+// appendHead writes the `{"seq":"S","cmd":"C"` that every envelope starts with; seq and
+// cmd must be plain.
+func appendHead(b []byte, seq, cmd string) []byte {
+	b = append(b, `{"seq":"`...)
+	b = append(b, seq...)
+	b = append(b, `","cmd":"`...)
+	b = append(b, cmd...)
+	return append(b, '"')
+}
+
 // validData returns the data value that ends an envelope (rest without its last n
 // closing braces), if it is one valid JSON value: Valid also rejects an envelope with
 // more fields after data, as `{...},"x":1` is not one value.
@@ -64,11 +84,7 @@ func validData(rest []byte, n int) ([]byte, bool) {
 
 // decodeFast decodes {"seq":"S","cmd":"C"} or {"seq":"S","cmd":"C","data":D}.
 func decodeFast(b []byte) (Request, bool) {
-	b = bytes.TrimSpace(b)
-	if !bytes.HasSuffix(b, []byte("}")) {
-		return Request{}, false
-	}
-	seq, cmd, rest, ok := cutHead(b)
+	seq, cmd, rest, ok := cutEnvelope(b, "}")
 	if !ok {
 		return Request{}, false
 	}
@@ -87,11 +103,7 @@ func decodeFast(b []byte) (Request, bool) {
 
 // decodeResponseFast decodes {"seq":"S","cmd":"C","response":{"code":N,"codeMsg":"M","data":D}}.
 func decodeResponseFast(b []byte) (Response, bool) {
-	b = bytes.TrimSpace(b)
-	if !bytes.HasSuffix(b, []byte("}}")) {
-		return Response{}, false
-	}
-	seq, cmd, rest, ok := cutHead(b)
+	seq, cmd, rest, ok := cutEnvelope(b, "}}")
 	if !ok {
 		return Response{}, false
 	}
@@ -134,12 +146,8 @@ func encodeResponseFast(seq, cmd string, code Code, codeMsg string, raw []byte) 
 	if raw == nil {
 		raw = []byte("null")
 	}
-	b := make([]byte, 0, 64+len(seq)+len(cmd)+len(codeMsg)+len(raw))
-	b = append(b, `{"seq":"`...)
-	b = append(b, seq...)
-	b = append(b, `","cmd":"`...)
-	b = append(b, cmd...)
-	b = append(b, `","response":{"code":`...)
+	b := appendHead(make([]byte, 0, 64+len(seq)+len(cmd)+len(codeMsg)+len(raw)), seq, cmd)
+	b = append(b, `,"response":{"code":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"codeMsg":"`...)
 	b = append(b, codeMsg...)
@@ -155,12 +163,7 @@ func encodeRequestFast(seq, cmd string, raw []byte) ([]byte, bool) {
 	if !plain(seq) || !plain(cmd) {
 		return nil, false
 	}
-	b := make([]byte, 0, 32+len(seq)+len(cmd)+len(raw))
-	b = append(b, `{"seq":"`...)
-	b = append(b, seq...)
-	b = append(b, `","cmd":"`...)
-	b = append(b, cmd...)
-	b = append(b, '"')
+	b := appendHead(make([]byte, 0, 32+len(seq)+len(cmd)+len(raw)), seq, cmd)
 	if len(raw) > 0 {
 		b = append(b, `,"data":`...)
 		b = append(b, raw...)

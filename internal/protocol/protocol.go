@@ -287,12 +287,10 @@ func marshalData(data any) (json.RawMessage, error) {
 		return nil, nil
 	case json.RawMessage:
 		return d, nil
-	case HeartbeatData, LoginData:
+	default:
 		if b, ok := encodeDataFast(d); ok {
 			return b, nil
 		}
-		return json.Marshal(d) // cannot fail: strings and numbers
-	default:
 		b, err := json.Marshal(d)
 		if err != nil {
 			return nil, fmt.Errorf("encode data: %w", err)

@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/conn"
 )
 
@@ -17,7 +16,6 @@ type metrics struct {
 	logins    prometheus.Counter
 	busy      prometheus.Counter
 	commands  *prometheus.CounterVec
-	byCmd     map[string]prometheus.Counter // commands' counters, resolved once; read-only
 	pushes    *prometheus.CounterVec
 	pushTotal atomic.Uint64 // accepted pushes, for /system/state
 	cluster   *clusterMetrics
@@ -38,11 +36,6 @@ func newMetrics(s *Server) *metrics {
 			Name: "gows_commands_total", Help: "WebSocket commands received, by command."}, []string{"cmd"}),
 		pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gows_pushes_total", Help: "Push requests (HTTP API and WebSocket send), by target and result."}, []string{"target", "result"}),
-	}
-	m.byCmd = map[string]prometheus.Counter{}
-	for _, c := range []string{protocol.CmdLogin, protocol.CmdHeartbeat, protocol.CmdPing, protocol.CmdSend, protocol.CmdJoin,
-		protocol.CmdLeave, protocol.CmdUsers, protocol.CmdLogout, protocol.CmdRefresh, "unknown"} {
-		m.byCmd[c] = m.commands.WithLabelValues(c)
 	}
 	m.authFailures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gows_auth_failures_total", Help: "Logins and refreshes refused for a missing, invalid, expired or mismatched token (code 1003)."})
@@ -118,13 +111,4 @@ func (m *metrics) pushed(target, result string) {
 	if result == "ok" {
 		m.pushTotal.Add(1)
 	}
-}
-
-// command returns the counter of a WebSocket command (one that lookupCommand knows, or
-// "unknown").
-func (m *metrics) command(name string) prometheus.Counter {
-	if c, ok := m.byCmd[name]; ok {
-		return c
-	}
-	return m.commands.WithLabelValues(name)
 }

@@ -95,11 +95,11 @@ func (s *Server) handleJob(j job) {
 	}
 	cmd, ok := lookupCommand(req.Cmd)
 	if !ok {
-		s.metrics.command("unknown").Inc()
+		s.metrics.commands.WithLabelValues("unknown").Inc()
 		s.reply(j.c, req.Seq, req.Cmd, protocol.RoutingNotExist, "unknown cmd "+truncate(req.Cmd, 32), nil)
 		return
 	}
-	s.metrics.command(req.Cmd).Inc()
+	s.metrics.commands.WithLabelValues(req.Cmd).Inc()
 	if cmd.needLogin && !j.s.LoggedIn() {
 		s.reply(j.c, req.Seq, req.Cmd, protocol.NotLoggedIn, "log in first", nil)
 		return
@@ -198,7 +198,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	if old != nil && old != sess {
 		s.kick(old, protocol.CloseKickout, "logged in elsewhere")
 	}
-	s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, protocol.Message{Type: protocol.TypeEnter, From: d.UserID}, sess)
+	s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, d.UserID, sess)
 	s.log.Debug("login", "conn_id", c.ID(), "app_id", d.AppID, "user_id", d.UserID)
 	return protocol.OK, "", nil
 }
@@ -218,7 +218,7 @@ func (s *Server) logout(sess *hub.Session) {
 	app, user, loginMs := sess.App(), sess.User(), sess.LoginMs()
 	if s.hub.Logout(sess) {
 		s.broker.Logout(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: loginMs})
-		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, protocol.Message{Type: protocol.TypeExit, From: user}, nil)
+		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, user, nil)
 	}
 }
 
@@ -287,7 +287,7 @@ func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Re
 	already := inRoom(sess, room)
 	n := s.hub.Join(sess, room)
 	if !already {
-		s.notify(sess.App(), room, n, protocol.CmdEnter, protocol.Message{Target: room, Type: protocol.TypeEnter, From: sess.User()}, sess)
+		s.notify(sess.App(), room, n, protocol.CmdEnter, sess.User(), sess)
 	}
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
 }
@@ -301,7 +301,7 @@ func (s *Server) cmdLeave(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.NotData, "not in room " + room, nil
 	}
 	n := s.hub.RoomSize(sess.App(), room)
-	s.notify(sess.App(), room, n, protocol.CmdExit, protocol.Message{Target: room, Type: protocol.TypeExit, From: sess.User()}, sess)
+	s.notify(sess.App(), room, n, protocol.CmdExit, sess.User(), sess)
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
 }
 
@@ -334,13 +334,14 @@ func (s *Server) cmdUsers(ctx context.Context, sess *hub.Session, req protocol.R
 }
 
 // notify tells the users of app on this node (of room in it, if room is set), but
-// except, about a presence change, when the app or room has at most presence_limit users
-// here (size), and queues the notice for the cluster's other nodes (notices.go).
-func (s *Server) notify(app uint32, room string, size int, cmd string, m protocol.Message, except *hub.Session) {
+// except, that user came (cmd enter) or went (cmd exit), when the app or room has at
+// most presence_limit users here (size), and queues the notice for the cluster's other
+// nodes (notices.go).
+func (s *Server) notify(app uint32, room string, size int, cmd, user string, except *hub.Session) {
 	if s.cfg.PresenceLimit == 0 || size > s.cfg.PresenceLimit {
 		return
 	}
-	payload, err := protocol.EncodePush("", cmd, m)
+	payload, err := protocol.EncodePush("", cmd, protocol.Message{Target: room, Type: cmd, From: user})
 	if err != nil {
 		s.log.Error("encode push", "cmd", cmd, "err", err)
 		return

@@ -759,44 +759,51 @@ type opAnswer struct{ call, pos int }
 // with each member's state after the batch. It returns where each op's answer is.
 func (r *Redis) queueOps(ctx context.Context, p redis.Pipeliner, ops []presenceOp) []opAnswer {
 	where := r.queueScripts(ctx, p, ops)
-	type change struct {
-		set, member string
+	type state struct {
+		in    bool   // logged in after the batch
+		owner string // the owner prefix of the batch's last login
 	}
-	last := make(map[change]bool, len(ops)) // logged in after the batch
-	owner := make(map[change]string)        // the owner prefix of the batch's last login
-	var order []change
+	type set struct {
+		key     string
+		members map[string]*state
+		order   []string // members in first-seen order
+	}
+	var sets []*set
 	for _, op := range ops {
-		c := change{r.k.nodeUsers(op.u.Node), member(op.u.App, op.u.ID)}
-		if _, ok := last[c]; !ok {
-			order = append(order, c)
+		key := r.k.nodeUsers(op.u.Node)
+		i := slices.IndexFunc(sets, func(s *set) bool { return s.key == key })
+		if i < 0 {
+			i = len(sets)
+			sets = append(sets, &set{key: key, members: map[string]*state{}})
 		}
-		if op.login {
-			owner[c] = presenceOwner(op.u)
-		} else if o, ok := owner[c]; ok && op.logoutOwner() != o {
-			continue // the logout of an older login: the script leaves the newer record
+		st, name := sets[i], member(op.u.App, op.u.ID)
+		m := st.members[name]
+		if m == nil {
+			m = &state{}
+			st.members[name] = m
+			st.order = append(st.order, name)
 		}
-		last[c] = op.login
+		switch {
+		case op.login:
+			m.in, m.owner = true, presenceOwner(op.u)
+		case m.owner == "" || op.logoutOwner() == m.owner:
+			m.in = false
+		} // else: the logout of an older login, which the script leaves alone
 	}
-	add, rem := map[string][]any{}, map[string][]any{}
-	var sets []string
-	for _, c := range order {
-		if _, ok := add[c.set]; !ok {
-			if _, ok := rem[c.set]; !ok {
-				sets = append(sets, c.set)
+	for _, st := range sets {
+		var add, rem []any
+		for _, name := range st.order {
+			if st.members[name].in {
+				add = append(add, name)
+			} else {
+				rem = append(rem, name)
 			}
 		}
-		if last[c] {
-			add[c.set] = append(add[c.set], c.member)
-		} else {
-			rem[c.set] = append(rem[c.set], c.member)
+		if len(add) > 0 {
+			p.SAdd(ctx, st.key, add...)
 		}
-	}
-	for _, set := range sets {
-		if len(add[set]) > 0 {
-			p.SAdd(ctx, set, add[set]...)
-		}
-		if len(rem[set]) > 0 {
-			p.SRem(ctx, set, rem[set]...)
+		if len(rem) > 0 {
+			p.SRem(ctx, st.key, rem...)
 		}
 	}
 	return where
