@@ -246,9 +246,11 @@ func (s *Server) kickLocal(app uint32, user string, beforeMs int64, code protoco
 	return true
 }
 
-// clusterState is this node's view of the cluster for /system/state.
-func (s *Server) clusterState() api.ClusterState {
-	cs := api.ClusterState{Mode: "single", Nodes: 1 + len(s.broker.Peers())}
+// clusterState is this node's view of the cluster for /system/state: the registry is
+// read again first when this node's view is more than peersMaxAge old, so that a node
+// that joined or left since the last renewal is counted right.
+func (s *Server) clusterState(ctx context.Context) api.ClusterState {
+	cs := api.ClusterState{Mode: "single", Nodes: 1 + len(s.broker.FreshPeers(ctx, peersMaxAge))}
 	if s.redis != nil {
 		up := s.redis.Stats().Up
 		cs.Mode, cs.RedisUp = "redis", &up
@@ -258,7 +260,7 @@ func (s *Server) clusterState() api.ClusterState {
 
 // rpcState is this node's state for the node service.
 func (s *Server) rpcState() *gowsv1.StateResponse {
-	st := s.state()
+	st := s.nodeState()
 	return &gowsv1.StateResponse{
 		NodeId: st.NodeID, Version: st.Version, StartedMs: s.started.UnixMilli(),
 		Connections: st.Connections, Users: int64(st.Users), Rooms: int64(st.Rooms),

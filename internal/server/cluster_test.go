@@ -537,15 +537,33 @@ func TestCluster_PresenceNoticesBoundedClusterWide(t *testing.T) {
 // TestCluster_BroadcastReachesANodeThatJustJoined: a node that joins is reached by a
 // broadcast from an older node at once, not only after the older node's next lease
 // renewal (node_ttl/3, here 10 s).
+// slowRenewals configures a cluster node that renews its lease, and re-reads the
+// registry on its own, only every 10 s.
+func slowRenewals(t *testing.T, id, redisURL string) func(*server.Config) {
+	cfg := inCluster(t, id, redisURL)
+	return func(c *server.Config) { cfg(c); c.Cluster.NodeTTL = 30 * time.Second }
+}
+
+func TestCluster_StateCountsANodeThatJustJoined(t *testing.T) {
+	r := testutil.StartRedis(t)
+	n1 := testutil.StartServer(t, slowRenewals(t, "n1", r.URL()))
+	waitClusterSize(t, 1, n1)
+	testutil.StartServer(t, slowRenewals(t, "n2", r.URL()))
+	// n1 renews (and re-reads the registry) every 10 s; /system/state reads it again
+	// when its view is more than a second old.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if st := getState(t, n1); st.Cluster.Nodes != 2 {
+			return fmt.Errorf("n1's state counts %d nodes, want 2", st.Cluster.Nodes)
+		}
+		return nil
+	})
+}
+
 func TestCluster_BroadcastReachesANodeThatJustJoined(t *testing.T) {
 	r := testutil.StartRedis(t)
-	slowRenewals := func(id string) func(*server.Config) {
-		cfg := inCluster(t, id, r.URL())
-		return func(c *server.Config) { cfg(c); c.Cluster.NodeTTL = 30 * time.Second }
-	}
-	n1 := testutil.StartServer(t, slowRenewals("n1"))
+	n1 := testutil.StartServer(t, slowRenewals(t, "n1", r.URL()))
 	waitClusterSize(t, 1, n1)
-	n2 := testutil.StartServer(t, slowRenewals("n2"))
+	n2 := testutil.StartServer(t, slowRenewals(t, "n2", r.URL()))
 	bob := login(t, n2, 101, "bob")
 	// n1's view of the registry is from before n2 started (a lookup on n1 would read it
 	// again, so none is made); within a second it is old enough to be read again.

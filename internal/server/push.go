@@ -29,7 +29,11 @@ func (b backend) Push(ctx context.Context, p api.Push) (api.PushResult, error) {
 	return b.s.push(ctx, p)
 }
 
-func (b backend) State(ctx context.Context) api.State { return b.s.state() }
+func (b backend) State(ctx context.Context) api.State {
+	st := b.s.nodeState()
+	st.Cluster = b.s.clusterState(ctx)
+	return st
+}
 
 func (b backend) Nodes(ctx context.Context) ([]api.NodeState, error) { return b.s.nodes(ctx) }
 
@@ -150,8 +154,9 @@ func (s *Server) users(ctx context.Context, app uint32, room, cursor string, lim
 	return api.UserPage{UserCount: pg.Total, UserList: pg.Users, NextCursor: pg.Next}, nil
 }
 
-// state reports the node's state for /system/state.
-func (s *Server) state() api.State {
+// nodeState reports the node's own state: /system/state (which adds the cluster's) and
+// the node service's State.
+func (s *Server) nodeState() api.State {
 	es := s.engine.Stats()
 	mem := s.mem.read()
 	samples := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
@@ -181,6 +186,5 @@ func (s *Server) state() api.State {
 		SlowConsumers:     es.SlowConsumers,
 		HandshakeFailures: es.HandshakeFailures(),
 		Draining:          s.draining.Load(),
-		Cluster:           s.clusterState(),
 	}
 }
