@@ -56,7 +56,7 @@ func serveSettings() []setting {
 		{"auth_secret", "auth-secret", "HMAC secret (16+ bytes) that signs login tokens (HS256 JWT, sub = userId); empty with no public key: open mode"},
 		{"auth_public_key", "auth-public-key", "PEM file with the RSA/ECDSA public key that verifies login tokens (RS256/ES256)"},
 		{"max_login_failures", "max-login-failures", "close a connection (4004) after this many failed logins in a row"},
-		{"admin_token", "admin-token", "bearer token for the admin HTTP routes; empty: they answer loopback clients only"},
+		{"admin_token", "admin-token", "bearer token for the admin HTTP routes; empty: they answer clients on this machine only"},
 		{"tls_cert", "tls-cert", "PEM certificate file: serve wss:// and https:// (with --tls-key)"},
 		{"tls_key", "tls-key", "PEM private key file for --tls-cert"},
 		{"max_conns_per_ip", "max-conns-per-ip", "most WebSocket connections per client address (HTTP 429 past it); 0 means no cap"},

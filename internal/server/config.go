@@ -90,7 +90,7 @@ type Config struct {
 	MaxLoginFailures int `mapstructure:"max_login_failures"`
 	// AdminToken protects the admin HTTP routes (push, lists, state, kick, nodes, metrics,
 	// pprof): requests need "Authorization: Bearer <token>". Empty: those routes answer
-	// loopback clients only.
+	// only clients on this machine (loopback and not forwarded by an untrusted proxy).
 	AdminToken string `mapstructure:"admin_token"`
 	// TLSCert and TLSKey are PEM files; with both set, the WebSocket endpoint serves
 	// wss:// and the HTTP side https://.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -35,8 +36,12 @@ type security struct {
 }
 
 func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
-	sec := &security{admin: auth.NewAdminGuard(cfg.AdminToken), maxFails: cfg.MaxLoginFailures, fails: map[uint64]uint32{}}
-	var err error
+	proxies, err := cfg.trustedProxies()
+	if err != nil {
+		return nil, err
+	}
+	sec := &security{admin: auth.NewAdminGuard(cfg.AdminToken, fromThisMachine(proxies)),
+		maxFails: cfg.MaxLoginFailures, fails: map[uint64]uint32{}}
 	switch {
 	case cfg.AuthSecret != "":
 		sec.verifier, err = auth.NewHMACVerifier([]byte(cfg.AuthSecret))
@@ -49,7 +54,7 @@ func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
 		return nil, err
 	}
 	if cfg.AdminToken == "" {
-		log.Info("admin routes answer loopback clients only; set admin_token to use them remotely")
+		log.Info("admin routes answer clients on this machine only; set admin_token to use them remotely")
 	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
@@ -176,6 +181,28 @@ func seqOf(b []byte) string {
 // echo serves the raw echo endpoint: every message comes back with its opcode.
 func (s *Server) echo(c *conn.Conn, op wsframe.Opcode, payload []byte) {
 	_ = c.Send(conn.Frame(op, payload)) // a slow echo client is closed by the engine
+}
+
+// fromThisMachine reports whether a request comes from a client on this machine: its
+// peer is a loopback address and it was not forwarded, or it was forwarded by trusted
+// proxies for a loopback client. A forwarded request from a proxy that is not trusted
+// (nginx on this host without trusted_proxies) is not: the client behind it is unknown.
+func fromThisMachine(proxies []netip.Prefix) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		peer, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return false
+		}
+		peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+		if !peer.Addr().IsLoopback() {
+			return false
+		}
+		h := r.Header
+		if h.Get("X-Forwarded-For") == "" && h.Get("X-Real-IP") == "" && h.Get("Forwarded") == "" {
+			return true
+		}
+		return conn.Trusted(proxies, peer.Addr()) && conn.ClientAddr(r, peer, proxies).Addr().IsLoopback()
+	}
 }
 
 // adminOnly wraps an admin route with the admin guard.

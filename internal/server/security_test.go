@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -155,6 +156,50 @@ func TestSecurity_AdminRoutes(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != tc.status {
 				t.Fatalf("HTTP %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+}
+
+// Without an admin token, a request that a proxy on this machine forwarded (nginx in front
+// of the node, as deploy/nginx/gows.conf sets it up) comes from loopback but not from this
+// machine: it is refused unless trusted proxies forwarded it for a loopback client.
+func TestSecurity_AdminRoutesBehindAProxy(t *testing.T) {
+	untrusted := testutil.StartServer(t)
+	trusted := testutil.StartServer(t, func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	cases := []struct {
+		name    string
+		srv     *testutil.Server
+		headers map[string]string
+		status  int
+	}{
+		{"direct from loopback", untrusted, nil, 200},
+		{"forwarded, proxy not trusted", untrusted, map[string]string{"X-Forwarded-For": "203.0.113.9"}, 403},
+		{"forwarded for loopback, proxy not trusted", untrusted, map[string]string{"X-Forwarded-For": "127.0.0.1"}, 403},
+		{"X-Real-IP, proxy not trusted", untrusted, map[string]string{"X-Real-IP": "203.0.113.9"}, 403},
+		{"Forwarded, proxy not trusted", untrusted, map[string]string{"Forwarded": "for=203.0.113.9"}, 403},
+		{"forwarded by a trusted proxy for a remote client", trusted, map[string]string{"X-Forwarded-For": "203.0.113.9"}, 403},
+		{"forged loopback before a remote hop", trusted, map[string]string{"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}, 403},
+		{"forwarded by a trusted proxy for a loopback client", trusted, map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}, 200},
+		{"direct from loopback, proxies trusted", trusted, nil, 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, tc.srv.HTTPURL+"/system/state", nil)
+			for k, v := range tc.headers {
+				req.Header.Set(k, v)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("HTTP %d (%s), want %d", resp.StatusCode, body, tc.status)
+			}
+			if tc.status == 403 && !strings.Contains(string(body), "admin-token") {
+				t.Fatalf("403 without saying how to configure a token: %s", body)
 			}
 		})
 	}

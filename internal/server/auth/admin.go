@@ -9,18 +9,24 @@ import (
 
 // AdminGuard protects the admin HTTP routes (push, lists, state, kick, nodes, metrics,
 // pprof). With a token configured, requests need "Authorization: Bearer <token>" (compared
-// in constant time). Without one, only loopback clients are served, so a fresh install is
-// not an open push relay. It is immutable and safe for concurrent use.
+// in constant time). Without one, only clients on this machine are served, so a fresh
+// install is not an open push relay. It is immutable and safe for concurrent use.
 type AdminGuard struct {
 	token []byte
+	local func(*http.Request) bool
 }
 
-// NewAdminGuard returns a guard for token ("" means loopback-only).
-func NewAdminGuard(token string) *AdminGuard {
-	if token == "" {
-		return &AdminGuard{}
+// NewAdminGuard returns a guard for token. With token "", local decides which requests
+// come from this machine (nil: those whose peer is a loopback address).
+func NewAdminGuard(token string, local func(*http.Request) bool) *AdminGuard {
+	if local == nil {
+		local = func(r *http.Request) bool { return IsLoopback(r.RemoteAddr) }
 	}
-	return &AdminGuard{token: []byte(token)}
+	g := &AdminGuard{local: local}
+	if token != "" {
+		g.token = []byte(token)
+	}
+	return g
 }
 
 // Decision is the outcome of Check: the HTTP status to answer (0 to proceed) and why.
@@ -32,17 +38,27 @@ type Decision struct {
 // Check decides whether r may use an admin route.
 func (g *AdminGuard) Check(r *http.Request) Decision {
 	if g.token == nil {
-		if IsLoopback(r.RemoteAddr) {
+		if g.local(r) {
 			return Decision{}
 		}
 		return Decision{Status: http.StatusForbidden,
-			Msg: "admin routes answer only loopback clients; set --admin-token (GOWS_ADMIN_TOKEN) and send Authorization: Bearer <token> to use them remotely"}
+			Msg: "admin routes answer only clients on this machine (loopback, directly or through a trusted proxy); set --admin-token (GOWS_ADMIN_TOKEN) and send Authorization: Bearer <token> to use them remotely"}
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), g.token) != 1 {
+	got, ok := bearer(r.Header.Get("Authorization"))
+	if !ok || subtle.ConstantTimeCompare([]byte(got), g.token) != 1 {
 		return Decision{Status: http.StatusUnauthorized, Msg: "admin token required: send Authorization: Bearer <token>"}
 	}
 	return Decision{}
+}
+
+// bearer returns the credentials of an "Authorization: Bearer <token>" header; the
+// scheme's name is case-insensitive (RFC 9110, section 11.1).
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }
 
 // IsLoopback reports whether a RemoteAddr ("ip:port") is a loopback address.

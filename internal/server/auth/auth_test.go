@@ -59,8 +59,8 @@ func TestOriginPolicy_Allow(t *testing.T) {
 }
 
 func TestAdminGuard_Check(t *testing.T) {
-	open := NewAdminGuard("")
-	tok := NewAdminGuard("s3cret-token")
+	open := NewAdminGuard("", nil)
+	tok := NewAdminGuard("s3cret-token", nil)
 	cases := []struct {
 		name   string
 		g      *AdminGuard
@@ -75,6 +75,8 @@ func TestAdminGuard_Check(t *testing.T) {
 		{"token, wrong", tok, "10.1.2.3:5000", "Bearer nope", 401},
 		{"token, missing even on loopback", tok, "127.0.0.1:5000", "", 401},
 		{"token, other scheme", tok, "10.1.2.3:5000", "Basic s3cret-token", 401},
+		{"token, scheme in lower case", tok, "10.1.2.3:5000", "bearer s3cret-token", 0},
+		{"token, as a suffix", tok, "10.1.2.3:5000", "Bearer xs3cret-token", 401},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

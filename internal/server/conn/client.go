@@ -6,11 +6,16 @@ import (
 	"strings"
 )
 
-// clientAddr is the address of the client behind a handshake: the socket's peer, or, when
-// that peer is a trusted proxy, the nearest untrusted address in X-Forwarded-For (or
-// X-Real-IP). Addresses learnt from headers carry port 0.
+// clientAddr is the address of the client behind a handshake (see ClientAddr).
 func (e *Engine) clientAddr(r *http.Request, peer netip.AddrPort) netip.AddrPort {
-	if !e.trusted(peer.Addr()) {
+	return ClientAddr(r, peer, e.cfg.TrustedProxies)
+}
+
+// ClientAddr is the address of the client behind r, which arrived from peer: peer itself,
+// or, when peer is one of proxies, the nearest address in X-Forwarded-For (or X-Real-IP)
+// that is not. Addresses learnt from headers carry port 0.
+func ClientAddr(r *http.Request, peer netip.AddrPort, proxies []netip.Prefix) netip.AddrPort {
+	if !Trusted(proxies, peer.Addr()) {
 		return peer
 	}
 	hops := r.Header.Values("X-Forwarded-For")
@@ -21,7 +26,7 @@ func (e *Engine) clientAddr(r *http.Request, peer netip.AddrPort) netip.AddrPort
 			if err != nil {
 				return peer // a malformed chain is not trusted at all
 			}
-			if ip = ip.Unmap(); !e.trusted(ip) {
+			if ip = ip.Unmap(); !Trusted(proxies, ip) {
 				return netip.AddrPortFrom(ip, 0)
 			}
 		}
@@ -32,8 +37,9 @@ func (e *Engine) clientAddr(r *http.Request, peer netip.AddrPort) netip.AddrPort
 	return peer
 }
 
-func (e *Engine) trusted(ip netip.Addr) bool {
-	for _, p := range e.cfg.TrustedProxies {
+// Trusted reports whether ip is in one of proxies.
+func Trusted(proxies []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range proxies {
 		if p.Contains(ip) {
 			return true
 		}
