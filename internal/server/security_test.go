@@ -24,7 +24,13 @@ const testSecret = "test-secret-0123456789"
 
 func token(t *testing.T, user string, app uint32, ttl time.Duration) string {
 	t.Helper()
-	tok, err := auth.MintHMAC([]byte(testSecret), auth.MintOptions{UserID: user, AppID: app, TTL: ttl})
+	return tokenExp(t, user, app, time.Now().Add(ttl))
+}
+
+// tokenExp mints a token for app/user that expires at exp (which may be past).
+func tokenExp(t *testing.T, user string, app uint32, exp time.Time) string {
+	t.Helper()
+	tok, err := auth.MintHMAC([]byte(testSecret), auth.MintOptions{UserID: user, AppID: app, TTL: time.Hour, Now: exp.Add(-time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,19 +98,25 @@ func mustMint(t *testing.T, o auth.MintOptions) string {
 
 func TestSecurity_TokenExpiryAndRefresh(t *testing.T) {
 	srv := testutil.StartServer(t, func(c *server.Config) { c.AuthSecret = testSecret })
+	// A token past its exp but within the clock-skew leeway logs in, and the session
+	// lasts until the token would be refused, not a moment less.
 	t.Run("expires without refresh", func(t *testing.T) {
 		c := testutil.Dial(t, srv.WSURL, nil)
-		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "short", ServiceToken: token(t, "short", 101, 2*time.Second)}); r.Response.Code != 200 {
+		exp := time.Now().Add(2*time.Second - auth.Leeway).Truncate(time.Second)
+		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "short", ServiceToken: tokenExp(t, "short", 101, exp)}); r.Response.Code != 200 {
 			t.Fatal(r)
 		}
 		if code := closeCode(t, c); code != int(protocol.CloseTokenExpired) {
 			t.Fatalf("close %d, want 4005", code)
 		}
+		if end := exp.Add(auth.Leeway); time.Now().Before(end) {
+			t.Fatalf("closed %v before the token's exp + leeway", time.Until(end))
+		}
 	})
 	t.Run("refresh keeps the session", func(t *testing.T) {
 		c := testutil.Dial(t, srv.WSURL, nil)
 		first := time.Now()
-		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "long", ServiceToken: token(t, "long", 101, 2*time.Second)}); r.Response.Code != 200 {
+		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "long", ServiceToken: tokenExp(t, "long", 101, first.Add(2*time.Second-auth.Leeway))}); r.Response.Code != 200 {
 			t.Fatal(r)
 		}
 		if r := c.Call(protocol.CmdRefresh, protocol.RefreshData{ServiceToken: "bad"}); r.Response.Code != protocol.Unauthorized {

@@ -130,6 +130,16 @@ func TestVerifier_HMAC(t *testing.T) {
 		{"alg none", none, 101, "u1", ErrBadToken},
 		{"garbage", "a.b.c", 101, "u1", ErrBadToken},
 	}
+	t.Run("expired within the leeway", func(t *testing.T) {
+		exp := now.Add(-2 * time.Second).Truncate(time.Second)
+		c, err := v.Verify(mintT(MintOptions{UserID: "u1", TTL: time.Hour, Now: exp.Add(-time.Hour)}), 101, "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := exp.Add(Leeway); !c.Expires.Equal(want) {
+			t.Fatalf("expires %v, want exp + leeway = %v: the session must last as long as the token is accepted", c.Expires, want)
+		}
+	})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := v.Verify(tc.token, tc.app, tc.user)

@@ -20,10 +20,17 @@ var (
 
 // Claims are the verified facts of a login token.
 type Claims struct {
-	UserID  string    // the token's sub
-	AppID   uint32    // the appId claim; 0 when the token does not restrict the app
-	Expires time.Time // zero when the token has no exp
+	UserID string // the token's sub
+	AppID  uint32 // the appId claim; 0 when the token does not restrict the app
+	// Expires is when the token stops being accepted: its exp plus Leeway, so that a
+	// session lasts as long as a login with the same token would succeed. Zero when the
+	// token has no exp.
+	Expires time.Time
 }
+
+// Leeway is the clock skew allowed between the token's issuer and this node when exp and
+// nbf are checked.
+const Leeway = 5 * time.Second
 
 // tokenClaims is the JWT body gows reads and writes: the registered claims plus appId.
 type tokenClaims struct {
@@ -61,7 +68,7 @@ func NewHMACVerifier(secret []byte) (*Verifier, error) {
 	if len(secret) < 16 {
 		return nil, errors.New("auth secret: must be at least 16 bytes")
 	}
-	return &Verifier{key: secret, methods: []string{"HS256", "HS384", "HS512"}, leeway: 5 * time.Second}, nil
+	return &Verifier{key: secret, methods: []string{"HS256", "HS384", "HS512"}, leeway: Leeway}, nil
 }
 
 // NewPublicKeyVerifier verifies RS*/ES* tokens with the PEM public key in file.
@@ -71,10 +78,10 @@ func NewPublicKeyVerifier(file string) (*Verifier, error) {
 		return nil, fmt.Errorf("auth public key: %w", err)
 	}
 	if k, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
-		return &Verifier{key: k, methods: []string{"RS256", "RS384", "RS512"}, leeway: 5 * time.Second}, nil
+		return &Verifier{key: k, methods: []string{"RS256", "RS384", "RS512"}, leeway: Leeway}, nil
 	}
 	if k, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
-		return &Verifier{key: k, methods: []string{"ES256", "ES384", "ES512"}, leeway: 5 * time.Second}, nil
+		return &Verifier{key: k, methods: []string{"ES256", "ES384", "ES512"}, leeway: Leeway}, nil
 	}
 	return nil, fmt.Errorf("auth public key %s: not an RSA or ECDSA public key in PEM", file)
 }
@@ -96,7 +103,7 @@ func (v *Verifier) Verify(token string, app uint32, user string) (Claims, error)
 	}
 	c := Claims{UserID: tc.Subject, AppID: uint32(tc.AppID)}
 	if tc.ExpiresAt != nil {
-		c.Expires = tc.ExpiresAt.Time
+		c.Expires = tc.ExpiresAt.Add(v.leeway)
 	}
 	if c.UserID != user || (c.AppID != 0 && c.AppID != app) {
 		return Claims{}, ErrTokenMismatch
