@@ -369,7 +369,12 @@ func TestSection9_Limits(t *testing.T) {
 // TestSection0_Handshake checks the opening handshake: refusals carry the right HTTP
 // status and drop the socket; frames may follow the request in the same write.
 func TestSection0_Handshake(t *testing.T) {
-	addr, _ := startEcho(t)
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) { handshakeCases(t, tg.addr) })
+	}
+}
+
+func handshakeCases(t *testing.T, addr string) {
 	req := func(path, extra string) string {
 		return "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\n" + extra + "\r\n"
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -20,7 +21,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/conn"
+	"github.com/gows-dev/gows/internal/testutil"
 	"github.com/gows-dev/gows/internal/wsframe"
 )
 
@@ -81,6 +84,34 @@ func (h *echoHandler) closed(addr netip.AddrPort) chan *conn.CloseError {
 		h.closes[addr] = ch
 	}
 	return ch
+}
+
+// target is a server the suite speaks to at addr, upgrading on /echo.
+type target struct {
+	name string
+	addr string
+	// h is the engine's echo handler, which also tells how the server recorded each
+	// close; nil for a whole server, whose records are not visible.
+	h *echoHandler
+}
+
+// addrEnv names a running deployment (host:port of a WebSocket listener started with
+// --echo-path /echo) to run the suite against as well, e.g.
+// GOWS_CONFORMANCE_ADDR=10.0.0.5:8089 go test ./internal/server/conn/conformance/
+const addrEnv = "GOWS_CONFORMANCE_ADDR"
+
+// targets starts the servers every section runs against until the test is done: the
+// engine with the suite's echo handler, and the real server (gows serve, with its default
+// configuration and --echo-path /echo); plus the deployment named by $GOWS_CONFORMANCE_ADDR.
+func targets(t *testing.T) []target {
+	t.Helper()
+	addr, h := startEcho(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.EchoPath = "/echo" })
+	ts := []target{{name: "engine", addr: addr, h: h}, {name: "gows serve", addr: srv.Server.WSAddr().String()}}
+	if ext := os.Getenv(addrEnv); ext != "" {
+		ts = append(ts, target{name: ext, addr: ext})
+	}
+	return ts
 }
 
 // startEcho runs an engine with the default configuration and an echoHandler on a
@@ -202,19 +233,24 @@ func byteWise(c testCase) testCase {
 	return c
 }
 
-// runCases runs every case against one engine, in parallel.
+// runCases runs every case against every target, in parallel.
 func runCases(t *testing.T, cases []testCase) {
 	t.Helper()
-	addr, h := startEcho(t)
 	seen := make(map[string]bool, len(cases))
 	for _, tc := range cases {
 		if seen[tc.name] {
 			t.Fatalf("duplicate case name %q", tc.name)
 		}
 		seen[tc.name] = true
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			runCase(t, addr, h, tc)
+	}
+	for _, tg := range targets(t) {
+		t.Run(tg.name, func(t *testing.T) {
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					runCase(t, tg.addr, tg.h, tc)
+				})
+			}
 		})
 	}
 }
@@ -245,6 +281,9 @@ func runCase(t *testing.T, addr string, h *echoHandler, tc testCase) {
 		c.check(len(tc.want), closed(1000))
 		c.check(len(tc.want)+1, dropped)
 		lastClose = nil
+	}
+	if h == nil {
+		return
 	}
 	why := c.serverClose(h)
 	if lastClose != nil && !why.Remote && uint16(why.Code) != lastClose.code {
