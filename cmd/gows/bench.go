@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -32,6 +33,7 @@ type benchOptions struct {
 	broadcast      bool
 	servers        []string
 	serverToken    string
+	authSecret     string
 	workers        int
 	loops          int
 	maxFailures    int
@@ -91,6 +93,7 @@ docs/bench.md explains every figure.`,
 	f.BoolVar(&opts.broadcast, "broadcast", false, "send one sendMessageAll (through every --server, or the first when they form a cluster) and measure its delivery; needs --login")
 	f.StringArrayVar(&opts.servers, "server", nil, "HTTP API base URL (http://127.0.0.1:8080) whose /system/state is read before and at the peak; repeatable")
 	f.StringVar(&opts.serverToken, "server-token", "", "bearer token for the HTTP API, when the server requires one")
+	f.StringVar(&opts.authSecret, "auth-secret", "", "the server's auth_secret: sign an HS256 login token for each connection (needs --login; default $GOWS_AUTH_SECRET)")
 	f.IntVar(&opts.workers, "workers", 0, "worker processes; 0 means as many as the open-file limit requires (1: no extra process)")
 	f.IntVar(&opts.loops, "loops", 0, "epoll loops per worker; 0 means the CPU count divided by the workers")
 	f.IntVar(&opts.maxFailures, "max-failures", 0, "failed connections tolerated before the exit status is 1")
@@ -128,6 +131,10 @@ func benchConfig(opts *benchOptions) (bench.Config, error) {
 	cfg.Broadcast = opts.broadcast
 	cfg.ServerURLs = opts.servers
 	cfg.ServerToken = opts.serverToken
+	cfg.AuthSecret = opts.authSecret
+	if opts.login {
+		cfg.AuthSecret = cmp.Or(cfg.AuthSecret, os.Getenv(tokenSecretEnv))
+	}
 	cfg.Workers = opts.workers
 	cfg.LoopsPerWorker = opts.loops
 	cfg.MaxFailures = opts.maxFailures

@@ -49,7 +49,7 @@ func TestToken_SecretFromEnvAndJSON(t *testing.T) {
 	if err != nil || out.UserID != "bob" {
 		t.Fatalf("verify: %v %+v", err, out)
 	}
-	if d := time.Until(claims.Expires); d < time.Hour || d > 2*time.Hour {
+	if d := time.Until(claims.Expires.Add(-auth.Leeway)); d < time.Hour || d > 2*time.Hour {
 		t.Fatalf("expires in %s, want about 2h", d)
 	}
 }

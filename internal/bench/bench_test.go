@@ -313,6 +313,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"bad server url", func(c *Config) { c.ServerURLs = []string{"127.0.0.1:8080"} }, "server url"},
 		{"workers without command", func(c *Config) { c.Workers = 2 }, "worker command"},
 		{"echo without rounds", func(c *Config) { c.EchoConns, c.EchoRounds = 5, 0 }, "round"},
+		{"auth secret without login", func(c *Config) { c.AuthSecret = "0123456789abcdef" }, "needs login"},
+		{"short auth secret", func(c *Config) { c.Login, c.AuthSecret = true, "short" }, "16 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/gows-dev/gows/internal/netpoll"
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/auth"
 	"github.com/gows-dev/gows/internal/wsframe"
 )
 
@@ -408,7 +409,16 @@ func (l *loop) upgraded(fd int32, s *slot, head []byte) bool {
 	}
 	s.state = csLogin
 	s.start = now
-	return l.request(fd, s, protocol.CmdLogin, protocol.LoginData{AppID: l.w.spec.Cfg.AppID, UserID: l.w.userID(s.id)})
+	d := protocol.LoginData{AppID: l.w.spec.Cfg.AppID, UserID: l.w.userID(s.id)}
+	if secret := l.w.spec.Cfg.AuthSecret; secret != "" {
+		tok, err := auth.MintHMAC([]byte(secret), auth.MintOptions{UserID: d.UserID, AppID: d.AppID, TTL: TokenTTL})
+		if err != nil {
+			l.fail(fd, s, "token") // cannot happen for a valid config
+			return false
+		}
+		d.ServiceToken = tok
+	}
+	return l.request(fd, s, protocol.CmdLogin, d)
 }
 
 func (l *loop) established(s *slot) {

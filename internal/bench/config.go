@@ -46,6 +46,11 @@ type Config struct {
 	AppID uint32 `json:"app_id"`
 	// UserPrefix starts every userId; connection N logs in as UserPrefix+N.
 	UserPrefix string `json:"user_prefix"`
+	// AuthSecret, for servers that verify login tokens with an HMAC secret (auth_secret),
+	// signs an HS256 token for each login (sub: its userId, appId: AppID, valid for
+	// TokenTTL). Empty sends none. It reaches worker processes on their stdin, as part of
+	// their task, and is never part of a report.
+	AuthSecret string `json:"auth_secret,omitempty"`
 	// Hold is how long the connections are held after the last one is established.
 	Hold time.Duration `json:"hold"`
 	// HeartbeatInterval is how often each held connection sends a heartbeat (a WebSocket
@@ -110,6 +115,10 @@ type Config struct {
 	// Logger receives warnings and lifecycle logs; nil discards them.
 	Logger *slog.Logger `json:"-"`
 }
+
+// TokenTTL is how long the login tokens bench signs with AuthSecret stay valid: longer
+// than any run, so that no session is closed for an expired token mid-run.
+const TokenTTL = 24 * time.Hour
 
 // Default returns the defaults: 1,000 connections at 5,000 per second, login to app
 // 101, a 10 s hold with heartbeats every 30 s, RST close.
@@ -181,6 +190,10 @@ func (c Config) Validate() error {
 		return errors.New("login needs an app id")
 	case c.Login && (c.UserPrefix == "" || len(c.UserPrefix) > 40):
 		return errors.New("login needs a user prefix of 1 to 40 bytes")
+	case c.AuthSecret != "" && !c.Login:
+		return errors.New("auth secret signs login tokens: it needs login")
+	case c.AuthSecret != "" && len(c.AuthSecret) < 16:
+		return errors.New("auth secret must be at least 16 bytes, as the server's")
 	case c.Workers > 1 && len(c.WorkerCommand) == 0:
 		return errors.New("several workers need a worker command")
 	}

@@ -261,6 +261,36 @@ func TestRunner_TwoNodesWithoutAClusterEachSendTheBroadcast(t *testing.T) {
 	}
 }
 
+const testAuthSecret = "bench-test-secret-0123456789"
+
+// Against a server that verifies login tokens, bench signs one per connection with the
+// server's secret; the secret reaches the worker processes with their task.
+func TestRunner_SignsLoginTokensInEveryWorker(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AuthSecret = testAuthSecret })
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.ServerURLs = []string{srv.HTTPURL}
+	cfg.Conns = 200
+	cfg.Workers = 2
+	cfg.WorkerCommand = workerArgv()
+	cfg.Login = true
+	cfg.AuthSecret = testAuthSecret
+	cfg.Hold = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatalf("run: %v\nfailures: %v", err, rep.Failures)
+	}
+	if rep.Established != 200 || rep.Failed != 0 || rep.Workers != 2 {
+		t.Fatalf("established %d, failed %d %v, workers %d; want 200 logged in by 2 workers", rep.Established, rep.Failed, rep.Failures, rep.Workers)
+	}
+	if b, _ := json.Marshal(rep); strings.Contains(string(b), testAuthSecret) {
+		t.Fatal("the report contains the auth secret")
+	}
+	waitNoConnections(t, srv.HTTPURL)
+}
+
 func TestRunner_FailuresAreCountedByKind(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -281,6 +311,18 @@ func TestRunner_FailuresAreCountedByKind(t *testing.T) {
 			server:   func(c *server.Config) { c.AllowedAppIDs = []uint32{5} },
 			bench:    func(c *Config) { c.Conns, c.Login = 20, true },
 			wantKind: "login_1001", wantFailed: 20,
+		},
+		{
+			name:     "login without a token on a server that requires one",
+			server:   func(c *server.Config) { c.AuthSecret = testAuthSecret },
+			bench:    func(c *Config) { c.Conns, c.Login = 20, true },
+			wantKind: "login_1003", wantFailed: 20,
+		},
+		{
+			name:     "tokens signed with another secret",
+			server:   func(c *server.Config) { c.AuthSecret = testAuthSecret },
+			bench:    func(c *Config) { c.Conns, c.Login, c.AuthSecret = 20, true, "another-secret-of-16+-bytes" },
+			wantKind: "login_1003", wantFailed: 20,
 		},
 		{
 			name:   "silent connections closed by the server while held",
