@@ -201,9 +201,10 @@ func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
 }
 
 // TestClient_SendsTokenAndKeepsPathPrefix puts the real node behind a proxy that mounts
-// it under /gows and requires the bearer token, as a deployment might.
+// it under /gows and requires the bearer token, as a deployment might. The node trusts
+// the proxy, which forwards for a client on this machine.
 func TestClient_SendsTokenAndKeepsPathPrefix(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.1/32", "::1/128"} })
 	target, err := url.Parse(srv.HTTPURL)
 	if err != nil {
 		t.Fatal(err)
