@@ -200,7 +200,11 @@ func (c *Conn) brokenLocked() {
 	c.out, c.outOff = nil, 0
 	c.wstall.Store(0)
 	c.closeAfter = true
-	c.state.Store(stClosing)
+	if c.state.Load() != stHandshake {
+		// A connection still in its handshake was never open: closeConn must see it so,
+		// to give back the handshake's count rather than an open connection's.
+		c.state.Store(stClosing)
+	}
 	c.wakeLoopLocked()
 }
 
