@@ -242,6 +242,9 @@ func (s *Server) kickLocal(app uint32, user string, beforeMs int64, code protoco
 	if reason == "" {
 		reason = code.Text()
 	}
+	if code == protocol.CloseKickout { // a login on another node replaced it
+		sess.MarkReplaced()
+	}
 	s.kick(sess, code, reason)
 	return true
 }

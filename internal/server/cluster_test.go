@@ -89,6 +89,25 @@ func metric(t *testing.T, s *testutil.Server, name string) string {
 	return ""
 }
 
+// joinAll joins every client to room.
+func joinAll(t *testing.T, room string, cs ...*testutil.Client) {
+	t.Helper()
+	for _, c := range cs {
+		if r := c.Call(protocol.CmdJoin, protocol.RoomData{Room: room}); r.Response.Code != protocol.OK {
+			t.Fatalf("join %s: %+v", room, r)
+		}
+	}
+}
+
+// wantNotice reads c's next presence notice of cmd (enter or exit) and checks whom and
+// which room ("": the app) it is about.
+func wantNotice(t *testing.T, c *testutil.Client, cmd, from, target string) {
+	t.Helper()
+	if m := testutil.Data[protocol.Message](t, c.Push(cmd)); m.From != from || m.Target != target {
+		t.Fatalf("got %s %+v, want %s of %q in %q", cmd, m, cmd, from, target)
+	}
+}
+
 func login(t *testing.T, s *testutil.Server, app uint32, user string) *testutil.Client {
 	t.Helper()
 	c := testutil.Dial(t, s.WSURL, nil)
@@ -272,6 +291,42 @@ func TestCluster_KickoutAcrossNodes(t *testing.T) {
 	}
 	waitOnline(t, ns[0], "alice", "")
 	pushForm(t, ns[1], "/user/kick", url.Values{"appId": {"101"}, "userId": {"alice"}}, http.StatusNotFound)
+}
+
+// A login on another node that replaces a session is no exit: the user stays online. The
+// replaced session's rooms are left, and their members told so.
+func TestCluster_TakeoverIsNoExit(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	watcher := login(t, ns[0], 101, "watcher")
+	older := login(t, ns[0], 101, "dup")
+	wantNotice(t, watcher, protocol.CmdEnter, "dup", "")
+	joinAll(t, "lobby", watcher, older)
+	wantNotice(t, watcher, protocol.CmdEnter, "dup", "lobby")
+	waitOnline(t, ns[1], "dup", "n1")
+	login(t, ns[1], 101, "dup")
+	var ce *websocket.CloseError
+	if err := older.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseKickout) {
+		t.Fatalf("older connection closed with %v, want %d", err, protocol.CloseKickout)
+	}
+	wantNotice(t, watcher, protocol.CmdExit, "dup", "lobby")
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if st := getState(t, ns[0]); st.Users != 1 {
+			return fmt.Errorf("n1 has %d users, want the watcher alone", st.Users)
+		}
+		return nil
+	})
+	// The replaced session is logged out on n1; a push sent after that arrives after any
+	// notice its logout sent.
+	pushForm(t, ns[0], "/user/sendMessage", sendTo("watcher", "marker"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, watcher.Push(protocol.CmdMsg)); m.Msg != "marker" {
+		t.Fatalf("watcher got %+v", m)
+	}
+	for _, p := range watcher.Pending() {
+		if m := testutil.Data[protocol.Message](t, p); p.Cmd == protocol.CmdExit && m.Target == "" {
+			t.Fatalf("watcher was told dup left while dup is online on n2: %+v", m)
+		}
+	}
 }
 
 // TestCluster_RedisDownAndBack: with Redis killed, local pushes and logins work and
@@ -467,27 +522,15 @@ func TestCluster_PresenceNoticesCrossNodes(t *testing.T) {
 	alice := login(t, ns[0], 101, "alice")
 	waitOnline(t, ns[1], "alice", "n1")
 	bob := login(t, ns[1], 101, "bob")
-	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "bob" || m.Target != "" {
-		t.Fatalf("alice on n1 got enter %+v", m)
-	}
-	for _, c := range []*testutil.Client{alice, bob} {
-		if r := c.Call(protocol.CmdJoin, protocol.RoomData{Room: "lobby"}); r.Response.Code != protocol.OK {
-			t.Fatalf("join: %+v", r)
-		}
-	}
-	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "bob" || m.Target != "lobby" {
-		t.Fatalf("alice got room enter %+v", m)
-	}
+	wantNotice(t, alice, protocol.CmdEnter, "bob", "")
+	joinAll(t, "lobby", alice, bob)
+	wantNotice(t, alice, protocol.CmdEnter, "bob", "lobby")
 	if r := bob.Call(protocol.CmdLeave, protocol.RoomData{Room: "lobby"}); r.Response.Code != protocol.OK {
 		t.Fatalf("leave: %+v", r)
 	}
-	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdExit)); m.From != "bob" || m.Target != "lobby" {
-		t.Fatalf("alice got room exit %+v", m)
-	}
+	wantNotice(t, alice, protocol.CmdExit, "bob", "lobby")
 	_ = bob.Conn.Close()
-	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdExit)); m.From != "bob" || m.Target != "" {
-		t.Fatalf("alice got exit %+v", m)
-	}
+	wantNotice(t, alice, protocol.CmdExit, "bob", "")
 	// Counted once the peer has answered, which may be after alice read the notice.
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if v := metric(t, ns[1], "gows_cluster_notices_forwarded_total"); v != "4" {

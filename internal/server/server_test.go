@@ -214,6 +214,27 @@ func TestWS_PresenceNotices(t *testing.T) {
 	}
 }
 
+// A connection that closes leaves its rooms, and their members are told, even in an app
+// too big for app-wide notices.
+func TestWS_ClosingLeavesRoomsWithNotices(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.PresenceLimit = 2 })
+	for _, u := range []string{"x1", "x2"} {
+		testutil.Dial(t, srv.WSURL, nil).Login(101, u)
+	}
+	m1 := testutil.Dial(t, srv.WSURL, nil)
+	m1.Login(101, "m1")
+	m2 := testutil.Dial(t, srv.WSURL, nil)
+	m2.Login(101, "m2")
+	joinAll(t, "small", m1, m2)
+	wantNotice(t, m1, protocol.CmdEnter, "m2", "small")
+	_ = m2.Conn.Close()
+	wantNotice(t, m1, protocol.CmdExit, "m2", "small")
+	users := testutil.Data[protocol.UsersResult](t, m1.Call(protocol.CmdUsers, protocol.RoomData{Room: "small"}))
+	if users.UserCount != 1 || users.UserList[0] != "m1" {
+		t.Fatalf("room small after m2 closed: %+v", users)
+	}
+}
+
 func TestWS_DuplicateLoginKicksOldConnection(t *testing.T) {
 	srv := testutil.StartServer(t)
 	old := testutil.Dial(t, srv.WSURL, nil)

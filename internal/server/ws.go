@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -216,8 +217,19 @@ func (s *Server) logout(sess *hub.Session) {
 		return
 	}
 	app, user, loginMs := sess.App(), sess.User(), sess.LoginMs()
-	if s.hub.Logout(sess) {
+	rooms := slices.Clone(sess.Rooms()) // Logout leaves them
+	current := s.hub.Logout(sess)
+	if current {
 		s.broker.Logout(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: loginMs})
+	}
+	// The rooms lost a member even when the user is still online elsewhere: the new
+	// session has joined none of them.
+	for _, r := range rooms {
+		s.notify(app, r, s.hub.RoomSize(app, r), protocol.CmdExit, user, sess)
+	}
+	// A session replaced by a newer login (here, or on another node) leaves an online
+	// user behind: no exit for the app.
+	if current && !sess.Replaced() {
 		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, user, nil)
 	}
 }

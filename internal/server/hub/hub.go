@@ -32,11 +32,12 @@ type Conn interface {
 
 // Session is one connection's login state on this node.
 type Session struct {
-	conn    Conn
-	app     uint32
-	user    string
-	loginMs atomic.Int64 // unix milliseconds of the login; 0 when not logged in
-	rooms   []string     // rooms joined; owned by the session's serving goroutine
+	conn     Conn
+	app      uint32
+	replaced atomic.Bool // a login of the same user elsewhere replaced it
+	user     string
+	loginMs  atomic.Int64 // unix milliseconds of the login; 0 when not logged in
+	rooms    []string     // rooms joined; owned by the session's serving goroutine
 }
 
 // NewSession returns the state for a new, not yet logged-in connection.
@@ -53,6 +54,13 @@ func (s *Session) User() string { return s.user }
 
 // LoginMs returns the login time in unix milliseconds, 0 before login.
 func (s *Session) LoginMs() int64 { return s.loginMs.Load() }
+
+// MarkReplaced records that a login of the same user on another node replaced the
+// session: the user stays online, so its logout is no one's business.
+func (s *Session) MarkReplaced() { s.replaced.Store(true) }
+
+// Replaced reports whether MarkReplaced was called.
+func (s *Session) Replaced() bool { return s.replaced.Load() }
 
 // LoggedIn reports whether the session has logged in.
 func (s *Session) LoggedIn() bool { return s.loginMs.Load() != 0 }
