@@ -29,8 +29,8 @@ type Config struct {
 	// GRPCAddr serves the cluster's node service (used when Redis is configured).
 	GRPCAddr string `mapstructure:"grpc_addr"`
 	// PublicWSURL is the WebSocket URL the chat page connects to; "" derives it from the
-	// page's own host and WSAddr's port (or the page's port when behind a proxy that
-	// serves both on one port, see docs).
+	// page's own host and WSAddr's port, or the page's own port when a proxy forwarded
+	// the page (docs/api.md, the chat page).
 	PublicWSURL string `mapstructure:"public_ws_url"`
 	// AllowedOrigins lists browser origins accepted besides the request's own host:
 	// exact origins ("https://chat.example.com") or host patterns ("*.example.com").

@@ -74,6 +74,9 @@ nginx -t -p "$tmp" -c "$tmp/nginx.conf" >"$tmp/nginx-t.log" 2>&1 || die "nginx -
 nginx -p "$tmp" -c "$tmp/nginx.conf" -g "daemon off;" >"$tmp/nginx.log" 2>&1 &
 pids+=($!)
 wait_for curl -fsS "http://127.0.0.1:$public/healthz" || die "nginx did not proxy /healthz"
+# The chat page served through nginx connects through nginx (the page's own port).
+curl -fsS "http://127.0.0.1:$public/" | grep -q '"wsPort":0' ||
+	die "the chat page served through nginx points at a node's own WebSocket port"
 two_nodes() { [[ $(curl -fsS "http://127.0.0.1:$public/system/nodes" | grep -o '"nodeId"' | wc -l) -eq 2 ]]; }
 wait_for two_nodes || die "the cluster did not list two nodes through nginx"
 

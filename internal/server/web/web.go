@@ -5,7 +5,10 @@
 // handler renders into the page (a <script type="application/json" id="gows-config">
 // element, escaped by html/template). The page reads it and, unless a URL is configured,
 // derives ws(s)://<page host>:<WSPort><WSPath> from its own location, so the same binary
-// works on a laptop and behind a TLS-terminating proxy.
+// works on a laptop and behind a TLS-terminating proxy. A page that a proxy forwarded
+// (the request carries X-Forwarded-For, X-Forwarded-Host, Forwarded or X-Real-IP) uses
+// the page's own port instead: the proxy publishes the endpoint next to the page, as
+// deploy/nginx/gows.conf does, and the node's port may not be reachable at all.
 package web
 
 import (
@@ -35,8 +38,9 @@ type Config struct {
 	// ("wss://chat.example.com/acc"). "" means derive it from the page's location,
 	// WSPort and WSPath; use it when a proxy publishes the endpoint elsewhere.
 	PublicWSURL string
-	// WSPort is the TCP port of the WebSocket listener used when deriving the URL; 0
-	// means the page's own port (a proxy serving the page and the endpoint on one port).
+	// WSPort is the TCP port of the WebSocket listener used when deriving the URL for a
+	// request that came straight to the node; 0 means the page's own port. Requests a
+	// proxy forwarded always use the page's own port.
 	WSPort int
 	// WSPath is the WebSocket endpoint's path used when deriving the URL; "" means "/acc".
 	WSPath string
@@ -83,8 +87,21 @@ func newAsset(name string, body []byte) asset {
 // handler serves the rendered page and the static files; it is immutable after
 // construction and so safe for concurrent use.
 type handler struct {
-	page   asset
-	static map[string]asset // keyed by request path, e.g. "/static/app.js"
+	page    asset            // for requests straight to the node
+	proxied asset            // for requests a proxy forwarded: the endpoint on the page's port
+	static  map[string]asset // keyed by request path, e.g. "/static/app.js"
+}
+
+// forwardHeaders mark a request a proxy forwarded.
+var forwardHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-IP"}
+
+func forwarded(r *http.Request) bool {
+	for _, k := range forwardHeaders {
+		if r.Header.Get(k) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // Handler returns the chat page's handler, safe for concurrent use. It serves
@@ -102,13 +119,11 @@ func Handler(cfg Config) http.Handler {
 	if wsPath == "" {
 		wsPath = "/acc"
 	}
-	var page bytes.Buffer
-	if err := indexTmpl.Execute(&page, pageConfig{WSURL: cfg.PublicWSURL, WSPort: cfg.WSPort, WSPath: wsPath}); err != nil {
-		// Executing a parsed template with a struct of strings and ints cannot fail
-		// unless the embedded template itself is broken, which the tests catch.
-		panic("web: render index.html: " + err.Error())
+	h := &handler{
+		page:    render(pageConfig{WSURL: cfg.PublicWSURL, WSPort: cfg.WSPort, WSPath: wsPath}),
+		proxied: render(pageConfig{WSURL: cfg.PublicWSURL, WSPath: wsPath}),
+		static:  map[string]asset{},
 	}
-	h := &handler{page: newAsset("index.html", page.Bytes()), static: map[string]asset{}}
 	// The embedded tree is fixed at build time; walking it cannot fail at run time.
 	_ = fs.WalkDir(files, "static", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -124,11 +139,26 @@ func Handler(cfg Config) http.Handler {
 	return h
 }
 
+// render renders the page for cfg.
+func render(cfg pageConfig) asset {
+	var page bytes.Buffer
+	if err := indexTmpl.Execute(&page, cfg); err != nil {
+		// Executing a parsed template with a struct of strings and ints cannot fail
+		// unless the embedded template itself is broken, which the tests catch.
+		panic("web: render index.html: " + err.Error())
+	}
+	return newAsset("index.html", page.Bytes())
+}
+
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var a asset
 	switch p := r.URL.Path; {
 	case p == "/" || p == "/home/index":
 		a = h.page
+		if forwarded(r) {
+			a = h.proxied
+		}
+		w.Header().Set("Vary", strings.Join(forwardHeaders, ", "))
 		w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 		w.Header().Set("Referrer-Policy", "no-referrer")
 	case strings.HasPrefix(p, "/static/"):

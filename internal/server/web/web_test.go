@@ -89,6 +89,33 @@ func TestHandler_ServesPageWithConfig(t *testing.T) {
 	}
 }
 
+// Behind a proxy (nginx serving the page and /acc on one port, as deploy/nginx/gows.conf
+// does) the page connects through the proxy, not to the node's own port.
+func TestHandler_ProxiedPageUsesThePagePort(t *testing.T) {
+	h := Handler(Config{WSPort: 8089, WSPath: "/acc"})
+	for _, k := range forwardHeaders {
+		rec := serve(t, h, http.MethodGet, "/", http.Header{http.CanonicalHeaderKey(k): {"203.0.113.9"}})
+		if got := pageConfigOf(t, rec.Body.String()); got != (pageConfig{WSPath: "/acc"}) {
+			t.Errorf("forwarded with %s: config %+v, want the page's own port", k, got)
+		}
+		if !strings.Contains(rec.Header().Get("Vary"), k) {
+			t.Errorf("Vary %q does not name %s", rec.Header().Get("Vary"), k)
+		}
+	}
+	direct := serve(t, h, http.MethodGet, "/", nil)
+	if got := pageConfigOf(t, direct.Body.String()); got.WSPort != 8089 {
+		t.Errorf("direct: config %+v, want port 8089", got)
+	}
+	proxied := serve(t, h, http.MethodGet, "/", http.Header{"X-Forwarded-For": {"203.0.113.9"}})
+	if direct.Header().Get("ETag") == proxied.Header().Get("ETag") {
+		t.Error("the two pages share an ETag")
+	}
+	pub := serve(t, Handler(Config{PublicWSURL: "wss://chat.example.com/acc", WSPort: 8089}), http.MethodGet, "/", http.Header{"X-Real-Ip": {"203.0.113.9"}})
+	if got := pageConfigOf(t, pub.Body.String()); got.WSURL != "wss://chat.example.com/acc" {
+		t.Errorf("a configured public URL is kept behind a proxy: %+v", got)
+	}
+}
+
 func TestHandler_EscapesPublicWSURL(t *testing.T) {
 	const hostile = `wss://x/</script><script>alert(1)</script>?a="b"&c='d'<!--`
 	rec := serve(t, Handler(Config{PublicWSURL: hostile}), http.MethodGet, "/", nil)
