@@ -41,10 +41,11 @@ const (
 	CmdKickout = "kickout" // this session is being closed; Message.Msg says why
 )
 
-// MaxUserIDLen is the longest accepted user id, in bytes.
+// MaxUserIDLen is the longest accepted user id, in characters (Unicode code points; at
+// most 4 bytes each in UTF-8).
 const MaxUserIDLen = 64
 
-// MaxRoomLen is the longest accepted room name, in bytes.
+// MaxRoomLen is the longest accepted room name, in characters.
 const MaxRoomLen = 64
 
 // Request is a message from client to server.
@@ -299,20 +300,21 @@ func marshalData(data any) (json.RawMessage, error) {
 	}
 }
 
-// ValidUserID reports whether id is an acceptable user id: 1..MaxUserIDLen bytes of valid
-// UTF-8 without control characters.
+// ValidUserID reports whether id is an acceptable user id: 1..MaxUserIDLen characters of
+// valid UTF-8, none of them a control character.
 func ValidUserID(id string) bool { return validName(id, MaxUserIDLen) }
 
-// ValidRoom reports whether name is an acceptable room name: 1..MaxRoomLen bytes of valid
-// UTF-8 without control characters.
+// ValidRoom reports whether name is an acceptable room name: 1..MaxRoomLen characters of
+// valid UTF-8, none of them a control character.
 func ValidRoom(name string) bool { return validName(name, MaxRoomLen) }
 
 func validName(s string, max int) bool {
-	if len(s) == 0 || len(s) > max || !utf8.ValidString(s) {
+	if len(s) == 0 || len(s) > utf8.UTFMax*max || !utf8.ValidString(s) {
 		return false
 	}
+	n := 0
 	for _, r := range s {
-		if unicode.IsControl(r) { // C0, DEL and C1 (U+0080-U+009F, e.g. CSI)
+		if n++; n > max || unicode.IsControl(r) { // C0, DEL and C1 (U+0080-U+009F, e.g. CSI)
 			return false
 		}
 	}
