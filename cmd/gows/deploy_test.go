@@ -153,7 +153,7 @@ func TestDeploy_EnvFileNamesSettings(t *testing.T) {
 
 // TestDeploy_UnitStopTimeoutCoversTheDrain checks that systemd does not SIGKILL a node
 // that is still draining: TimeoutStopSec must cover marking the node draining in Redis
-// (redis_timeout), closing the connections (drain_timeout) and deregistering the node
+// (redis_timeout), waiting for load balancers (drain_delay), closing the connections (drain_timeout) and deregistering the node
 // (max(node_ttl, 4 x redis_timeout), see cluster.Redis.Run), for the default config and
 // every deploy/cluster config.
 func TestDeploy_UnitStopTimeoutCoversTheDrain(t *testing.T) {
@@ -168,7 +168,7 @@ func TestDeploy_UnitStopTimeoutCoversTheDrain(t *testing.T) {
 	}
 	for name, cfg := range configs {
 		c := cfg.Cluster
-		need := c.RedisTimeout + cfg.DrainTimeout + max(c.NodeTTL, 4*c.RedisTimeout)
+		need := cfg.DrainDelay + c.RedisTimeout + cfg.DrainTimeout + max(c.NodeTTL, 4*c.RedisTimeout)
 		if stop < need {
 			t.Errorf("%s: TimeoutStopSec=%s is shorter than the stop of %s (%s)", unitFile, raw, name, need)
 		}

@@ -46,6 +46,7 @@ func serveSettings() []setting {
 		{"handshake_timeout", "handshake-timeout", "time limit for the WebSocket upgrade request"},
 		{"write_timeout", "write-timeout", "drop a connection whose queued output makes no progress within this time"},
 		{"drain_timeout", "drain-timeout", "time limit for the graceful shutdown after SIGINT or SIGTERM"},
+		{"drain_delay", "drain-delay", "after SIGINT or SIGTERM, keep serving this long with /readyz answering 503 before closing, so load balancers notice"},
 		{"request_timeout", "request-timeout", "time limit of one HTTP API request (a cluster-wide push waits for every node within it)"},
 		{"duplicate_login", "duplicate-login", "a second login of the same appId+userId: kick (close the older connection) or reject (refuse the new one)"},
 		{"presence_limit", "presence-limit", "send enter/exit notices only in apps and rooms with at most this many users; 0 turns them off"},

@@ -161,6 +161,8 @@ func TestServe_BadValuesNameTheKey(t *testing.T) {
 			want: `heartbeat_timeout (from $GOWS_HEARTBEAT_TIMEOUT): want a duration such as "10s" or "6m", got "soon"`},
 		{name: "negative timeout", flags: []string{"--drain-timeout", "-1s"},
 			want: "drain_timeout: must be positive, got -1s"},
+		{name: "negative drain delay", flags: []string{"--drain-delay", "-1s"},
+			want: "drain_delay: must not be negative, got -1s"},
 		{name: "bad integer in env", env: map[string]string{"GOWS_MAX_CONNS": "many"},
 			want: `max_conns (from $GOWS_MAX_CONNS): want an integer, got "many"`},
 		{name: "negative integer in file", file: "max_conns: -5\n",

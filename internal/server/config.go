@@ -60,6 +60,10 @@ type Config struct {
 	RequestTimeout time.Duration `mapstructure:"request_timeout"`
 	// DrainTimeout bounds graceful shutdown after SIGINT/SIGTERM.
 	DrainTimeout time.Duration `mapstructure:"drain_timeout"`
+	// DrainDelay is how long a stopping node goes on serving as before, with /readyz
+	// answering 503, before it stops accepting and closes its connections: time for load
+	// balancers that poll /readyz to take it out of rotation. 0: no delay.
+	DrainDelay time.Duration `mapstructure:"drain_delay"`
 	// DuplicateLogin decides what a second login of the same appId+userId does: "kick"
 	// (the older connection gets a kickout push and is closed with 4001) or "reject" (the
 	// new login is refused with code 1009).
@@ -274,6 +278,9 @@ func (c Config) Validate() error {
 		if o == "" {
 			return errors.New("allowed_origins: empty entry")
 		}
+	}
+	if c.DrainDelay < 0 {
+		return fmt.Errorf("drain_delay: must not be negative, got %s", c.DrainDelay)
 	}
 	for _, d := range []struct {
 		key string

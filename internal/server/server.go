@@ -257,12 +257,18 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		s.draining.Store(true)
-		s.log.Info("draining", "connections", s.engine.Stats().Open, "drain_timeout", s.cfg.DrainTimeout)
+		s.log.Info("draining", "connections", s.engine.Stats().Open, "drain_delay", s.cfg.DrainDelay, "drain_timeout", s.cfg.DrainTimeout)
 		dctx, cancel := context.WithTimeout(stopCtx, s.cfg.Cluster.RedisTimeout)
 		if err := s.broker.Drain(dctx); err != nil {
 			s.log.Warn("mark node draining in the cluster", "err", err)
 		}
 		cancel()
+		if s.cfg.DrainDelay > 0 {
+			// Serving as before, with /readyz answering 503: load balancers that poll it
+			// take the node out of rotation before its listeners close.
+			t := time.NewTimer(s.cfg.DrainDelay)
+			<-t.C
+		}
 		stop()
 		return nil
 	})
@@ -272,7 +278,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return s.engine.Run(stopCtx)
 	})
 	g.Go(func() error { return s.work.run(engineDone) })
-	g.Go(func() error { return s.serveHTTP(stopCtx) })
+	// The HTTP API outlives the WebSocket drain: /readyz answers 503 and pushes reach
+	// the connections that are still closing.
+	g.Go(func() error { return s.serveHTTP(engineDone) })
 	if s.grpcSrv != nil {
 		g.Go(func() error { return s.serveGRPC(stopCtx) })
 	}
@@ -289,7 +297,9 @@ func (s *Server) Run(ctx context.Context) error {
 	return err
 }
 
-func (s *Server) serveHTTP(ctx context.Context) error {
+// serveHTTP serves the HTTP API until stopped is closed, then shuts it down within the
+// drain timeout.
+func (s *Server) serveHTTP(stopped <-chan struct{}) error {
 	errc := make(chan error, 1)
 	go func() {
 		if s.sec.tls != nil {
@@ -304,9 +314,9 @@ func (s *Server) serveHTTP(ctx context.Context) error {
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+	case <-stopped:
 	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.DrainTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
 	if err := s.httpSrv.Shutdown(sctx); err != nil {
 		_ = s.httpSrv.Close() // drain timed out: drop what is left

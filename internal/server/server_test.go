@@ -384,6 +384,40 @@ func TestWS_WrongPathAndPlainHTTP(t *testing.T) {
 	}
 }
 
+// With a drain delay, a stopping node goes on serving its connections while /readyz
+// answers 503, and closes them (1001) only after the delay.
+func TestServer_DrainDelayAnswersNotReadyFirst(t *testing.T) {
+	const delay = 2 * time.Second
+	srv := testutil.StartServer(t, func(c *server.Config) { c.DrainDelay = delay })
+	alice := testutil.Dial(t, srv.WSURL, nil)
+	alice.Login(101, "alice")
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- srv.Stop() }()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		code, a := getJSON(t, srv.HTTPURL+"/readyz")
+		if code != http.StatusServiceUnavailable {
+			return fmt.Errorf("readyz answered %d %s, want 503", code, a.Msg)
+		}
+		return nil
+	})
+	// Still serving: a push reaches alice, whose connection is open.
+	pushForm(t, srv, "/user/sendMessage", url.Values{"appId": {"101"}, "userId": {"alice"}, "message": {"still here"}}, http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdMsg)); m.Msg != "still here" {
+		t.Fatalf("alice got %+v", m)
+	}
+	var ce *websocket.CloseError
+	if err := alice.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseGoingAway) {
+		t.Fatalf("closed with %v, want 1001", err)
+	}
+	if d := time.Since(start); d < delay {
+		t.Fatalf("closed after %s, before the drain delay of %s", d, delay)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
 func TestServer_ShutdownClosesWith1001(t *testing.T) {
 	srv := testutil.StartServer(t)
 	var clients []*testutil.Client
