@@ -20,8 +20,15 @@ func TestMemReader(t *testing.T) {
 		t.Errorf("pss %d > rss %d", first.pss, first.rss)
 	}
 
+	// Within maxAge and with the RSS unchanged, the PSS figure is reused.
+	readAt := m.pssAt
+	if m.read(); !m.pssAt.Equal(readAt) {
+		t.Error("pss read again within maxAge with the rss unchanged")
+	}
+
 	// Touch 64 MiB of fresh pages (mapped outside Go's heap, which may hold resident
-	// pages already): RSS is read fresh, PSS is reused within maxAge.
+	// pages already): RSS is read fresh, and having moved by far more than 1/rssDrift,
+	// so is PSS, though maxAge has not passed.
 	ballast, err := syscall.Mmap(-1, 0, 64<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 	if err != nil {
 		t.Fatal(err)
@@ -34,12 +41,13 @@ func TestMemReader(t *testing.T) {
 	if second.rss < first.rss+32<<20 {
 		t.Errorf("rss %d after touching 64 MiB, was %d: not read fresh", second.rss, first.rss)
 	}
-	if second.pss != first.pss {
-		t.Errorf("pss changed within maxAge: %d, then %d", first.pss, second.pss)
+	if second.pss < first.pss+32<<20 || m.pssAt.Equal(readAt) {
+		t.Errorf("pss %d after the rss grew by 64 MiB, was %d: not read again", second.pss, first.pss)
 	}
 
 	m.maxAge = time.Nanosecond // every read is past it
-	if third := m.read(); third.pss < first.pss+32<<20 {
-		t.Errorf("pss %d after maxAge, was %d: not read again", third.pss, first.pss)
+	readAt = m.pssAt
+	if m.read(); m.pssAt.Equal(readAt) {
+		t.Error("pss not read again after maxAge")
 	}
 }
