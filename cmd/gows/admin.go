@@ -359,7 +359,7 @@ func adminState(ctx context.Context, c *admin.Client, out *adminOutput) error {
 		{"NODE", st.NodeID},
 		{"VERSION", st.Version},
 		{"STARTED", st.StartedAt},
-		{"UPTIME", msDuration(st.UptimeMs)},
+		{"UPTIME", uptime(st.Uptime(time.Now()))},
 		{"CONNECTIONS", fmt.Sprintf("%d of at most %d (%d handshaking)", st.Connections, st.MaxConns, st.Handshaking)},
 		{"USERS", fmt.Sprint(st.Users)},
 		{"ROOMS", fmt.Sprint(st.Rooms)},
@@ -383,12 +383,13 @@ func adminNodes(ctx context.Context, c *admin.Client, out *adminOutput) error {
 	}
 	tw := out.table()
 	fmt.Fprintln(tw, "NODE\tVERSION\tUPTIME\tCONNECTIONS\tUSERS\tRSS\tHTTP ADDR\tSTATUS")
+	now := time.Now()
 	for _, n := range nl.Nodes {
 		status := "serving"
 		if n.Draining {
 			status = "draining"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", n.NodeID, dash(n.Version), msDuration(n.UptimeMs),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", n.NodeID, dash(n.Version), uptime(n.Uptime(now)),
 			n.Connections, n.Users, byteSize(n.RSSBytes), dash(n.HTTPAddr), status)
 	}
 	return out.flush(tw)
@@ -465,12 +466,12 @@ func dash(s string) string {
 	return s
 }
 
-// msDuration shows milliseconds as a duration rounded to the second; 0 is unknown.
-func msDuration(ms int64) string {
-	if ms <= 0 {
+// uptime shows an uptime rounded to the second; 0 is unknown.
+func uptime(d time.Duration) string {
+	if d <= 0 {
 		return "-"
 	}
-	return (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
+	return d.Round(time.Second).String()
 }
 
 // byteSize shows n bytes in binary units; 0 is unknown.

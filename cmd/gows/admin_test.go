@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gows-dev/gows/internal/admin"
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/testutil"
 )
@@ -189,6 +191,7 @@ func valueColumns(out string) map[int]bool {
 }
 
 func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
+	started := time.Now()
 	e := startAdminEnv(t)
 	msg := func(c *testutil.Client, cmd string) protocol.Message {
 		t.Helper()
@@ -281,6 +284,11 @@ func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
 				if cols := valueColumns(res.stdout); len(cols) != 1 {
 					t.Errorf("values start at columns %v, want one column:\n%s", cols, res.stdout)
 				}
+				for _, row := range fields(res.stdout) {
+					if row[0] == "UPTIME" {
+						checkUptime(t, row[1], started)
+					}
+				}
 			},
 		},
 		{
@@ -290,8 +298,9 @@ func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
 			check: func(t *testing.T, res cliResult) {
 				rows := fields(res.stdout)
 				if len(rows) != 2 || rows[1][0] != e.srv.NodeID() || rows[1][3] != "2" || rows[1][4] != "2" {
-					t.Errorf("nodes table:\n%s", res.stdout)
+					t.Fatalf("nodes table:\n%s", res.stdout)
 				}
+				checkUptime(t, rows[1][2], started)
 				header, row, _ := strings.Cut(res.stdout, "\n")
 				if i := strings.Index(header, "CONNECTIONS"); len(row) <= i || row[i-1] != ' ' || row[i] != '2' {
 					t.Errorf("columns do not line up:\n%s", res.stdout)
@@ -331,6 +340,49 @@ func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
 				tt.check(t, res)
 			}
 		})
+	}
+}
+
+// checkUptime checks an UPTIME cell of a node started after started: a duration of at
+// most the time since then, plus the second startedAt is rounded down by and the half
+// second the table rounds by.
+func checkUptime(t *testing.T, cell string, started time.Time) {
+	t.Helper()
+	limit := time.Since(started) + 1500*time.Millisecond
+	if d, err := time.ParseDuration(cell); err != nil || d < 0 || d > limit {
+		t.Errorf("UPTIME %q, want a duration of at most %s", cell, limit)
+	}
+}
+
+// TestAdmin_NodesListsEveryClusterNode asks one node of a two-node cluster for the
+// nodes table: a row for each node, with its uptime and HTTP address.
+func TestAdmin_NodesListsEveryClusterNode(t *testing.T) {
+	isolateEnv(t)
+	r := testutil.StartRedis(t)
+	started := time.Now()
+	join := func(id string) func(*server.Config) {
+		return func(c *server.Config) { c.NodeID = id; c.Cluster.Redis = r.URL() }
+	}
+	a, b := testutil.StartServer(t, join("node-a")), testutil.StartServer(t, join("node-b"))
+	var res cliResult
+	testutil.Eventually(t, 10*time.Second, func() error {
+		res = runCLI(t, []string{"admin", "nodes", "--server", b.HTTPURL})
+		if res.code != exitOK || strings.Count(res.stdout, "\n") != 3 {
+			return fmt.Errorf("exit %d, want both nodes listed:\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		return nil
+	})
+	rows := fields(res.stdout)
+	if want := []string{"NODE", "VERSION", "UPTIME", "CONNECTIONS", "USERS", "RSS", "HTTP", "ADDR", "STATUS"}; !slices.Equal(rows[0], want) {
+		t.Fatalf("header %q, want %q", rows[0], want)
+	}
+	for i, n := range []*testutil.Server{a, b} {
+		row := rows[i+1] // RSS is two fields ("23.1 MiB"); the address and status end the row
+		if len(row) < 8 || row[0] != n.NodeID() || row[len(row)-2] != n.HTTPAddr().String() || row[len(row)-1] != "serving" {
+			t.Errorf("row %q, want node %s at %s, serving", row, n.NodeID(), n.HTTPAddr())
+			continue
+		}
+		checkUptime(t, row[2], started)
 	}
 }
 

@@ -53,6 +53,7 @@ func msgOf(t *testing.T, r protocol.Response) protocol.Message {
 // TestClient_EveryRouteAgainstARealServer drives every method against a real node with
 // real WebSocket clients and checks both the typed result and what the clients received.
 func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
+	started := time.Now()
 	srv := testutil.StartServer(t)
 	u1 := testutil.Dial(t, srv.WSURL, nil)
 	u1.Login(101, "u1")
@@ -76,6 +77,10 @@ func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
 		if err := json.Unmarshal(st.Raw(), &raw); err != nil || raw != st.State {
 			t.Errorf("raw %s (%v) does not match %+v", st.Raw(), err, st.State)
 		}
+		// uptimeMs, as of the answer, wins over the time since startedAt.
+		if up, want := st.Uptime(time.Now().Add(time.Hour)), time.Duration(st.UptimeMs)*time.Millisecond; st.UptimeMs <= 0 || up != want {
+			t.Errorf("Uptime = %s with uptimeMs %d, want %s", up, st.UptimeMs, want)
+		}
 	})
 
 	t.Run("a single node lists itself", func(t *testing.T) {
@@ -86,6 +91,7 @@ func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
 		if nl.Cluster() || nl.Mode != "single" || len(nl.Nodes) != 1 || nl.Nodes[0].NodeID != srv.NodeID() || nl.Nodes[0].Users != 2 || !nl.Nodes[0].Self {
 			t.Fatalf("nodes = %+v", nl)
 		}
+		checkUptimeFromStart(t, nl.Nodes[0], started)
 		var raw api.NodeList
 		if err := json.Unmarshal(nl.Raw(), &raw); err != nil || len(raw.Nodes) != 1 || raw.Nodes[0].NodeID != srv.NodeID() {
 			t.Errorf("raw %s (%v), want {\"mode\":\"single\",\"nodes\":[...]}", nl.Raw(), err)
@@ -331,6 +337,7 @@ func TestClient_BadInputIsRefusedBeforeSending(t *testing.T) {
 // pushes to and kicks a user connected to node A, and lists both nodes.
 func TestClient_ClusterReachesUsersOnOtherNodes(t *testing.T) {
 	r := testutil.StartRedis(t)
+	started := time.Now()
 	join := func(id string) func(*server.Config) {
 		return func(c *server.Config) { c.NodeID = id; c.Cluster.Redis = r.URL() }
 	}
@@ -360,6 +367,9 @@ func TestClient_ClusterReachesUsersOnOtherNodes(t *testing.T) {
 	if err != nil || !nl.Cluster() || len(nl.Nodes) != 2 {
 		t.Fatalf("nodes: %+v %v", nl, err)
 	}
+	for _, n := range nl.Nodes {
+		checkUptimeFromStart(t, n, started)
+	}
 	k, err := c.Kick(ctx, 101, "u1", "maintenance")
 	if err != nil || k.Kicked != 1 {
 		t.Fatalf("kick through node-b: %+v %v", k, err)
@@ -367,5 +377,47 @@ func TestClient_ClusterReachesUsersOnOtherNodes(t *testing.T) {
 	var ce *websocket.CloseError
 	if err := u.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseAdminKick) {
 		t.Fatalf("u1 closed with %v, want 4007", err)
+	}
+}
+
+// checkUptimeFromStart checks the uptime of a node that /system/nodes listed, which
+// sends startedAt and no uptimeMs: it is the time since startedAt, so at most a second
+// (startedAt is rounded down to one) longer than the time since started, taken before
+// the node started.
+func checkUptimeFromStart(t *testing.T, n admin.Node, started time.Time) {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339, n.StartedAt)
+	if err != nil || n.UptimeMs != 0 {
+		t.Fatalf("node %s: startedAt %q (%v), uptimeMs %d; want a start time and no uptimeMs", n.NodeID, n.StartedAt, err, n.UptimeMs)
+	}
+	if got := n.Uptime(at.Add(90 * time.Minute)); got != 90*time.Minute {
+		t.Errorf("node %s: Uptime 90 minutes after startedAt = %s", n.NodeID, got)
+	}
+	before := time.Since(started)
+	if got := n.Uptime(time.Now()); got <= 0 || got > before+time.Second {
+		t.Errorf("node %s: Uptime now = %s, want (0, %s]", n.NodeID, got, before+time.Second)
+	}
+}
+
+func TestNode_UptimeIsUptimeMsElseTheTimeSinceStartedAt(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		node admin.Node
+		want time.Duration
+	}{
+		{"uptimeMs wins", admin.Node{UptimeMs: 1500, StartedAt: "2026-11-28T11:00:00Z"}, 1500 * time.Millisecond},
+		{"since startedAt", admin.Node{StartedAt: "2026-11-28T09:30:00Z"}, 150 * time.Minute},
+		{"since startedAt with fraction and offset", admin.Node{StartedAt: "2026-11-28T12:59:59.5+01:00"}, 500 * time.Millisecond},
+		{"neither", admin.Node{}, 0},
+		{"malformed startedAt", admin.Node{StartedAt: "yesterday"}, 0},
+		{"startedAt after now (clock skew)", admin.Node{StartedAt: "2026-11-28T12:00:05Z"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.node.Uptime(now); got != tt.want {
+				t.Errorf("Uptime = %s, want %s", got, tt.want)
+			}
+		})
 	}
 }

@@ -33,12 +33,30 @@ type Presence struct {
 }
 
 // LoginTime returns the login time, or the zero time when offline or not reported.
-func (p Presence) LoginTime() time.Time {
-	t, err := time.Parse(time.RFC3339Nano, p.LoginAt)
+func (p Presence) LoginTime() time.Time { return parseTime(p.LoginAt) }
+
+// parseTime reads an RFC 3339 time the server sent; "" or a malformed one is the zero
+// time.
+func parseTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}
 	}
 	return t
+}
+
+// uptime is how long a node has run: ms (its uptimeMs) when the server sent it, else
+// the time from startedAt to now; 0 when neither is known or startedAt is not before now
+// (the node's clock is ahead of this machine's).
+func uptime(ms int64, startedAt string, now time.Time) time.Duration {
+	if ms > 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	t := parseTime(startedAt)
+	if t.IsZero() || !now.After(t) {
+		return 0
+	}
+	return now.Sub(t)
 }
 
 // PushResult is the outcome of a push: its message id, how many connections it was
@@ -59,6 +77,10 @@ type State struct {
 	api.State
 	data
 }
+
+// Uptime returns how long the node had run when it answered (uptimeMs), or, when the
+// server did not say, the time from startedAt to now; 0 when unknown.
+func (s State) Uptime(now time.Time) time.Duration { return uptime(s.UptimeMs, s.StartedAt, now) }
 
 // UserQuery selects online users: an app's, or one room's.
 type UserQuery struct {
@@ -267,7 +289,7 @@ type Node struct {
 	HTTPAddr    string `json:"httpAddr,omitempty"`
 	GRPCAddr    string `json:"grpcAddr,omitempty"`
 	StartedAt   string `json:"startedAt,omitempty"` // RFC 3339
-	UptimeMs    int64  `json:"uptimeMs,omitempty"`
+	UptimeMs    int64  `json:"uptimeMs,omitempty"`  // not sent by /system/nodes; see Uptime
 	Connections int64  `json:"connections"`
 	Users       int64  `json:"users"`
 	RSSBytes    uint64 `json:"rssBytes,omitempty"`
@@ -277,6 +299,10 @@ type Node struct {
 	Self        bool   `json:"self,omitempty"`        // the node that answered
 	Live        bool   `json:"live,omitempty"`        // counts read from the node now (not its last renewal)
 }
+
+// Uptime returns how long the node has run: uptimeMs when the server sent it, else the
+// time from startedAt to now (/system/nodes sends only startedAt); 0 when unknown.
+func (n Node) Uptime(now time.Time) time.Duration { return uptime(n.UptimeMs, n.StartedAt, now) }
 
 // NodeList is the cluster's live nodes. Mode is "redis" for a cluster and "single" for a
 // node on its own (whose list is itself).
