@@ -62,8 +62,9 @@ server answered at --server (the address is printed).`,
   gows admin push --user u1 --app-id 101 "hello"
   gows admin state -o json | jq .connections
   GOWS_SERVER=http://10.0.0.5:8080 GOWS_TOKEN=... gows admin nodes`,
-		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		Args:                       commandArgs,
+		RunE:                       needCommand,
+		SuggestionsMinimumDistance: 2, // as the root's
 	}
 	pf := cmd.PersistentFlags()
 	addSettingFlags(pf, admin.Default(), adminSettings())

@@ -64,6 +64,7 @@ func TestCLI_UsageErrorsExit2(t *testing.T) {
 		want string // in stderr
 	}{
 		{"unknown command", []string{"serv"}, `unknown command "serv" for "gows"; did you mean serve?`},
+		{"misspelt command", []string{"sevre"}, `unknown command "sevre" for "gows"; did you mean serve?`},
 		{"unknown flag", []string{"serve", "--bogus"}, "unknown flag: --bogus"},
 		{"unknown root flag", []string{"--bogus"}, "unknown flag: --bogus"},
 		{"missing flag value", []string{"serve", "--config"}, "flag needs an argument: --config"},
@@ -155,10 +156,58 @@ func TestCLI_EveryCommandHelpHasAnExample(t *testing.T) {
 	walk(root)
 }
 
-func TestCLI_NoArgumentsPrintsHelp(t *testing.T) {
-	res := runCLI(t, nil)
-	if res.code != exitOK || !strings.Contains(res.stdout, "Available Commands:") {
-		t.Errorf("exit %d, stdout:\n%s", res.code, res.stdout)
+// TestCLI_CommandGroupWithoutACommandIsAUsageError: gows and gows admin only group
+// subcommands; run without one they exit 2 and print the error, then their usage, to
+// stderr.
+func TestCLI_CommandGroupWithoutACommandIsAUsageError(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		error string   // the first line of stderr
+		usage []string // in stderr after it
+	}{
+		{
+			name:  "gows",
+			args:  nil,
+			error: "Error: gows needs a command: admin, bench, chat, completion, serve, token or version",
+			usage: []string{"Usage:\n  gows [flags]\n  gows [command]\n", "Available Commands:\n  admin ", "\n  serve ", `Use "gows [command] --help"`},
+		},
+		{
+			name:  "gows admin",
+			args:  []string{"admin"},
+			error: "Error: gows admin needs a command: broadcast, kick, nodes, online, push, state or users",
+			usage: []string{"Usage:\n", "  gows admin [command]\n", "Available Commands:\n  broadcast ", "\n  users ", "--server string", `Use "gows admin [command] --help"`},
+		},
+		{
+			name:  "gows admin with only flags",
+			args:  []string{"admin", "--server", "127.0.0.1:1", "-o", "json"},
+			error: "Error: gows admin needs a command: broadcast, kick, nodes, online, push, state or users",
+			usage: []string{"Available Commands:\n  broadcast "},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			res := runCLI(t, tt.args)
+			if res.code != exitUsage {
+				t.Errorf("exit code = %d, want %d", res.code, exitUsage)
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout = %q, want nothing", res.stdout)
+			}
+			first, rest, _ := strings.Cut(res.stderr, "\n")
+			if first != tt.error {
+				t.Errorf("stderr starts %q, want %q", first, tt.error)
+			}
+			for _, want := range tt.usage {
+				if !strings.Contains(rest, want) {
+					t.Errorf("stderr does not contain %q:\n%s", want, res.stderr)
+				}
+			}
+			if strings.Count(res.stderr, "Error:") != 1 || strings.Contains(res.stderr, "for usage.") {
+				t.Errorf("want the error once and the usage instead of a pointer to it:\n%s", res.stderr)
+			}
+		})
 	}
 }
 

@@ -77,6 +77,46 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// noCommandError is a command that only groups subcommands (gows, gows admin) run
+// without one. It is a usage error; execute prints the command's usage after it.
+type noCommandError struct {
+	path  string   // the command, e.g. "gows admin"
+	names []string // its subcommands
+}
+
+func (e *noCommandError) Error() string {
+	list := strings.Join(e.names, ", ")
+	if i := strings.LastIndex(list, ", "); i >= 0 {
+		list = list[:i] + " or " + list[i+len(", "):]
+	}
+	return e.path + " needs a command: " + list
+}
+
+// needCommand is the RunE of a command that only groups subcommands: run bare, it is a
+// usage error (exit code 2), so that a script that forgot the subcommand fails.
+func needCommand(cmd *cobra.Command, _ []string) error {
+	e := &noCommandError{path: cmd.CommandPath()}
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			e.names = append(e.names, c.Name())
+		}
+	}
+	return withExitCode(exitUsage, e)
+}
+
+// commandArgs is the argument check of a command that only groups subcommands: cobra
+// leaves a word that names none of them as an argument, which is an unknown command.
+func commandArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+	if sug := cmd.SuggestionsFor(args[0]); len(sug) > 0 {
+		msg += "; did you mean " + strings.Join(sug, " or ") + "?"
+	}
+	return usageErrorf("%s", msg)
+}
+
 // newRootCmd builds the gows command tree. Adding a subcommand is one line in the
 // AddCommand call below.
 func newRootCmd(s *streams) *cobra.Command {
@@ -93,22 +133,14 @@ settings of each command.`,
   gows token --user alice --app-id 101 --secret "$GOWS_AUTH_SECRET"
   gows version -o json
   source <(gows completion bash)`,
-		// Errors are printed once, by execute; usage only on request.
+		// Errors are printed once, by execute; usage only on request, or after the error
+		// when a command is missing.
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return nil
-			}
-			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-			if sug := cmd.SuggestionsFor(args[0]); len(sug) > 0 {
-				msg += "; did you mean " + strings.Join(sug, " or ") + "?"
-			}
-			return usageErrorf("%s", msg)
-		},
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
+		Args:          commandArgs,
+		RunE:          needCommand,
+		// Suggest commands one or two typos away too, not only those typed in part.
+		SuggestionsMinimumDistance: 2,
 	}
 	root.SetIn(s.in)
 	root.SetOut(s.out)
@@ -147,7 +179,10 @@ func execute(ctx context.Context, root *cobra.Command, s *streams, args []string
 	}
 	code := exitCode(err)
 	fmt.Fprintf(s.err, "Error: %v\n", err)
-	if code == exitUsage && cmd != nil {
+	switch _, noCommand := errors.AsType[*noCommandError](err); {
+	case noCommand && cmd != nil:
+		fmt.Fprintf(s.err, "\n%s", cmd.UsageString())
+	case code == exitUsage && cmd != nil:
 		fmt.Fprintf(s.err, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
