@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -152,7 +153,8 @@ are never held at once. With -o json and --all, each page's data is one line.`,
 		Short: "Push a message to one user or to a room",
 		Long: `Push a message to one user (--user) or to every member of a room (--room), and print its
 message id and how many connections it was queued to. A user who is not online is exit
-status 1.`,
+status 1. In a cluster, a room push that some nodes did not take in time still succeeds:
+NODES FAILED counts them, and stderr warns that their users may not have the message.`,
 		Example: `  gows admin push --user u1 --app-id 101 "hello"
   gows admin push --room lobby --app-id 101 --from ops "hi all"
   gows admin push --user u1 --app-id 101 --msg-id order-42 "your order shipped"`,
@@ -192,9 +194,14 @@ status 1.`,
 	nodes := &cobra.Command{
 		Use:   "nodes",
 		Short: "List the cluster's nodes (a single node lists itself)",
-		Long: `List the cluster's live nodes with their connection and user counts (GET /system/nodes).
-A server without cluster support lists itself, from /system/state; -o json then prints
-{"nodes":[<its state>]}.`,
+		Long: `List the cluster's live nodes (GET /system/nodes through any of them): uptime, connection
+and user counts, resident memory, HTTP address and status. A node without a cluster lists
+itself, without the HTTP ADDR column (it reports no address).
+
+STATUS is serving or draining, or "no answer" when the node is registered but did not
+answer the node asked within its rpc_timeout: its figures are then from its last registry
+renewal, and stderr says so. -o json prints the server's data, {"mode":"single" or
+"redis","nodes":[...]}.`,
 		Example: "  gows admin nodes\n  gows admin nodes -o json",
 		Args:    noArgs,
 		RunE:    run("nodes", nil),
@@ -238,7 +245,7 @@ func runAdmin(ctx context.Context, s *streams, opts *adminOptions) error {
 	case "state":
 		err = adminState(ctx, c, out)
 	case "nodes":
-		err = adminNodes(ctx, c, out)
+		err = adminNodes(ctx, s, c, out)
 	case "kick":
 		err = adminKick(ctx, c, out, opts)
 	default:
@@ -334,11 +341,18 @@ func adminPush(ctx context.Context, s *streams, c *admin.Client, out *adminOutpu
 	if r.Duplicate {
 		rows = append(rows, [2]string{"DUPLICATE", "yes"})
 	}
+	if r.NodesFailed > 0 {
+		rows = append(rows, [2]string{"NODES FAILED", fmt.Sprint(r.NodesFailed)})
+	}
 	if err := out.record(r.Raw(), rows); err != nil {
 		return err
 	}
 	if r.Duplicate {
 		fmt.Fprintf(s.err, "message %s was already pushed within the server's dedup window; not delivered again\n", r.MsgID)
+	}
+	if r.NodesFailed > 0 {
+		fmt.Fprintf(s.err, "%d node(s) did not take message %s within the server's deadline (its log names them); their users may not have it\n",
+			r.NodesFailed, r.MsgID)
 	}
 	return nil
 }
@@ -374,26 +388,25 @@ func adminState(ctx context.Context, c *admin.Client, out *adminOutput) error {
 	})
 }
 
-func adminNodes(ctx context.Context, c *admin.Client, out *adminOutput) error {
+func adminNodes(ctx context.Context, s *streams, c *admin.Client, out *adminOutput) error {
 	nl, err := c.Nodes(ctx)
 	if err != nil {
 		return err
 	}
 	if out.json {
-		return out.raw(nl.Raw())
+		err = out.raw(nl.Raw())
+	} else {
+		err = out.nodeTable(nl.Nodes, time.Now())
 	}
-	tw := out.table()
-	fmt.Fprintln(tw, "NODE\tVERSION\tUPTIME\tCONNECTIONS\tUSERS\tRSS\tHTTP ADDR\tSTATUS")
-	now := time.Now()
+	if err != nil {
+		return err
+	}
 	for _, n := range nl.Nodes {
-		status := "serving"
-		if n.Draining {
-			status = "draining"
+		if !n.Live {
+			fmt.Fprintf(s.err, "node %s did not answer in time; its figures are from its last registry renewal at %s\n", n.NodeID, dash(n.HeartbeatAt))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", n.NodeID, dash(n.Version), uptime(n.Uptime(now)),
-			n.Connections, n.Users, byteSize(n.RSSBytes), dash(n.HTTPAddr), status)
 	}
-	return out.flush(tw)
+	return nil
 }
 
 // adminOutput writes results to stdout: the server's data as JSON, or aligned tables.
@@ -431,6 +444,40 @@ func (o *adminOutput) record(data []byte, rows [][2]string) error {
 		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
 	}
 	return o.flush(tw)
+}
+
+// nodeTable prints the nodes, one a row, with their uptimes at now. The HTTP ADDR column
+// is left out when no node reports an address (a node without a cluster).
+func (o *adminOutput) nodeTable(nodes []admin.Node, now time.Time) error {
+	addrs := slices.ContainsFunc(nodes, func(n admin.Node) bool { return n.HTTPAddr != "" })
+	tw := o.table()
+	row := func(cells []string, addr, status string) {
+		if addrs {
+			cells = append(cells, addr)
+		}
+		fmt.Fprintln(tw, strings.Join(append(cells, status), "\t"))
+	}
+	row([]string{"NODE", "VERSION", "UPTIME", "CONNECTIONS", "USERS", "RSS"}, "HTTP ADDR", "STATUS")
+	for _, n := range nodes {
+		row([]string{n.NodeID, dash(n.Version), uptime(n.Uptime(now)), fmt.Sprint(n.Connections), fmt.Sprint(n.Users),
+			byteSize(n.RSSBytes)}, dash(n.HTTPAddr), nodeStatus(n))
+	}
+	return o.flush(tw)
+}
+
+// nodeStatus is a node's STATUS: serving or draining, and "no answer" when the figures
+// are from its last registry renewal because it did not answer in time.
+func nodeStatus(n admin.Node) string {
+	switch {
+	case n.Live && n.Draining:
+		return "draining"
+	case n.Live:
+		return "serving"
+	case n.Draining:
+		return "draining, no answer"
+	default:
+		return "no answer"
+	}
 }
 
 // userPage prints one page of user ids: its raw data, or one id per line after a header

@@ -18,6 +18,7 @@ import (
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/server/cluster"
 	"github.com/gows-dev/gows/internal/testutil"
 )
 
@@ -298,8 +299,12 @@ func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
 			stdout: []string{"NODE", "CONNECTIONS", "USERS"},
 			check: func(t *testing.T, res cliResult) {
 				rows := fields(res.stdout)
-				if len(rows) != 2 || rows[1][0] != e.srv.NodeID() || rows[1][3] != "2" || rows[1][4] != "2" {
+				if len(rows) != 2 || rows[1][0] != e.srv.NodeID() || rows[1][3] != "2" || rows[1][4] != "2" || rows[1][len(rows[1])-1] != "serving" {
 					t.Fatalf("nodes table:\n%s", res.stdout)
+				}
+				// A node on its own reports no HTTP address: no column of dashes.
+				if want := []string{"NODE", "VERSION", "UPTIME", "CONNECTIONS", "USERS", "RSS", "STATUS"}; !slices.Equal(rows[0], want) {
+					t.Errorf("header %q, want %q", rows[0], want)
 				}
 				checkUptime(t, rows[1][2], started)
 				header, row, _ := strings.Cut(res.stdout, "\n")
@@ -384,6 +389,72 @@ func TestAdmin_NodesListsEveryClusterNode(t *testing.T) {
 			continue
 		}
 		checkUptime(t, row[2], started)
+	}
+}
+
+// TestAdmin_ClusterNodeThatDoesNotAnswer: a node that is registered but whose gRPC port
+// never answers is listed as "no answer" with its registry figures, and a broadcast
+// that could not reach it says so, in the table and on stderr.
+func TestAdmin_ClusterNodeThatDoesNotAnswer(t *testing.T) {
+	isolateEnv(t)
+	r := testutil.StartRedis(t)
+	const prefix = "admin-hung"
+	a := testutil.StartServer(t, func(c *server.Config) {
+		c.NodeID, c.Cluster.Redis, c.Cluster.RedisPrefix, c.Cluster.RPCTimeout = "node-a", r.URL(), prefix, time.Second
+	})
+	u := testutil.Dial(t, a.WSURL, nil)
+	u.Login(101, "u1")
+
+	// "node-hung" is a real broker registering a node whose gRPC address never answers.
+	hole := testutil.Blackhole(t)
+	hung, err := cluster.NewRedis(cluster.RedisConfig{NodeID: "node-hung", URL: r.URL(), Prefix: prefix,
+		Timeout: time.Second, NodeTTL: 30 * time.Second, DedupWindow: time.Minute},
+		cluster.Hooks{Self: func() cluster.Node {
+			return cluster.Node{HTTPAddr: hole, GRPCAddr: hole, StartedMs: time.Now().Add(-time.Hour).UnixMilli(), Connections: 7, Users: 5}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- hung.Run(t.Context()) }() // t.Context ends before the cleanups run
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("hung broker: %v", err)
+		}
+	})
+
+	var res cliResult
+	testutil.Eventually(t, 10*time.Second, func() error {
+		res = runCLI(t, []string{"admin", "nodes", "--server", a.HTTPURL})
+		if res.code != exitOK || !strings.Contains(res.stdout, "\nnode-hung ") {
+			return fmt.Errorf("exit %d, want node-hung listed:\n%s%s", res.code, res.stdout, res.stderr)
+		}
+		return nil
+	})
+	rows := fields(res.stdout)
+	if len(rows) != 3 || !slices.Equal(rows[2][len(rows[2])-3:], []string{hole, "no", "answer"}) || rows[2][3] != "7" || rows[2][4] != "5" {
+		t.Errorf("hung's row %q, want its registry figures (7 connections, 5 users) and no answer:\n%s", rows[len(rows)-1], res.stdout)
+	}
+	if !strings.HasPrefix(rows[2][2], "1h0m") {
+		t.Errorf("hung's uptime %q, want about an hour", rows[2][2])
+	}
+	if rows[1][0] != "node-a" || rows[1][len(rows[1])-1] != "serving" {
+		t.Errorf("node-a's row %q, want serving", rows[1])
+	}
+	if want := "node node-hung did not answer in time; its figures are from its last registry renewal at 20"; !strings.Contains(res.stderr, want) ||
+		strings.Contains(res.stderr, "node node-a ") {
+		t.Errorf("stderr = %q, want only %q", res.stderr, want)
+	}
+
+	res = runCLI(t, []string{"admin", "broadcast", "--app-id", "101", "--msg-id", "b1", "--server", a.HTTPURL, "hi all"})
+	if res.code != exitOK || !strings.Contains(res.stdout, "DELIVERED     1\nNODES FAILED  1\n") {
+		t.Errorf("broadcast: exit %d, stdout:\n%s", res.code, res.stdout)
+	}
+	if want := "1 node(s) did not take message b1 within the server's deadline"; !strings.Contains(res.stderr, want) {
+		t.Errorf("stderr = %q, want %q", res.stderr, want)
+	}
+	if m := testutil.Data[protocol.Message](t, u.Push(protocol.CmdMsg)); m.Msg != "hi all" {
+		t.Errorf("u1 got %+v", m)
 	}
 }
 
