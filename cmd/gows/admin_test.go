@@ -302,9 +302,11 @@ func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
 				if len(rows) != 2 || rows[1][0] != e.srv.NodeID() || rows[1][3] != "2" || rows[1][4] != "2" || rows[1][len(rows[1])-1] != "serving" {
 					t.Fatalf("nodes table:\n%s", res.stdout)
 				}
-				// A node on its own reports no HTTP address: no column of dashes.
-				if want := []string{"NODE", "VERSION", "UPTIME", "CONNECTIONS", "USERS", "RSS", "STATUS"}; !slices.Equal(rows[0], want) {
+				if want := []string{"NODE", "VERSION", "UPTIME", "CONNECTIONS", "USERS", "RSS", "HTTP", "ADDR", "STATUS"}; !slices.Equal(rows[0], want) {
 					t.Errorf("header %q, want %q", rows[0], want)
+				}
+				if addr := rows[1][len(rows[1])-2]; "http://"+addr != e.srv.HTTPURL {
+					t.Errorf("http addr %q, want the node's %s", addr, e.srv.HTTPURL)
 				}
 				checkUptime(t, rows[1][2], started)
 				header, row, _ := strings.Cut(res.stdout, "\n")

@@ -83,7 +83,6 @@ func (s *Server) newRPC() error {
 	})
 	s.notices = newNoticeForwarder(s)
 	s.grpcAddr = advertised(ln.Addr(), s.cfg.Cluster.AdvertiseHost)
-	s.httpAdv = advertised(s.httpLn.Addr(), s.cfg.Cluster.AdvertiseHost)
 	return nil
 }
 

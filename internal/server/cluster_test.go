@@ -253,8 +253,9 @@ func TestCluster_SingleNodeListsItself(t *testing.T) {
 	if err := json.Unmarshal(a.Data, &nodes); code != 200 || err != nil {
 		t.Fatalf("nodes: %d %s %v", code, a.Data, err)
 	}
-	if len(nodes.Nodes) != 1 || nodes.Nodes[0].NodeID != "solo" || nodes.Nodes[0].Users != 1 || !nodes.Nodes[0].Self {
-		t.Fatalf("nodes = %+v", nodes.Nodes)
+	if len(nodes.Nodes) != 1 || nodes.Nodes[0].NodeID != "solo" || nodes.Nodes[0].Users != 1 || !nodes.Nodes[0].Self ||
+		"http://"+nodes.Nodes[0].HTTPAddr != s.HTTPURL {
+		t.Fatalf("nodes = %+v, want solo with 1 user at %s", nodes.Nodes, s.HTTPURL)
 	}
 	if st := getState(t, s); st.Cluster.Mode != "single" || st.Cluster.Nodes != 1 || st.Cluster.RedisUp != nil {
 		t.Fatalf("cluster state = %+v", st.Cluster)

@@ -150,6 +150,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		_ = s.engine.Close() // best effort: New is failing
 		return nil, fmt.Errorf("http_addr: %w", err)
 	}
+	s.httpAdv = advertised(s.httpLn.Addr(), cfg.Cluster.AdvertiseHost)
 	if err := s.newBroker(); err != nil {
 		_ = s.Close() // best effort: New is failing
 		return nil, err
