@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gows-dev/gows/internal/admin"
+	"github.com/gows-dev/gows/internal/server/api"
 )
 
 // exitUnreachable is admin's exit code when no gows server answered at --server.
@@ -385,7 +386,21 @@ func adminState(ctx context.Context, c *admin.Client, out *adminOutput) error {
 		{"SLOW CLIENTS", fmt.Sprintf("%d closed, %d frames dropped", st.SlowConsumers, st.Dropped)},
 		{"FAILED HANDSHAKES", fmt.Sprint(st.HandshakeFailures)},
 		{"DRAINING", yesNo(st.Draining)},
+		{"CLUSTER", clusterLine(st.Cluster)},
 	})
+}
+
+// clusterLine is the state's CLUSTER row: "single node", or the nodes it routes to and
+// whether Redis answers.
+func clusterLine(c api.ClusterState) string {
+	if c.Mode != "redis" {
+		return "single node"
+	}
+	line := fmt.Sprintf("redis, %d nodes", c.Nodes)
+	if c.RedisUp != nil && !*c.RedisUp {
+		line += ", redis down"
+	}
+	return line
 }
 
 func adminNodes(ctx context.Context, s *streams, c *admin.Client, out *adminOutput) error {

@@ -281,7 +281,7 @@ func TestAdmin_EverySubcommandAgainstARealServer(t *testing.T) {
 		{
 			name:   "state",
 			args:   []string{"admin", "state"},
-			stdout: []string{"NODE               " + e.srv.NodeID() + "\n", "VERSION            test\n", "USERS              2\n", "DRAINING           no\n"},
+			stdout: []string{"NODE               " + e.srv.NodeID() + "\n", "VERSION            test\n", "USERS              2\n", "DRAINING           no\n", "CLUSTER            single node\n"},
 			check: func(t *testing.T, res cliResult) {
 				if cols := valueColumns(res.stdout); len(cols) != 1 {
 					t.Errorf("values start at columns %v, want one column:\n%s", cols, res.stdout)
@@ -391,6 +391,10 @@ func TestAdmin_NodesListsEveryClusterNode(t *testing.T) {
 			continue
 		}
 		checkUptime(t, row[2], started)
+	}
+	st := runCLI(t, []string{"admin", "state", "--server", a.HTTPURL})
+	if !strings.Contains(st.stdout, "CLUSTER            redis, 2 nodes\n") {
+		t.Errorf("state does not show the cluster:\n%s%s", st.stdout, st.stderr)
 	}
 }
 
