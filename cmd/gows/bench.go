@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -169,6 +170,14 @@ func runBench(ctx context.Context, s *streams, opts *benchOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return withExitCode(exitUsage, fmt.Errorf("invalid bench settings: %w", err))
 	}
+	// Open --json before the run: a path that cannot be written must not cost a whole
+	// load whose figures are then lost.
+	var jsonOut *reportFile
+	if opts.jsonFile != "" {
+		if jsonOut, err = openReportFile(opts.jsonFile); err != nil {
+			return err
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -178,15 +187,19 @@ func runBench(ctx context.Context, s *streams, opts *benchOptions) error {
 
 	rep, runErr := bench.NewRunner(cfg).Run(ctx)
 	if rep.Target == 0 { // nothing ran: a planning or start-up error
+		if jsonOut != nil {
+			jsonOut.discard()
+		}
 		return fmt.Errorf("bench: %w", runErr)
 	}
-	if err := rep.WriteTable(s.out); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	if opts.jsonFile != "" {
-		if err := writeReportFile(opts.jsonFile, rep); err != nil {
+	tableErr := rep.WriteTable(s.out)
+	if jsonOut != nil {
+		if err := jsonOut.write(rep); err != nil {
 			return err
 		}
+	}
+	if tableErr != nil {
+		return fmt.Errorf("write report: %w", tableErr)
 	}
 	if runErr != nil {
 		return fmt.Errorf("bench: %w", runErr)
@@ -197,19 +210,54 @@ func runBench(ctx context.Context, s *streams, opts *benchOptions) error {
 	return nil
 }
 
-func writeReportFile(path string, rep bench.Report) error {
-	f, err := os.Create(path)
+// reportFile is a --json file, opened before the figures exist.
+type reportFile struct {
+	f       *os.File
+	created bool // openReportFile created it: discard removes it
+}
+
+// openReportFile opens path for a JSON report, creating it if need be but leaving an
+// existing file's content alone until write. A path that cannot be written is an error
+// now (exit status 1, as for an unreadable serve --config), not after the work.
+func openReportFile(path string) (*reportFile, error) {
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("write report: %w", err)
+		return nil, fmt.Errorf("--json: cannot write the report file: %w", err)
 	}
-	if err := rep.WriteJSON(f); err != nil {
-		_ = f.Close() // the write error is the one to report
-		return fmt.Errorf("write report %s: %w", path, err)
+	return &reportFile{f: f, created: errors.Is(statErr, fs.ErrNotExist)}, nil
+}
+
+// write replaces the file's content with rep and closes the file.
+func (rf *reportFile) write(rep bench.Report) error {
+	err := rf.f.Truncate(0)
+	if err == nil {
+		err = rep.WriteJSON(rf.f)
 	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write report %s: %w", path, err)
+	if cerr := rf.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write report %s: %w", rf.f.Name(), err)
 	}
 	return nil
+}
+
+// discard closes the file without writing, and removes it if openReportFile created it.
+func (rf *reportFile) discard() {
+	_ = rf.f.Close() // nothing was written
+	if rf.created {
+		_ = os.Remove(rf.f.Name()) // best effort: an empty file is all that is left otherwise
+	}
+}
+
+// writeReportFile writes rep as JSON to path.
+func writeReportFile(path string, rep bench.Report) error {
+	rf, err := openReportFile(path)
+	if err != nil {
+		return err
+	}
+	return rf.write(rep)
 }
 
 // isTerminal reports whether w is a terminal (for the live progress line).

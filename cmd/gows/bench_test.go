@@ -181,3 +181,86 @@ func TestBench_MergeCombinesReports(t *testing.T) {
 		t.Fatalf("merged: %v %+v", err, m)
 	}
 }
+
+// A --json path that cannot be written fails before any connection is opened: the
+// figures of a long run must not be lost at its end.
+func TestBench_UnwritableJSONPathFailsBeforeTheRun(t *testing.T) {
+	srv := testutil.StartServer(t)
+	dir := t.TempDir()
+	tests := []struct {
+		name, path string
+	}{
+		{"missing directory", filepath.Join(dir, "missing", "run.json")},
+		{"a directory", dir},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCLI(t, []string{"bench", "--url", srv.WSURL, "-n", "50", "--hold", "0s", "-q", "--json", tt.path})
+			if res.code != exitFailure || !strings.Contains(res.stderr, "--json: cannot write the report file") ||
+				!strings.Contains(res.stderr, tt.path) {
+				t.Fatalf("exit %d, stderr %q; want 1 and an error naming --json and %s", res.code, res.stderr, tt.path)
+			}
+			if res.stdout != "" {
+				t.Fatalf("the run happened anyway; stdout:\n%s", res.stdout)
+			}
+		})
+	}
+}
+
+// The --json file is opened before the run and written after it; a run that fails
+// before starting leaves no empty file behind.
+func TestBench_JSONFileIsWrittenAfterTheRunOrNotAtAll(t *testing.T) {
+	srv := testutil.StartServer(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "run.json")
+	res := runCLI(t, []string{"bench", "--url", srv.WSURL, "-n", "20", "--hold", "0s", "-q", "--json", out})
+	if res.code != exitOK {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bench.ReadReport(f)
+	_ = f.Close() // read-only
+	if err != nil || rep.Established != 20 {
+		t.Fatalf("report: %v, %d established", err, rep.Established)
+	}
+
+	// No process may hold two billion descriptors (the plan caps the limit at 2^30): the
+	// plan fails before anything starts.
+	failed := filepath.Join(dir, "failed.json")
+	res = runCLI(t, []string{"bench", "--url", srv.WSURL, "-n", "2000000000", "--workers", "1", "-q", "--json", failed})
+	if res.code == exitOK || !strings.Contains(res.stderr, "cannot hold") {
+		t.Fatalf("exit %d, stderr %q; want the capacity error", res.code, res.stderr)
+	}
+	if _, err := os.Stat(failed); !os.IsNotExist(err) {
+		t.Fatalf("a run that never started left %s behind (%v)", failed, err)
+	}
+}
+
+func TestBench_MergeRejectsFilesThatAreNotReports(t *testing.T) {
+	good := filepath.Join(t.TempDir(), "b1.json")
+	if err := writeReportFile(good, bench.Report{Target: 10, Established: 10}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, content string
+	}{
+		{"empty object", "{}"},
+		{"admin state output", `{"connections":3,"nodeId":"a"}`},
+		{"empty file", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := writeFile(t, "empty.json", tt.content)
+			res := runCLI(t, []string{"bench", "merge", good, bad})
+			if res.code != exitFailure || !strings.Contains(res.stderr, bad) {
+				t.Fatalf("exit %d, stderr %q; want 1 and an error naming %s", res.code, res.stderr, bad)
+			}
+			if res.stdout != "" {
+				t.Fatalf("merged anyway:\n%s", res.stdout)
+			}
+		})
+	}
+}

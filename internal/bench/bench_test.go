@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -348,5 +350,66 @@ func TestBroadcastSent_ReadsThePushAsTheServerEncodesIt(t *testing.T) {
 		if _, ok := broadcastSent([]byte(bad)); ok {
 			t.Errorf("broadcastSent(%s) accepted it", bad)
 		}
+	}
+}
+
+func TestReport_WriteJSONGivesEmptyListsNotNull(t *testing.T) {
+	var buf bytes.Buffer
+	if err := (Report{Target: 1}).WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"warnings", "timeline", "servers", "urls"} {
+		if l, ok := got[k].([]any); !ok || len(l) != 0 {
+			t.Errorf("%q is %#v, want []", k, got[k])
+		}
+	}
+	if m, ok := got["failures"].(map[string]any); !ok || len(m) != 0 {
+		t.Errorf("failures is %#v, want {}", got["failures"])
+	}
+	hs, _ := got["histograms"].(map[string]any)
+	for _, k := range []string{"handshake", "login", "echo", "broadcast"} {
+		h, _ := hs[k].(map[string]any)
+		if l, ok := h["buckets"].([]any); !ok || len(l) != 0 {
+			t.Errorf("histograms.%s.buckets is %#v, want []", k, h["buckets"])
+		}
+	}
+}
+
+func TestReadReport_RejectsJSONThatIsNotAReport(t *testing.T) {
+	var valid bytes.Buffer
+	if err := (Report{Target: 5, Established: 3, Failed: 2}).WriteJSON(&valid); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		in        string
+		notReport bool // errNotReport rather than a JSON syntax error
+	}{
+		{"empty object", `{}`, true},
+		{"null", `null`, true},
+		{"array", `[]`, true},
+		{"string", `"report"`, true},
+		{"another tool's output", `{"nodes":[{"nodeId":"a"}]}`, true},
+		{"no failed key", `{"target":5,"established":5}`, true},
+		{"zero target", `{"target":0,"established":0,"failed":0}`, true},
+		{"more established than asked", `{"target":5,"established":6,"failed":0}`, true},
+		{"truncated", `{"target":5,`, false},
+		{"empty file", ``, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ReadReport(strings.NewReader(tt.in))
+			if err == nil || errors.Is(err, errNotReport) != tt.notReport {
+				t.Fatalf("ReadReport(%q) = %v; want an error (not a report: %v)", tt.in, err, tt.notReport)
+			}
+		})
+	}
+	rep, err := ReadReport(&valid)
+	if err != nil || rep.Target != 5 || rep.Established != 3 || rep.Failed != 2 {
+		t.Fatalf("a real report: %v %+v", err, rep)
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -260,20 +261,58 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// ReadReport decodes a JSON report written by WriteJSON.
+// errNotReport is returned by ReadReport for JSON that is not a bench report.
+var errNotReport = errors.New("not a bench report")
+
+// ReadReport decodes a JSON report written by WriteJSON. Valid JSON that is not a
+// report (an empty object, another tool's output) is an error, not an empty report.
 func ReadReport(r io.Reader) (Report, error) {
-	var rep Report
-	if err := json.NewDecoder(r).Decode(&rep); err != nil {
+	var raw json.RawMessage
+	if err := json.NewDecoder(r).Decode(&raw); err != nil {
 		return Report{}, fmt.Errorf("decode report: %w", err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		return Report{}, fmt.Errorf("%w: want a JSON object: %w", errNotReport, err)
+	}
+	for _, k := range []string{"target", "established", "failed"} { // every report has them
+		if _, ok := keys[k]; !ok {
+			return Report{}, fmt.Errorf("%w: no %q key", errNotReport, k)
+		}
+	}
+	var rep Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return Report{}, fmt.Errorf("decode report: %w", err)
+	}
+	if rep.Target < 1 || rep.Established < 0 || rep.Failed < 0 || rep.Established > rep.Target {
+		return Report{}, fmt.Errorf("%w: target %d, established %d, failed %d", errNotReport, rep.Target, rep.Established, rep.Failed)
 	}
 	return rep, nil
 }
 
-// WriteJSON writes the report as indented JSON.
+// WriteJSON writes the report as indented JSON. Lists and the failures object are
+// written empty, never null, when there is nothing in them (docs/bench.md gives their
+// types).
 func (r Report) WriteJSON(w io.Writer) error {
+	if r.Failures == nil {
+		r.Failures = map[string]int{}
+	}
+	r.Servers, r.URLs = orEmpty(r.Servers), orEmpty(r.URLs)
+	r.Warnings, r.Timeline = orEmpty(r.Warnings), orEmpty(r.Timeline)
+	for _, h := range []*histJSON{&r.Histograms.Handshake, &r.Histograms.Login, &r.Histograms.Echo, &r.Histograms.Broadcast} {
+		h.Buckets = orEmpty(h.Buckets)
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+// orEmpty returns s, or an empty slice (JSON []) for nil.
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // WriteTable writes the report as an aligned table.
