@@ -114,7 +114,7 @@ func TestTokenBucket_PacesToTheRate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := int64(1e9)
-			b := newTokenBucket(tt.rate, tt.burst, now)
+			b := newTokenBucket(tt.rate, tt.burst, float64(tt.burst), now)
 			got := 0
 			for range tt.steps {
 				now += tt.stepNs
@@ -411,5 +411,74 @@ func TestReadReport_RejectsJSONThatIsNotAReport(t *testing.T) {
 	rep, err := ReadReport(&valid)
 	if err != nil || rep.Target != 5 || rep.Established != 3 || rep.Failed != 2 {
 		t.Fatalf("a real report: %v %+v", err, rep)
+	}
+}
+
+// The loops of all workers are paced as one stream at the run's rate: together they
+// never run ahead of it, from the first connection on, and they do not fall behind.
+func TestPacer_StreamsTakeTurnsFromTheFirstConnection(t *testing.T) {
+	tests := []struct {
+		name    string
+		total   float64 // connections per second over all streams
+		streams int
+		stepNs  int64
+		steps   int
+	}{
+		{"6 workers of 2 loops at 1/s", 1, 12, 1e6, 30000},
+		{"51 workers at 15000/s", 15000, 51, 1e5, 20000},
+		{"one loop at 500/s", 500, 1, 1e6, 3000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			now := int64(5e9)
+			var pacers []*tokenBucket
+			for i := range tt.streams {
+				pacers = append(pacers, newPacer(tt.total/float64(tt.streams), i, tt.streams, now))
+			}
+			got := 0
+			for step := range tt.steps + 1 {
+				at := now + int64(step)*tt.stepNs
+				for _, p := range pacers {
+					got += p.take(1000, at)
+				}
+				// By time s (seconds since the start) the run may have opened the
+				// connection at 0 and one every 1/total seconds after it.
+				s := float64(at-now) / 1e9
+				if allowed := int(s*tt.total+1e-9) + 1; got > allowed {
+					t.Fatalf("%d connections by %.4fs, want at most %d", got, s, allowed)
+				}
+				if step == 0 && got != 1 {
+					t.Fatalf("%d connections at the start, want 1", got)
+				}
+			}
+			if want := int(float64(tt.steps)*float64(tt.stepNs)/1e9*tt.total) + 1 - tt.streams; got < want {
+				t.Fatalf("%d connections, want at least %d: the pacing falls behind", got, want)
+			}
+		})
+	}
+}
+
+func TestRampFigures(t *testing.T) {
+	const s = int64(1e9)
+	tests := []struct {
+		name               string
+		established        int
+		first, last, cut   int64
+		wantSpan, wantRate float64
+	}{
+		{"finished ramp", 1000, 10 * s, 12 * s, 0, 2, 500},
+		{"cut short: the span runs to the stop", 1500, 10 * s, 11*s + 4*s/10, 11*s + s/2, 1.5, 1000},
+		{"a handful is not a rate", 2, 10 * s, 10*s + 6*s/1000, 11*s + s/2, 1.5, 0},
+		{"the fewest that give a rate", minRateConns, 10 * s, 11 * s, 0, 1, minRateConns},
+		{"nothing attempted", 0, 0, 0, 11 * s, 0, 0},
+		{"nothing established, cut", 0, 10 * s, 0, 12 * s, 2, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			span, rate := rampFigures(tt.established, tt.first, tt.last, tt.cut)
+			if math.Abs(span-tt.wantSpan) > 1e-9 || math.Abs(rate-tt.wantRate) > 1e-6 {
+				t.Fatalf("span %v rate %v, want %v and %v", span, rate, tt.wantSpan, tt.wantRate)
+			}
+		})
 	}
 }

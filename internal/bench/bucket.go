@@ -10,14 +10,25 @@ type tokenBucket struct {
 	last   int64
 }
 
-// newTokenBucket returns a bucket that starts full at time now. rate <= 0 means no limit.
-func newTokenBucket(rate float64, burst int, now int64) *tokenBucket {
+// newTokenBucket returns a bucket holding tokens tokens (at most burst) at time now.
+// rate <= 0 means no limit.
+func newTokenBucket(rate float64, burst int, tokens float64, now int64) *tokenBucket {
 	b := &tokenBucket{burst: float64(max(burst, 1)), last: now}
 	if rate > 0 {
 		b.perNs = rate / 1e9
 	}
-	b.tokens = b.burst
+	b.tokens = min(max(tokens, 0), b.burst)
 	return b
+}
+
+// newPacer returns the bucket of stream i of n streams (every loop of every worker) that
+// each open rate connections per second. Stream i holds 1 - i/n tokens at now, so its
+// first token comes i/n of a token period later: the streams take turns and together
+// keep to n×rate from the first connection on, where n full buckets would open n
+// connections at once. The burst, 20 ms of the stream's rate and at least one token,
+// lets a stream that fell behind catch up a little.
+func newPacer(rate float64, i, n int, now int64) *tokenBucket {
+	return newTokenBucket(rate, max(1, int(rate/50)), 1-float64(i)/float64(max(n, 1)), now)
 }
 
 // take removes up to n whole tokens at time now and returns how many it removed.

@@ -101,6 +101,7 @@ type loopResult struct {
 	duplicates, heartbeats, dropped   uint64
 	heartbeatErrors, echoTimeouts     uint64
 	firstAttemptNs, lastEstablishedNs int64 // unix ns
+	rampCutNs                         int64 // unix ns: when the close phase stopped an unfinished ramp
 }
 
 func newLoop(w *worker, index int, p *netpoll.Poller, tableSize int) *loop {
@@ -112,6 +113,10 @@ func newLoop(w *worker, index int, p *netpoll.Poller, tableSize int) *loop {
 	for _, s := range w.spec.Sources {
 		srcs = append(srcs, netpoll.AddrPortToSockaddr(netip.AddrPortFrom(s, 0)))
 	}
+	// Loop index of worker Index is stream index*workers+Index of the run's loops, so
+	// that consecutive turns of the pacing go to different workers.
+	workers := max(w.spec.Workers, 1)
+	pacer := newPacer(w.spec.Rate/float64(loops), index*workers+w.spec.Index, int(loops)*workers, w.now())
 	return &loop{
 		dsts: dsts, srcs: srcs,
 		w: w, index: index, poll: p,
@@ -120,7 +125,7 @@ func newLoop(w *worker, index int, p *netpoll.Poller, tableSize int) *loop {
 		pending: map[int32][]byte{},
 		buf:     make([]byte, readBufBytes),
 		rng:     rand.New(rand.NewPCG(w.seed1, uint64(index))),
-		bucket:  newTokenBucket(w.spec.Rate/float64(loops), max(1, int(w.spec.Rate/float64(loops)/50)), w.now()),
+		bucket:  pacer,
 		nextID:  uint32(index),
 		endID:   uint32(w.spec.Conns),
 		stride:  loops,
@@ -698,6 +703,7 @@ func (l *loop) startClose(now int64) {
 	}
 	if !l.rampDone {
 		l.nextID = l.endID // no more dials
+		l.res.rampCutNs = time.Now().UnixNano()
 	}
 }
 

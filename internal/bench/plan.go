@@ -34,6 +34,7 @@ type plan struct {
 // needs. It travels to a worker process as the first JSON line on its stdin.
 type workerSpec struct {
 	Index   int          `json:"index"`
+	Workers int          `json:"workers"`  // how many workers the run has
 	FirstID uint64       `json:"first_id"` // global number of the worker's first connection
 	Conns   int          `json:"conns"`
 	Rate    float64      `json:"rate"`
@@ -114,6 +115,7 @@ func makePlan(ctx context.Context, cfg Config, runID string) (plan, error) {
 		}
 		spec := workerSpec{
 			Index:   w,
+			Workers: nw,
 			FirstID: firstID,
 			Conns:   n,
 			Rate:    cfg.RatePerSecond * float64(n) / float64(cfg.Conns),

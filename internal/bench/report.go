@@ -159,6 +159,28 @@ func (r *Report) fillServers() {
 	r.ServerTotalPerConn = perConn(r.ServerPSSPeak, peakConns)
 }
 
+// minRateConns is the fewest established connections a run gives a connect rate for:
+// below it the figure says when a handful of connections happened, not a rate (and
+// established/span overstates the rate by up to n/(n-1): 1 % at 100).
+const minRateConns = 100
+
+// rampFigures returns the ramp's span in seconds and the connect rate. The span runs
+// from the first attempt (firstNs, unix ns) to the last connection established, or to
+// cutNs if later: when the run stopped opening connections before its ramp was over
+// (--duration, Ctrl-C), the time it spent trying counts. The rate is established over
+// the span, or 0 (not measured) below minRateConns established.
+func rampFigures(established int, firstNs, lastEstablishedNs, cutNs int64) (spanS, rate float64) {
+	end := max(lastEstablishedNs, cutNs)
+	if firstNs == 0 || end <= firstNs {
+		return 0, 0
+	}
+	spanS = float64(end-firstNs) / 1e9
+	if established >= minRateConns {
+		rate = float64(established) / spanS
+	}
+	return spanS, rate
+}
+
 func perConn(bytes, conns int64) float64 {
 	if conns <= 0 {
 		return 0
@@ -174,6 +196,7 @@ func Merge(reports ...Report) Report {
 	m.Failures = map[string]int{}
 	var hs, login, echo, bc Histogram
 	servers := map[string]ServerReport{}
+	unmeasured := 0 // runs that established connections but too few for a rate
 	for _, r := range reports {
 		m.Target += r.Target
 		m.Established += r.Established
@@ -183,6 +206,9 @@ func Merge(reports ...Report) Report {
 			m.Failures[k] += v
 		}
 		m.ConnectRate += r.ConnectRate
+		if r.Established > 0 && r.ConnectRate == 0 {
+			unmeasured++
+		}
 		m.RampS = max(m.RampS, r.RampS)
 		hs.Merge(r.Histograms.Handshake.histogram())
 		login.Merge(r.Histograms.Login.histogram())
@@ -231,6 +257,10 @@ func Merge(reports ...Report) Report {
 	}
 	for _, k := range sortedKeys(servers) {
 		m.Servers = append(m.Servers, servers[k])
+	}
+	if unmeasured > 0 && m.ConnectRate > 0 {
+		m.Warnings = append(m.Warnings, fmt.Sprintf(
+			"connect_rate adds up only the runs that measured one: %d established fewer than %d", unmeasured, minRateConns))
 	}
 	m.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
 	m.fillLatencies()
@@ -339,7 +369,15 @@ func (r Report) WriteTable(w io.Writer) error {
 	if r.Dropped > 0 {
 		row("dropped while held", num(int64(r.Dropped)))
 	}
-	row("connect rate", fmt.Sprintf("%s/s over %.1fs", num(int64(r.ConnectRate)), r.RampS))
+	switch {
+	case r.ConnectRate > 0:
+		row("connect rate", fmt.Sprintf("%s/s over %.1fs", num(int64(r.ConnectRate)), r.RampS))
+	case r.Established == 0:
+		row("connect rate", "-")
+	default:
+		row("connect rate", fmt.Sprintf("not measured: fewer than %d established (%s over %.1fs)",
+			minRateConns, num(int64(r.Established)), r.RampS))
+	}
 	row("handshake", lat(r.HandshakeMs))
 	row("login", lat(r.LoginMs))
 	if r.EchoMs.Count > 0 || r.EchoTimeouts > 0 {

@@ -510,7 +510,7 @@ func (c *coordinator) report() Report {
 		MemAvailablePeak: c.memAvailablePeak,
 	}
 	var hs, login, echo, bc Histogram
-	var first, last int64
+	var first, last, cut int64
 	for i, r := range c.results {
 		if r == nil || (r.Established == 0 && r.Failed == 0 && c.latest[i].Attempted > 0) {
 			// The worker never reported its result (it failed or was killed): count what
@@ -559,15 +559,13 @@ func (c *coordinator) report() Report {
 			first = r.FirstAttemptNs
 		}
 		last = max(last, r.LastEstablishedNs)
+		cut = max(cut, r.RampCutNs)
 		if c.broadcast != nil {
 			c.broadcast.Delivered += int(r.Delivered)
 			c.broadcast.Duplicates += int(r.Duplicates)
 		}
 	}
-	if last > first && first != 0 {
-		rep.RampS = float64(last-first) / 1e9
-		rep.ConnectRate = float64(rep.Established) / rep.RampS
-	}
+	rep.RampS, rep.ConnectRate = rampFigures(rep.Established, first, last, cut)
 	rep.Broadcast = c.broadcast
 	rep.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
 	rep.fillLatencies()

@@ -354,3 +354,60 @@ func TestRunner_FailuresAreCountedByKind(t *testing.T) {
 		})
 	}
 }
+
+// At the start of a paced run exactly one loop of all the workers may dial: --rate 1
+// with 3 workers of 2 loops opens one connection, not six, at once.
+func TestWorkers_OnlyOneLoopOfTheRunDialsAtTheStart(t *testing.T) {
+	cfg := Default()
+	cfg.URLs = []string{"ws://127.0.0.1:1/acc"}
+	cfg.Conns, cfg.Workers, cfg.LoopsPerWorker, cfg.RatePerSecond = 60, 3, 2, 1
+	cfg.WorkerCommand = workerArgv()
+	p, err := makePlan(t.Context(), cfg, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := 0
+	for _, spec := range p.workers {
+		w, err := newWorker(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range w.loops {
+			if l.bucket.wait(w.now()) == 0 {
+				ready++
+			}
+		}
+		w.closePollers()
+	}
+	if ready != 1 {
+		t.Fatalf("%d of 6 loops may dial at the start, want 1", ready)
+	}
+}
+
+// A run cut short after a handful of connections reports no connect rate: two
+// connections a few milliseconds apart are not "342/s".
+func TestRunner_NoConnectRateFromAHandfulOfConnections(t *testing.T) {
+	srv := testutil.StartServer(t)
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.Conns = 100
+	cfg.LoopsPerWorker = 4
+	cfg.RatePerSecond = 0.004 // one connection now, the next after 250 s
+	cfg.Duration = time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table bytes.Buffer
+	if err := rep.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Established > 1 || rep.ConnectRate != 0 || rep.RampS <= 0 || rep.StopReason != "duration" ||
+		!strings.Contains(table.String(), "not measured") {
+		t.Fatalf("established %d (want at most 1 at this rate), connect rate %v (want 0), ramp %vs, stop %q; table:\n%s",
+			rep.Established, rep.ConnectRate, rep.RampS, rep.StopReason, table.String())
+	}
+	waitNoConnections(t, srv.HTTPURL)
+}

@@ -71,6 +71,7 @@ type workerResult struct {
 	CPUSeconds        float64           `json:"cpu_seconds"`
 	FirstAttemptNs    int64             `json:"first_attempt_ns"`
 	LastEstablishedNs int64             `json:"last_established_ns"`
+	RampCutNs         int64             `json:"ramp_cut_ns"` // the close phase stopped the ramp then; 0: it finished
 }
 
 // workerEvent is one line a worker sends to the coordinator.
@@ -271,6 +272,7 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 			res.FirstAttemptNs = r.firstAttemptNs
 		}
 		res.LastEstablishedNs = max(res.LastEstablishedNs, r.lastEstablishedNs)
+		res.RampCutNs = max(res.RampCutNs, r.rampCutNs)
 	}
 	res.Handshake, res.Login, res.Echo, res.Broadcast = toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)
 	return res, nil
