@@ -110,7 +110,8 @@ type Config struct {
 	ProgressLive bool `json:"-"`
 	// ProgressEvery is how often progress is shown.
 	ProgressEvery time.Duration `json:"-"`
-	// SampleEvery is how often workers report progress and the timeline gets a sample.
+	// SampleEvery is how often the timeline gets a sample. Workers report progress at
+	// their start, at the end of their ramp and four times per SampleEvery.
 	SampleEvery time.Duration `json:"sample_every"`
 	// Logger receives warnings and lifecycle logs; nil discards them.
 	Logger *slog.Logger `json:"-"`

@@ -36,7 +36,7 @@ type Report struct {
 	HeldAtPeak           int64   `json:"held_at_peak"`
 	CPUSeconds           float64 `json:"cpu_seconds"`          // bench CPU, summed over workers
 	CPUSecondsPerConn    float64 `json:"cpu_seconds_per_conn"` // cpu_seconds / established
-	MaxWorkerCPU         float64 `json:"max_worker_cpu"`       // busiest worker's share of its cores in one sample
+	MaxWorkerCPU         float64 `json:"max_worker_cpu"`       // busiest worker's share of its cores in one window (see cpuMeter)
 
 	Servers         []ServerReport `json:"servers"`
 	ServerRSSBefore int64          `json:"server_rss_before"` // summed over servers

@@ -61,7 +61,7 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 		return Report{}, err
 	}
 	c := &coordinator{
-		cfg: cfg, log: r.log, plan: p, start: start, runID: runID,
+		cfg: cfg, log: r.log, plan: p, start: start, runID: runID, lastShownAt: start,
 		api:    newServerAPI(cfg.ServerToken),
 		events: make(chan workerEvent, 16*len(p.workers)),
 		stop:   make(chan struct{}),
@@ -128,9 +128,8 @@ type coordinator struct {
 	latest       []progress
 	ready        []bool
 	results      []*workerResult
-	finished     int // workers that sent a result or died
-	cpuMax       float64
-	cpuMaxWorker int
+	finished     int        // workers that sent a result or died
+	cpu          []cpuMeter // per worker
 	timeline     []Sample
 	errs         []error
 	warnings     []string
@@ -162,6 +161,10 @@ func (c *coordinator) startWorkers(ctx context.Context, g *errgroup.Group) ([]wo
 	c.latest = make([]progress, n)
 	c.ready = make([]bool, n)
 	c.results = make([]*workerResult, n)
+	c.cpu = make([]cpuMeter, n)
+	for i, spec := range c.plan.workers {
+		c.cpu[i].cores = float64(spec.Loops)
+	}
 	if c.plan.inProc {
 		w, err := newWorker(c.plan.workers[0])
 		if err != nil {
@@ -286,7 +289,7 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 		if ev.Progress == nil {
 			return false
 		}
-		c.noteCPU(i, c.latest[i], *ev.Progress)
+		c.cpu[i].note(*ev.Progress, ev.Type == "ready")
 		c.latest[i] = *ev.Progress
 		if ev.Type == "progress" || c.ready[i] {
 			return false
@@ -312,6 +315,7 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 		if ev.Result != nil && c.results[i] == nil {
 			c.results[i] = ev.Result
 			c.finished++
+			c.cpu[i].note(ev.Result.Final, true)
 		}
 	case "error", "exit":
 		c.errs = append(c.errs, fmt.Errorf("worker %d: %s", i, ev.Err))
@@ -324,21 +328,6 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 		}
 	}
 	return false
-}
-
-// noteCPU tracks the busiest worker: its CPU time over wall time between two samples,
-// as a share of the cores its loops can use.
-func (c *coordinator) noteCPU(i int, prev, cur progress) {
-	// Samples closer than half a second (bunched events from a busy worker) make the
-	// ratio meaningless.
-	if prev.UnixNs == 0 || cur.UnixNs-prev.UnixNs < int64(500*time.Millisecond) {
-		return
-	}
-	cores := float64(c.plan.workers[i].Loops)
-	u := (cur.CPUSeconds - prev.CPUSeconds) / (float64(cur.UnixNs-prev.UnixNs) / 1e9) / cores
-	if u > c.cpuMax {
-		c.cpuMax, c.cpuMaxWorker = u, i
-	}
 }
 
 // startHold runs when every worker is ready: it reads the servers at the peak and starts
@@ -573,11 +562,17 @@ func (c *coordinator) report() Report {
 	if rep.Established > 0 {
 		rep.CPUSecondsPerConn = rep.CPUSeconds / float64(rep.Established)
 	}
-	rep.MaxWorkerCPU = c.cpuMax
-	if c.cpuMax >= 0.9 {
+	busiest := 0
+	for i := range c.cpu {
+		if c.cpu[i].max > c.cpu[busiest].max {
+			busiest = i
+		}
+	}
+	rep.MaxWorkerCPU = c.cpu[busiest].max
+	if rep.MaxWorkerCPU >= 0.9 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-			"worker %d used %.0f%% of its %d core(s) in one sample: bench itself may have limited the rate; use more --workers or cores",
-			c.cpuMaxWorker, c.cpuMax*100, c.plan.workers[c.cpuMaxWorker].Loops))
+			"worker %d used %.0f%% of its %d core(s) in one window of its run: bench itself may have limited the rate; use more --workers or cores",
+			busiest, rep.MaxWorkerCPU*100, c.plan.workers[busiest].Loops))
 	}
 	rep.Servers = matchServers(c.before, c.peak)
 	rep.fillServers()

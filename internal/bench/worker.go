@@ -69,10 +69,16 @@ type workerResult struct {
 	PrivateReady      int64             `json:"private_ready"`
 	RSSHWM            int64             `json:"rss_hwm"`
 	CPUSeconds        float64           `json:"cpu_seconds"`
+	Final             progress          `json:"final"` // the worker's last report, after its last connection closed
 	FirstAttemptNs    int64             `json:"first_attempt_ns"`
 	LastEstablishedNs int64             `json:"last_established_ns"`
 	RampCutNs         int64             `json:"ramp_cut_ns"` // the close phase stopped the ramp then; 0: it finished
 }
+
+// reportsPerSample is how many progress reports a worker sends per Config.SampleEvery:
+// the coordinator's timeline samples and progress line show the workers' state at most
+// a quarter of an interval old (with one report per interval they lagged by up to one).
+const reportsPerSample = 4
 
 // workerEvent is one line a worker sends to the coordinator.
 type workerEvent struct {
@@ -209,7 +215,10 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 	defer w.closePollers()
 	res := workerResult{Index: w.spec.Index}
 	res.RSSBefore, res.PrivateBefore = heldMemory()
-	cpu0 := cpuSeconds()
+	// The first report, before the first connection: the coordinator measures the
+	// worker's CPU use from here, and its progress display starts at once.
+	start := w.progress()
+	emit(workerEvent{Type: "progress", Worker: w.spec.Index, Progress: &start})
 	loopsDone := make(chan struct{})
 	var g errgroup.Group
 	g.Go(func() error {
@@ -222,7 +231,7 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 		return err
 	})
 	g.Go(func() error {
-		t := time.NewTicker(w.spec.Cfg.SampleEvery)
+		t := time.NewTicker(max(w.spec.Cfg.SampleEvery/reportsPerSample, time.Millisecond))
 		defer t.Stop()
 		done, ramp := ctx.Done(), w.rampDone
 		for {
@@ -248,7 +257,8 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	res.CPUSeconds = cpuSeconds() - cpu0
+	res.Final = w.progress()
+	res.CPUSeconds = res.Final.CPUSeconds - start.CPUSeconds
 	res.RSSHWM = rssHWMBytes()
 	res.Attempted, res.Established, res.Failed = w.attempted.Load(), w.established.Load(), w.failed.Load()
 	res.Delivered = w.delivered.Load()
