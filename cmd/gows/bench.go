@@ -87,7 +87,7 @@ docs/bench.md explains every figure.`,
 	f.BoolVar(&opts.login, "login", false, "log every connection in with a distinct user id")
 	f.Uint32Var(&opts.appID, "app-id", def.AppID, "app id to log in to")
 	f.StringVar(&opts.userPrefix, "user-prefix", def.UserPrefix, "user ids are this prefix and the connection number")
-	f.DurationVar(&opts.hold, "hold", def.Hold, "how long to hold the connections once all are up")
+	f.DurationVar(&opts.hold, "hold", def.Hold, "how long to hold the connections once all are up (at least until the --echo round trips are done)")
 	f.DurationVar(&opts.heartbeat, "heartbeat", def.HeartbeatInterval, "heartbeat interval per connection (a ping frame without --login); 0 sends none")
 	f.IntVar(&opts.echo, "echo", 0, "measure ping round trips on this many sampled connections at the start of the hold")
 	f.IntVar(&opts.echoRounds, "echo-rounds", def.EchoRounds, "round trips per sampled connection")

@@ -680,7 +680,7 @@ func (l *loop) echoFinished() {
 	}
 	if l.echoPending == 0 && !l.echoDone {
 		l.echoDone = true
-		l.w.echoLoopsDone.Add(1)
+		l.w.loopEchoDone()
 	}
 }
 

@@ -51,7 +51,8 @@ type Config struct {
 	// TokenTTL). Empty sends none. It reaches worker processes on their stdin, as part of
 	// their task, and is never part of a report.
 	AuthSecret string `json:"auth_secret,omitempty"`
-	// Hold is how long the connections are held after the last one is established.
+	// Hold is how long the connections are held after the last one is established, and
+	// at least until the echo phase (EchoConns) is over.
 	Hold time.Duration `json:"hold"`
 	// HeartbeatInterval is how often each held connection sends a heartbeat (a WebSocket
 	// ping frame without Login). 0 disables heartbeats.

@@ -354,16 +354,19 @@ func (c *coordinator) startHold(ctx context.Context) {
 const broadcastWait = 10 * time.Second
 
 // advanceHold sends the broadcast once the echo phase is over (or half the hold has
-// passed), and reports whether the hold is complete: its time is up and the broadcast,
-// if any, has reached every connection or stopped making its way within broadcastWait.
+// passed), and reports whether the hold is complete: its time is up, the echo phase is
+// over (so that --echo measures even with --hold 0; each round trip is bounded by
+// LoginTimeout), and the broadcast, if any, has reached every connection or stopped
+// making its way within broadcastWait.
 func (c *coordinator) advanceHold(ctx context.Context) bool {
 	if c.holdStart.IsZero() || c.closing {
 		return false
 	}
-	if c.broadcastDue && (c.holdOver || c.allEchoDone() || time.Since(c.holdStart) > c.cfg.Hold/2) {
+	echoDone := c.allEchoDone()
+	if c.broadcastDue && (c.holdOver || echoDone || time.Since(c.holdStart) > c.cfg.Hold/2) {
 		c.sendBroadcast(ctx)
 	}
-	if !c.holdOver || c.bcastInFlight {
+	if !c.holdOver || !echoDone || c.bcastInFlight {
 		return false // the broadcast request is bounded by pushTimeout
 	}
 	if c.broadcast == nil || c.broadcast.Accepted == 0 || int(c.total().Delivered) >= c.broadcast.Expected {

@@ -512,3 +512,27 @@ func TestRunner_BusiestWorkerCPUCoversAShortRun(t *testing.T) {
 			rep.MaxWorkerCPU, rep.DurationS, rep.CPUSeconds, rep.CPUSeconds/rep.DurationS)
 	}
 }
+
+// --echo with --hold 0 still measures: the hold lasts until the echo phase is over.
+func TestRunner_EchoIsMeasuredWithoutAHold(t *testing.T) {
+	tests := []struct {
+		name    string
+		workers int
+	}{
+		{"in process", 1},
+		{"two worker processes", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep, _ := runInProcess(t, func(c *Config) {
+				c.Conns, c.Login, c.Hold = 60, true, 0
+				c.EchoConns, c.EchoRounds = 6, 3
+				c.Workers, c.WorkerCommand = tt.workers, workerArgv()
+			})
+			if rep.EchoMs.Count != 18 || rep.EchoTimeouts != 0 || rep.StopReason != "done" {
+				t.Fatalf("echo %+v, %d timeouts, stop %q; want 18 round trips (6 connections x 3)",
+					rep.EchoMs, rep.EchoTimeouts, rep.StopReason)
+			}
+		})
+	}
+}

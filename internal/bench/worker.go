@@ -113,11 +113,13 @@ type worker struct {
 	held                           atomic.Int64
 	loopsRamped, echoLoopsDone     atomic.Int32
 	rampDone                       chan struct{} // closed by the loop that finishes the ramp last
+	echoDone                       chan struct{} // closed by the loop that finishes the echo phase last
 }
 
 // newWorker prepares the loops' pollers. run releases them.
 func newWorker(spec workerSpec) (*worker, error) {
-	w := &worker{spec: spec, base: time.Now(), rampDone: make(chan struct{}), broadcastID: broadcastMsgID(spec.RunID)}
+	w := &worker{spec: spec, base: time.Now(), rampDone: make(chan struct{}), echoDone: make(chan struct{}),
+		broadcastID: broadcastMsgID(spec.RunID)}
 	w.bcastHead = []byte(`{"seq":"` + w.broadcastID + `","cmd":"msg","response":{"code":200,`)
 	if spec.Loops < 1 || len(spec.Targets) == 0 {
 		return nil, errors.New("worker spec needs loops and targets")
@@ -182,6 +184,12 @@ func (w *worker) loopRampDone() {
 	}
 }
 
+func (w *worker) loopEchoDone() {
+	if int(w.echoLoopsDone.Add(1)) == len(w.loops) {
+		close(w.echoDone)
+	}
+}
+
 // setPhase moves the worker forward (never back) and wakes the loops. It is safe for
 // concurrent use.
 func (w *worker) setPhase(p int32) {
@@ -233,7 +241,7 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 	g.Go(func() error {
 		t := time.NewTicker(max(w.spec.Cfg.SampleEvery/reportsPerSample, time.Millisecond))
 		defer t.Stop()
-		done, ramp := ctx.Done(), w.rampDone
+		done, ramp, echo := ctx.Done(), w.rampDone, w.echoDone
 		for {
 			select {
 			case <-loopsDone:
@@ -248,6 +256,10 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 				p := w.progress()
 				p.RSSBytes = res.RSSReady
 				emit(workerEvent{Type: "ready", Worker: w.spec.Index, Progress: &p})
+			case <-echo: // at once: the hold waits for every worker's echo phase
+				echo = nil
+				p := w.progress()
+				emit(workerEvent{Type: "progress", Worker: w.spec.Index, Progress: &p})
 			case <-t.C:
 				p := w.progress()
 				emit(workerEvent{Type: "progress", Worker: w.spec.Index, Progress: &p})
