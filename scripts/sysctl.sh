@@ -105,7 +105,10 @@ raise_value net.ipv4.tcp_max_syn_backlog 65535 "half-open connections queued dur
 raise_value net.core.netdev_max_backlog 65536 "packets queued per CPU before the stack drops them (loopback bursts)"
 # Ports: one (source address, target) pair holds at most one port range of connections.
 set_value net.ipv4.ip_local_port_range "1024 65535" "64,511 ports per source address and target instead of 28,232"
-raise_value net.ipv4.tcp_tw_reuse 1 "let new outgoing connections reuse TIME_WAIT ports (bench --close graceful)"
+# tcp_tw_reuse is a mode, not a limit: 0 off, 1 for all outgoing connections, 2 (the
+# kernel's default) for loopback only. Bench machines that reach servers over the network
+# (and --close graceful, which leaves TIME_WAIT behind) need 1.
+set_value net.ipv4.tcp_tw_reuse 1 "new outgoing connections to any host may reuse TIME_WAIT ports (2: loopback only)"
 # Memory: socket buffers of a million connections are kernel memory, not process RSS.
 raise_triple net.ipv4.tcp_mem $((pages / 16)) $((pages / 8)) $((pages / 4)) \
 	"TCP buffer memory in pages (low, pressure, max: 1/16, 1/8, 1/4 of RAM) so idle sockets are not squeezed"
