@@ -397,6 +397,9 @@ func clusterLine(c api.ClusterState) string {
 		return "single node"
 	}
 	line := fmt.Sprintf("redis, %d nodes", c.Nodes)
+	if c.Nodes == 1 {
+		line = "redis, 1 node"
+	}
 	if c.RedisUp != nil && !*c.RedisUp {
 		line += ", redis down"
 	}
