@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gows-dev/gows/internal/protocol"
 )
 
 func newHTTPServer(t *testing.T, h http.Handler) string {
@@ -327,29 +325,6 @@ func TestConfig_Validate(t *testing.T) {
 				t.Fatalf("want %q, got %v", tt.wantErr, err)
 			}
 		})
-	}
-}
-
-func TestBroadcastSent_ReadsThePushAsTheServerEncodesIt(t *testing.T) {
-	head := []byte(`{"seq":"` + broadcastMsgID("r1") + `","cmd":"msg","response":{"code":200,`)
-	push, err := protocol.EncodePush(broadcastMsgID("r1"), protocol.CmdMsg, protocol.Message{Type: protocol.TypeText, Msg: broadcastText(1234567890123)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.HasPrefix(push, head) {
-		t.Fatalf("the server's push %s does not start with %s: bench would decode every broadcast", push, head)
-	}
-	if ns, ok := broadcastSent(push); !ok || ns != 1234567890123 {
-		t.Fatalf("broadcastSent = %d, %v; want 1234567890123, true", ns, ok)
-	}
-	for _, bad := range []string{
-		`{"seq":"bench-r1","cmd":"msg","response":{"code":200,"data":{"msg":"hello"}}}`,
-		`{"seq":"bench-r1","cmd":"msg","response":{"code":200,"data":{"msg":"gows bench broadcast x"}}}`,
-		`{"seq":"bench-r1","cmd":"msg","response":{"code":200,"data":{"msg":"gows bench broadcast `,
-	} {
-		if _, ok := broadcastSent([]byte(bad)); ok {
-			t.Errorf("broadcastSent(%s) accepted it", bad)
-		}
 	}
 }
 
