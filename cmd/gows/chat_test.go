@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +120,68 @@ func TestChat_LineModeAgainstARealServer(t *testing.T) {
 	}
 	if msgs[0] != "hello from the cli" || msgs[1] != "psst" {
 		t.Errorf("peer got %q", msgs)
+	}
+}
+
+// chatWait bounds each wait for a chat run in these tests.
+const chatWait = 20 * time.Second
+
+// TestChat_LineModeShowsPushesWithoutASenderAsFromTheServer pushes through the admin API
+// with no --from, as an operator would: line mode shows them as from (server), not as
+// "** hello" or "<> maint".
+func TestChat_LineModeShowsPushesWithoutASenderAsFromTheServer(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t)
+	stdin, stdinW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	var out syncBuffer
+	s := &streams{in: stdin, out: &out, err: io.Discard}
+	done := make(chan int, 1)
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		done <- execute(t.Context(), newRootCmd(s), s,
+			[]string{"chat", "--no-tui", "--url", srv.WSURL, "--user", "cli", "--room", "lobby"})
+	}()
+	t.Cleanup(func() {
+		_ = stdinW.Close() // ends the chat if the test did not; closing twice is harmless
+		<-exited
+	})
+	waitOut := func(want string) {
+		t.Helper()
+		testutil.Eventually(t, chatWait, func() error {
+			if !strings.Contains(out.String(), want) {
+				return fmt.Errorf("stdout lacks %q: %w; it is:\n%s", want, testutil.ErrNotYet, out.String())
+			}
+			return nil
+		})
+	}
+	waitOut("-- joined lobby")
+	for _, args := range [][]string{
+		{"push", "--user", "cli", "for you"},
+		{"push", "--room", "lobby", "for the room"},
+		{"broadcast", "for everyone"},
+	} {
+		res := runCLI(t, append([]string{"admin", "--server", srv.HTTPURL, "--app-id", "101"}, args...))
+		if res.code != exitOK {
+			t.Fatalf("admin %v: exit %d, stderr %q", args, res.code, res.stderr)
+		}
+	}
+	waitOut("] (server) -> *cli* for you\n")
+	waitOut("] [lobby] (server) for the room\n")
+	waitOut("] (server) for everyone\n")
+	if err := stdinW.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("chat exit %d, want 0; stdout:\n%s", code, out.String())
+		}
+	case <-time.After(chatWait):
+		t.Fatal("chat did not exit at the end of its input")
 	}
 }

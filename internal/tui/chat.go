@@ -404,7 +404,7 @@ func (c *chat) message(f protocol.Response) {
 	case m.Target != "":
 		e.scope, e.room = scopeRoom, clean(m.Target)
 	case directMessage(m):
-		e.scope = scopeDirectIn
+		e.scope, e.to = scopeDirectIn, clean(m.To)
 	default:
 		e.scope = scopeApp
 	}

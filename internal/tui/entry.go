@@ -32,8 +32,8 @@ type entry struct {
 	kind  kind
 	scope scope
 	room  string // the room of room messages and room presence; "" otherwise
-	from  string // the sender, or the user who entered or left
-	to    string // the recipient of an outgoing direct message
+	from  string // the sender ("" for a message from the server), or the user who entered or left
+	to    string // the recipient of a direct message
 	own   bool   // sent by this user
 	left  bool   // presence: left rather than entered
 	pane  bool   // an error the full-screen UI keeps in the pane too, not only on the status line
@@ -49,6 +49,8 @@ const timeFormat = "15:04:05"
 //	[15:04:05] [lobby] <bob> hi          a message to room lobby
 //	[15:04:05] *bob* hi                  a direct message from bob
 //	[15:04:05] -> *bob* hi               a direct message to bob
+//	[15:04:05] (server) hi               a message with no sender: from the server (or its API)
+//	[15:04:05] (server) -> *alice* hi    a direct message with no sender to alice (me)
 //	[15:04:05] * bob entered             bob came online ([lobby] * bob entered: joined lobby)
 //	[15:04:05] * bob left                bob went offline (or left the room)
 //	[15:04:05] -- joined lobby           a notice
@@ -60,6 +62,26 @@ func (e entry) String() string {
 	return b.String()
 }
 
+// serverSender names the sender of messages that have none: pushes from the server's
+// HTTP API (gows admin push or broadcast without --from). It cannot be mistaken for a
+// user, whose messages show as <name>, *name* or -> *name*.
+const serverSender = "(server)"
+
+// sender renders who a message is from (and, when direct, to), as line mode shows it.
+func (e entry) sender() string {
+	switch {
+	case e.scope == scopeDirectOut:
+		return "-> *" + e.to + "*"
+	case e.from == "" && e.scope == scopeDirectIn:
+		return serverSender + " -> *" + e.to + "*"
+	case e.from == "":
+		return serverSender
+	case e.scope == scopeDirectIn:
+		return "*" + e.from + "*"
+	}
+	return "<" + e.from + ">"
+}
+
 // body is the entry without its timestamp.
 func (e entry) body() string {
 	var b strings.Builder
@@ -68,15 +90,7 @@ func (e entry) body() string {
 	}
 	switch e.kind {
 	case kindText:
-		switch e.scope {
-		case scopeDirectIn:
-			b.WriteString("*" + e.from + "* ")
-		case scopeDirectOut:
-			b.WriteString("-> *" + e.to + "* ")
-		default:
-			b.WriteString("<" + e.from + "> ")
-		}
-		b.WriteString(e.text)
+		b.WriteString(e.sender() + " " + e.text)
 	case kindPresence:
 		b.WriteString("* " + e.from)
 		if e.left {

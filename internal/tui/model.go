@@ -44,8 +44,8 @@ func waitEvent(ch <-chan Event) tea.Cmd {
 // styles are the model's lipgloss styles, bound to one renderer so that tests can turn
 // colours off without touching global state.
 type styles struct {
-	time, own, other, room, direct, presence, notice, errText lipgloss.Style
-	status, statusErr, side, sideTitle, sideSelf, sep         lipgloss.Style
+	time, own, other, server, room, direct, presence, notice, errText lipgloss.Style
+	status, statusErr, side, sideTitle, sideSelf, sep                 lipgloss.Style
 }
 
 func newStyles(r *lipgloss.Renderer) styles {
@@ -53,6 +53,7 @@ func newStyles(r *lipgloss.Renderer) styles {
 		time:      r.NewStyle().Faint(true),
 		own:       r.NewStyle().Foreground(lipgloss.Color("10")).Bold(true),
 		other:     r.NewStyle().Foreground(lipgloss.Color("14")),
+		server:    r.NewStyle().Foreground(lipgloss.Color("12")).Bold(true),
 		room:      r.NewStyle().Foreground(lipgloss.Color("11")),
 		direct:    r.NewStyle().Foreground(lipgloss.Color("13")).Bold(true),
 		presence:  r.NewStyle().Faint(true),
@@ -245,18 +246,15 @@ func (m *Model) styled(e entry) string {
 	switch e.kind {
 	case kindText:
 		name := st.other
-		if e.own {
+		switch {
+		case e.from == "" && e.scope != scopeDirectOut:
+			name = st.server
+		case e.scope == scopeDirectIn || e.scope == scopeDirectOut:
+			name = st.direct
+		case e.own:
 			name = st.own
 		}
-		switch e.scope {
-		case scopeDirectIn:
-			b.WriteString(st.direct.Render("*"+e.from+"*") + " ")
-		case scopeDirectOut:
-			b.WriteString(st.direct.Render("-> *"+e.to+"*") + " ")
-		default:
-			b.WriteString(name.Render("<"+e.from+">") + " ")
-		}
-		b.WriteString(e.text)
+		b.WriteString(name.Render(e.sender()) + " " + e.text)
 	case kindPresence:
 		verb := " entered"
 		if e.left {

@@ -184,6 +184,19 @@ func TestModel_Golden(t *testing.T) {
 			},
 		},
 		{
+			// Pushes with no sender (the HTTP API without "from") come from the server.
+			name: "server_messages",
+			w:    72, h: 10,
+			cfg: func(c *Config) { c.Room = "lobby" },
+			run: func(h *harness) {
+				h.connect("alice", "bob")
+				h.event(push(protocol.CmdMsg, protocol.Message{Type: "text", Msg: "maintenance at 18:00"}))
+				h.event(push(protocol.CmdMsg, protocol.Message{Target: "lobby", Type: "text", Msg: "lobby closes soon"}))
+				h.event(push(protocol.CmdMsg, protocol.Message{To: "alice", Type: "text", Msg: "your export is ready"}))
+				h.event(push(protocol.CmdMsg, protocol.Message{Type: "text", Msg: "still me", From: "bob"}))
+			},
+		},
+		{
 			name: "wrap",
 			w:    50, h: 10,
 			run: func(h *harness) {
