@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +32,8 @@ const (
 
 // Client is a Conn over a gorilla WebSocket. Run connects, logs in, sends heartbeats and
 // reconnects with backoff until its context ends or the server ends the session for good
-// (kickout, refused login). Send and Events are safe for concurrent use; Run must be
-// called exactly once.
+// (kickout, refused login, a handshake refused for good before the first login). Send and
+// Events are safe for concurrent use; Run must be called exactly once.
 type Client struct {
 	cfg    Config
 	dialer websocket.Dialer
@@ -86,11 +89,12 @@ func (c *Client) setOut(out chan []byte) {
 }
 
 // Run connects and keeps the session alive until ctx is done (it then returns nil) or the
-// server ends it for good (it returns a *CloseError or *LoginError). It closes Events
-// before returning.
+// server ends it for good (it returns a *CloseError, a *LoginError, or a *HandshakeError
+// with a 4xx status received before the first login). It closes Events before returning.
 func (c *Client) Run(ctx context.Context) error {
 	defer close(c.events)
 	backoff := c.cfg.MinBackoff
+	everLoggedIn := false
 	for {
 		if !c.emit(ctx, StatusEvent{State: StateConnecting}) {
 			return nil
@@ -99,7 +103,8 @@ func (c *Client) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if terminal(err) {
+		everLoggedIn = everLoggedIn || loggedIn
+		if endsSession(err, everLoggedIn) {
 			c.emit(ctx, StatusEvent{State: StateDisconnected, Err: err})
 			return err
 		}
@@ -161,9 +166,12 @@ func (c *Client) emit(ctx context.Context, ev Event) bool {
 // the connection fails or ctx ends. loggedIn reports whether the login succeeded.
 func (c *Client) session(ctx context.Context) (loggedIn bool, err error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	ws, _, err := c.dialer.DialContext(dctx, c.cfg.URL, nil)
+	ws, resp, err := c.dialer.DialContext(dctx, c.cfg.URL, nil)
 	cancel()
 	if err != nil {
+		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+			err = refusal(resp)
+		}
 		return false, fmt.Errorf("connect: %w", err)
 	}
 	defer func() {
@@ -191,6 +199,27 @@ func (c *Client) session(ctx context.Context) (loggedIn bool, err error) {
 	_ = ws.Close() // unblocks the read loop; a second Close in the defer is harmless
 	wg.Wait()
 	return true, err
+}
+
+// refusalMsgLen caps the server's message kept from a refused handshake's body.
+const refusalMsgLen = 200
+
+// refusal describes a handshake the server answered with resp instead of switching
+// protocols. gorilla keeps up to 1 KiB of the body for this; its first line is the
+// message (gows answers with one line of plain text).
+func refusal(resp *http.Response) *HandshakeError {
+	he := &HandshakeError{Status: resp.StatusCode}
+	if resp.Body == nil {
+		return he
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10)) // an in-memory copy: reading it cannot fail
+	line, _, _ := strings.Cut(strings.TrimSpace(string(body)), "\n")
+	line = strings.ToValidUTF8(clean(strings.TrimSpace(line)), "\uFFFD")
+	if len(line) > refusalMsgLen {
+		line = strings.ToValidUTF8(line[:refusalMsgLen], "") + "…"
+	}
+	he.Msg = line
+	return he
 }
 
 // login sends the login request and waits for its answer.
@@ -234,8 +263,10 @@ func (c *Client) readTimeout() time.Duration {
 	return 2*c.cfg.HeartbeatInterval + c.cfg.DialTimeout
 }
 
-// readLoop turns incoming frames into FrameEvents until the connection fails or ctx ends.
-// Successful heartbeat answers are dropped: they only keep the session alive.
+// readLoop turns incoming frames into FrameEvents until the connection fails or closes.
+// Successful heartbeat answers are dropped: they only keep the session alive. Once ctx
+// ends it reads on, showing nothing, until the server's close frame (see leave) or the
+// closing of the socket ends the connection.
 func (c *Client) readLoop(ctx context.Context, ws *websocket.Conn) error {
 	for {
 		if err := ws.SetReadDeadline(time.Now().Add(c.readTimeout())); err != nil {
@@ -245,6 +276,9 @@ func (c *Client) readLoop(ctx context.Context, ws *websocket.Conn) error {
 		if err != nil {
 			return closeCause(err)
 		}
+		if ctx.Err() != nil {
+			continue
+		}
 		r, err := protocol.DecodeResponse(b)
 		if err != nil {
 			continue // not an envelope: nothing to show, and the session is still fine
@@ -252,14 +286,12 @@ func (c *Client) readLoop(ctx context.Context, ws *websocket.Conn) error {
 		if r.Cmd == protocol.CmdHeartbeat && r.Response.Code == protocol.OK {
 			continue
 		}
-		if !c.emit(ctx, FrameEvent{Frame: r}) {
-			return nil
-		}
+		c.emit(ctx, FrameEvent{Frame: r}) // not delivered when ctx ends first: nobody is listening
 	}
 }
 
-// writeLoop writes queued requests and heartbeats until ctx ends (it then sends a close
-// frame), a write fails, or the read loop reports an error.
+// writeLoop writes queued requests and heartbeats until ctx ends (it then writes what is
+// still queued and a close frame), a write fails, or the read loop reports an error.
 func (c *Client) writeLoop(ctx context.Context, ws *websocket.Conn, out <-chan []byte, readErr <-chan error) error {
 	hb := time.NewTicker(c.cfg.HeartbeatInterval)
 	defer hb.Stop()
@@ -272,8 +304,7 @@ func (c *Client) writeLoop(ctx context.Context, ws *websocket.Conn, out <-chan [
 	for {
 		select {
 		case <-ctx.Done():
-			msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
-			_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(closeTimeout)) // best effort: we are leaving
+			leave(ws, out, readErr)
 			return nil
 		case err := <-readErr:
 			return err
@@ -290,6 +321,31 @@ func (c *Client) writeLoop(ctx context.Context, ws *websocket.Conn, out <-chan [
 				return fmt.Errorf("write heartbeat: %w", err)
 			}
 		}
+	}
+}
+
+// leave ends a session the client is leaving, within closeTimeout. It writes the requests
+// Send accepted, so that a line sent just before quitting reaches the server (the front
+// end has stopped, so nothing more is queued), then a close frame, and waits for the
+// server's close frame, which ends the read loop. Closing the socket before that, with
+// the server's frames unread, would make the kernel reset the connection, and a reset
+// discards what the server has not read yet: the requests just written.
+func leave(ws *websocket.Conn, out <-chan []byte, readErr <-chan error) {
+	deadline := time.Now().Add(closeTimeout)
+	for len(out) > 0 {
+		if ws.SetWriteDeadline(deadline) != nil || ws.WriteMessage(websocket.TextMessage, <-out) != nil {
+			return // the connection failed: nothing more can be written
+		}
+	}
+	msg := websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")
+	if ws.WriteControl(websocket.CloseMessage, msg, deadline) != nil {
+		return // best effort: we are leaving anyway
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case <-readErr:
+	case <-timer.C:
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -87,14 +89,21 @@ func TestClient_BacksOffBetweenFailedAttempts(t *testing.T) {
 	}
 }
 
-func TestClient_DeliversFramesAfterConnected(t *testing.T) {
+// startClientWithPeer starts a server with user "peer" logged in, and a Client for
+// "alice" that runs until cancel is called or the test ends; wait returns Run's result.
+func startClientWithPeer(t *testing.T) (peer *testutil.Client, c *Client, cancel context.CancelFunc, wait func() error) {
+	t.Helper()
 	srv := testutil.StartServer(t)
-	peer := testutil.Dial(t, srv.WSURL, nil)
+	peer = testutil.Dial(t, srv.WSURL, nil)
 	peer.Login(101, "peer")
-	c := NewClient(chatConfig(srv.WSURL, "alice"))
+	c = NewClient(chatConfig(srv.WSURL, "alice"))
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	wait := runClient(t, ctx, c)
+	t.Cleanup(cancel)
+	return peer, c, cancel, runClient(t, ctx, c)
+}
+
+func TestClient_DeliversFramesAfterConnected(t *testing.T) {
+	_, c, cancel, wait := startClientWithPeer(t)
 
 	next := func() Event {
 		t.Helper()
@@ -134,5 +143,132 @@ func TestClient_DeliversFramesAfterConnected(t *testing.T) {
 	}
 	if _, err := c.Send(protocol.CmdPing, nil); !errors.Is(err, ErrNotConnected) {
 		t.Errorf("Send after Run = %v, want ErrNotConnected", err)
+	}
+}
+
+// nextStatus returns the next StatusEvent from c, skipping frames.
+func nextStatus(t *testing.T, c *Client) StatusEvent {
+	t.Helper()
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatal("events closed")
+			}
+			if se, ok := ev.(StatusEvent); ok {
+				return se
+			}
+		case <-time.After(waitTimeout):
+			t.Fatal("no status event")
+		}
+	}
+}
+
+// TestClient_HandshakeRefusedBeforeLoginEndsTheSession dials a path the server has no
+// endpoint at: the 404 and the server's message are reported, and the client stops
+// instead of retrying a request that cannot succeed.
+func TestClient_HandshakeRefusedBeforeLoginEndsTheSession(t *testing.T) {
+	srv := testutil.StartServer(t)
+	c := NewClient(chatConfig(strings.TrimSuffix(srv.WSURL, "/acc")+"/nope", "alice"))
+	wait := runClient(t, t.Context(), c)
+
+	if se := nextStatus(t, c); se.State != StateConnecting {
+		t.Fatalf("first event %+v, want connecting", se)
+	}
+	se := nextStatus(t, c)
+	he, ok := errors.AsType[*HandshakeError](se.Err)
+	if se.State != StateDisconnected || !ok || he.Status != http.StatusNotFound || !strings.Contains(he.Msg, "no websocket endpoint at /nope") {
+		t.Fatalf("second event %+v (%v), want disconnected by a 404 with the server's message", se, se.Err)
+	}
+	if err := wait(); !errors.Is(err, he) {
+		t.Errorf("Run = %v, want the refusal", err)
+	}
+}
+
+// TestClient_HandshakeRefusedAfterALoginIsRetried: once a login has worked the URL is
+// right, so a 404 from what answers on the address next (a proxy while the server
+// restarts) is retried.
+func TestClient_HandshakeRefusedAfterALoginIsRetried(t *testing.T) {
+	srv := testutil.StartServer(t)
+	c := NewClient(chatConfig(srv.WSURL, "alice"))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	wait := runClient(t, ctx, c)
+	for nextStatus(t, c).State != StateConnected {
+	}
+	addr := srv.WSAddr().String()
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	proxy := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "upstream is restarting", http.StatusNotFound)
+		}),
+		ReadHeaderTimeout: time.Second,
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- proxy.Serve(ln) }()
+	defer func() {
+		_ = proxy.Close() // the test is over
+		<-served
+	}()
+
+	var se StatusEvent
+	for {
+		se = nextStatus(t, c)
+		if _, ok := errors.AsType[*HandshakeError](se.Err); ok || se.State == StateDisconnected {
+			break
+		}
+	}
+	he, ok := errors.AsType[*HandshakeError](se.Err)
+	if se.State != StateReconnecting || !ok || he.Status != http.StatusNotFound || he.Msg != "upstream is restarting" {
+		t.Fatalf("event %+v (%v), want reconnecting after a 404 with its message", se, se.Err)
+	}
+	cancel()
+	if err := wait(); err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+}
+
+func TestHandshakeError_PermanentFor4xxButTimeoutAndTooMany(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		want   bool
+	}{
+		{400, true}, {401, true}, {403, true}, {404, true}, {426, true},
+		{408, false}, {429, false}, {200, false}, {500, false}, {502, false}, {503, false},
+	} {
+		if got := (&HandshakeError{Status: tt.status}).permanent(); got != tt.want {
+			t.Errorf("status %d: permanent = %v, want %v", tt.status, got, tt.want)
+		}
+	}
+}
+
+// TestClient_WritesQueuedRequestsBeforeClosing sends a burst of direct messages and stops
+// the client at once, as /quit and Ctrl-C do: every request Send accepted reaches the
+// server before the close frame.
+func TestClient_WritesQueuedRequestsBeforeClosing(t *testing.T) {
+	peer, c, cancel, wait := startClientWithPeer(t)
+	for nextStatus(t, c).State != StateConnected {
+	}
+
+	const n = 20
+	for i := range n {
+		if _, err := c.Send(protocol.CmdSend, protocol.SendData{To: "peer", Type: protocol.TypeText, Msg: strconv.Itoa(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+	}
+	cancel()
+	if err := wait(); err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
+	}
+	for i := range n {
+		if got := testutil.Data[protocol.Message](t, peer.Push(protocol.CmdMsg)).Msg; got != strconv.Itoa(i) {
+			t.Fatalf("peer got %q, want %d", got, i)
+		}
 	}
 }

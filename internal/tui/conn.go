@@ -3,6 +3,7 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -104,6 +105,41 @@ func (e *LoginError) Error() string {
 		msg = e.Code.Text()
 	}
 	return fmt.Sprintf("login refused: %s (%d)", msg, e.Code)
+}
+
+// HandshakeError is a WebSocket handshake the server (or a proxy in front of it) answered
+// with an HTTP status instead of switching protocols.
+type HandshakeError struct {
+	Status int    // the HTTP status code, e.g. 404
+	Msg    string // the first line of the response body, cleaned; "" when there was none
+}
+
+// Error says that the handshake was refused, with the status and the server's message.
+func (e *HandshakeError) Error() string {
+	s := fmt.Sprintf("handshake refused: %d %s", e.Status, http.StatusText(e.Status))
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	return s
+}
+
+// permanent reports whether retrying the same request cannot help: a client error (4xx)
+// other than 408 Request Timeout and 429 Too Many Requests, e.g. 404 for a wrong path, or
+// 401 and 403 from a proxy that wants credentials.
+func (e *HandshakeError) permanent() bool {
+	return e.Status >= 400 && e.Status < 500 &&
+		e.Status != http.StatusRequestTimeout && e.Status != http.StatusTooManyRequests
+}
+
+// endsSession reports whether err ends the session for good: a terminal error, or a
+// handshake refused for good before any login. Once a login has worked the URL is right,
+// so a refusal after it (a proxy answering 404 while the server restarts) is retried.
+func endsSession(err error, everLoggedIn bool) bool {
+	if terminal(err) {
+		return true
+	}
+	var he *HandshakeError
+	return !everLoggedIn && errors.As(err, &he) && he.permanent()
 }
 
 // terminal reports whether err ends the session for good: a close code that forbids an

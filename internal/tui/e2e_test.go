@@ -380,3 +380,17 @@ func serverState(srv *testutil.Server) (api.State, error) {
 	}
 	return body.Data, nil
 }
+
+// TestChat_TUIShowsARefusedHandshakeAndStops points the full-screen client at a path the
+// server has no endpoint at: it shows the HTTP status and the server's message, stops
+// trying, and Run returns the refusal once the user quits.
+func TestChat_TUIShowsARefusedHandshakeAndStops(t *testing.T) {
+	srv := testutil.StartServer(t)
+	c := startTUIClient(t, t.Context(), chatConfig(strings.TrimSuffix(srv.WSURL, "/acc")+"/nope", "alice"))
+	c.screen.waitFor(t, 0, "disconnected (Ctrl-C quits) | #(all) | connect: handshake refused: 404 Not Found: no websocket")
+	c.keys(t, "\x03")
+	err := c.wait(t)
+	if he, ok := errors.AsType[*HandshakeError](err); !ok || he.Status != http.StatusNotFound {
+		t.Errorf("Run = %v, want the 404 refusal", err)
+	}
+}

@@ -119,11 +119,16 @@ func (m *Model) Init() tea.Cmd { return waitEvent(m.events) }
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case eventMsg:
-		if se, ok := msg.ev.(StatusEvent); ok && se.State != m.chat.state {
+		se, isStatus := msg.ev.(StatusEvent)
+		if isStatus && se.State != m.chat.state {
 			m.status, m.statusErr = "", false // an old error says nothing about the new state
 		}
 		m.chat.event(msg.ev)
 		m.flush()
+		if isStatus && se.State == StateDisconnected && se.Err != nil {
+			// The state already says disconnected: the reason alone fits narrower terminals.
+			m.status = clean(se.Err.Error())
+		}
 		return m, waitEvent(m.events)
 	case closedMsg:
 		m.chat.closed()

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -194,6 +195,16 @@ func TestModel_Golden(t *testing.T) {
 				h.event(push(protocol.CmdMsg, protocol.Message{Target: "lobby", Type: "text", Msg: "lobby closes soon"}))
 				h.event(push(protocol.CmdMsg, protocol.Message{To: "alice", Type: "text", Msg: "your export is ready"}))
 				h.event(push(protocol.CmdMsg, protocol.Message{Type: "text", Msg: "still me", From: "bob"}))
+			},
+		},
+		{
+			// A wrong path: the status line shows the HTTP status on an 80-column terminal.
+			name: "handshake_refused",
+			w:    80, h: 8,
+			run: func(h *harness) {
+				h.event(StatusEvent{State: StateConnecting})
+				h.event(StatusEvent{State: StateDisconnected, Err: fmt.Errorf("connect: %w",
+					&HandshakeError{Status: 404, Msg: "no websocket endpoint at /nope; use /acc"})})
 			},
 		},
 		{

@@ -17,8 +17,8 @@ import (
 // a terminal and cfg.NoTUI is false, and line mode otherwise.
 //
 // It returns nil when the user quits, the input ends or ctx is done, and the server's
-// reason (a *CloseError or *LoginError) when the server ended the session. All its
-// goroutines have exited when it returns; in line mode with an in that is neither a
+// reason (a *CloseError, *LoginError or *HandshakeError) when the server ended the
+// session. All its goroutines have exited when it returns; in line mode with an in that is neither a
 // terminal, a pipe nor a regular file, that includes the read in progress.
 func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 	if err := cfg.Validate(); err != nil {
@@ -39,8 +39,8 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 	}
 	cancel()
 	wg.Wait()
-	if err == nil && terminal(clientErr) {
-		err = clientErr
+	if err == nil && clientErr != nil {
+		err = clientErr // the server ended the session for good
 	}
 	return err
 }
