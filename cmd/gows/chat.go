@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,11 @@ import (
 // chatTokenEnv supplies --token when the flag is not given, so that a token need not show
 // up in the process list or the shell's history.
 const chatTokenEnv = envPrefix + "LOGIN_TOKEN"
+
+// exitNotSent is chat's exit code when line mode could not deliver its input for want of
+// a connection (a *tui.UnsentError): trying again later may work. Like admin's
+// exitUnreachable, it tells "the server is not there" from a refusal (exitFailure).
+const exitNotSent = 3
 
 // chatOptions is the parsed command line of `gows chat`.
 type chatOptions struct {
@@ -39,8 +45,14 @@ drops, joining its room again.
 
 With --no-tui, or when standard input is not a terminal, it is a line mode for scripts:
 it reads lines (the same commands) from standard input and prints one line per message
-or notice, e.g. "[15:04:05] [lobby] <bob> hi". It exits at the end of the input once
-what it sent has been answered. docs/chat.md describes the format.`,
+or notice, e.g. "[15:04:05] [lobby] <bob> hi". At the end of the input (or /quit) it
+exits once what it sent has been answered; if it is not connected then, it gives up at
+once. docs/chat.md describes the format.
+
+Exit status: 0 when the session ended normally; 1 when the server ended it for good
+(kicked out, login refused, handshake refused with a 4xx status before the first login)
+or on another error; 2 for a wrong command line; 3 in line mode when it never connected
+before the input ended, or some lines could not be sent for want of a connection.`,
 		Example: `  gows chat --user alice
   gows chat --url ws://chat.example.com:8089/acc --user alice --app-id 101 --room lobby
   printf 'hello\n/msg bob see you\n' | gows chat --user script --no-tui
@@ -82,8 +94,13 @@ func runChat(ctx context.Context, s *streams, opts *chatOptions) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := tui.Run(ctx, cfg, s.in, s.out); err != nil {
-		return fmt.Errorf("chat: %w", err)
+	err := tui.Run(ctx, cfg, s.in, s.out)
+	if err == nil {
+		return nil
 	}
-	return nil
+	err = fmt.Errorf("chat: %w", err)
+	if _, ok := errors.AsType[*tui.UnsentError](err); ok {
+		return withExitCode(exitNotSent, err)
+	}
+	return err
 }

@@ -123,8 +123,92 @@ func TestChat_LineModeAgainstARealServer(t *testing.T) {
 	}
 }
 
-// chatWait bounds each wait for a chat run in these tests.
+// chatWait bounds each chat run in these tests: a run that retries forever fails.
 const chatWait = 20 * time.Second
+
+// runChatCLI runs `gows chat --no-tui --user user --url url` with stdin until it exits or
+// chatWait passes (then its context is cancelled).
+func runChatCLI(t *testing.T, url, user, stdin string, extra ...string) cliResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), chatWait)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	s := &streams{in: strings.NewReader(stdin), out: &out, err: &errOut}
+	args := append([]string{"chat", "--no-tui", "--url", url, "--user", user}, extra...)
+	code := execute(ctx, newRootCmd(s), s, args)
+	if ctx.Err() != nil {
+		t.Errorf("chat did not exit within %s; stdout:\n%s", chatWait, out.String())
+	}
+	return cliResult{stdout: out.String(), stderr: errOut.String(), code: code}
+}
+
+// TestChat_LineModeSendsTheLinesBeforeQuit is the audit's repro: several short scripts
+// that end with /quit. Each one's lines reach the other user and are answered before it
+// exits 0.
+func TestChat_LineModeSendsTheLinesBeforeQuit(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t)
+	peer := testutil.Dial(t, srv.WSURL, nil)
+	peer.Login(101, "peer")
+	for i := range 5 {
+		user := fmt.Sprintf("qq%d", i)
+		res := runChatCLI(t, srv.WSURL, user, fmt.Sprintf("to all %d\n/msg peer to peer %d\n/quit\nafter quit\n", i, i))
+		if res.code != exitOK || !strings.Contains(res.stdout, fmt.Sprintf("-> *peer* to peer %d", i)) {
+			t.Fatalf("run %d: exit %d, stderr %q, stdout:\n%s", i, res.code, res.stderr, res.stdout)
+		}
+		want := []string{fmt.Sprintf("to all %d", i), fmt.Sprintf("to peer %d", i)}
+		for _, w := range want {
+			if got := testutil.Data[protocol.Message](t, peer.Push(protocol.CmdMsg)); got.Msg != w || got.From != user {
+				t.Fatalf("run %d: peer got %+v, want %q from %s", i, got, w, user)
+			}
+		}
+	}
+	// Nothing after /quit was sent: the peer's next message is the one sent now.
+	peer.Call(protocol.CmdSend, protocol.SendData{To: "peer", Type: protocol.TypeText, Msg: "marker"})
+	if got := testutil.Data[protocol.Message](t, peer.Push(protocol.CmdMsg)).Msg; got != "marker" {
+		t.Errorf("peer got %q after the runs, want only the marker", got)
+	}
+}
+
+// TestChat_LineModeGivesUpWithoutAConnection: a script whose server is down or whose URL
+// is wrong fails at once with a clear error and a non-zero exit, instead of retrying
+// forever.
+func TestChat_LineModeGivesUpWithoutAConnection(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t)
+	down := "ws://" + testutil.RefusedAddr(t) + "/acc"
+	wrongPath := strings.TrimSuffix(srv.WSURL, "/acc") + "/nope"
+	tests := []struct {
+		name       string
+		url, stdin string
+		code       int
+		stdout     []string
+		stderr     string
+	}{
+		{"server down, empty input", down, "", exitNotSent,
+			[]string{"-- cannot connect: connect: dial tcp", "!! gave up: not connected at the end of input"},
+			"Error: chat: could not connect: connect: dial tcp"},
+		{"server down, lines waiting", down, "hello\n/quit\n", exitNotSent,
+			[]string{"!! gave up: not connected at the end of input", "!! not sent: hello"},
+			"Error: chat: 1 line not sent: connect: dial tcp"},
+		{"wrong path", wrongPath, "hello\n", exitFailure,
+			[]string{"!! disconnected: connect: handshake refused: 404 Not Found: no websocket endpoint at /nope", "!! not sent: hello"},
+			"Error: chat: connect: handshake refused: 404 Not Found: no websocket endpoint at /nope; use /acc"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runChatCLI(t, tt.url, "script", tt.stdin)
+			if res.code != tt.code || !strings.Contains(res.stderr, tt.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", res.code, res.stderr, tt.code, tt.stderr)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+				}
+			}
+		})
+	}
+}
 
 // TestChat_LineModeShowsPushesWithoutASenderAsFromTheServer pushes through the admin API
 // with no --from, as an operator would: line mode shows them as from (server), not as

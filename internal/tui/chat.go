@@ -45,6 +45,8 @@ type chat struct {
 	room    string
 	users   []string // who is online in room (or the app), sorted; nil while unknown
 	pending map[string]request
+	// lost counts the messages reported not sent because their connection dropped.
+	lost int
 	// out collects the entries produced since the front end last took them.
 	out []entry
 }
@@ -106,6 +108,9 @@ func (c *chat) input(line string) inputResult {
 	if line == "" {
 		return inputDone
 	}
+	if quitCommand(line) {
+		return inputQuit
+	}
 	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
 		// "//text" sends "/text".
 		if strings.HasPrefix(line, "//") {
@@ -121,8 +126,6 @@ func (c *chat) input(line string) inputResult {
 			c.notice("%s", l)
 		}
 		return inputDone
-	case "/quit", "/exit":
-		return inputQuit
 	case "/join":
 		return c.join(rest)
 	case "/leave":
@@ -135,6 +138,12 @@ func (c *chat) input(line string) inputResult {
 	}
 	c.fail("unknown command %s (try /help)", name)
 	return inputDone
+}
+
+// quitCommand reports whether line is /quit or /exit.
+func quitCommand(line string) bool {
+	name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	return name == "/quit" || name == "/exit"
 }
 
 // send sends a request and remembers it. It reports inputOffline when there is no
@@ -297,6 +306,7 @@ func (c *chat) dropSession() {
 	for seq, r := range c.pending {
 		if r.cmd == protocol.CmdSend {
 			c.fail("not sent (connection lost): %s", r.text)
+			c.lost++
 		}
 		delete(c.pending, seq)
 	}

@@ -2,10 +2,12 @@ package tui
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,28 +17,72 @@ import (
 // maxLineBytes is the longest input line line mode accepts.
 const maxLineBytes = 64 << 10
 
+const (
+	// maxQueuedLines bounds the lines line mode reads ahead of the connection, so that the
+	// end of a script's input is seen while it cannot connect.
+	maxQueuedLines = 256
+	// maxUnanswered bounds the requests line mode keeps in flight: it hands the next line
+	// over only while fewer are unanswered. A line makes at most three requests (/join:
+	// leave, join, users) and only unanswered requests can be queued, so the connection's
+	// send queue (sendQueue) never overflows, however fast the input comes.
+	maxUnanswered = sendQueue - 3
+)
+
+// UnsentError is line mode's failure when its input could not be delivered for want of a
+// connection: it never connected before the input ended, or lines were not sent.
+type UnsentError struct {
+	// Lines is the number of lines not sent: read but never sent, or sent on a connection
+	// that dropped before the server answered. 0 when the input had none.
+	Lines int
+	// Err is why the last connection ended or failed; nil when unknown.
+	Err error
+}
+
+// Error says how many lines were not sent, and why.
+func (e *UnsentError) Error() string {
+	var s string
+	switch e.Lines {
+	case 0:
+		s = "could not connect"
+	case 1:
+		s = "1 line not sent"
+	default:
+		s = fmt.Sprintf("%d lines not sent", e.Lines)
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns why the connection ended or failed.
+func (e *UnsentError) Unwrap() error { return e.Err }
+
 // runLines is line mode: it reads lines (text or slash commands, as in the full-screen UI)
 // from in and writes one entry per line to out, in entry.String's format.
 //
-// Lines are read only while connected, so a script's lines wait for the login (and for a
-// reconnect) instead of failing. At the end of in, it waits up to cfg.FlushTimeout for the
-// answers to what it sent, then returns nil. It returns the connection's error when the
-// server ends the session for good, and nil when ctx ends.
+// Lines that need the connection wait while it is down (up to maxQueuedLines of them), so
+// a script's lines wait for the login, and for a reconnect, instead of failing. The end
+// of in, or /quit, ends the input: what was read before it is still sent, and runLines
+// waits up to cfg.FlushTimeout for the answers, then returns nil. If the connection is
+// down at the end of the input, or a connection attempt fails after it, runLines gives up
+// at once. It returns an *UnsentError when lines could not be sent for want of a
+// connection (or it never connected), the connection's error when the server ends the
+// session for good, and nil when ctx ends.
 func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.Writer) error {
 	c := newChat(conn, cfg)
 	lines, stopReader := readLines(in)
 	defer stopReader()
 
 	var (
-		held    string // a line that needs the connection, kept until it is back
-		hasHeld bool   // held is set
-		eof     bool   // in has ended
-		blocked bool   // held was refused as offline; wait for the next state change
+		queue   []string // lines read and not yet handled, oldest first
+		blocked bool     // queue[0] needs the connection, which is down; wait for a state change
+		eof     bool     // in has ended or /quit was read: read no more
 		flush   <-chan time.Time
 		events  = conn.Events()
 		readErr error
 	)
-	var flushTimer *time.Timer // started at the end of input
+	var flushTimer *time.Timer // started once connected after the end of input
 	defer func() {
 		if flushTimer != nil {
 			flushTimer.Stop()
@@ -50,23 +96,43 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 		}
 		return nil
 	}
-	for {
-		if c.state == StateConnected && hasHeld && !blocked {
-			res := c.input(held)
-			if err := write(); err != nil {
-				return err
-			}
-			if res == inputQuit {
-				return nil
-			}
-			hasHeld = res != inputDone
-			blocked = res == inputOffline
+	// finish reports what will not be sent and returns runLines's result.
+	finish := func(err error) error {
+		unsent := c.lost + c.abandon(queue)
+		if werr := write(); werr != nil {
+			return werr
 		}
-		if eof && !hasHeld && len(c.pending) == 0 {
-			return readErr
+		if err == nil && (unsent > 0 || !c.everConnected) {
+			err = &UnsentError{Lines: unsent, Err: c.lastErr}
+		}
+		return cmp.Or(err, readErr)
+	}
+	for {
+		for len(queue) > 0 && !blocked && len(c.pending) < maxUnanswered {
+			if c.input(queue[0]) == inputOffline {
+				blocked = true
+				break
+			}
+			queue = queue[1:]
+		}
+		if err := write(); err != nil {
+			return err
+		}
+		if eof {
+			switch {
+			case c.everConnected && len(queue) == 0 && len(c.pending) == 0:
+				return finish(nil)
+			case c.state == StateReconnecting:
+				// No connection, and no more input to wait for: retrying could go on forever.
+				c.fail("gave up: not connected at the end of input")
+				return finish(nil)
+			case c.state == StateConnected && flush == nil:
+				flushTimer = time.NewTimer(cfg.FlushTimeout)
+				flush = flushTimer.C
+			}
 		}
 		var next <-chan lineOrErr
-		if c.state == StateConnected && !hasHeld && !eof {
+		if !eof && len(queue) < maxQueuedLines {
 			next = lines
 		}
 		select {
@@ -74,10 +140,7 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 			return nil
 		case <-flush:
 			c.fail("gave up waiting for %d answers", len(c.pending))
-			if err := write(); err != nil {
-				return err
-			}
-			return readErr
+			return finish(nil)
 		case ev, ok := <-events:
 			if !ok {
 				c.closed()
@@ -87,25 +150,35 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 				if ctx.Err() != nil {
 					return nil
 				}
-				return c.lastErrOr(errors.New("connection closed"))
+				return finish(c.lastErrOr(errors.New("connection closed")))
 			}
 			if _, ok := ev.(StatusEvent); ok {
 				blocked = false
 			}
 			c.event(ev)
-			if err := write(); err != nil {
-				return err
-			}
 		case l := <-next:
-			if l.err != nil || l.eof {
+			switch {
+			case l.eof:
 				eof, readErr = true, l.err
-				flushTimer = time.NewTimer(cfg.FlushTimeout)
-				flush = flushTimer.C
-				continue
+			case quitCommand(l.line):
+				eof = true // the rest of the input is not read
+			default:
+				queue = append(queue, l.line)
 			}
-			held, hasHeld = l.line, true
 		}
 	}
+}
+
+// abandon reports each of lines that needs sending as not sent, and returns how many did.
+func (c *chat) abandon(lines []string) int {
+	n := 0
+	for _, l := range lines {
+		if l = strings.TrimSpace(l); l != "" {
+			c.fail("not sent: %s", clean(l))
+			n++
+		}
+	}
+	return n
 }
 
 // lastErrOr returns why the connection ended, or def when nothing is known.

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -27,14 +28,16 @@ func startLines(t *testing.T, cfg Config) *lineHarness {
 		t.Fatal(err)
 	}
 	h := &lineHarness{conn: newFakeConn(), in: w, out: &output{}, done: make(chan error, 1)}
+	exited := make(chan struct{}) // closed when runLines has returned, even if a test took its result
 	go func() {
+		defer close(exited)
 		h.done <- runLines(t.Context(), cfg, h.conn, r, h.out)
 		_ = r.Close() // runLines has stopped reading
 	}()
 	t.Cleanup(func() {
 		_ = w.Close()
 		close(h.conn.events) // the Conn stops: runLines returns if it has not yet
-		<-h.done
+		<-exited
 	})
 	return h
 }
@@ -73,6 +76,40 @@ func (h *lineHarness) waitSent(t *testing.T, msg string) sent {
 		return fmt.Errorf("%q not sent; sent %v: %w", msg, h.conn.requests(), testutil.ErrNotYet)
 	})
 	return got
+}
+
+// answerThenEnd answers request s, failing if runLines returned before the answer, and
+// expects runLines to return nil after it.
+func (h *lineHarness) answerThenEnd(t *testing.T, s sent) {
+	t.Helper()
+	select {
+	case err := <-h.done:
+		h.done <- err // for wait
+		t.Fatalf("runLines returned %v before the answer to %s %v", err, s.cmd, s.data)
+	case h.conn.events <- answer(s, protocol.OK, "", nil):
+	}
+	if err := h.wait(t); err != nil {
+		t.Errorf("runLines = %v, want nil", err)
+	}
+}
+
+// closeInput ends runLines's input.
+func (h *lineHarness) closeInput(t *testing.T) {
+	t.Helper()
+	if err := h.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitSentCount waits until at least n requests have been made.
+func (h *lineHarness) waitSentCount(t *testing.T, n int) {
+	t.Helper()
+	testutil.Eventually(t, waitTimeout, func() error {
+		if got := len(h.conn.requests()); got < n {
+			return fmt.Errorf("%d requests sent, want %d: %w", got, n, testutil.ErrNotYet)
+		}
+		return nil
+	})
 }
 
 func (h *lineHarness) sentTexts() []string {
@@ -119,14 +156,7 @@ func TestLines_EndOfInputWaitsForAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := h.waitSent(t, "last words")
-	select {
-	case err := <-h.done:
-		t.Fatalf("runLines returned %v before the answer", err)
-	case h.conn.events <- answer(s, protocol.OK, "", nil):
-	}
-	if err := h.wait(t); err != nil {
-		t.Errorf("runLines = %v, want nil", err)
-	}
+	h.answerThenEnd(t, s)
 	if !strings.Contains(h.out.text(), "-> *bob* last words") {
 		t.Errorf("output:\n%s", h.out.text())
 	}
@@ -178,11 +208,116 @@ func TestLines_FailedAttemptsAreReportedOncePerOutage(t *testing.T) {
 	}
 }
 
-func TestLines_QuitStopsAtOnce(t *testing.T) {
+// TestLines_QuitWaitsForWhatWasSentBeforeIt is the script "text, then /quit": /quit ends
+// the input like its end does, so the line before it is sent and answered before
+// runLines returns, and nothing after it is read.
+func TestLines_QuitWaitsForWhatWasSentBeforeIt(t *testing.T) {
 	h := startLines(t, testConfig())
 	h.conn.events <- StatusEvent{State: StateConnected}
-	h.write(t, "/quit\n")
-	if err := h.wait(t); err != nil {
-		t.Errorf("runLines = %v, want nil", err)
+	h.conn.events <- answer(h.conn.find(t, protocol.CmdUsers), protocol.OK, "", protocol.UsersResult{})
+	h.write(t, "/msg bob last words\n/quit\nafter quit\n")
+	s := h.waitSent(t, "last words")
+	h.answerThenEnd(t, s)
+	if !strings.Contains(h.out.text(), "-> *bob* last words") {
+		t.Errorf("output lacks the answered line:\n%s", h.out.text())
+	}
+	if texts := h.sentTexts(); len(texts) != 1 {
+		t.Errorf("sent %q, want only the line before /quit", texts)
+	}
+}
+
+// TestLines_EndOfInputWithoutAConnectionGivesUp: at the end of the input, a connection
+// that is down (or an attempt that then fails) ends line mode with an *UnsentError that
+// counts the lines not sent, instead of retrying forever.
+func TestLines_EndOfInputWithoutAConnectionGivesUp(t *testing.T) {
+	refused := errors.New("connect: connection refused")
+	tests := []struct {
+		name      string
+		run       func(t *testing.T, h *lineHarness)
+		wantLines int
+		wantOut   []string
+	}{
+		{"empty input, server down", func(t *testing.T, h *lineHarness) {
+			h.conn.events <- StatusEvent{State: StateConnecting}
+			h.closeInput(t)
+			h.conn.events <- StatusEvent{State: StateReconnecting, RetryIn: time.Second, Err: refused}
+		}, 0, []string{"!! gave up: not connected at the end of input"}},
+		{"lines waiting, server down", func(t *testing.T, h *lineHarness) {
+			h.conn.events <- StatusEvent{State: StateReconnecting, RetryIn: time.Second, Err: refused}
+			h.write(t, "hello\n/msg bob hi\n/quit\n")
+		}, 2, []string{"!! not sent: hello", "!! not sent: /msg bob hi"}},
+		{"connection lost before the answer", func(t *testing.T, h *lineHarness) {
+			h.conn.events <- StatusEvent{State: StateConnected}
+			h.write(t, "lost\n")
+			h.waitSent(t, "lost")
+			h.closeInput(t)
+			h.conn.events <- StatusEvent{State: StateReconnecting, RetryIn: time.Second, Err: refused}
+		}, 1, []string{"!! not sent (connection lost): lost"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := startLines(t, testConfig())
+			tt.run(t, h)
+			err := h.wait(t)
+			ue, ok := errors.AsType[*UnsentError](err)
+			if !ok || ue.Lines != tt.wantLines || !errors.Is(err, refused) {
+				t.Fatalf("runLines = %v, want an *UnsentError for %d lines caused by %v", err, tt.wantLines, refused)
+			}
+			for _, want := range tt.wantOut {
+				if !strings.Contains(h.out.text(), want) {
+					t.Errorf("output lacks %q:\n%s", want, h.out.text())
+				}
+			}
+		})
+	}
+}
+
+// TestLines_EndOfInputWaitsForTheAttemptInProgress: input that ends before the first
+// login is still sent when the attempt under way succeeds.
+func TestLines_EndOfInputWaitsForTheAttemptInProgress(t *testing.T) {
+	h := startLines(t, testConfig())
+	h.conn.events <- StatusEvent{State: StateConnecting}
+	h.write(t, "/help\nearly\n")
+	h.closeInput(t)
+	h.out.waitFor(t, 0, "-- commands:") // local commands do not wait for the connection
+	h.conn.events <- StatusEvent{State: StateConnected}
+	s := h.waitSent(t, "early")
+	h.conn.events <- answer(h.conn.find(t, protocol.CmdUsers), protocol.OK, "", protocol.UsersResult{})
+	h.answerThenEnd(t, s)
+}
+
+// TestLines_ManyLinesNeverOverflowTheSendQueue pipes far more lines than the connection's
+// send queue holds while the server answers nothing: line mode stops handing lines over
+// at maxUnanswered requests in flight, and goes on as answers come.
+func TestLines_ManyLinesNeverOverflowTheSendQueue(t *testing.T) {
+	h := startLines(t, testConfig())
+	const n = 3 * sendQueue
+	var input strings.Builder
+	for i := range n {
+		fmt.Fprintf(&input, "line %d\n", i)
+	}
+	h.conn.events <- StatusEvent{State: StateConnected}
+	h.write(t, input.String())
+	h.waitSent(t, fmt.Sprintf("line %d", maxUnanswered-2)) // the users request is in flight too
+	answered := 0
+	for answered < n {
+		reqs := h.conn.requests()
+		if inFlight := len(reqs) - answered; inFlight > maxUnanswered {
+			t.Fatalf("%d requests in flight, want at most %d", inFlight, maxUnanswered)
+		}
+		if answered == len(reqs) {
+			h.waitSentCount(t, answered+1)
+			continue
+		}
+		var data any
+		if reqs[answered].cmd == protocol.CmdUsers {
+			data = protocol.UsersResult{}
+		}
+		h.conn.events <- answer(reqs[answered], protocol.OK, "", data)
+		answered++
+	}
+	h.waitSentCount(t, n+1) // every line, and the users request
+	if strings.Contains(h.out.text(), "!!") {
+		t.Errorf("errors in the output:\n%s", h.out.text())
 	}
 }

@@ -18,7 +18,9 @@ import (
 //
 // It returns nil when the user quits, the input ends or ctx is done, and the server's
 // reason (a *CloseError, *LoginError or *HandshakeError) when the server ended the
-// session. All its goroutines have exited when it returns; in line mode with an in that is neither a
+// session. Line mode returns an *UnsentError when it could not deliver its input for
+// want of a connection. All its
+// goroutines have exited when it returns; in line mode with an in that is neither a
 // terminal, a pipe nor a regular file, that includes the read in progress.
 func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 	if err := cfg.Validate(); err != nil {
