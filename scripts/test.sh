@@ -4,8 +4,9 @@
 #   ./scripts/test.sh
 #
 # 1. lists files that gofmt would change (a failure), runs go vet on every package and
-#    builds everything for macOS (GOOS=darwin GOARCH=arm64), so that code needing Linux
-#    stays behind build tags (there it fails at run time, saying it needs Linux);
+#    vets everything, tests included, for macOS (GOOS=darwin GOARCH=arm64), so that code
+#    needing Linux stays behind build tags (there it fails at run time, saying it needs
+#    Linux);
 # 2. runs every Go test with the race detector;
 # 3. runs each executable scripts/it/*.sh (integration scripts: browser, nginx, cluster),
 #    in name order; each must exit 0.
@@ -79,8 +80,8 @@ fi
 step "go vet ./..."
 go vet ./... || failed+=("go vet")
 
-step "GOOS=darwin GOARCH=arm64 go build ./..."
-GOOS=darwin GOARCH=arm64 go build ./... || failed+=("darwin build")
+step "GOOS=darwin GOARCH=arm64 go vet ./..."
+GOOS=darwin GOARCH=arm64 go vet ./... || failed+=("darwin vet")
 
 step "go test -race ./..."
 # shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags

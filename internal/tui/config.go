@@ -58,13 +58,13 @@ func (c Config) Validate() error {
 		return fmt.Errorf("url: want ws://host:port/path or wss://..., got %q", c.URL)
 	}
 	if !protocol.ValidUserID(c.UserID) {
-		return fmt.Errorf("user: want 1 to %d bytes without control characters, got %q", protocol.MaxUserIDLen, c.UserID)
+		return fmt.Errorf("user: want 1 to %d characters, none of them a control character, got %q", protocol.MaxUserIDLen, c.UserID)
 	}
 	if c.AppID == 0 {
 		return errors.New("app id: must not be 0")
 	}
 	if c.Room != "" && !protocol.ValidRoom(c.Room) {
-		return fmt.Errorf("room: want 1 to %d bytes without control characters, got %q", protocol.MaxRoomLen, c.Room)
+		return fmt.Errorf("room: want 1 to %d characters, none of them a control character, got %q", protocol.MaxRoomLen, c.Room)
 	}
 	for _, d := range []struct {
 		name string

@@ -152,7 +152,7 @@ func startTUIClient(t *testing.T, ctx context.Context, cfg Config) *tuiClient {
 	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 100}); err != nil {
 		t.Fatal(err)
 	}
-	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
+	before, err := getTermios(int(tty.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestChat_TUIAndLineModeChatAcrossAServerRestart(t *testing.T) {
 	if err := alice.wait(t); err != nil {
 		t.Errorf("TUI client: %v", err)
 	}
-	after, err := unix.IoctlGetTermios(int(alice.tty.Fd()), unix.TCGETS)
+	after, err := getTermios(int(alice.tty.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
