@@ -79,7 +79,7 @@ func TestChat_BadCommandLinesAreUsageErrors(t *testing.T) {
 		{"bad url", []string{"chat", "--user", "a", "--url", "http://x/acc"}, "url: want ws://"},
 		{"app id 0", []string{"chat", "--user", "a", "--app-id", "0"}, "app id: must not be 0"},
 		{"app id too big", []string{"chat", "--user", "a", "--app-id", "4294967296"}, "--app-id: want at most"},
-		{"bad room", []string{"chat", "--user", "a", "--room", strings.Repeat("r", 65)}, "room: want 1 to 64 bytes"},
+		{"bad room", []string{"chat", "--user", "a", "--room", strings.Repeat("r", 65)}, "room: want 1 to 64 characters"},
 		{"argument", []string{"chat", "--user", "a", "extra"}, "takes no arguments"},
 	}
 	for _, tt := range tests {

@@ -506,6 +506,7 @@ func TestCluster_OverRedisCluster(t *testing.T) {
 	alice := login(t, ns[0], 101, "alice")
 	login(t, ns[1], 101, "bob")
 	waitOnline(t, ns[1], "alice", "n1")
+	waitOnline(t, ns[0], "bob", "n2") // presence writes are batched: the list reads what is written
 	pushForm(t, ns[1], "/user/sendMessage", sendTo("alice", "through the cluster"), http.StatusOK)
 	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdMsg)); m.Msg != "through the cluster" {
 		t.Fatalf("alice got %+v", m)

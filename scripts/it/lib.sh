@@ -53,14 +53,33 @@ wait_for() {
 
 # start_redis DIR [CMD...]: starts a throwaway redis-server (no persistence) on a free
 # loopback port, run through CMD if given (e.g. nice -n -10), with its files and log in
-# DIR; sets redis_port and waits until it answers.
+# DIR; sets redis_port and waits until it answers. A port that nothing listens on may
+# still be the local end of a connection (the port range covers it), which makes the
+# bind fail: then it tries another port, up to five.
 start_redis() {
-	local dir=$1
+	local dir=$1 pid _
 	shift
-	redis_port=$(free_port)
-	"$@" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
-	pids+=($!)
-	wait_for redis-cli -p "$redis_port" ping || die "redis-server did not start"
+	for _ in 1 2 3 4 5; do
+		redis_port=$(free_port)
+		"$@" redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" >"$dir/redis.log" 2>&1 &
+		pid=$!
+		if wait_for redis_up "$pid" "$redis_port" && kill -0 "$pid" 2>/dev/null; then
+			pids+=("$pid")
+			return
+		fi
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		grep -q "Address already in use" "$dir/redis.log" || break
+	done
+	show_logs "$dir/redis.log"
+	die "redis-server did not start"
+}
+
+# redis_up PID PORT: succeeds when the redis-server answers on PORT; exits the retries of
+# wait_for early (by succeeding) when PID has died, which start_redis then sees.
+redis_up() {
+	kill -0 "$1" 2>/dev/null || return 0
+	redis-cli -p "$2" ping
 }
 
 # pids are the processes the script started (append with pids+=($!)); stop_started stops
