@@ -23,6 +23,7 @@ type metrics struct {
 	authFailures prometheus.Counter
 	rateLimited  prometheus.Counter
 	adminRefused prometheus.Counter
+	unanswered   prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -42,7 +43,9 @@ func newMetrics(s *Server) *metrics {
 	m.rateLimited = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gows_rate_limited_total", Help: "Inbound WebSocket messages refused by the per-connection rate limit."})
 	m.adminRefused = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "gows_admin_refused_total", Help: "Admin HTTP requests refused (401 without the token, 403 from non-loopback clients)."})
+		Name: "gows_admin_refused_total", Help: "Admin HTTP requests refused (401 without the token, 403 from clients not on this machine)."})
+	m.unanswered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gows_answers_undelivered_total", Help: "Answers to WebSocket commands not sent because the connection was closing (the client closed, or was closed, before its answer was ready)."})
 	e := s.engine
 	stat := func(f func(conn.Snapshot) float64) func() float64 {
 		return func() float64 { return f(e.Stats()) }
@@ -56,7 +59,7 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.logins, m.busy, m.commands, m.pushes, m.authFailures, m.rateLimited, m.adminRefused,
+		m.logins, m.busy, m.commands, m.pushes, m.authFailures, m.rateLimited, m.adminRefused, m.unanswered,
 		gauge("gows_connections", "Open (upgraded) WebSocket connections.", stat(func(x conn.Snapshot) float64 { return float64(x.Open) })),
 		gauge("gows_connections_handshaking", "Accepted sockets not yet upgraded.", stat(func(x conn.Snapshot) float64 { return float64(x.Handshaking) })),
 		gauge("gows_users", "Logged-in users on this node.", func() float64 { return float64(s.hub.Count()) }),

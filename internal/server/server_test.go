@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/testutil"
+	"github.com/gows-dev/gows/internal/wsframe"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -233,6 +235,37 @@ func TestWS_ClosingLeavesRoomsWithNotices(t *testing.T) {
 	if users.UserCount != 1 || users.UserList[0] != "m1" {
 		t.Fatalf("room small after m2 closed: %+v", users)
 	}
+}
+
+// Commands a client sends just before its close frame still run, but their answers have
+// nowhere to go: they are counted, not silently lost.
+func TestWS_AnswersAfterTheClientClosedAreCounted(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.MessageBurst = 1000 }) // 200 pings at once are not abuse here
+	c := testutil.Dial(t, srv.WSURL, nil)
+	c.Login(101, "quitter")
+	var burst []byte
+	for i := range 200 {
+		burst = append(burst, wsframe.AppendFrame(nil, true, wsframe.OpText, []byte(fmt.Sprintf(`{"seq":"%d","cmd":"ping"}`, i)), &[4]byte{1, 2, 3, 4})...)
+	}
+	burst = append(burst, wsframe.AppendFrame(nil, true, wsframe.OpClose, []byte{0x03, 0xe8}, &[4]byte{1, 2, 3, 4})...)
+	if _, err := c.Conn.UnderlyingConn().Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	answered := 0
+	for {
+		_ = c.Conn.SetReadDeadline(time.Now().Add(testutil.ReadTimeout))
+		if _, _, err := c.Conn.ReadMessage(); err != nil {
+			break // the server's close
+		}
+		answered++
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		v, _ := strconv.Atoi(metric(t, srv, "gows_answers_undelivered_total"))
+		if answered+v != 200 {
+			return fmt.Errorf("%d pings answered and %d counted as undelivered, want 200 in all", answered, v)
+		}
+		return nil
+	})
 }
 
 func TestWS_DuplicateLoginKicksOldConnection(t *testing.T) {

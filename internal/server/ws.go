@@ -376,7 +376,12 @@ func (s *Server) reply(c *conn.Conn, seq, cmd string, code protocol.Code, msg st
 		s.log.Error("encode response", "cmd", cmd, "err", err)
 		b, _ = protocol.EncodeResponse(seq, cmd, protocol.ServerError, "encode response failed", nil) // static data: cannot fail
 	}
-	_ = c.Send(conn.TextFrame(b)) // fails only for a closing connection, which no longer needs answers
+	if err := c.Send(conn.TextFrame(b)); err != nil {
+		// The connection is closing: the client closed it (or was closed) while the
+		// command ran, and its answer has nowhere to go.
+		s.metrics.unanswered.Inc()
+		s.log.Debug("answer not sent: the connection is closing", "conn_id", c.ID(), "cmd", cmd, "seq", seq, "err", err)
+	}
 }
 
 // pushFrame encodes a push once, for any number of recipients.
