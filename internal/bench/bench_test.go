@@ -391,6 +391,19 @@ func TestReadReport_RejectsJSONThatIsNotAReport(t *testing.T) {
 
 // The loops of all workers are paced as one stream at the run's rate: together they
 // never run ahead of it, from the first connection on, and they do not fall behind.
+// A stream whose loop wakes later than its next token (here every 150 ms at 10 per
+// second) still keeps its rate: the tokens of a late wake-up are not thrown away.
+func TestPacer_LateWakeUpsKeepTheRate(t *testing.T) {
+	b := newPacer(10, 0, 1, 0)
+	got := 0
+	for now := int64(0); now <= 10e9; now += 150e6 {
+		got += b.take(100, now)
+	}
+	if got < 98 {
+		t.Fatalf("%d connections in 10 s at 10 per second, waking every 150 ms", got)
+	}
+}
+
 func TestPacer_StreamsTakeTurnsFromTheFirstConnection(t *testing.T) {
 	tests := []struct {
 		name    string
