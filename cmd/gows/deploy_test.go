@@ -168,7 +168,10 @@ func TestDeploy_UnitStopTimeoutCoversTheDrain(t *testing.T) {
 	}
 	for name, cfg := range configs {
 		c := cfg.Cluster
-		need := cfg.DrainDelay + c.RedisTimeout + cfg.DrainTimeout + max(c.NodeTTL, 4*c.RedisTimeout)
+		// The presence notices of the last connections: one in flight and the rest, each
+		// within an RPC timeout.
+		notices := 2 * c.RPCTimeout
+		need := cfg.DrainDelay + c.RedisTimeout + cfg.DrainTimeout + notices + max(c.NodeTTL, 4*c.RedisTimeout)
 		if stop < need {
 			t.Errorf("%s: TimeoutStopSec=%s is shorter than the stop of %s (%s)", unitFile, raw, name, need)
 		}

@@ -89,6 +89,46 @@ func metric(t *testing.T, s *testutil.Server, name string) string {
 	return ""
 }
 
+// noNoticeBefore pushes a marker to user (client c) through node s, reads up to it, and
+// fails when a notice read on the way matches bad: what a node sent before the marker
+// was sent, it sent first.
+func noNoticeBefore(t *testing.T, s *testutil.Server, c *testutil.Client, user string, bad func(cmd string, m protocol.Message) bool) {
+	t.Helper()
+	pushForm(t, s, "/user/sendMessage", sendTo(user, "marker"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, c.Push(protocol.CmdMsg)); m.Msg != "marker" {
+		t.Fatalf("%s got %+v", user, m)
+	}
+	for _, p := range c.Pending() {
+		if m := testutil.Data[protocol.Message](t, p); bad(p.Cmd, m) {
+			t.Fatalf("%s got %s %+v", user, p.Cmd, m)
+		}
+	}
+}
+
+// limitedCluster starts two cluster nodes with presence_limit limit.
+func limitedCluster(t *testing.T, redisURL string, limit int) []*testutil.Server {
+	t.Helper()
+	var ns []*testutil.Server
+	for i := range 2 {
+		cfg := inCluster(t, fmt.Sprintf("n%d", i+1), redisURL)
+		ns = append(ns, testutil.StartServer(t, func(c *server.Config) { cfg(c); c.PresenceLimit = limit }))
+	}
+	waitClusterSize(t, 2, ns...)
+	return ns
+}
+
+// inRoomTogether logs watcher in on node a and user on node b (which may be a), joins both
+// to room, and reads the watcher's enter notices of user, for the app and for the room.
+func inRoomTogether(t *testing.T, a, b *testutil.Server, watcher, user, room string) (*testutil.Client, *testutil.Client) {
+	t.Helper()
+	w := login(t, a, 101, watcher)
+	u := login(t, b, 101, user)
+	wantNotice(t, w, protocol.CmdEnter, user, "")
+	joinAll(t, room, w, u)
+	wantNotice(t, w, protocol.CmdEnter, user, room)
+	return w, u
+}
+
 // joinAll joins every client to room.
 func joinAll(t *testing.T, room string, cs ...*testutil.Client) {
 	t.Helper()
@@ -299,11 +339,7 @@ func TestCluster_KickoutAcrossNodes(t *testing.T) {
 func TestCluster_TakeoverIsNoExit(t *testing.T) {
 	r := testutil.StartRedis(t)
 	ns := startCluster(t, 2, r.URL())
-	watcher := login(t, ns[0], 101, "watcher")
-	older := login(t, ns[0], 101, "dup")
-	wantNotice(t, watcher, protocol.CmdEnter, "dup", "")
-	joinAll(t, "lobby", watcher, older)
-	wantNotice(t, watcher, protocol.CmdEnter, "dup", "lobby")
+	watcher, older := inRoomTogether(t, ns[0], ns[0], "watcher", "dup", "lobby")
 	waitOnline(t, ns[1], "dup", "n1")
 	login(t, ns[1], 101, "dup")
 	var ce *websocket.CloseError
@@ -318,16 +354,10 @@ func TestCluster_TakeoverIsNoExit(t *testing.T) {
 		return nil
 	})
 	// The replaced session is logged out on n1; a push sent after that arrives after any
-	// notice its logout sent.
-	pushForm(t, ns[0], "/user/sendMessage", sendTo("watcher", "marker"), http.StatusOK)
-	if m := testutil.Data[protocol.Message](t, watcher.Push(protocol.CmdMsg)); m.Msg != "marker" {
-		t.Fatalf("watcher got %+v", m)
-	}
-	for _, p := range watcher.Pending() {
-		if m := testutil.Data[protocol.Message](t, p); p.Cmd == protocol.CmdExit && m.Target == "" {
-			t.Fatalf("watcher was told dup left while dup is online on n2: %+v", m)
-		}
-	}
+	// notice its logout sent. Dup is online on n2: no app exit.
+	noNoticeBefore(t, ns[0], watcher, "watcher", func(cmd string, m protocol.Message) bool {
+		return cmd == protocol.CmdExit && m.Target == ""
+	})
 }
 
 // TestCluster_RedisDownAndBack: with Redis killed, local pushes and logins work and
@@ -546,13 +576,7 @@ func TestCluster_PresenceNoticesCrossNodes(t *testing.T) {
 // small is not told to the other nodes when the app is above the presence limit across
 // the cluster.
 func TestCluster_PresenceNoticesBoundedClusterWide(t *testing.T) {
-	r := testutil.StartRedis(t)
-	var ns []*testutil.Server
-	for i := range 2 {
-		cfg := inCluster(t, fmt.Sprintf("n%d", i+1), r.URL())
-		ns = append(ns, testutil.StartServer(t, func(c *server.Config) { cfg(c); c.PresenceLimit = 2 }))
-	}
-	waitClusterSize(t, 2, ns...)
+	ns := limitedCluster(t, testutil.StartRedis(t).URL(), 2)
 	alice := login(t, ns[0], 101, "alice")
 	carol := login(t, ns[0], 101, "carol") // n1 has 2 users: at the limit
 	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "carol" {
@@ -577,6 +601,43 @@ func TestCluster_PresenceNoticesBoundedClusterWide(t *testing.T) {
 	if v := metric(t, ns[1], "gows_cluster_notices_forwarded_total"); v != "0" {
 		t.Errorf("n2 forwarded %q notices, want 0", v)
 	}
+}
+
+// An app is big by its users on all nodes: a login on a node where the app is small is
+// no notice for that node's users either, when the cluster has more than the limit.
+func TestCluster_AppNoticesGatedClusterWideOnTheirOwnNodeToo(t *testing.T) {
+	ns := limitedCluster(t, testutil.StartRedis(t).URL(), 3)
+	for i := range 4 {
+		u := fmt.Sprintf("a%d", i)
+		login(t, ns[0], 101, u)
+		waitOnline(t, ns[1], u, "n1")
+	}
+	p2 := login(t, ns[1], 101, "p2") // n2: 1 user; the cluster: 5
+	login(t, ns[1], 101, "q2")       // n2: 2 users, under the limit; the cluster: 6, over it
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if v := metric(t, ns[1], "gows_cluster_notices_skipped_total"); v != "2" {
+			return fmt.Errorf("n2 skipped %q notices, want 2 (p2's and q2's enter)", v)
+		}
+		return nil
+	})
+	// Above the presence limit across the cluster: no enter, on n2 either.
+	noNoticeBefore(t, ns[1], p2, "p2", func(cmd string, _ protocol.Message) bool { return cmd == protocol.CmdEnter })
+}
+
+// A node that stops still tells the other nodes' users that its users left: the notices
+// of its last connections are forwarded before it deregisters.
+func TestCluster_StoppingNodeForwardsItsUsersExits(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	watcher, leaver := inRoomTogether(t, ns[0], ns[1], "watcher", "leaver", "rr")
+	stopped := make(chan error, 1)
+	go func() { stopped <- ns[1].Stop() }()
+	_ = leaver.ReadClose() // answers the node's 1001, so that its drain ends at once
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	wantNotice(t, watcher, protocol.CmdExit, "leaver", "rr")
+	wantNotice(t, watcher, protocol.CmdExit, "leaver", "")
 }
 
 // TestCluster_BroadcastReachesANodeThatJustJoined: a node that joins is reached by a

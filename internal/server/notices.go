@@ -4,22 +4,28 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/gows-dev/gows/internal/server/conn"
+	"github.com/gows-dev/gows/internal/server/hub"
 )
 
-// Presence notices across a cluster. A login, logout, join or leave tells the users of
-// the same small app or room on this node at once (see notify), and queues the notice
-// here for the other nodes: one goroutine sends the queued notices, one at a time, to
-// every peer as the frame this node encoded, through the same SendApp and SendRoom
-// calls a broadcast uses. So the login path never waits for a peer, and forwarding
-// costs at most one fan-out in flight per node.
+// Presence notices across a cluster. A join or leave tells the users of the same small
+// room on this node at once (see notify), and queues the notice here for the other
+// nodes; a login or logout queues its app notice here for this node's users as well. One
+// goroutine sends the queued notices, one at a time, to every peer as the frame this
+// node encoded, through the same SendApp and SendRoom calls a broadcast uses. So the
+// login path never waits for a peer, and forwarding costs at most one fan-out in flight
+// per node.
 //
-// The bound on apps is cluster-wide: an app notice goes to the peers only while the app
-// has at most presence_limit users on all nodes together, a figure read from the
-// presence store at most once per noticeCountAge per app (in a big app the local gate
-// in notify stops nearly all notices first; this one stops the rest). Room membership is
-// not stored cluster-wide, so room notices are gated by the room's size on this node.
-// A notice that finds the queue full, or that is still queued when the node stops, is
-// dropped, counted and logged; one the app's size rules out is counted as skipped.
+// The bound on apps is cluster-wide: an app notice goes out, here and to the peers, only
+// while the app has at most presence_limit users on all nodes together, a figure read
+// from the presence store at most once per noticeCountAge per app (in a big app the
+// local gate in notify stops nearly all notices first; this one stops the rest). Room
+// membership is not stored cluster-wide, so room notices are gated by the room's size on
+// this node. A notice that finds the queue full is dropped, counted and logged; when the
+// node stops, what is queued (the exits of its last connections) is still forwarded,
+// within one RPC timeout, and the rest dropped and counted. One the app's size rules out
+// is counted as skipped.
 
 const (
 	noticeQueue    = 1024        // notices waiting to be forwarded
@@ -33,6 +39,10 @@ type notice struct {
 	app     uint32
 	room    string
 	payload []byte
+	// local: an app notice this node's users have not had yet (except the session it
+	// is about, which may be nil).
+	local  bool
+	except *hub.Session
 }
 
 // appSize is an app's cluster-wide user count and when it was read.
@@ -73,36 +83,64 @@ func (f *noticeForwarder) drop(n int, reason string) {
 	}
 }
 
-// run forwards queued notices until ctx is cancelled; what is still queued then is
-// dropped (and counted).
+// run forwards queued notices until ctx is cancelled, then what is still queued within
+// one RPC timeout; the rest is dropped (and counted). A notice being sent when ctx is
+// cancelled is finished: each send has its own RPC timeout.
 func (f *noticeForwarder) run(ctx context.Context) {
+	sendCtx := context.WithoutCancel(ctx)
 	for {
 		select {
 		case <-ctx.Done():
-			if n := len(f.queue); n > 0 {
-				f.drop(n, "node stopping")
-			}
+			f.flush(sendCtx)
 			return
 		case n := <-f.queue:
+			f.forward(sendCtx, n)
+		}
+	}
+}
+
+// flush forwards the notices still queued when the node stops: the exits of its last
+// connections, which the other nodes' users would otherwise never hear of.
+func (f *noticeForwarder) flush(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, f.s.cfg.Cluster.RPCTimeout)
+	defer cancel()
+	for {
+		select {
+		case n := <-f.queue:
+			if ctx.Err() != nil {
+				f.drop(1+len(f.queue), "node stopping")
+				return
+			}
 			f.forward(ctx, n)
+		default:
+			return
 		}
 	}
 }
 
 func (f *noticeForwarder) forward(ctx context.Context, n notice) {
 	if len(f.s.broker.FreshPeers(ctx, peersMaxAge)) == 0 {
-		return // nobody else to tell
+		f.deliverLocal(n) // alone: this node's size, checked in notify, is the app's
+		return
 	}
 	if n.room == "" && !f.small(ctx, n.app) {
 		f.skipped.Add(1)
 		return
 	}
+	f.deliverLocal(n)
 	rctx, cancel := context.WithTimeout(ctx, f.s.cfg.Cluster.RPCTimeout)
 	defer cancel()
 	if _, failed := f.s.broadcastRemote(rctx, n.app, n.room, n.payload); failed > 0 {
 		f.s.log.Debug("presence notice not delivered to every node", "app_id", n.app, "room", n.room, "nodes_failed", failed)
 	}
 	f.forwarded.Add(1)
+}
+
+// deliverLocal sends an app notice to this node's users when it has not yet.
+func (f *noticeForwarder) deliverLocal(n notice) {
+	if n.local {
+		f.s.hub.SendApp(n.app, conn.TextFrame(n.payload), n.except)
+	}
 }
 
 // small reports whether app has at most presence_limit users across the cluster. An

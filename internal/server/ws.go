@@ -358,6 +358,12 @@ func (s *Server) notify(app uint32, room string, size int, cmd, user string, exc
 		s.log.Error("encode push", "cmd", cmd, "err", err)
 		return
 	}
+	if room == "" && s.notices != nil {
+		// In a cluster an app is small or big by its users on all nodes together: the
+		// forwarder, which reads that figure, tells this node's users too.
+		s.notices.add(notice{app: app, payload: payload, local: true, except: except})
+		return
+	}
 	frame := conn.TextFrame(payload)
 	if room == "" {
 		s.hub.SendApp(app, frame, except)
