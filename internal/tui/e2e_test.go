@@ -299,6 +299,36 @@ func TestChat_LineModeSendsThenExitsAtEndOfInput(t *testing.T) {
 	listener.out.waitFor(t, mark, "second")
 }
 
+// A script that pipes more lines than the server's default allowance (50 a second, a
+// burst of 100) is paced, not refused and disconnected: every line arrives.
+func TestChat_LineModeKeepsUnderTheServersRateLimit(t *testing.T) {
+	srv := testutil.StartServer(t)
+	ctx := t.Context()
+	listener := startLineClient(t, ctx, chatConfig(srv.WSURL, "listener"))
+	mark := listener.out.waitFor(t, 0, "-- connected")
+	script := startLineClient(t, ctx, chatConfig(srv.WSURL, "script"))
+	var lines strings.Builder
+	for i := range 150 {
+		fmt.Fprintf(&lines, "line-%03d\n", i)
+	}
+	if _, err := io.WriteString(script.in, lines.String()); err != nil {
+		t.Fatal(err)
+	}
+	if err := script.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := script.wait(t); err != nil {
+		t.Fatalf("script: %v\n%s", err, script.out.text())
+	}
+	if out := script.out.text(); strings.Contains(out, "rate limit") {
+		t.Fatalf("the server refused lines:\n%s", out)
+	}
+	listener.out.waitFor(t, mark, "<script> line-149")
+	if got := strings.Count(listener.out.text(), "<script> line-"); got != 150 {
+		t.Fatalf("the listener got %d of 150 lines", got)
+	}
+}
+
 // TestChat_KickoutEndsTheSession logs the same user in twice: the first session is kicked
 // out (close 4001) and does not reconnect; Run returns the close error.
 func TestChat_KickoutEndsTheSession(t *testing.T) {
