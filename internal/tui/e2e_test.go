@@ -273,13 +273,18 @@ func TestChat_TUIAndLineModeChatAcrossAServerRestart(t *testing.T) {
 
 // TestChat_LineModeSendsThenExitsAtEndOfInput is the script case: lines piped in before
 // the login are sent after it, and the end of input waits for their answers.
-func TestChat_LineModeSendsThenExitsAtEndOfInput(t *testing.T) {
+// listenerAndScript starts a server and two line-mode clients of it: "listener",
+// connected (its output from mark on is new), and "script".
+func listenerAndScript(t *testing.T) (listener *lineClient, mark int, script *lineClient) {
+	t.Helper()
 	srv := testutil.StartServer(t)
-	ctx := t.Context()
-	listener := startLineClient(t, ctx, chatConfig(srv.WSURL, "listener"))
-	mark := listener.out.waitFor(t, 0, "-- connected")
+	listener = startLineClient(t, t.Context(), chatConfig(srv.WSURL, "listener"))
+	mark = listener.out.waitFor(t, 0, "-- connected")
+	return listener, mark, startLineClient(t, t.Context(), chatConfig(srv.WSURL, "script"))
+}
 
-	script := startLineClient(t, ctx, chatConfig(srv.WSURL, "script"))
+func TestChat_LineModeSendsThenExitsAtEndOfInput(t *testing.T) {
+	listener, mark, script := listenerAndScript(t)
 	script.typeLine(t, "first")
 	script.typeLine(t, "/msg listener second")
 	script.typeLine(t, "/users")
@@ -302,11 +307,7 @@ func TestChat_LineModeSendsThenExitsAtEndOfInput(t *testing.T) {
 // A script that pipes more lines than the server's default allowance (50 a second, a
 // burst of 100) is paced, not refused and disconnected: every line arrives.
 func TestChat_LineModeKeepsUnderTheServersRateLimit(t *testing.T) {
-	srv := testutil.StartServer(t)
-	ctx := t.Context()
-	listener := startLineClient(t, ctx, chatConfig(srv.WSURL, "listener"))
-	mark := listener.out.waitFor(t, 0, "-- connected")
-	script := startLineClient(t, ctx, chatConfig(srv.WSURL, "script"))
+	listener, mark, script := listenerAndScript(t)
 	var lines strings.Builder
 	for i := range 150 {
 		fmt.Fprintf(&lines, "line-%03d\n", i)
