@@ -197,8 +197,7 @@ func fromThisMachine(proxies []netip.Prefix) func(*http.Request) bool {
 		if !peer.Addr().IsLoopback() {
 			return false
 		}
-		h := r.Header
-		if h.Get("X-Forwarded-For") == "" && h.Get("X-Real-IP") == "" && h.Get("Forwarded") == "" {
+		if !conn.Forwarded(r) {
 			return true
 		}
 		return conn.Trusted(proxies, peer.Addr()) && conn.ClientAddr(r, peer, proxies).Addr().IsLoopback()

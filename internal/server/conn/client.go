@@ -37,6 +37,20 @@ func ClientAddr(r *http.Request, peer netip.AddrPort, proxies []netip.Prefix) ne
 	return peer
 }
 
+// ForwardHeaders are the headers a proxy adds to a request it forwards, as an HTTP field
+// list (for Vary).
+const ForwardHeaders = "X-Forwarded-For, X-Forwarded-Host, Forwarded, X-Real-IP"
+
+// Forwarded reports whether a proxy forwarded r: it carries one of ForwardHeaders.
+func Forwarded(r *http.Request) bool {
+	for k := range strings.SplitSeq(ForwardHeaders, ", ") {
+		if r.Header.Get(k) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // Trusted reports whether ip is in one of proxies.
 func Trusted(proxies []netip.Prefix, ip netip.Addr) bool {
 	for _, p := range proxies {

@@ -22,6 +22,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/gows-dev/gows/internal/server/conn"
 )
 
 //go:embed index.html static
@@ -92,18 +94,6 @@ type handler struct {
 	static  map[string]asset // keyed by request path, e.g. "/static/app.js"
 }
 
-// forwardHeaders mark a request a proxy forwarded.
-var forwardHeaders = []string{"X-Forwarded-For", "X-Forwarded-Host", "Forwarded", "X-Real-IP"}
-
-func forwarded(r *http.Request) bool {
-	for _, k := range forwardHeaders {
-		if r.Header.Get(k) != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // Handler returns the chat page's handler, safe for concurrent use. It serves
 //
 //	GET /             the chat page
@@ -155,10 +145,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch p := r.URL.Path; {
 	case p == "/" || p == "/home/index":
 		a = h.page
-		if forwarded(r) {
+		if conn.Forwarded(r) {
 			a = h.proxied
 		}
-		w.Header().Set("Vary", strings.Join(forwardHeaders, ", "))
+		w.Header().Set("Vary", conn.ForwardHeaders)
 		w.Header().Set("Content-Security-Policy", contentSecurityPolicy)
 		w.Header().Set("Referrer-Policy", "no-referrer")
 	case strings.HasPrefix(p, "/static/"):

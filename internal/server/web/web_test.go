@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gows-dev/gows/internal/server/conn"
 )
 
 func serve(t *testing.T, h http.Handler, method, target string, header http.Header) *httptest.ResponseRecorder {
@@ -93,7 +95,7 @@ func TestHandler_ServesPageWithConfig(t *testing.T) {
 // does) the page connects through the proxy, not to the node's own port.
 func TestHandler_ProxiedPageUsesThePagePort(t *testing.T) {
 	h := Handler(Config{WSPort: 8089, WSPath: "/acc"})
-	for _, k := range forwardHeaders {
+	for k := range strings.SplitSeq(conn.ForwardHeaders, ", ") {
 		rec := serve(t, h, http.MethodGet, "/", http.Header{http.CanonicalHeaderKey(k): {"203.0.113.9"}})
 		if got := pageConfigOf(t, rec.Body.String()); got != (pageConfig{WSPath: "/acc"}) {
 			t.Errorf("forwarded with %s: config %+v, want the page's own port", k, got)
