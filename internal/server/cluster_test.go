@@ -148,6 +148,15 @@ func wantNotice(t *testing.T, c *testutil.Client, cmd, from, target string) {
 	}
 }
 
+// loginOnN1 logs user in on ns[0] and waits until ns[1] sees it online there (presence
+// writes are batched).
+func loginOnN1(t *testing.T, ns []*testutil.Server, user string) *testutil.Client {
+	t.Helper()
+	c := login(t, ns[0], 101, user)
+	waitOnline(t, ns[1], user, "n1")
+	return c
+}
+
 func login(t *testing.T, s *testutil.Server, app uint32, user string) *testutil.Client {
 	t.Helper()
 	c := testutil.Dial(t, s.WSURL, nil)
@@ -305,8 +314,7 @@ func TestCluster_SingleNodeListsItself(t *testing.T) {
 func TestCluster_KickoutAcrossNodes(t *testing.T) {
 	r := testutil.StartRedis(t)
 	ns := startCluster(t, 2, r.URL())
-	older := login(t, ns[0], 101, "alice")
-	waitOnline(t, ns[1], "alice", "n1")
+	older := loginOnN1(t, ns, "alice")
 	newer := login(t, ns[1], 101, "alice")
 
 	if p := older.Push(protocol.CmdKickout); p.Response.Code != protocol.OK {
@@ -551,8 +559,7 @@ func TestCluster_OverRedisCluster(t *testing.T) {
 func TestCluster_PresenceNoticesCrossNodes(t *testing.T) {
 	r := testutil.StartRedis(t)
 	ns := startCluster(t, 2, r.URL())
-	alice := login(t, ns[0], 101, "alice")
-	waitOnline(t, ns[1], "alice", "n1")
+	alice := loginOnN1(t, ns, "alice")
 	bob := login(t, ns[1], 101, "bob")
 	wantNotice(t, alice, protocol.CmdEnter, "bob", "")
 	joinAll(t, "lobby", alice, bob)
@@ -582,8 +589,7 @@ func TestCluster_PresenceNoticesBoundedClusterWide(t *testing.T) {
 	if m := testutil.Data[protocol.Message](t, alice.Push(protocol.CmdEnter)); m.From != "carol" {
 		t.Fatalf("alice got enter %+v", m)
 	}
-	login(t, ns[0], 101, "dave") // above the limit on n1: no notice
-	waitOnline(t, ns[1], "dave", "n1")
+	loginOnN1(t, ns, "dave")    // above the limit on n1: no notice
 	login(t, ns[1], 101, "bob") // n2 has 1 user, the cluster 4: above the limit
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if v := metric(t, ns[1], "gows_cluster_notices_skipped_total"); v != "1" {
@@ -609,8 +615,7 @@ func TestCluster_AppNoticesGatedClusterWideOnTheirOwnNodeToo(t *testing.T) {
 	ns := limitedCluster(t, testutil.StartRedis(t).URL(), 3)
 	for i := range 4 {
 		u := fmt.Sprintf("a%d", i)
-		login(t, ns[0], 101, u)
-		waitOnline(t, ns[1], u, "n1")
+		loginOnN1(t, ns, u)
 	}
 	p2 := login(t, ns[1], 101, "p2") // n2: 1 user; the cluster: 5
 	login(t, ns[1], 101, "q2")       // n2: 2 users, under the limit; the cluster: 6, over it

@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gows-dev/gows/internal/server/conn"
 	"github.com/gows-dev/gows/internal/server/hub"
 )
 
@@ -39,10 +38,8 @@ type notice struct {
 	app     uint32
 	room    string
 	payload []byte
-	// local: an app notice this node's users have not had yet (except the session it
-	// is about, which may be nil).
-	local  bool
-	except *hub.Session
+	except  *hub.Session // the session it is about, told nothing here; may be nil
+	here    bool         // this node's users have not been told yet
 }
 
 // appSize is an app's cluster-wide user count and when it was read.
@@ -120,14 +117,14 @@ func (f *noticeForwarder) flush(ctx context.Context) {
 
 func (f *noticeForwarder) forward(ctx context.Context, n notice) {
 	if len(f.s.broker.FreshPeers(ctx, peersMaxAge)) == 0 {
-		f.deliverLocal(n) // alone: this node's size, checked in notify, is the app's
+		f.tellHere(n) // alone: this node's size, checked in notify, is the app's
 		return
 	}
 	if n.room == "" && !f.small(ctx, n.app) {
 		f.skipped.Add(1)
 		return
 	}
-	f.deliverLocal(n)
+	f.tellHere(n)
 	rctx, cancel := context.WithTimeout(ctx, f.s.cfg.Cluster.RPCTimeout)
 	defer cancel()
 	if _, failed := f.s.broadcastRemote(rctx, n.app, n.room, n.payload); failed > 0 {
@@ -136,10 +133,10 @@ func (f *noticeForwarder) forward(ctx context.Context, n notice) {
 	f.forwarded.Add(1)
 }
 
-// deliverLocal sends an app notice to this node's users when it has not yet.
-func (f *noticeForwarder) deliverLocal(n notice) {
-	if n.local {
-		f.s.hub.SendApp(n.app, conn.TextFrame(n.payload), n.except)
+// tellHere tells this node's users the notice if notify left that to the forwarder.
+func (f *noticeForwarder) tellHere(n notice) {
+	if n.here {
+		f.s.tellHere(n)
 	}
 }
 

@@ -264,12 +264,9 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Warn("mark node draining in the cluster", "err", err)
 		}
 		cancel()
-		if s.cfg.DrainDelay > 0 {
-			// Serving as before, with /readyz answering 503: load balancers that poll it
-			// take the node out of rotation before its listeners close.
-			t := time.NewTimer(s.cfg.DrainDelay)
-			<-t.C
-		}
+		// Serving as before, with /readyz answering 503: load balancers that poll it take
+		// the node out of rotation before its listeners close.
+		time.Sleep(s.cfg.DrainDelay)
 		stop()
 		return nil
 	})

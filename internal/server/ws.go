@@ -358,20 +358,28 @@ func (s *Server) notify(app uint32, room string, size int, cmd, user string, exc
 		s.log.Error("encode push", "cmd", cmd, "err", err)
 		return
 	}
-	if room == "" && s.notices != nil {
+	n := notice{app: app, room: room, payload: payload, except: except}
+	switch {
+	case s.notices == nil: // a node on its own
+		s.tellHere(n)
+	case room == "":
 		// In a cluster an app is small or big by its users on all nodes together: the
 		// forwarder, which reads that figure, tells this node's users too.
-		s.notices.add(notice{app: app, payload: payload, local: true, except: except})
-		return
+		n.here = true
+		s.notices.add(n)
+	default: // a room is gated by its size here: its members here are told at once
+		s.tellHere(n)
+		s.notices.add(n)
 	}
-	frame := conn.TextFrame(payload)
-	if room == "" {
-		s.hub.SendApp(app, frame, except)
+}
+
+// tellHere sends a presence notice to its app's or room's users on this node.
+func (s *Server) tellHere(n notice) {
+	frame := conn.TextFrame(n.payload)
+	if n.room == "" {
+		s.hub.SendApp(n.app, frame, n.except)
 	} else {
-		s.hub.SendRoom(app, room, frame, except)
-	}
-	if s.notices != nil {
-		s.notices.add(notice{app: app, room: room, payload: payload})
+		s.hub.SendRoom(n.app, n.room, frame, n.except)
 	}
 }
 
