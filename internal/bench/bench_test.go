@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gows-dev/gows/internal/pace"
 )
 
 func newHTTPServer(t *testing.T, h http.Handler) string {
@@ -91,44 +93,6 @@ func TestHistogram_MergeEqualsRecordingTogether(t *testing.T) {
 	var empty Histogram
 	if empty.Quantile(0.99) != 0 {
 		t.Fatal("empty histogram quantile must be 0")
-	}
-}
-
-func TestTokenBucket_PacesToTheRate(t *testing.T) {
-	tests := []struct {
-		name   string
-		rate   float64
-		burst  int
-		stepNs int64
-		steps  int
-		want   int
-	}{
-		{"1000/s over 1s in 1ms steps", 1000, 10, 1e6, 1000, 1000 + 10},
-		{"100/s over 2s in 7ms steps", 100, 2, 7e6, 286, 200 + 2 - 1},
-		// The bucket starts full, so the first step's 60 tokens overflow it.
-		{"20000/s over 1s in 3ms steps", 20000, 400, 3e6, 333, 19980 + 400 - 60},
-		{"unlimited", 0, 1, 1e6, 10, 10 * 50},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			now := int64(1e9)
-			b := newTokenBucket(tt.rate, tt.burst, float64(tt.burst), now)
-			got := 0
-			for range tt.steps {
-				now += tt.stepNs
-				got += b.take(tt.burst*50, now)
-			}
-			if diff := got - tt.want; diff < -2 || diff > 2 {
-				t.Fatalf("took %d tokens, want about %d", got, tt.want)
-			}
-			if tt.rate == 0 {
-				return
-			}
-			w := b.wait(now)
-			if w <= 0 || b.take(1, now+w-w/10-1) != 0 || b.take(1, now+w) != 1 {
-				t.Fatalf("wait %d does not point at the next token", w)
-			}
-		})
 	}
 }
 
@@ -397,7 +361,7 @@ func TestPacer_LateWakeUpsKeepTheRate(t *testing.T) {
 	b := newPacer(10, 0, 1, 0)
 	got := 0
 	for now := int64(0); now <= 10e9; now += 150e6 {
-		got += b.take(100, now)
+		got += b.Take(100, now)
 	}
 	if got < 98 {
 		t.Fatalf("%d connections in 10 s at 10 per second, waking every 150 ms", got)
@@ -419,7 +383,7 @@ func TestPacer_StreamsTakeTurnsFromTheFirstConnection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			now := int64(5e9)
-			var pacers []*tokenBucket
+			var pacers []*pace.Bucket
 			for i := range tt.streams {
 				pacers = append(pacers, newPacer(tt.total/float64(tt.streams), i, tt.streams, now))
 			}
@@ -427,7 +391,7 @@ func TestPacer_StreamsTakeTurnsFromTheFirstConnection(t *testing.T) {
 			for step := range tt.steps + 1 {
 				at := now + int64(step)*tt.stepNs
 				for _, p := range pacers {
-					got += p.take(1000, at)
+					got += p.Take(1000, at)
 				}
 				// By time s (seconds since the start) the run may have opened the
 				// connection at 0 and one every 1/total seconds after it.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gows-dev/gows/internal/netpoll"
+	"github.com/gows-dev/gows/internal/pace"
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/auth"
 	"github.com/gows-dev/gows/internal/wsframe"
@@ -80,7 +81,7 @@ type loop struct {
 	scratch []byte
 	rng     *rand.Rand // mask keys
 
-	bucket   *tokenBucket
+	bucket   *pace.Bucket
 	nextID   uint32 // next connection number to dial
 	endID    uint32 // this loop dials nextID, nextID+stride, ... below endID
 	stride   uint32
@@ -156,7 +157,7 @@ func (l *loop) run() error {
 		l.checkRampDone()
 		timeout := nextSweep - now
 		if !l.closing && l.nextID < l.endID {
-			timeout = min(timeout, l.bucket.wait(now))
+			timeout = min(timeout, l.bucket.Wait(now))
 		}
 		n, _, err := l.poll.Wait(events, int(max(0, (timeout+999_999)/1_000_000)))
 		if err != nil {
@@ -186,7 +187,7 @@ func (l *loop) dialMore(now int64) {
 		return
 	}
 	left := int((l.endID - l.nextID + l.stride - 1) / l.stride)
-	n := l.bucket.take(min(left, maxDialsPerTurn), now)
+	n := l.bucket.Take(min(left, maxDialsPerTurn), now)
 	for range n {
 		id := l.nextID
 		l.nextID += l.stride

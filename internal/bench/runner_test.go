@@ -393,7 +393,7 @@ func TestWorkers_OnlyOneLoopOfTheRunDialsAtTheStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, l := range w.loops {
-			if l.bucket.wait(w.now()) == 0 {
+			if l.bucket.Wait(w.now()) == 0 {
 				ready++
 			}
 		}

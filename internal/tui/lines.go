@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/muesli/cancelreader"
+
+	"github.com/gows-dev/gows/internal/pace"
 )
 
 // maxLineBytes is the longest input line line mode accepts.
@@ -71,8 +73,10 @@ func (e *UnsentError) Unwrap() error { return e.Err }
 // session for good, and nil when ctx ends.
 func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.Writer) error {
 	c := newChat(conn, cfg)
-	pacer := linePacer{tokens: lineBurst, last: time.Now()}
-	var pace <-chan time.Time // set while the pacer holds the next line back
+	start := time.Now()
+	// The pacer's clock is time.Since(start); held is set while it holds the next line back.
+	pacer := pace.New(linesPerSecond, lineBurst, lineBurst, 0)
+	var held <-chan time.Time
 	lines, stopReader := readLines(in)
 	defer stopReader()
 
@@ -110,16 +114,17 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 		return cmp.Or(err, readErr)
 	}
 	for {
-		for len(queue) > 0 && !blocked && pace == nil && len(c.pending) < maxUnanswered {
-			if wait := pacer.take(time.Now()); wait > 0 {
-				pace = time.After(wait)
+		for len(queue) > 0 && !blocked && held == nil && len(c.pending) < maxUnanswered {
+			now := int64(time.Since(start))
+			if wait := pacer.Wait(now); wait > 0 {
+				held = time.After(time.Duration(wait))
 				break
 			}
 			if c.input(queue[0]) == inputOffline {
-				pacer.tokens++ // not sent: give its turn back
 				blocked = true
 				break
 			}
+			pacer.Take(1, now)
 			queue = queue[1:]
 		}
 		if err := write(); err != nil {
@@ -145,8 +150,8 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-pace:
-			pace = nil
+		case <-held:
+			held = nil
 		case <-flush:
 			c.fail("gave up waiting for %d answers", len(c.pending))
 			return finish(nil)
@@ -179,29 +184,13 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 }
 
 // Line mode keeps under a server's default inbound allowance (message_rate 50 per
-// second, message_burst 100): a script that pipes hundreds of lines is slowed down
-// rather than refused and then disconnected (4006) for abuse.
+// second, message_burst 100): lineBurst lines at once, then linesPerSecond, so a script
+// that pipes hundreds of lines is slowed down rather than refused and then disconnected
+// (4006) for abuse.
 const (
 	linesPerSecond = 40
 	lineBurst      = 50
 )
-
-// linePacer is a token bucket of lines: lineBurst at once, then linesPerSecond.
-type linePacer struct {
-	tokens float64
-	last   time.Time
-}
-
-// take uses a token at now, or returns how long until one is there.
-func (p *linePacer) take(now time.Time) time.Duration {
-	p.tokens = min(lineBurst, p.tokens+now.Sub(p.last).Seconds()*linesPerSecond)
-	p.last = now
-	if p.tokens >= 1 {
-		p.tokens--
-		return 0
-	}
-	return time.Duration((1 - p.tokens) / linesPerSecond * float64(time.Second))
-}
 
 // abandon reports each of lines that needs sending as not sent, and returns how many did.
 func (c *chat) abandon(lines []string) int {
