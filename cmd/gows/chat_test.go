@@ -269,3 +269,41 @@ func TestChat_LineModeShowsPushesWithoutASenderAsFromTheServer(t *testing.T) {
 		t.Fatal("chat did not exit at the end of its input")
 	}
 }
+
+// TestChat_LineModeExitsOneWhenALineIsRefused: a script whose lines the server refused
+// (a /msg to a user who is not online) or that the client could not run (an unknown or
+// malformed command) exits 1, not 0; the lines after a refused one are still sent.
+func TestChat_LineModeExitsOneWhenALineIsRefused(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t)
+	peer := testutil.Dial(t, srv.WSURL, nil)
+	peer.Login(101, "peer")
+	tests := []struct {
+		name   string
+		stdin  string
+		code   int
+		stdout []string
+		stderr string
+	}{
+		{"all accepted", "/msg peer one\n/users\n", exitOK,
+			[]string{"-> *peer* one"}, ""},
+		{"offline user", "/msg zed hi\n/msg peer two\n", exitFailure,
+			[]string{"!! zed is not online; not sent: hi", "-> *peer* two"}, "Error: chat: 1 line refused\n"},
+		{"unknown and malformed commands", "/foo\n/msg peer\n/msg peer three\n", exitFailure,
+			[]string{"!! unknown command /foo (try /help)", "!! usage: /msg USER TEXT", "-> *peer* three"},
+			"Error: chat: 2 lines refused\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runChatCLI(t, srv.WSURL, "script", tt.stdin)
+			if res.code != tt.code || res.stderr != tt.stderr {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", res.code, res.stderr, tt.code, tt.stderr)
+			}
+			for _, want := range tt.stdout {
+				if !strings.Contains(res.stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+				}
+			}
+		})
+	}
+}

@@ -21,6 +21,7 @@ type request struct {
 	text string // send: the message
 	show bool   // users: print the list (typed /users) rather than only refresh the panel
 	prev string // join: the room we were in, restored if the join fails
+	line int    // what asked for it: chat.line when it was sent
 }
 
 // chat is the client-side logic of a chat session, shared by the full-screen Model and
@@ -47,6 +48,14 @@ type chat struct {
 	pending map[string]request
 	// lost counts the messages reported not sent because their connection dropped.
 	lost int
+	// line numbers what asks for requests, from 1: each typed line, and each connection's
+	// own join and user list. A request carries its line, so that a line refused twice
+	// (a /join whose leave and join both fail) counts once.
+	line int
+	// refusals counts the lines refused: by the server (an error code) or by the client
+	// (an unknown command, a malformed one). refusedLine is the line refused last.
+	refusals    int
+	refusedLine int
 	// out collects the entries produced since the front end last took them.
 	out []entry
 }
@@ -82,6 +91,16 @@ func (c *chat) fail(format string, args ...any) {
 	c.add(entry{kind: kindError, text: fmt.Sprintf(format, args...)})
 }
 
+// refuse reports that what line asked for was refused, and counts the line once. Line 0
+// is unknown: every such refusal counts.
+func (c *chat) refuse(line int, format string, args ...any) {
+	c.fail(format, args...)
+	if line == 0 || line != c.refusedLine {
+		c.refusals++
+	}
+	c.refusedLine = line
+}
+
 // inputResult tells the front end what became of a typed line.
 type inputResult int
 
@@ -111,6 +130,7 @@ func (c *chat) input(line string) inputResult {
 	if quitCommand(line) {
 		return inputQuit
 	}
+	c.line++
 	if !strings.HasPrefix(line, "/") || strings.HasPrefix(line, "//") {
 		// "//text" sends "/text".
 		if strings.HasPrefix(line, "//") {
@@ -136,7 +156,7 @@ func (c *chat) input(line string) inputResult {
 	case "/users":
 		return c.listUsers(true)
 	}
-	c.fail("unknown command %s (try /help)", name)
+	c.refuse(c.line, "unknown command %s (try /help)", name)
 	return inputDone
 }
 
@@ -154,9 +174,10 @@ func (c *chat) send(r request, data any) inputResult {
 		return inputOffline
 	}
 	if err != nil {
-		c.fail("%s: %v", r.cmd, err)
+		c.refuse(c.line, "%s: %v", r.cmd, err)
 		return inputDone
 	}
+	r.line = c.line
 	c.pending[seq] = r
 	return inputDone
 }
@@ -171,11 +192,11 @@ func (c *chat) sendText(text string) inputResult {
 
 func (c *chat) direct(to, text string) inputResult {
 	if to == "" || text == "" {
-		c.fail("usage: /msg USER TEXT")
+		c.refuse(c.line, "usage: /msg USER TEXT")
 		return inputDone
 	}
 	if !protocol.ValidUserID(to) {
-		c.fail("not a valid user id: %q", to)
+		c.refuse(c.line, "not a valid user id: %q", to)
 		return inputDone
 	}
 	if c.state != StateConnected {
@@ -187,11 +208,11 @@ func (c *chat) direct(to, text string) inputResult {
 
 func (c *chat) join(room string) inputResult {
 	if room == "" || strings.ContainsAny(room, " \t") {
-		c.fail("usage: /join ROOM")
+		c.refuse(c.line, "usage: /join ROOM")
 		return inputDone
 	}
 	if !protocol.ValidRoom(room) {
-		c.fail("not a valid room name: %q", room)
+		c.refuse(c.line, "not a valid room name: %q", room)
 		return inputDone
 	}
 	if room == c.room {
@@ -219,7 +240,7 @@ func (c *chat) join(room string) inputResult {
 
 func (c *chat) leave() inputResult {
 	if c.room == "" {
-		c.fail("not in a room")
+		c.refuse(c.line, "not in a room")
 		return inputDone
 	}
 	if c.state != StateConnected {
@@ -278,6 +299,7 @@ func (c *chat) status(ev StatusEvent) {
 			c.notice("connected to %s as %s", c.server, c.self)
 		}
 		c.everConnected = true
+		c.line++ // the connection's own requests
 		// A new connection has no rooms: join ours again, then fetch who is online.
 		if c.room != "" {
 			c.send(request{cmd: protocol.CmdJoin, room: c.room}, protocol.RoomData{Room: c.room})
@@ -385,21 +407,21 @@ func (c *chat) refused(f protocol.Response, r request, known bool) {
 	res := f.Response
 	why := fmt.Sprintf("%s (%d)", orDefault(clean(res.CodeMsg), res.Code.Text()), res.Code)
 	if !known {
-		c.fail("%s: %s", orDefault(clean(f.Cmd), "server"), why)
+		c.refuse(0, "%s: %s", orDefault(clean(f.Cmd), "server"), why)
 		return
 	}
 	switch {
 	case r.cmd == protocol.CmdSend && r.to != "" && res.Code == protocol.NotData:
-		c.fail("%s is not online; not sent: %s", r.to, clean(r.text))
+		c.refuse(r.line, "%s is not online; not sent: %s", r.to, clean(r.text))
 	case r.cmd == protocol.CmdSend:
-		c.fail("not sent: %s: %s", clean(r.text), why)
+		c.refuse(r.line, "not sent: %s: %s", clean(r.text), why)
 	case r.cmd == protocol.CmdJoin:
 		if c.room == r.room {
 			c.room = r.prev
 		}
-		c.fail("cannot join %s: %s", r.room, why)
+		c.refuse(r.line, "cannot join %s: %s", r.room, why)
 	default:
-		c.fail("%s: %s", r.cmd, why)
+		c.refuse(r.line, "%s: %s", r.cmd, why)
 	}
 }
 

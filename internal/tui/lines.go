@@ -60,6 +60,23 @@ func (e *UnsentError) Error() string {
 // Unwrap returns why the connection ended or failed.
 func (e *UnsentError) Unwrap() error { return e.Err }
 
+// RefusedError is line mode's failure when lines of its input were refused: by the
+// server, with an error code (a /msg to a user who is not online, a /join the server
+// would not allow), or by the client, as unknown or malformed commands. Each was
+// reported with an error entry. The --room join counts as a line.
+type RefusedError struct {
+	// Lines is the number of lines refused, at least 1.
+	Lines int
+}
+
+// Error says how many lines were refused.
+func (e *RefusedError) Error() string {
+	if e.Lines == 1 {
+		return "1 line refused"
+	}
+	return fmt.Sprintf("%d lines refused", e.Lines)
+}
+
 // runLines is line mode: it reads lines (text or slash commands, as in the full-screen UI)
 // from in and writes one entry per line to out, in entry.String's format.
 //
@@ -68,9 +85,9 @@ func (e *UnsentError) Unwrap() error { return e.Err }
 // of in, or /quit, ends the input: what was read before it is still sent, and runLines
 // waits up to cfg.FlushTimeout for the answers, then returns nil. If the connection is
 // down at the end of the input, or a connection attempt fails after it, runLines gives up
-// at once. It returns an *UnsentError when lines could not be sent for want of a
-// connection (or it never connected), the connection's error when the server ends the
-// session for good, and nil when ctx ends.
+// at once. It returns a *RefusedError when lines were refused, else an *UnsentError when
+// lines could not be sent for want of a connection (or it never connected); the
+// connection's error when the server ends the session for good, and nil when ctx ends.
 func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.Writer) error {
 	c := newChat(conn, cfg)
 	start := time.Now()
@@ -108,7 +125,12 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 		if werr := write(); werr != nil {
 			return werr
 		}
-		if err == nil && (unsent > 0 || !c.everConnected) {
+		switch {
+		case err != nil:
+		case c.refusals > 0:
+			// Retrying later cannot make a refused line pass: this outranks UnsentError.
+			err = &RefusedError{Lines: c.refusals}
+		case unsent > 0 || !c.everConnected:
 			err = &UnsentError{Lines: unsent, Err: c.lastErr}
 		}
 		return cmp.Or(err, readErr)

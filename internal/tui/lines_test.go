@@ -321,3 +321,32 @@ func TestLines_ManyLinesNeverOverflowTheSendQueue(t *testing.T) {
 		t.Errorf("errors in the output:\n%s", h.out.text())
 	}
 }
+
+// TestLines_ARefusedLineCountsOnce: a /join whose leave and join the server both refuse
+// is one refused line, and a refusal outranks a line not sent for want of a connection.
+func TestLines_ARefusedLineCountsOnce(t *testing.T) {
+	cfg := testConfig()
+	cfg.Room = "lobby"
+	h := startLines(t, cfg)
+	h.conn.events <- StatusEvent{State: StateConnected}
+	h.conn.events <- answer(h.conn.find(t, protocol.CmdJoin), protocol.OK, "", nil)
+	h.conn.events <- answer(h.conn.find(t, protocol.CmdUsers), protocol.OK, "", protocol.UsersResult{})
+	h.write(t, "/join other\n")
+	h.waitSentCount(t, 5)
+	reqs := h.conn.requests()
+	h.conn.events <- answer(reqs[2], protocol.OperationFailure, "no", nil) // leave lobby
+	h.conn.events <- answer(reqs[3], protocol.ParameterIllegal, "no", nil) // join other
+	h.conn.events <- answer(reqs[4], protocol.OK, "", protocol.UsersResult{})
+	h.out.waitFor(t, 0, "!! cannot join other: no (1001)")
+	// The connection drops with a line still to send: it is not sent.
+	h.conn.events <- StatusEvent{State: StateReconnecting, RetryIn: time.Second}
+	h.write(t, "unsent\n")
+	h.closeInput(t)
+	var re *RefusedError
+	if err := h.wait(t); !errors.As(err, &re) || re.Lines != 1 {
+		t.Errorf("runLines = %v, want 1 line refused; output:\n%s", err, h.out.text())
+	}
+	if !strings.Contains(h.out.text(), "!! not sent: unsent") {
+		t.Errorf("output lacks the unsent line:\n%s", h.out.text())
+	}
+}
