@@ -197,7 +197,7 @@ NODES FAILED counts them, and stderr warns that their users may not have the mes
 		Short: "List the cluster's nodes (a single node lists itself)",
 		Long: `List the cluster's live nodes (GET /system/nodes through any of them): uptime, connection
 and user counts, resident memory, HTTP address and status. A node without a cluster lists
-itself, without the HTTP ADDR column (it reports no address).
+itself. The HTTP ADDR column is left out when no node reports an address.
 
 STATUS is serving or draining, or "no answer" when the node is registered but did not
 answer the node asked within its rpc_timeout: its figures are then from its last registry
