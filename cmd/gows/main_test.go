@@ -74,6 +74,8 @@ func TestCLI_UsageErrorsExit2(t *testing.T) {
 		{"version output format", []string{"version", "-o", "yaml"}, `--output: want text or json, got "yaml"`},
 		{"completion without shell", []string{"completion"}, "accepts 1 arg(s), received 0"},
 		{"completion unknown shell", []string{"completion", "tcsh"}, `invalid argument "tcsh"`},
+		{"unknown help topic", []string{"help", "serv"}, `unknown help topic "serv"; did you mean serve?`},
+		{"unknown help subtopic", []string{"help", "admin", "bogus"}, `unknown help topic "admin bogus"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

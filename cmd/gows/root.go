@@ -165,9 +165,26 @@ settings of each command.`,
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {
 			c.Example = "  gows help serve"
+			c.Args = helpArgs
 		}
 	}
 	return root
+}
+
+// helpArgs is the argument check of `gows help`: a topic that names no command is a
+// wrong command line, not a reason to print the root's help and exit 0.
+func helpArgs(cmd *cobra.Command, args []string) error {
+	target, rest, err := cmd.Root().Find(args)
+	if err == nil && len(rest) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown help topic %q", strings.Join(args, " "))
+	if target != nil && len(rest) > 0 {
+		if sug := target.SuggestionsFor(rest[0]); len(sug) > 0 {
+			msg += "; did you mean " + strings.Join(sug, " or ") + "?"
+		}
+	}
+	return usageErrorf("%s", msg)
 }
 
 // execute runs root with args, prints an error once to s.err and returns the exit code.
