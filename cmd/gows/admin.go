@@ -70,7 +70,7 @@ server answered at --server (the address is printed).`,
 	}
 	pf := cmd.PersistentFlags()
 	addSettingFlags(pf, admin.Default(), adminSettings())
-	pf.DurationVar(&opts.client.Timeout, "timeout", admin.Default().Timeout, "time limit for each request to the server")
+	pf.DurationVar(&opts.client.Timeout, "timeout", admin.Default().Timeout, "time limit for each request to the server; 0: none")
 	pf.StringVarP(&opts.output, "output", "o", "table", "output format: table or json (the server's data)")
 
 	// run finishes parsing for every subcommand and hands the options on.

@@ -34,14 +34,14 @@ func newTokenCmd(s *streams, runF func(context.Context, *tokenOptions) error) *c
 		Use:   "token",
 		Short: "Mint a login token (JWT) for a user, for testing and for backends",
 		Long: `Mint a login token: a JWT whose sub is the user id, with an appId claim and an expiry.
-A server started with the same --auth-secret (HS256) or with the public half of
---private-key (RS256/ES256) accepts it as login's serviceToken.
+A server started with the same --auth-secret (HS256), or with the public half of
+--private-key as its --auth-public-key (RS256/ES256), accepts it as login's serviceToken.
 
 The secret comes from --secret or $` + tokenSecretEnv + ` (the variable serve reads too).`,
 		Example: `  export GOWS_AUTH_SECRET=$(head -c 32 /dev/urandom | base64)
   gows serve &                                   # requires tokens now
   gows token --user alice --app-id 101 --ttl 1h
-  gows chat --user alice --token "$(gows token --user alice --app-id 101)"
+  GOWS_LOGIN_TOKEN="$(gows token --user alice --app-id 101)" gows chat --user alice
   gows token --user bob --private-key signer.pem -o json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
