@@ -62,8 +62,8 @@ func (e *UnsentError) Unwrap() error { return e.Err }
 
 // RefusedError is line mode's failure when lines of its input were refused: by the
 // server, with an error code (a /msg to a user who is not online, a /join the server
-// would not allow), or by the client, as unknown or malformed commands. Each was
-// reported with an error entry. The --room join counts as a line.
+// would not allow), or by the client (an unknown or malformed command, a /leave in no
+// room). Each was reported with an error entry. The --room join counts as a line.
 type RefusedError struct {
 	// Lines is the number of lines refused, at least 1.
 	Lines int
