@@ -72,6 +72,7 @@ server answered at --server (the address is printed).`,
 	addSettingFlags(pf, admin.Default(), adminSettings())
 	pf.DurationVar(&opts.client.Timeout, "timeout", admin.Default().Timeout, "time limit for each request to the server; 0: none")
 	pf.StringVarP(&opts.output, "output", "o", "table", "output format: table or json (the server's data)")
+	completeOutput(cmd, "table", "json")
 
 	// run finishes parsing for every subcommand and hands the options on.
 	run := func(action string, check func() error) func(*cobra.Command, []string) error {

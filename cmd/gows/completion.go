@@ -53,3 +53,10 @@ Start a new shell for the change to take effect.`,
 		},
 	}
 }
+
+// completeOutput makes cmd's --output flag complete to formats instead of file names.
+func completeOutput(cmd *cobra.Command, formats ...string) {
+	// It fails only for a command without an --output flag, or with one registered
+	// twice: a mistake in this package that TestCompletion_OutputFormats catches.
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,6 +220,30 @@ func TestCompletion_PrintsScriptForEachShell(t *testing.T) {
 			res := runCLI(t, []string{"completion", shell})
 			if res.code != exitOK || !strings.Contains(res.stdout, "gows") {
 				t.Errorf("exit %d, stderr %q, stdout starts %.80q", res.code, res.stderr, res.stdout)
+			}
+		})
+	}
+}
+
+// TestCompletion_OutputFormats: the shells' completion of -o offers the formats the
+// command takes, not file names.
+func TestCompletion_OutputFormats(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"admin", []string{"admin", "state", "-o", ""}, "table\njson\n"},
+		{"admin, before the subcommand", []string{"admin", "--output", ""}, "table\njson\n"},
+		{"version", []string{"version", "-o", ""}, "text\njson\n"},
+		{"token", []string{"token", "-o", ""}, "text\njson\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCLI(t, append([]string{cobra.ShellCompNoDescRequestCmd}, tt.args...))
+			want := tt.want + fmt.Sprintf(":%d\n", cobra.ShellCompDirectiveNoFileComp)
+			if res.code != exitOK || res.stdout != want {
+				t.Errorf("exit %d, stdout %q, want %q", res.code, res.stdout, want)
 			}
 		})
 	}

@@ -74,6 +74,7 @@ The secret comes from --secret or $` + tokenSecretEnv + ` (the variable serve re
 	f.StringVar(&opts.privateKey, "private-key", "", "PEM file with an RSA or ECDSA private key (RS256/ES256)")
 	f.StringVar(&opts.issuer, "issuer", "", "optional iss claim")
 	f.StringVarP(&opts.output, "output", "o", "text", "output format: text (the token alone) or json")
+	completeOutput(cmd, "text", "json")
 	return cmd
 }
 

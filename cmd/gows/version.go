@@ -84,6 +84,7 @@ func newVersionCmd(s *streams, runF func(context.Context, *versionOptions) error
 		},
 	}
 	cmd.Flags().StringVarP(&opts.output, "output", "o", "text", "output format: text or json")
+	completeOutput(cmd, "text", "json")
 	return cmd
 }
 
