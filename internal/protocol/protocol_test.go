@@ -657,3 +657,34 @@ func BenchmarkDecodeResponse_HeartbeatEncodingJSON(b *testing.B) {
 		}
 	}
 }
+
+func TestNoticeSubject(t *testing.T) {
+	push := func(cmd, from string) []byte {
+		b, err := EncodePush("", cmd, Message{Type: cmd, From: from})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name    string
+		payload []byte
+		want    string
+		notice  bool
+	}{
+		{name: "enter", payload: push(CmdEnter, "u1"), want: "u1", notice: true},
+		{name: "exit with escapes", payload: push(CmdExit, `a"<b>`), want: `a"<b>`, notice: true},
+		{name: "msg", payload: push(CmdMsg, "u1")},
+		{name: "kickout", payload: push(CmdKickout, "")},
+		{name: "answer", payload: []byte(`{"seq":"1","cmd":"login","response":{"code":200,"codeMsg":"Success","data":null}}`)},
+		{name: "not JSON", payload: []byte(`{"seq":"","cmd":"enter",`)},
+		{name: "empty", payload: nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, ok := NoticeSubject(tt.payload); got != tt.want || ok != tt.notice {
+				t.Fatalf("NoticeSubject = %q, %v; want %q, %v", got, ok, tt.want, tt.notice)
+			}
+		})
+	}
+}

@@ -689,3 +689,26 @@ func TestCluster_BroadcastReachesANodeThatJustJoined(t *testing.T) {
 		t.Fatalf("bob got %+v", m)
 	}
 }
+
+// A user is never told that it came itself: when a login on n2 replaces alice's session
+// on n1, the older session gets its kickout, but not the enter notice about alice that
+// n2 forwards to n1's users (the watcher there gets that one).
+func TestCluster_TakeoverSendsNoEnterToTheUserItself(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	watcher := login(t, ns[0], 101, "watcher")
+	older := loginOnN1(t, ns, "alice")
+	wantNotice(t, watcher, protocol.CmdEnter, "alice", "")
+	login(t, ns[1], 101, "alice")
+	wantNotice(t, watcher, protocol.CmdEnter, "alice", "")
+	older.Push(protocol.CmdKickout)
+	var ce *websocket.CloseError
+	if err := older.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseKickout) {
+		t.Fatalf("older connection closed with %v, want %d", err, protocol.CloseKickout)
+	}
+	for _, p := range older.Pending() {
+		if m := testutil.Data[protocol.Message](t, p); m.From == "alice" {
+			t.Fatalf("alice was told about itself: %s %+v", p.Cmd, m)
+		}
+	}
+}

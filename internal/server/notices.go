@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
-
-	"github.com/gows-dev/gows/internal/server/hub"
 )
 
 // Presence notices across a cluster. A join or leave tells the users of the same small
@@ -38,8 +36,7 @@ type notice struct {
 	app     uint32
 	room    string
 	payload []byte
-	except  *hub.Session // the session it is about, told nothing here; may be nil
-	here    bool         // this node's users have not been told yet
+	here    bool // this node's users have not been told yet
 }
 
 // appSize is an app's cluster-wide user count and when it was read.

@@ -199,7 +199,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	if old != nil && old != sess {
 		s.kick(old, protocol.CloseKickout, "logged in elsewhere")
 	}
-	s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, d.UserID, sess)
+	s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, d.UserID)
 	s.log.Debug("login", "conn_id", c.ID(), "app_id", d.AppID, "user_id", d.UserID)
 	return protocol.OK, "", nil
 }
@@ -225,12 +225,12 @@ func (s *Server) logout(sess *hub.Session) {
 	// The rooms lost a member even when the user is still online elsewhere: the new
 	// session has joined none of them.
 	for _, r := range rooms {
-		s.notify(app, r, s.hub.RoomSize(app, r), protocol.CmdExit, user, sess)
+		s.notify(app, r, s.hub.RoomSize(app, r), protocol.CmdExit, user)
 	}
 	// A session replaced by a newer login (here, or on another node) leaves an online
 	// user behind: no exit for the app.
 	if current && !sess.Replaced() {
-		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, user, nil)
+		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, user)
 	}
 }
 
@@ -299,7 +299,7 @@ func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Re
 	already := inRoom(sess, room)
 	n := s.hub.Join(sess, room)
 	if !already {
-		s.notify(sess.App(), room, n, protocol.CmdEnter, sess.User(), sess)
+		s.notify(sess.App(), room, n, protocol.CmdEnter, sess.User())
 	}
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
 }
@@ -313,7 +313,7 @@ func (s *Server) cmdLeave(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.NotData, "not in room " + room, nil
 	}
 	n := s.hub.RoomSize(sess.App(), room)
-	s.notify(sess.App(), room, n, protocol.CmdExit, sess.User(), sess)
+	s.notify(sess.App(), room, n, protocol.CmdExit, sess.User())
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
 }
 
@@ -345,11 +345,11 @@ func (s *Server) cmdUsers(ctx context.Context, sess *hub.Session, req protocol.R
 	return protocol.OK, "", protocol.UsersResult{UserCount: page.UserCount, UserList: page.UserList}
 }
 
-// notify tells the users of app on this node (of room in it, if room is set), but
-// except, that user came (cmd enter) or went (cmd exit), when the app or room has at
-// most presence_limit users here (size), and queues the notice for the cluster's other
-// nodes (notices.go).
-func (s *Server) notify(app uint32, room string, size int, cmd, user string, except *hub.Session) {
+// notify tells the users of app on this node (of room in it, if room is set) that user
+// came (cmd enter) or went (cmd exit), when the app or room has at most presence_limit
+// users here (size), and queues the notice for the cluster's other nodes (notices.go).
+// The hub gives no user a notice about itself, whichever node sends it.
+func (s *Server) notify(app uint32, room string, size int, cmd, user string) {
 	if s.cfg.PresenceLimit == 0 || size > s.cfg.PresenceLimit {
 		return
 	}
@@ -358,7 +358,7 @@ func (s *Server) notify(app uint32, room string, size int, cmd, user string, exc
 		s.log.Error("encode push", "cmd", cmd, "err", err)
 		return
 	}
-	n := notice{app: app, room: room, payload: payload, except: except}
+	n := notice{app: app, room: room, payload: payload}
 	switch {
 	case s.notices == nil: // a node on its own
 		s.tellHere(n)
@@ -377,9 +377,9 @@ func (s *Server) notify(app uint32, room string, size int, cmd, user string, exc
 func (s *Server) tellHere(n notice) {
 	frame := conn.TextFrame(n.payload)
 	if n.room == "" {
-		s.hub.SendApp(n.app, frame, n.except)
+		s.hub.SendApp(n.app, frame, nil)
 	} else {
-		s.hub.SendRoom(n.app, n.room, frame, n.except)
+		s.hub.SendRoom(n.app, n.room, frame, nil)
 	}
 }
 

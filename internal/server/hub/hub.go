@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/wsframe"
 )
 
 // Conn is what the hub needs of a client connection. *conn.Conn implements it.
@@ -324,20 +325,35 @@ func (h *Hub) SendUser(app uint32, user string, frame []byte) bool {
 }
 
 // SendApp sends frame to every session of app on this node except skip (which may be
-// nil) and returns how many queued it.
+// nil) and returns how many queued it. A presence notice skips its subject's sessions
+// too (see noticeSubject).
 func (h *Hub) SendApp(app uint32, frame []byte, skip *Session) int {
+	subject := noticeSubject(frame)
 	batch := make([]*Session, 0, h.AppCount(app))
 	for i := range h.users {
 		sh := &h.users[i]
 		sh.mu.Lock()
 		for k, s := range sh.users {
-			if k.app == app {
+			if k.app == app && k.user != subject {
 				batch = append(batch, s)
 			}
 		}
 		sh.mu.Unlock()
 	}
 	return h.send(inConnOrder(batch), frame, skip)
+}
+
+// noticeSubject returns the user that frame, a presence notice (enter or exit), is
+// about, or "" for any other frame. A user is never told that it came or went itself:
+// not by this node, and not by a notice another node forwards here, such as the enter
+// of a login there that is about to replace the user's session here.
+func noticeSubject(frame []byte) string {
+	_, n, err := wsframe.ParseHeader(frame)
+	if err != nil || n == 0 {
+		return ""
+	}
+	user, _ := protocol.NoticeSubject(frame[n:])
+	return user
 }
 
 // inConnOrder sorts sessions by their connection's number (accept order) when the
@@ -373,14 +389,19 @@ func inConnOrder(ss []*Session) []*Session {
 }
 
 // SendRoom sends frame to every local member of a room except skip and returns how many
-// queued it.
+// queued it. A presence notice skips its subject's sessions too (see noticeSubject).
 func (h *Hub) SendRoom(app uint32, room string, frame []byte, skip *Session) int {
+	subject := noticeSubject(frame)
 	sh := h.roomShard(app, room)
 	sh.mu.Lock()
 	m := sh.rooms[roomKey{app, room}]
 	batch := make([]*Session, 0, len(m))
 	for s := range m {
-		batch = append(batch, s)
+		// A member's user is read under the room's lock: it changes only at a login,
+		// which comes after the session has left every room.
+		if s.user != subject {
+			batch = append(batch, s)
+		}
 	}
 	sh.mu.Unlock()
 	return h.send(inConnOrder(batch), frame, skip)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/wsframe"
 )
 
 // recConn is a Conn that records frames; full makes Send fail like a slow consumer.
@@ -231,5 +232,50 @@ func TestHub_FanOutFollowsConnectionOrder(t *testing.T) {
 		if !slices.IsSorted(order) {
 			t.Fatalf("fan-out order is not the connections' order: %v", order[:20])
 		}
+	}
+}
+
+// A presence notice about a user reaches the others but never that user's own session,
+// even when the sender names no session to skip (a notice another node forwarded).
+func TestHub_NoticeAboutAUserSkipsThatUser(t *testing.T) {
+	frame := func(cmd, room, from string) []byte {
+		p, err := protocol.EncodePush("", cmd, protocol.Message{Target: room, Type: cmd, From: from})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wsframe.AppendFrame(nil, true, wsframe.OpText, p, nil)
+	}
+	tests := []struct {
+		name      string
+		frame     []byte
+		room      string
+		wantSelf  int // frames u1 gets
+		wantOther int // frames u2 gets
+	}{
+		{name: "app enter about u1", frame: frame(protocol.CmdEnter, "", "u1"), wantOther: 1},
+		{name: "app exit about u1", frame: frame(protocol.CmdExit, "", "u1"), wantOther: 1},
+		{name: "room enter about u1", frame: frame(protocol.CmdEnter, "r", "u1"), room: "r", wantOther: 1},
+		{name: "room exit about u1", frame: frame(protocol.CmdExit, "r", "u1"), room: "r", wantOther: 1},
+		{name: "message from u1", frame: frame(protocol.CmdMsg, "", "u1"), wantSelf: 1, wantOther: 1},
+		{name: "room message from u1", frame: frame(protocol.CmdMsg, "r", "u1"), room: "r", wantSelf: 1, wantOther: 1},
+		{name: "enter about u3", frame: frame(protocol.CmdEnter, "", "u3"), wantSelf: 1, wantOther: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := New()
+			s1, c1 := login(t, h, 101, "u1")
+			s2, c2 := login(t, h, 101, "u2")
+			var n int
+			if tt.room == "" {
+				n = h.SendApp(101, tt.frame, nil)
+			} else {
+				h.Join(s1, tt.room)
+				h.Join(s2, tt.room)
+				n = h.SendRoom(101, tt.room, tt.frame, nil)
+			}
+			if c1.count() != tt.wantSelf || c2.count() != tt.wantOther || n != tt.wantSelf+tt.wantOther {
+				t.Fatalf("u1 got %d, u2 got %d, sent %d; want %d, %d", c1.count(), c2.count(), n, tt.wantSelf, tt.wantOther)
+			}
+		})
 	}
 }
