@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -198,7 +199,7 @@ func Decode(b []byte) (Request, error) {
 func decodeSlow(b []byte) (Request, error) {
 	var r Request
 	if err := json.Unmarshal(b, &r); err != nil {
-		return Request{}, &DecodeError{Seq: salvageSeq(b), Err: err}
+		return Request{}, &DecodeError{Seq: salvageSeq(b), Err: explain(err)}
 	}
 	if r.Cmd == "" {
 		return r, &DecodeError{Seq: r.Seq, Err: ErrEmptyCmd}
@@ -226,7 +227,43 @@ func DecodeData(data json.RawMessage, v any) error {
 	if d, ok := v.(*LoginData); ok && decodeLoginFast(data, d) {
 		return nil
 	}
-	return json.Unmarshal(data, v)
+	return explain(json.Unmarshal(data, v))
+}
+
+// typeError is a JSON value of the wrong type, told in the protocol's terms (the field
+// and what it must be) rather than in encoding/json's, which names Go types.
+type typeError struct{ err *json.UnmarshalTypeError }
+
+func (e *typeError) Error() string {
+	want := "of another type"
+	switch k := e.err.Type.Kind(); {
+	case k == reflect.Struct || k == reflect.Map:
+		want = "a JSON object"
+	case k == reflect.Slice || k == reflect.Array:
+		want = "a JSON array"
+	case k == reflect.String:
+		want = "a string"
+	case k == reflect.Bool:
+		want = "true or false"
+	case k >= reflect.Int && k <= reflect.Float64:
+		want = "a number"
+	}
+	msg := "must be " + want + ", got " + e.err.Value
+	if e.err.Field == "" {
+		return msg
+	}
+	return e.err.Field + ": " + msg
+}
+
+func (e *typeError) Unwrap() error { return e.err }
+
+// explain returns err with a JSON type error rewritten as a typeError.
+func explain(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Type != nil {
+		return &typeError{te}
+	}
+	return err
 }
 
 // EncodeRequest builds a request envelope.

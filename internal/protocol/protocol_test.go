@@ -688,3 +688,32 @@ func TestNoticeSubject(t *testing.T) {
 		})
 	}
 }
+
+// Type errors name the field and the JSON type it needs, not Go's type names, and still
+// unwrap to encoding/json's error.
+func TestDecodeData_TypeErrorsNameTheField(t *testing.T) {
+	tests := []struct {
+		name string
+		data string
+		into any
+		want string
+	}{
+		{name: "login data a string", data: `"u1"`, into: &LoginData{}, want: "must be a JSON object, got string"},
+		{name: "login userId a number", data: `{"appId":1,"userId":5}`, into: &LoginData{}, want: "userId: must be a string, got number"},
+		{name: "send data an array", data: `[]`, into: &SendData{}, want: "must be a JSON object, got array"},
+		{name: "send type an object", data: `{"msg":"x","type":{}}`, into: &SendData{}, want: "type: must be a string, got object"},
+		{name: "room a bool", data: `{"room":true}`, into: &RoomData{}, want: "room: must be a string, got bool"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := DecodeData(json.RawMessage(tt.data), tt.into)
+			var te *json.UnmarshalTypeError
+			if err == nil || err.Error() != tt.want || !errors.As(err, &te) {
+				t.Fatalf("err = %v, want %q wrapping a *json.UnmarshalTypeError", err, tt.want)
+			}
+		})
+	}
+	if _, err := Decode([]byte(`{"seq":5,"cmd":"ping"}`)); err == nil || err.Error() != "decode request: seq: must be a string, got number" {
+		t.Fatalf("Decode: %v", err)
+	}
+}

@@ -77,6 +77,10 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 		{"login to a refused app", `{"seq":"a10","cmd":"login","data":{"userId":"u1","appId":7}}`, "a10", protocol.ParameterIllegal, "not allowed"},
 		{"login without userId", `{"seq":"a11","cmd":"login","data":{"appId":101}}`, "a11", protocol.UnauthorizedUserID, "userId"},
 		{"login with long userId", `{"seq":"a12","cmd":"login","data":{"appId":101,"userId":"` + strings.Repeat("x", 65) + `"}}`, "a12", protocol.UnauthorizedUserID, "userId"},
+		// Errors name the field and the JSON type it needs, not Go's types.
+		{"seq is a number", `{"seq":5,"cmd":"ping"}`, "", protocol.ParameterIllegal, "seq: must be a string, got number"},
+		{"login data not an object", `{"seq":"a13","cmd":"login","data":"u1"}`, "a13", protocol.ParameterIllegal, "login data: must be a JSON object, got string"},
+		{"login with a numeric userId", `{"seq":"a14","cmd":"login","data":{"appId":101,"userId":5}}`, "a14", protocol.ParameterIllegal, "userId: must be a string, got number"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,24 +112,25 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 	// After all that the connection still works.
 	c.Login(101, "u1")
 	for _, tc := range []struct {
-		name string
-		data string
-		code protocol.Code
+		name    string
+		data    string
+		code    protocol.Code
+		contain string
 	}{
-		{"send without msg", `{"to":"u2"}`, protocol.ParameterIllegal},
-		{"send to offline user", `{"to":"nobody","msg":"hi"}`, protocol.NotData},
-		{"send to a room not joined", `{"room":"r1","msg":"hi"}`, protocol.OperationFailure},
-		{"send to user and room", `{"to":"u2","room":"r1","msg":"hi"}`, protocol.ParameterIllegal},
-		{"join without room", `{}`, protocol.ParameterIllegal},
+		{"send without msg", `{"to":"u2"}`, protocol.ParameterIllegal, "msg"},
+		{"send to offline user", `{"to":"nobody","msg":"hi"}`, protocol.NotData, ""},
+		{"send to a room not joined", `{"room":"r1","msg":"hi"}`, protocol.OperationFailure, "join room r1"},
+		{"send to user and room", `{"to":"u2","room":"r1","msg":"hi"}`, protocol.ParameterIllegal, ""},
+		{"join without room", `{}`, protocol.ParameterIllegal, ""},
+		{"send data not an object", `5`, protocol.ParameterIllegal, "send data: must be a JSON object, got number"},
+		{"send with a numeric type", `{"msg":"hi","type":5}`, protocol.ParameterIllegal, "send data: type: must be a string, got number"},
+		{"users data not an object", `["r1"]`, protocol.ParameterIllegal, "users data: must be a JSON object, got array"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := protocol.CmdSend
-			if strings.HasPrefix(tc.name, "join") {
-				cmd = protocol.CmdJoin
-			}
+			cmd, _, _ := strings.Cut(tc.name, " ")
 			r := c.Call(cmd, json.RawMessage(tc.data))
-			if r.Response.Code != tc.code {
-				t.Fatalf("got %d %q, want %d", r.Response.Code, r.Response.CodeMsg, tc.code)
+			if r.Response.Code != tc.code || !strings.Contains(r.Response.CodeMsg, tc.contain) {
+				t.Fatalf("got %d %q, want %d containing %q", r.Response.Code, r.Response.CodeMsg, tc.code, tc.contain)
 			}
 		})
 	}

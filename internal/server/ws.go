@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -331,7 +330,7 @@ func roomArg(req protocol.Request) (string, protocol.Code, string) {
 func (s *Server) cmdUsers(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
 	var d protocol.UsersData
 	if len(req.Data) > 0 && string(req.Data) != "null" {
-		if err := json.Unmarshal(req.Data, &d); err != nil {
+		if err := protocol.DecodeData(req.Data, &d); err != nil {
 			return protocol.ParameterIllegal, "users data: " + err.Error(), nil
 		}
 	}
