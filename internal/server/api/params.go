@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gows-dev/gows/internal/protocol"
 )
@@ -43,6 +44,10 @@ func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params,
 		if err := dec.Decode(&obj); err != nil {
 			if errors.Is(err, io.EOF) {
 				return p, nil
+			}
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) { // valid JSON, but not an object
+				return nil, &ParamError{Field: "body", Msg: "must be a JSON object, got " + te.Value}
 			}
 			return nil, &ParamError{Field: "body", Msg: "invalid JSON object: " + err.Error()}
 		}
@@ -152,25 +157,37 @@ func (p params) push(t Target) (Push, error) {
 	if push.Msg == "" {
 		return Push{}, &ParamError{Field: "message", Msg: "is required"}
 	}
-	if len(push.MsgID) > 128 {
+	if utf8.RuneCountInString(push.MsgID) > 128 {
 		return Push{}, &ParamError{Field: "msgId", Msg: "must be at most 128 characters"}
 	}
+	var fromField string // the parameter the sender came from, for an error
 	switch t {
 	case ToUser:
 		if push.UserID, err = p.userID("userId", "userID"); err != nil {
 			return Push{}, err
 		}
-		push.From = p.get("from")
+		push.From, fromField = p.get("from"), "from"
 	case ToRoom:
 		if push.Room, err = p.room(); err != nil {
 			return Push{}, err
 		}
-		push.From = p.get("userId", "userID", "from")
+		push.From, fromField = p.sender()
 	case ToApp:
-		push.From = p.get("userId", "userID", "from")
+		push.From, fromField = p.sender()
 	}
 	if push.From != "" && !protocol.ValidUserID(push.From) {
-		return Push{}, &ParamError{Field: "userId", Msg: "sender must be 1..64 printable characters"}
+		return Push{}, &ParamError{Field: fromField, Msg: fmt.Sprintf("sender must be 1..%d printable characters", protocol.MaxUserIDLen)}
 	}
 	return push, nil
+}
+
+// sender returns the sender of a room or app push (userId, as in the seed, or from) and
+// the name of the parameter it came from.
+func (p params) sender() (string, string) {
+	for _, n := range []string{"userId", "userID", "from"} {
+		if v := p.get(n); v != "" {
+			return v, n
+		}
+	}
+	return "", ""
 }
