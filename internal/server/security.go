@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -30,9 +29,6 @@ type security struct {
 	// cluster.tls_ca); nil: plain gRPC.
 	clusterServer, clusterClient *tls.Config
 	maxFails                     int
-
-	mu    sync.Mutex        // guards fails
-	fails map[uint64]uint32 // failed logins in a row, by connection id; only failing connections have an entry
 }
 
 func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
@@ -41,7 +37,7 @@ func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
 		return nil, err
 	}
 	sec := &security{admin: auth.NewAdminGuard(cfg.AdminToken, fromThisMachine(proxies)),
-		maxFails: cfg.MaxLoginFailures, fails: map[uint64]uint32{}}
+		maxFails: cfg.MaxLoginFailures}
 	switch {
 	case cfg.AuthSecret != "":
 		sec.verifier, err = auth.NewHMACVerifier([]byte(cfg.AuthSecret))
@@ -85,22 +81,28 @@ func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
 
 // checkLogin verifies a login's token when authentication is configured. It returns the
 // token's expiry (zero when none or in open mode), or the code and message to answer.
-func (s *Server) checkLogin(c *conn.Conn, d protocol.LoginData) (time.Time, protocol.Code, string) {
+func (s *Server) checkLogin(sess *hub.Session, d protocol.LoginData) (time.Time, protocol.Code, string) {
 	if s.sec.verifier == nil {
 		return time.Time{}, protocol.OK, ""
 	}
 	claims, err := s.sec.verifier.Verify(d.ServiceToken, d.AppID, d.UserID)
 	if err != nil {
 		s.metrics.authFailures.Inc()
-		n := s.sec.failed(c.ID())
-		s.log.Warn("login refused", "conn_id", c.ID(), "remote", c.RemoteAddr().String(), "user_id", d.UserID, "err", err, "failures", n)
-		if s.sec.maxFails > 0 && int(n) >= s.sec.maxFails {
-			c.Close(protocol.CloseAuthFailed, protocol.CloseAuthFailed.Text())
-		}
+		c := sess.Conn().(*conn.Conn)
+		s.log.Warn("login refused", "conn_id", c.ID(), "remote", c.RemoteAddr().String(), "user_id", d.UserID, "err", err, "failures", sess.LoginFailed())
 		return time.Time{}, protocol.Unauthorized, err.Error()
 	}
-	s.sec.forget(c.ID())
+	sess.LoginSucceeded()
 	return claims.Expires, protocol.OK, ""
+}
+
+// closeIfLoginsFailed closes a connection whose logins (or refreshes) failed
+// max_login_failures times in a row (4004). It runs after the last refusal was
+// answered, so the client reads why that one failed too.
+func (s *Server) closeIfLoginsFailed(sess *hub.Session) {
+	if s.sec.maxFails > 0 && sess.LoginFailures() >= s.sec.maxFails {
+		sess.Conn().Close(protocol.CloseAuthFailed, protocol.CloseAuthFailed.Text())
+	}
 }
 
 // expireAt arms the token expiry: the connection is closed (4005) at exp unless a
@@ -109,19 +111,6 @@ func expireAt(c *conn.Conn, exp time.Time) {
 	if !exp.IsZero() {
 		c.SetDeadline(exp, protocol.CloseTokenExpired)
 	}
-}
-
-func (sec *security) failed(id uint64) uint32 {
-	sec.mu.Lock()
-	defer sec.mu.Unlock()
-	sec.fails[id]++
-	return sec.fails[id]
-}
-
-func (sec *security) forget(id uint64) {
-	sec.mu.Lock()
-	delete(sec.fails, id)
-	sec.mu.Unlock()
 }
 
 // cmdRefresh replaces the session's token before it expires.
@@ -133,12 +122,11 @@ func (s *Server) cmdRefresh(ctx context.Context, sess *hub.Session, req protocol
 	if err := protocol.DecodeData(req.Data, &d); err != nil {
 		return protocol.ParameterIllegal, "refresh data: " + err.Error(), nil
 	}
-	c := sess.Conn().(*conn.Conn)
-	exp, code, msg := s.checkLogin(c, protocol.LoginData{ServiceToken: d.ServiceToken, AppID: sess.App(), UserID: sess.User()})
+	exp, code, msg := s.checkLogin(sess, protocol.LoginData{ServiceToken: d.ServiceToken, AppID: sess.App(), UserID: sess.User()})
 	if code != protocol.OK {
 		return code, msg, nil
 	}
-	expireAt(c, exp)
+	expireAt(sess.Conn().(*conn.Conn), exp)
 	return protocol.OK, "", nil
 }
 

@@ -78,8 +78,15 @@ func TestSecurity_LoginTokens(t *testing.T) {
 	}
 	t.Run("repeated failures close the connection", func(t *testing.T) {
 		c := testutil.Dial(t, srv.WSURL, nil)
+		var seqs []string
 		for range 3 {
-			c.Send(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u1", ServiceToken: "bad"})
+			seqs = append(seqs, c.Send(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u1", ServiceToken: "bad"}))
+		}
+		// Every refusal is answered, the last one too, before the close.
+		for _, seq := range seqs {
+			if r := c.Await(seq); r.Response.Code != protocol.Unauthorized {
+				t.Fatalf("login %s answered %+v", seq, r)
+			}
 		}
 		if code := closeCode(t, c); code != int(protocol.CloseAuthFailed) {
 			t.Fatalf("close %d, want 4004", code)

@@ -112,6 +112,9 @@ func (s *Server) handleJob(j job) {
 	}
 	code, msg, data := cmd.run(s, ctx, j.s, req)
 	s.reply(j.c, req.Seq, req.Cmd, code, msg, data)
+	if code == protocol.Unauthorized {
+		s.closeIfLoginsFailed(j.s)
+	}
 }
 
 // commandTimeout bounds the work of one WebSocket command (cluster lookups included).
@@ -171,7 +174,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.UnauthorizedUserID, fmt.Sprintf("userId must be 1..%d printable characters", protocol.MaxUserIDLen), nil
 	}
 	c := sess.Conn().(*conn.Conn)
-	exp, code, msg := s.checkLogin(c, d)
+	exp, code, msg := s.checkLogin(sess, d)
 	if code != protocol.OK {
 		return code, msg, nil
 	}

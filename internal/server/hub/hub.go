@@ -39,6 +39,7 @@ type Session struct {
 	user     string
 	loginMs  atomic.Int64 // unix milliseconds of the login; 0 when not logged in
 	rooms    []string     // rooms joined; owned by the session's serving goroutine
+	fails    uint32       // token checks failed in a row; owned by the serving goroutine
 }
 
 // NewSession returns the state for a new, not yet logged-in connection.
@@ -65,6 +66,19 @@ func (s *Session) Replaced() bool { return s.replaced.Load() }
 
 // LoggedIn reports whether the session has logged in.
 func (s *Session) LoggedIn() bool { return s.loginMs.Load() != 0 }
+
+// LoginFailed counts a failed token check (a login or a refresh) and returns how many
+// failed in a row. Like the rooms, it belongs to the goroutine serving the session.
+func (s *Session) LoginFailed() int {
+	s.fails++
+	return int(s.fails)
+}
+
+// LoginSucceeded resets the count of failed token checks.
+func (s *Session) LoginSucceeded() { s.fails = 0 }
+
+// LoginFailures returns how many token checks failed in a row.
+func (s *Session) LoginFailures() int { return int(s.fails) }
 
 // Rooms returns the rooms the session has joined.
 func (s *Session) Rooms() []string { return s.rooms }
