@@ -197,6 +197,9 @@ func (s *Server) adminOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if d := s.sec.admin.Check(r); d.Status != 0 {
 			s.metrics.adminRefused.Inc()
+			if d.Status == http.StatusUnauthorized { // RFC 9110: say which scheme would do
+				w.Header().Set("WWW-Authenticate", `Bearer realm="gows admin"`)
+			}
 			api.WriteError(w, d.Status, protocol.Unauthorized, d.Msg)
 			return
 		}

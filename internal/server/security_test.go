@@ -176,6 +176,10 @@ func TestSecurity_AdminRoutes(t *testing.T) {
 			if resp.StatusCode != tc.status {
 				t.Fatalf("HTTP %d, want %d", resp.StatusCode, tc.status)
 			}
+			// RFC 9110: a 401 names the scheme that would be accepted.
+			if got := resp.Header.Get("WWW-Authenticate"); (resp.StatusCode == http.StatusUnauthorized) != strings.HasPrefix(got, "Bearer") {
+				t.Fatalf("HTTP %d with WWW-Authenticate %q", resp.StatusCode, got)
+			}
 		})
 	}
 }
