@@ -118,7 +118,7 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 		contain string
 	}{
 		{"send without msg", `{"to":"u2"}`, protocol.ParameterIllegal, "msg"},
-		{"send to offline user", `{"to":"nobody","msg":"hi"}`, protocol.NotData, ""},
+		{"send to offline user", `{"to":"nobody","msg":"hi"}`, protocol.NotData, "user nobody is not online"},
 		{"send to a room not joined", `{"room":"r1","msg":"hi"}`, protocol.OperationFailure, "join room r1"},
 		{"send to user and room", `{"to":"u2","room":"r1","msg":"hi"}`, protocol.ParameterIllegal, ""},
 		{"join without room", `{}`, protocol.ParameterIllegal, ""},

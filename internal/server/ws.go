@@ -272,6 +272,9 @@ func (s *Server) cmdSend(ctx context.Context, sess *hub.Session, req protocol.Re
 		p.Target, p.Room = api.ToRoom, d.Room
 	}
 	res, err := s.push(ctx, p)
+	if errors.Is(err, api.ErrNotOnline) { // the HTTP API's words
+		return protocol.NotData, "user " + d.To + " is not online", res
+	}
 	if err != nil {
 		return errorCode(err), err.Error(), res
 	}
