@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -306,6 +307,16 @@ func TestWS_DuplicateLoginRejectMode(t *testing.T) {
 	}
 	if r := first.Call(protocol.CmdPing, nil); r.Response.Code != 200 {
 		t.Fatalf("first connection broken: %+v", r)
+	}
+	// A session that tries to switch to a user logged in elsewhere is refused and keeps
+	// the identity it had.
+	second.Login(101, "u2")
+	if r := second.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u1"}); r.Response.Code != protocol.OperationFailure {
+		t.Fatalf("switch to u1 %+v", r)
+	}
+	r := second.Call(protocol.CmdUsers, nil)
+	if got := testutil.Data[protocol.UsersResult](t, r); r.Response.Code != protocol.OK || !slices.Equal(got.UserList, []string{"u1", "u2"}) {
+		t.Fatalf("after a refused switch: %+v", r)
 	}
 }
 

@@ -178,18 +178,17 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	if code != protocol.OK {
 		return code, msg, nil
 	}
-	if sess.LoggedIn() {
-		if sess.App() == d.AppID && sess.User() == d.UserID {
-			expireAt(c, exp)
-			return protocol.OK, "", nil // a repeated login of the same identity is harmless
-		}
-		s.logout(sess)
+	if sess.LoggedIn() && sess.App() == d.AppID && sess.User() == d.UserID {
+		expireAt(c, exp)
+		return protocol.OK, "", nil // a repeated login of the same identity is harmless
 	}
+	// Refused before the session leaves the identity it has: a refused switch keeps it.
 	if s.cfg.DuplicateLogin == "reject" {
 		if other := s.hub.Lookup(d.AppID, d.UserID); (other != nil && other != sess) || s.onOtherNode(ctx, d.AppID, d.UserID) {
 			return protocol.OperationFailure, "user " + d.UserID + " is already logged in", nil
 		}
 	}
+	s.logout(sess) // a session switching identity leaves the old one first
 	loginMs := time.Now().UnixMilli()
 	old := s.hub.Login(sess, d.AppID, d.UserID, loginMs)
 	// Queued, not awaited: a login costs no Redis round trip. A session of this user on
