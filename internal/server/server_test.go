@@ -320,6 +320,36 @@ func TestWS_DuplicateLoginRejectMode(t *testing.T) {
 	}
 }
 
+// A connection may be in at most 1000 rooms: the next join is refused until it leaves
+// one; joining a room it is in is still harmless.
+func TestWS_RoomsPerConnectionAreBounded(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.MessageRate = 0 })
+	c := testutil.Dial(t, srv.WSURL, nil)
+	c.Login(101, "u1")
+	var seqs []string
+	for i := range 1000 {
+		seqs = append(seqs, c.Send(protocol.CmdJoin, protocol.RoomData{Room: fmt.Sprintf("r%d", i)}))
+	}
+	for _, seq := range seqs {
+		if r := c.Await(seq); r.Response.Code != protocol.OK {
+			t.Fatalf("join %s: %+v", seq, r)
+		}
+	}
+	join := func(room string) protocol.Response { return c.Call(protocol.CmdJoin, protocol.RoomData{Room: room}) }
+	if r := join("one-too-many"); r.Response.Code != protocol.OperationFailure || !strings.Contains(r.Response.CodeMsg, "1000 rooms") {
+		t.Fatalf("join 1001st room: %+v", r)
+	}
+	if r := join("r7"); r.Response.Code != protocol.OK {
+		t.Fatalf("join a room again: %+v", r)
+	}
+	if r := c.Call(protocol.CmdLeave, protocol.RoomData{Room: "r7"}); r.Response.Code != protocol.OK {
+		t.Fatalf("leave: %+v", r)
+	}
+	if r := join("one-too-many"); r.Response.Code != protocol.OK {
+		t.Fatalf("join after a leave: %+v", r)
+	}
+}
+
 func TestWS_Timeouts(t *testing.T) {
 	srv := testutil.StartServer(t, func(c *server.Config) {
 		c.LoginTimeout = 200 * time.Millisecond

@@ -289,6 +289,11 @@ func inRoom(sess *hub.Session, room string) bool {
 	return false
 }
 
+// maxRooms bounds the rooms one connection may be in, and so the memory a client can
+// make the node spend on memberships: the message rate alone would let it join rooms
+// without end.
+const maxRooms = 1000
+
 // roomData is the answer data of join and leave.
 type roomData struct {
 	Room      string `json:"room"`
@@ -301,6 +306,9 @@ func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Re
 		return code, msg, nil
 	}
 	already := inRoom(sess, room)
+	if !already && len(sess.Rooms()) >= maxRooms {
+		return protocol.OperationFailure, fmt.Sprintf("already in %d rooms, the most a connection may join: leave one first", maxRooms), nil
+	}
 	n := s.hub.Join(sess, room)
 	if !already {
 		s.notify(sess.App(), room, n, protocol.CmdEnter, sess.User())
