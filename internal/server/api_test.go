@@ -127,6 +127,8 @@ func TestAPI_Routes(t *testing.T) {
 		{"send without message", "POST", "/user/sendMessage", "appId=101&userId=u1", "application/x-www-form-urlencoded", 400, 1001, "message: is required"},
 		{"send with GET", "GET", "/user/sendMessage?appId=101&userId=u1&message=x", "", "", 405, 1010, "POST"},
 		{"send bad json", "POST", "/user/sendMessage", `{"appId":`, "application/json", 400, 1001, "invalid JSON"},
+		{"send form over 1 MiB", "POST", "/user/sendMessageAll", "appId=101&message=" + strings.Repeat("x", 1<<20), "application/x-www-form-urlencoded", 413, 1001, "body: must be at most 1048576 bytes"},
+		{"send json over 1 MiB", "POST", "/user/sendMessageAll", `{"appId":101,"message":"` + strings.Repeat("x", 1<<20) + `"}`, "application/json", 413, 1001, "body: must be at most 1048576 bytes"},
 		{"send json array", "POST", "/user/sendMessage", `[{"appId":101}]`, "application/json", 400, 1001, "body: must be a JSON object, got array"},
 		{"send bad sender", "POST", "/user/sendMessage", "appId=101&userId=u1&from=%01&message=x", "application/x-www-form-urlencoded", 400, 1001, "from: sender must be"},
 		{"send msgId of 128 characters", "POST", "/user/sendMessage", "appId=101&userId=ghost&message=x&msgId=" + strings.Repeat("%C3%A9", 128), "application/x-www-form-urlencoded", 404, 1005, "not online"},

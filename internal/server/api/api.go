@@ -4,6 +4,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,10 +22,12 @@ var (
 	ErrUnavailable = errors.New("cluster unavailable")
 )
 
-// ParamError is a missing or malformed request parameter (1001, HTTP 400).
+// ParamError is a missing or malformed request parameter (1001, HTTP 400; 413 for a
+// body above the size limit).
 type ParamError struct {
-	Field string
-	Msg   string
+	Field  string
+	Msg    string
+	status int // the HTTP status; 0 means 400
 }
 
 func (e *ParamError) Error() string { return e.Field + ": " + e.Msg }
@@ -327,7 +330,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	var pe *ParamError
 	switch {
 	case errors.As(err, &pe):
-		writeError(w, http.StatusBadRequest, protocol.ParameterIllegal, pe.Error())
+		writeError(w, cmp.Or(pe.status, http.StatusBadRequest), protocol.ParameterIllegal, pe.Error())
 	case errors.Is(err, ErrNotOnline):
 		writeError(w, http.StatusNotFound, protocol.NotData, err.Error())
 	case errors.Is(err, ErrUnavailable):

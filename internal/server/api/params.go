@@ -49,7 +49,7 @@ func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params,
 			if errors.As(err, &te) { // valid JSON, but not an object
 				return nil, &ParamError{Field: "body", Msg: "must be a JSON object, got " + te.Value}
 			}
-			return nil, &ParamError{Field: "body", Msg: "invalid JSON object: " + err.Error()}
+			return nil, bodyError("invalid JSON object", err)
 		}
 		for k, v := range obj {
 			switch x := v.(type) {
@@ -66,7 +66,7 @@ func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params,
 		}
 	default:
 		if err := r.ParseForm(); err != nil {
-			return nil, &ParamError{Field: "body", Msg: "invalid form body: " + err.Error()}
+			return nil, bodyError("invalid form body", err)
 		}
 		for k, v := range r.PostForm {
 			if len(v) > 0 {
@@ -75,6 +75,16 @@ func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params,
 		}
 	}
 	return p, nil
+}
+
+// bodyError describes a body that could not be read as what: too large (HTTP 413) or
+// malformed.
+func bodyError(what string, err error) error {
+	var mb *http.MaxBytesError
+	if errors.As(err, &mb) {
+		return &ParamError{Field: "body", Msg: fmt.Sprintf("must be at most %d bytes", mb.Limit), status: http.StatusRequestEntityTooLarge}
+	}
+	return &ParamError{Field: "body", Msg: what + ": " + err.Error()}
 }
 
 // get returns the first non-empty value among names (alternative spellings).
