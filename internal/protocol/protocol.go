@@ -364,6 +364,13 @@ func ValidUserID(id string) bool { return validName(id, MaxUserIDLen) }
 // valid UTF-8, none of them a control character.
 func ValidRoom(name string) bool { return validName(name, MaxRoomLen) }
 
+// MaxTypeLen is the longest accepted message type, in characters.
+const MaxTypeLen = 32
+
+// ValidType reports whether t is an acceptable message type (Message.Type): 1..MaxTypeLen
+// characters of valid UTF-8, none of them a control character.
+func ValidType(t string) bool { return validName(t, MaxTypeLen) }
+
 func validName(s string, max int) bool {
 	if len(s) == 0 || len(s) > utf8.UTFMax*max || !utf8.ValidString(s) {
 		return false

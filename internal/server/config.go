@@ -103,6 +103,10 @@ type Config struct {
 	// MaxConnsPerIP caps WebSocket connections per client address (HTTP 429 past it);
 	// 0 means no cap.
 	MaxConnsPerIP int `mapstructure:"max_conns_per_ip"`
+	// MaxRooms caps the rooms one connection may be in (a join past it is answered
+	// 1009), and so the memory one client can make the node spend on memberships;
+	// 0 means no cap.
+	MaxRooms int `mapstructure:"max_rooms"`
 	// TrustedProxies are proxies (addresses or CIDRs) whose X-Forwarded-For/X-Real-IP
 	// headers name the real client, for per-IP limits and logs.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
@@ -243,6 +247,7 @@ func Default() Config {
 		MaxLoginFailures: 3,
 		MessageRate:      50,
 		MessageBurst:     100,
+		MaxRooms:         1000,
 		PresenceLimit:    200,
 		DedupWindow:      5 * time.Minute,
 		LogLevel:         "info",
@@ -310,7 +315,7 @@ func (c Config) Validate() error {
 		val int
 	}{
 		{"max_conns_per_ip", c.MaxConnsPerIP}, {"message_rate", c.MessageRate}, {"message_burst", c.MessageBurst},
-		{"max_login_failures", c.MaxLoginFailures},
+		{"max_login_failures", c.MaxLoginFailures}, {"max_rooms", c.MaxRooms},
 	} {
 		if n.val < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", n.key, n.val)

@@ -49,6 +49,9 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 	if p.Type == "" {
 		p.Type = protocol.TypeText
 	}
+	if !protocol.ValidType(p.Type) {
+		return api.PushResult{}, &api.ParamError{Field: "type", Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxTypeLen)}
+	}
 	// Ids the server makes are unique: only a client's own ids need deduplication,
 	// which in a cluster costs a Redis call.
 	clientID := p.MsgID != ""

@@ -150,17 +150,19 @@ func TestSecurity_AdminRoutes(t *testing.T) {
 	cases := []struct {
 		name, path, auth string
 		status           int
+		says             string // in the body
 	}{
-		{"list without token", "/user/list?appId=101", "", 401},
-		{"list with wrong token", "/user/list?appId=101", "Bearer nope", 401},
-		{"list with token", "/user/list?appId=101", "Bearer admin-s3cret", 200},
-		{"state without token", "/system/state", "", 401},
-		{"metrics without token", "/metrics", "", 401},
-		{"metrics with token", "/metrics", "Bearer admin-s3cret", 200},
-		{"pprof without token", "/debug/pprof/", "", 401},
-		{"healthz is public", "/healthz", "", 200},
-		{"readyz is public", "/readyz", "", 200},
-		{"chat page is public", "/", "", 200},
+		{"list without token", "/user/list?appId=101", "", 401, "admin token required"},
+		{"list with wrong token", "/user/list?appId=101", "Bearer nope", 401, "admin token not accepted"},
+		{"list with another scheme", "/user/list?appId=101", "Basic YWRtaW46eA==", 401, "admin token required"},
+		{"list with token", "/user/list?appId=101", "Bearer admin-s3cret", 200, ""},
+		{"state without token", "/system/state", "", 401, ""},
+		{"metrics without token", "/metrics", "", 401, ""},
+		{"metrics with token", "/metrics", "Bearer admin-s3cret", 200, ""},
+		{"pprof without token", "/debug/pprof/", "", 401, ""},
+		{"healthz is public", "/healthz", "", 200, ""},
+		{"readyz is public", "/readyz", "", 200, ""},
+		{"chat page is public", "/", "", 200, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,9 +174,10 @@ func TestSecurity_AdminRoutes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("HTTP %d, want %d", resp.StatusCode, tc.status)
+			if resp.StatusCode != tc.status || !strings.Contains(string(body), tc.says) {
+				t.Fatalf("HTTP %d %s, want %d saying %q", resp.StatusCode, body, tc.status, tc.says)
 			}
 			// RFC 9110: a 401 names the scheme that would be accepted.
 			if got := resp.Header.Get("WWW-Authenticate"); (resp.StatusCode == http.StatusUnauthorized) != strings.HasPrefix(got, "Bearer") {

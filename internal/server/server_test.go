@@ -70,6 +70,8 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 		{"not an object", `[1,2,3]`, "", protocol.ParameterIllegal, "invalid request"},
 		{"missing cmd", `{"seq":"a3"}`, "a3", protocol.ParameterIllegal, "no cmd"},
 		{"unknown cmd", `{"seq":"a4","cmd":"teleport"}`, "a4", protocol.RoutingNotExist, "unknown cmd"},
+		// 1 + 15×2 bytes, then a character cut by the 32-byte limit: left out whole.
+		{"long unknown cmd", `{"seq":"a4b","cmd":"x` + strings.Repeat("é", 20) + `"}`, "a4b", protocol.RoutingNotExist, "unknown cmd x" + strings.Repeat("é", 15) + "..."},
 		{"heartbeat before login", `{"seq":"a5","cmd":"heartbeat","data":{"userId":"u1"}}`, "a5", protocol.NotLoggedIn, "log in"},
 		{"send before login", `{"seq":"a6","cmd":"send","data":{"msg":"hi"}}`, "a6", protocol.NotLoggedIn, "log in"},
 		{"login without data", `{"seq":"a7","cmd":"login"}`, "a7", protocol.ParameterIllegal, "missing data"},
@@ -125,6 +127,7 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 		{"join without room", `{}`, protocol.ParameterIllegal, ""},
 		{"send data not an object", `5`, protocol.ParameterIllegal, "send data: must be a JSON object, got number"},
 		{"send with a numeric type", `{"msg":"hi","type":5}`, protocol.ParameterIllegal, "send data: type: must be a string, got number"},
+		{"send with a long type", `{"msg":"hi","type":"` + strings.Repeat("t", 33) + `"}`, protocol.ParameterIllegal, "type: must be 1..32 printable characters"},
 		{"users data not an object", `["r1"]`, protocol.ParameterIllegal, "users data: must be a JSON object, got array"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,14 +323,17 @@ func TestWS_DuplicateLoginRejectMode(t *testing.T) {
 	}
 }
 
-// A connection may be in at most 1000 rooms: the next join is refused until it leaves
-// one; joining a room it is in is still harmless.
+// A connection may be in at most max_rooms rooms: the next join is refused until it
+// leaves one; joining a room it is in is still harmless.
 func TestWS_RoomsPerConnectionAreBounded(t *testing.T) {
-	srv := testutil.StartServer(t, func(c *server.Config) { c.MessageRate = 0 })
+	if got := server.Default().MaxRooms; got != 1000 {
+		t.Fatalf("default max_rooms = %d, documented as 1000", got)
+	}
+	srv := testutil.StartServer(t, func(c *server.Config) { c.MessageRate = 0; c.MaxRooms = 50 })
 	c := testutil.Dial(t, srv.WSURL, nil)
 	c.Login(101, "u1")
 	var seqs []string
-	for i := range 1000 {
+	for i := range 50 {
 		seqs = append(seqs, c.Send(protocol.CmdJoin, protocol.RoomData{Room: fmt.Sprintf("r%d", i)}))
 	}
 	for _, seq := range seqs {
@@ -336,8 +342,8 @@ func TestWS_RoomsPerConnectionAreBounded(t *testing.T) {
 		}
 	}
 	join := func(room string) protocol.Response { return c.Call(protocol.CmdJoin, protocol.RoomData{Room: room}) }
-	if r := join("one-too-many"); r.Response.Code != protocol.OperationFailure || !strings.Contains(r.Response.CodeMsg, "1000 rooms") {
-		t.Fatalf("join 1001st room: %+v", r)
+	if r := join("one-too-many"); r.Response.Code != protocol.OperationFailure || !strings.Contains(r.Response.CodeMsg, "50 rooms") {
+		t.Fatalf("join 51st room: %+v", r)
 	}
 	if r := join("r7"); r.Response.Code != protocol.OK {
 		t.Fatalf("join a room again: %+v", r)

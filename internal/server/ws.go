@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
@@ -25,7 +26,9 @@ func (h *wsHandler) Accept(r *http.Request) error {
 		return &wsframe.HandshakeError{Status: http.StatusNotFound, Msg: "no websocket endpoint at " + r.URL.Path + "; use " + h.s.cfg.WSPath}
 	}
 	if origin := r.Header.Get("Origin"); !h.s.origins.Allow(origin, r.Host) {
-		h.s.log.Warn("websocket origin refused", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
+		// Debug, not Warn: any web page can make browsers send these, and each is
+		// counted (gows_handshake_failures_total{reason="forbidden"}).
+		h.s.log.Debug("websocket origin refused", "origin", origin, "host", r.Host, "remote", r.RemoteAddr)
 		return &wsframe.HandshakeError{Status: http.StatusForbidden, Msg: "origin not allowed: " + origin}
 	}
 	return nil
@@ -289,11 +292,6 @@ func inRoom(sess *hub.Session, room string) bool {
 	return false
 }
 
-// maxRooms bounds the rooms one connection may be in, and so the memory a client can
-// make the node spend on memberships: the message rate alone would let it join rooms
-// without end.
-const maxRooms = 1000
-
 // roomData is the answer data of join and leave.
 type roomData struct {
 	Room      string `json:"room"`
@@ -306,8 +304,10 @@ func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Re
 		return code, msg, nil
 	}
 	already := inRoom(sess, room)
-	if !already && len(sess.Rooms()) >= maxRooms {
-		return protocol.OperationFailure, fmt.Sprintf("already in %d rooms, the most a connection may join: leave one first", maxRooms), nil
+	// The cap bounds the memory a client can make the node spend on memberships: the
+	// message rate alone would let it join rooms without end.
+	if maxRooms := s.cfg.MaxRooms; !already && maxRooms > 0 && len(sess.Rooms()) >= maxRooms {
+		return protocol.OperationFailure, fmt.Sprintf("already in %d rooms, the most a connection may join (max_rooms): leave one first", maxRooms), nil
 	}
 	n := s.hub.Join(sess, room)
 	if !already {
@@ -438,6 +438,9 @@ func errorCode(err error) protocol.Code {
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n-- // never cut a character in half
 	}
 	return s[:n] + "..."
 }

@@ -51,6 +51,12 @@ func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params,
 			}
 			return nil, bodyError("invalid JSON object", err)
 		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) { // one object, then nothing
+			if err == nil || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = errors.New("data after the JSON object")
+			}
+			return nil, bodyError("invalid JSON object", err)
+		}
 		for k, v := range obj {
 			switch x := v.(type) {
 			case string:

@@ -45,8 +45,11 @@ func (g *AdminGuard) Check(r *http.Request) Decision {
 			Msg: "admin routes answer only clients on this machine (loopback, directly or through a trusted proxy); set --admin-token (GOWS_ADMIN_TOKEN) and send Authorization: Bearer <token> to use them remotely"}
 	}
 	got, ok := bearer(r.Header.Get("Authorization"))
-	if !ok || subtle.ConstantTimeCompare([]byte(got), g.token) != 1 {
+	if !ok {
 		return Decision{Status: http.StatusUnauthorized, Msg: "admin token required: send Authorization: Bearer <token>"}
+	}
+	if subtle.ConstantTimeCompare([]byte(got), g.token) != 1 {
+		return Decision{Status: http.StatusUnauthorized, Msg: "admin token not accepted: it is not the server's --admin-token (GOWS_ADMIN_TOKEN)"}
 	}
 	return Decision{}
 }
