@@ -10,7 +10,9 @@
 // costs one queued write, a heartbeat of a user costs nothing, and a dead node's users
 // stop resolving as soon as its lease runs out (at most NodeTTL after its last renewal).
 // The first node whose renewal sees an expired lease removes that node's entries from
-// the user lists, so they are gone within 2 x NodeTTL.
+// the user lists, so they are gone within 2 x NodeTTL. A node that comes back with the
+// same id before that keeps its new entries: the cleanup is skipped when the lease is
+// current again, and a cleanup already under way flags the node to rewrite them.
 //
 // # Writes are batched
 //
@@ -29,6 +31,9 @@
 //	P:{nodes}:live        ZSET  node id -> lease expiry (unix ms, Redis clock)
 //	P:{nodes}:info        HASH  node id -> Node as JSON (addresses, counts, draining)
 //	P:{nodes}:gc:ID       STRING lock held by the node cleaning up dead node ID
+//	P:{nodes}:rewrite:ID  STRING set when a cleanup of ID found it live again (a
+//	                            restart with the same id): ID's next renewal
+//	                            clears it and rewrites ID's presence
 //	P:{aAPP}:users        HASH  user id -> "node|loginMs|clientAddr"
 //	P:{aAPP}:index        ZSET  user id, score 0: the sorted, paged user list and count
 //	P:{nID}:users         SET   "app:user" of every user node ID recorded, for cleanup

@@ -39,3 +39,18 @@ func (r *Redis) WriteBatch(ctx context.Context, ops []BatchOp) {
 
 // NodeUsersKey is the key of the set of users node id recorded.
 func (r *Redis) NodeUsersKey(id string) string { return r.k.nodeUsers(id) }
+
+// Collect removes dead node id, as the collector does when a renewal reports it.
+func (r *Redis) Collect(ctx context.Context, id string) error { return r.collect(ctx, id) }
+
+// RemoveDead removes node id's users and registry entry, as the collector does once it
+// has claimed a dead node.
+func (r *Redis) RemoveDead(ctx context.Context, id string) error { return r.removeDead(ctx, id) }
+
+// ResyncIfStale rewrites this node's presence if it must be, as the writer does when a
+// renewal wakes it.
+func (r *Redis) ResyncIfStale(ctx context.Context) {
+	if r.stale.Load() {
+		r.resync(ctx)
+	}
+}

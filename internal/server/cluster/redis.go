@@ -218,6 +218,9 @@ type keys struct{ p string }
 func (k keys) live() string        { return k.p + ":{nodes}:live" }
 func (k keys) info() string        { return k.p + ":{nodes}:info" }
 func (k keys) gc(id string) string { return k.p + ":{nodes}:gc:" + id }
+func (k keys) rewrite(id string) string {
+	return k.p + ":{nodes}:rewrite:" + id
+}
 func (k keys) appUsers(a uint32) string {
 	return k.p + ":{a" + strconv.FormatUint(uint64(a), 10) + "}:users"
 }
@@ -342,7 +345,7 @@ func (r *Redis) heartbeat(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	res, err := r.eval(cctx, heartbeatScript, []string{r.k.live(), r.k.info()},
+	res, err := r.eval(cctx, heartbeatScript, []string{r.k.live(), r.k.info(), r.k.rewrite(r.cfg.NodeID)},
 		r.cfg.NodeID, r.cfg.NodeTTL.Milliseconds(), string(info))
 	if err != nil {
 		r.fail(ctx, err)
@@ -357,14 +360,19 @@ func (r *Redis) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !r.registered.Swap(true) {
+	switch {
+	case !r.registered.Swap(true):
 		// First lease: entries left by an earlier process with this node id are removed.
 		r.stale.Store(true)
 		r.log.Info("node registered", "node_id", r.cfg.NodeID, "grpc_addr", self.GRPCAddr, "ttl", r.cfg.NodeTTL)
-	} else if added {
+	case added == 1:
 		// The lease had expired and the node was removed: rewrite everything.
 		r.stale.Store(true)
 		r.log.Warn("node lease was lost; registering again", "node_id", r.cfg.NodeID)
+	case added == 2:
+		// A cleanup of this node, started while it seemed dead, removed its users.
+		r.stale.Store(true)
+		r.log.Warn("presence removed by a cleanup of this node; writing it again", "node_id", r.cfg.NodeID)
 	}
 	for _, id := range dead {
 		if id == r.cfg.NodeID {
@@ -398,13 +406,14 @@ func (r *Redis) selfInfo() (Node, string, error) {
 	return self, string(info), nil
 }
 
-// applyRegistry stores a registry read ({added, now, live, infos, dead}) in the cache.
+// applyRegistry stores a registry read ({added, now, live, infos, dead}) in the cache
+// and returns added as the heartbeat script answered it.
 // Only the heartbeat loop passes notify, so that OnPeers is called from one goroutine,
 // in order.
-func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added bool, dead []string, err error) {
+func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added int64, dead []string, err error) {
 	arr, ok := res.([]any)
 	if !ok || len(arr) != 5 {
-		return false, nil, fmt.Errorf("registry read: unexpected reply %T", res)
+		return 0, nil, fmt.Errorf("registry read: unexpected reply %T", res)
 	}
 	a, _ := arr[0].(int64)
 	now, _ := arr[1].(int64)
@@ -452,7 +461,7 @@ func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added bool
 	if changed {
 		r.hooks.OnPeers(peers)
 	}
-	return a == 1, dead, nil
+	return a, dead, nil
 }
 
 // peersLocked returns the live nodes other than this one, by id. r.mu must be held.
@@ -561,7 +570,7 @@ func (r *Redis) deregister(ctx context.Context) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	if _, err := r.eval(cctx, forgetNodeScript, []string{r.k.live(), r.k.info()}, r.cfg.NodeID, "1"); err != nil {
+	if _, err := r.forget(cctx, r.cfg.NodeID, true); err != nil {
 		return fmt.Errorf("remove node %s from registry: %w", r.cfg.NodeID, err)
 	}
 	return nil
@@ -581,31 +590,57 @@ func (r *Redis) collectLoop(ctx context.Context) error {
 	}
 }
 
-// collect removes a dead node, unless another node is already doing it.
+// collect removes a dead node, unless it is live again or another node is already
+// doing it.
 func (r *Redis) collect(ctx context.Context, id string) error {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-	got, err := r.rdb.SetNX(cctx, r.k.gc(id), r.cfg.NodeID, r.cfg.NodeTTL).Result()
+	got, err := r.eval(cctx, claimDeadScript, []string{r.k.live(), r.k.gc(id)}, id, r.cfg.NodeID, r.cfg.NodeTTL.Milliseconds())
 	cancel()
 	if err != nil {
 		r.fail(ctx, err)
 		return fmt.Errorf("lock dead node %s: %w", id, err)
 	}
-	if !got {
+	if got != int64(1) {
 		return nil
 	}
+	return r.removeDead(ctx, id)
+}
+
+// removeDead removes the users and the registry entry of node id, which collect has
+// claimed. If the node came back meanwhile (same id, a restarted process), some of the
+// entries removed may be its new ones: it is flagged to write its presence again.
+func (r *Redis) removeDead(ctx context.Context, id string) error {
 	n, err := r.removeNodeUsers(ctx, id, nil)
 	if err != nil {
 		return err
 	}
-	cctx, cancel = context.WithTimeout(ctx, r.cfg.Timeout)
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	if _, err := r.eval(cctx, forgetNodeScript, []string{r.k.live(), r.k.info()}, id, "0"); err != nil {
+	removed, err := r.forget(cctx, id, false)
+	if err != nil {
 		r.fail(ctx, err)
 		return fmt.Errorf("remove node %s from registry: %w", id, err)
+	}
+	if !removed {
+		r.log.Info("node came back during its cleanup; it will write its users again", "node_id", id)
+		return nil
 	}
 	r.collected.Add(1)
 	r.log.Info("dead node removed from the cluster", "node_id", id, "users_removed", n)
 	return nil
+}
+
+// forget removes node id from the registry: always with force, else only if its lease
+// has expired (when it has not, the node is flagged to rewrite its presence). It
+// reports whether it removed the node.
+func (r *Redis) forget(ctx context.Context, id string, force bool) (bool, error) {
+	f := "0"
+	if force {
+		f = "1"
+	}
+	res, err := r.eval(ctx, forgetNodeScript, []string{r.k.live(), r.k.info(), r.k.rewrite(id)},
+		id, f, 2*r.cfg.NodeTTL.Milliseconds())
+	return res == int64(1), err
 }
 
 // removeNodeUsers removes the presence entries that node id recorded, except the users

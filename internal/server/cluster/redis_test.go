@@ -498,3 +498,65 @@ func usedMemory(t *testing.T, r *testutil.Redis) int64 {
 	t.Fatalf("no used_memory in INFO memory: %q", info)
 	return 0
 }
+
+// TestRedis_RestartedNodeKeepsItsUsersThroughCleanup: a node that crashed and came back
+// with the same id, between its old lease running out and another node's cleanup of
+// it, keeps the users it wrote since; and a node whose users a cleanup removed while it
+// was coming back writes them again at its next renewal.
+func TestRedis_RestartedNodeKeepsItsUsersThroughCleanup(t *testing.T) {
+	r := testutil.StartRedis(t)
+	addrs := []string{r.Addr}
+	a := newNode(t, addrs, "t9", "node-a")
+	t.Cleanup(func() { _ = a.Close() })
+	old := newNode(t, addrs, "t9", "node-b")
+	t.Cleanup(func() { _ = old.Close() })
+	if err := old.Heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	old.WriteLogins(t.Context(), []User{{App: 7, ID: "gone", Node: "node-b", LoginMs: 1}})
+	// node-b crashes; its lease runs out.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if err := a.Heartbeat(t.Context()); err != nil {
+			return err
+		}
+		if _, live := a.Node("node-b"); live {
+			return errors.New("node-b still live")
+		}
+		return nil
+	})
+
+	// It comes back (same id) and its user logs in again before anyone cleans up.
+	back := newNode(t, addrs, "t9", "node-b")
+	t.Cleanup(func() { _ = back.Close() })
+	if err := back.Heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	fresh := User{App: 7, ID: "fresh", Node: "node-b", LoginMs: 2}
+	back.local.add(fresh)
+	back.WriteLogins(t.Context(), []User{fresh})
+
+	// node-a's cleanup of the dead node-b, from a renewal before the restart.
+	if err := a.Collect(t.Context(), "node-b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lookup(t, a, 7, "fresh"); !ok {
+		t.Fatal("the cleanup of the old node-b removed the user of the node that came back")
+	}
+
+	// A cleanup that claimed node-b while it was dead and removes its entries after it
+	// came back cannot tell them apart: node-b's next renewal must write them again.
+	if err := a.RemoveDead(t.Context(), "node-b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lookup(t, a, 7, "fresh"); ok {
+		t.Fatal("setup: fresh still online")
+	}
+	// The writer loop is not running: do what it does when woken.
+	if err := back.Heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	back.ResyncIfStale(t.Context())
+	if _, ok := lookup(t, a, 7, "fresh"); !ok {
+		t.Fatal("node-b did not rewrite its users after a cleanup removed them")
+	}
+}

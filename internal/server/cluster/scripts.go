@@ -35,12 +35,16 @@ return out
 `)
 
 // heartbeatScript renews a node's lease (Redis clock) and publishes its info, then reads
-// the registry. Returns {added, nowMs, {live id, lease}..., {info}..., {dead id}...}.
-// KEYS: live zset, info hash. ARGV: node id, ttl ms, info JSON.
+// the registry. Returns {added, nowMs, {live id, lease}..., {info}..., {dead id}...};
+// added is 1 when the node was not in the registry, 2 when it was but a cleanup removed
+// its users while it was live (the rewrite flag, which it clears): either way the node
+// must write its presence again.
+// KEYS: live zset, info hash, this node's rewrite flag. ARGV: node id, ttl ms, info JSON.
 var heartbeatScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+if redis.call('DEL', KEYS[3]) == 1 and added == 0 then added = 2 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES')
 local ids = {}
@@ -64,9 +68,24 @@ if #ids > 0 then infos = redis.call('HMGET', KEYS[2], unpack(ids)) end
 return {0, now, live, infos, {}}
 `)
 
+// claimDeadScript takes the lock on cleaning up a dead node: only if its lease has
+// expired (it may have come back since a renewal reported it) and no other node holds
+// the lock. Returns 1 if taken.
+// KEYS: live zset, the node's gc lock. ARGV: node id, this node's id, lock ttl ms.
+var claimDeadScript = redis.NewScript(`
+local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if lease and tonumber(lease) >= now then return 0 end
+if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then return 1 end
+return 0
+`)
+
 // forgetNodeScript removes a node from the registry if its lease has expired (or
-// unconditionally when ARGV[2] is '1', for a clean stop). Returns 1 if removed.
-// KEYS: live zset, info hash. ARGV: node id, force.
+// unconditionally when ARGV[2] is '1', for a clean stop). Returns 1 if removed. A node
+// that is live again after a cleanup removed its users gets its rewrite flag set
+// instead (TTL ARGV[3] ms), which its next renewal reads.
+// KEYS: live zset, info hash, the node's rewrite flag. ARGV: node id, force, flag ttl ms.
 var forgetNodeScript = redis.NewScript(`
 local lease = redis.call('ZSCORE', KEYS[1], ARGV[1])
 local t = redis.call('TIME')
@@ -76,7 +95,8 @@ if ARGV[2] == '1' or not lease or tonumber(lease) < now then
   redis.call('HDEL', KEYS[2], ARGV[1])
   return 1
 end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[3])
 return 0
 `)
 
-var allScripts = []*redis.Script{presenceScript, heartbeatScript, nodesScript, forgetNodeScript}
+var allScripts = []*redis.Script{presenceScript, heartbeatScript, nodesScript, claimDeadScript, forgetNodeScript}
