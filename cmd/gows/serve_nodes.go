@@ -56,6 +56,10 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// After the first signal (which the launcher passes on to every node as one SIGTERM),
+	// restore the default handling: a second one ends the launcher at once, and with it
+	// the nodes (they die with their parent on Linux), as a second signal ends one node.
+	defer context.AfterFunc(ctx, stop)()
 	log.Info("starting local cluster", "nodes", opts.nodes, "ws_addr", cfg.WSAddr, "http_addr", cfg.HTTPAddr)
 	return launcher.Run(ctx, launcher.Config{
 		Nodes: opts.nodes,

@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/spf13/pflag"
 
 	"github.com/gows-dev/gows/internal/testutil"
@@ -35,25 +42,148 @@ func TestServeNodes_ArgsForEachNode(t *testing.T) {
 }
 
 func TestServeNodes_LocalClusterSharesThePorts(t *testing.T) {
+	l := startLocalCluster(t, "t")
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.cmd.Wait(); err != nil {
+		t.Fatalf("launcher exit: %v\n%s", err, l.out.String())
+	}
+	for _, want := range []string{"[t-node1] ", "[t-node2] ", "all nodes stopped"} {
+		if !strings.Contains(l.out.String(), want) {
+			t.Fatalf("output lacks %q:\n%s", want, l.out.String())
+		}
+	}
+}
+
+// TestServeNodes_CtrlCDrainsTheNodes: Ctrl-C on a terminal signals the whole foreground
+// process group. The nodes must still drain (close with 1001), not take the launcher's
+// SIGTERM after the terminal's SIGINT as a second signal and end at once (1006).
+func TestServeNodes_CtrlCDrainsTheNodes(t *testing.T) {
+	l := startLocalCluster(t, "c")
+	c := testutil.Dial(t, "ws://"+l.wsAddr+"/acc", nil)
+	c.Login(101, "alice")
+	// Whether a node that got both signals ends at once depends on their timing; that
+	// it gets only the launcher's does not.
+	if runtime.GOOS == "linux" {
+		for _, pgrp := range childGroups(t, l.cmd.Process.Pid) {
+			if pgrp == l.cmd.Process.Pid {
+				t.Fatalf("a node is in the launcher's process group %d, so a Ctrl-C signals it too", pgrp)
+			}
+		}
+	}
+	if err := syscall.Kill(-l.cmd.Process.Pid, syscall.SIGINT); err != nil { // the launcher leads its group
+		t.Fatal(err)
+	}
+	var ce *websocket.CloseError
+	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("client closed with %v, want 1001 (going away)\n%s", err, l.out.String())
+	}
+	if err := l.cmd.Wait(); err != nil {
+		t.Fatalf("launcher exit: %v\n%s", err, l.out.String())
+	}
+}
+
+// TestServeNodes_SecondSignalEndsAtOnce: a second SIGTERM ends the launcher and its
+// nodes at once, in the middle of a drain, as it ends a single node.
+func TestServeNodes_SecondSignalEndsAtOnce(t *testing.T) {
+	l := startLocalCluster(t, "s", "--drain-delay", "1m")
+	c := testutil.Dial(t, "ws://"+l.wsAddr+"/acc", nil)
+	c.Login(101, "alice")
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if n := strings.Count(l.out.String(), "msg=draining"); n != 2 {
+			return fmt.Errorf("%d nodes draining, want 2", n)
+		}
+		return nil
+	})
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- l.cmd.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("launcher still running 10s after a second SIGTERM (drain delay 1m)\n%s", l.out.String())
+	}
+	// The node went with it: the connection drops without a close frame (1006).
+	var ce *websocket.CloseError
+	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseAbnormalClosure {
+		t.Fatalf("client closed with %v, want the connection dropped (1006)", err)
+	}
+}
+
+// childGroups returns the process group of every child of process pid (Linux /proc).
+func childGroups(t *testing.T, pid int) []int {
+	t.Helper()
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []int
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, child := range strings.Fields(string(b)) {
+			stat, err := os.ReadFile("/proc/" + child + "/stat")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+			f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+			pgrp, err := strconv.Atoi(f[2])
+			if err != nil {
+				t.Fatalf("/proc/%s/stat: %v", child, err)
+			}
+			groups = append(groups, pgrp)
+		}
+	}
+	if len(groups) != 2 {
+		t.Fatalf("launcher %d has %d children, want 2", pid, len(groups))
+	}
+	return groups
+}
+
+// localCluster is a `gows serve --nodes 2` process, leading its own process group as a
+// job in a terminal does.
+type localCluster struct {
+	cmd              *exec.Cmd
+	out              *syncBuffer
+	httpAddr, wsAddr string
+}
+
+// startLocalCluster runs the launcher with two nodes named prefix-node1 and -node2 and
+// waits until both answer on the shared HTTP port.
+func startLocalCluster(t *testing.T, prefix string, args ...string) *localCluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the gows binary")
 	}
 	bin := buildGows(t)
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	wsAddr := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-	defer cancel()
-	var out strings.Builder
-	cmd := exec.CommandContext(ctx, bin, "serve", "--nodes", "2", "--http-addr", httpAddr, "--ws-addr", wsAddr, "--node-id", "t")
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	l := &localCluster{
+		out:      &syncBuffer{},
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+		wsAddr:   fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel) // a launcher still running at the end is killed
+	l.cmd = exec.CommandContext(ctx, bin, append([]string{"serve", "--nodes", "2", "--http-addr", l.httpAddr,
+		"--ws-addr", l.wsAddr, "--node-id", prefix}, args...)...)
+	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
+	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := l.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	// Each HTTP connection lands on one of the nodes (SO_REUSEPORT); both must answer.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	seen := map[string]bool{}
 	testutil.Eventually(t, 60*time.Second, func() error {
-		resp, err := client.Get("http://" + httpAddr + "/system/state")
+		resp, err := client.Get("http://" + l.httpAddr + "/system/state")
 		if err != nil {
 			return err
 		}
@@ -67,20 +197,10 @@ func TestServeNodes_LocalClusterSharesThePorts(t *testing.T) {
 			return err
 		}
 		seen[body.Data.NodeID] = true
-		if !seen["t-node1"] || !seen["t-node2"] {
+		if !seen[prefix+"-node1"] || !seen[prefix+"-node2"] {
 			return fmt.Errorf("nodes answering so far: %v", seen)
 		}
 		return nil
 	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("launcher exit: %v\n%s", err, out.String())
-	}
-	for _, want := range []string{"[t-node1] ", "[t-node2] ", "all nodes stopped"} {
-		if !strings.Contains(out.String(), want) {
-			t.Fatalf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	return l
 }
