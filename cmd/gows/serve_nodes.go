@@ -33,6 +33,12 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
+	if !cfg.Cluster.Enabled() {
+		// Each node would know only its own users, and the kernel picks the node that
+		// answers an HTTP request: a push would find its user one time in N.
+		return usageErrorf("--nodes %d needs --redis (or --redis-addrs): the nodes share the HTTP port, "+
+			"and only as a cluster does each of them reach the users of the others", opts.nodes)
+	}
 	log := newLogger(s.err, cfg.LogLevel, cfg.LogFormat).With("component", "launcher")
 	exe, err := os.Executable()
 	if err != nil {

@@ -41,6 +41,14 @@ func TestServeNodes_ArgsForEachNode(t *testing.T) {
 	}
 }
 
+func TestServeNodes_NeedsACluster(t *testing.T) {
+	isolateEnv(t)
+	res := runCLI(t, []string{"serve", "--nodes", "2", "--http-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0"})
+	if res.code != exitUsage || !strings.Contains(res.stderr, "--nodes 2 needs --redis") {
+		t.Fatalf("exit %d, stderr %q; want exit %d and a word on --redis", res.code, res.stderr, exitUsage)
+	}
+}
+
 func TestServeNodes_LocalClusterSharesThePorts(t *testing.T) {
 	l := startLocalCluster(t, "t")
 	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -157,14 +165,15 @@ type localCluster struct {
 	httpAddr, wsAddr string
 }
 
-// startLocalCluster runs the launcher with two nodes named prefix-node1 and -node2 and
-// waits until both answer on the shared HTTP port.
+// startLocalCluster runs the launcher with two nodes named prefix-node1 and -node2 on a
+// Redis of their own and waits until both answer on the shared HTTP port.
 func startLocalCluster(t *testing.T, prefix string, args ...string) *localCluster {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the gows binary")
 	}
 	bin := buildGows(t)
+	redis := testutil.StartRedis(t)
 	l := &localCluster{
 		out:      &syncBuffer{},
 		httpAddr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
@@ -173,7 +182,7 @@ func startLocalCluster(t *testing.T, prefix string, args ...string) *localCluste
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel) // a launcher still running at the end is killed
 	l.cmd = exec.CommandContext(ctx, bin, append([]string{"serve", "--nodes", "2", "--http-addr", l.httpAddr,
-		"--ws-addr", l.wsAddr, "--node-id", prefix}, args...)...)
+		"--ws-addr", l.wsAddr, "--grpc-addr", "127.0.0.1:0", "--redis", redis.URL(), "--node-id", prefix}, args...)...)
 	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := l.cmd.Start(); err != nil {
