@@ -62,7 +62,8 @@ type Presence interface {
 // Registry is the set of live nodes.
 type Registry interface {
 	// Peers returns the live nodes other than this one, as of the last lease renewal
-	// (no I/O).
+	// (no I/O). While the store cannot be reached it returns every peer of the last
+	// registry read, whatever their leases say, so that broadcasts still reach them.
 	Peers() []Node
 	// FreshPeers returns the live nodes other than this one, reading the registry first
 	// when the last read is older than maxAge, so that a node that joined since this

@@ -68,7 +68,7 @@ const (
 // RedisStats are the broker's counters, for metrics.
 type RedisStats struct {
 	Up        bool   // the last Redis call succeeded
-	Nodes     int    // live nodes known, this one included
+	Nodes     int    // live nodes known, this one included (while down: those of the last registry read)
 	Errors    uint64 // failed Redis calls
 	Outages   uint64 // times Redis became unreachable
 	Writes    uint64 // presence operations written
@@ -448,7 +448,7 @@ func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added int6
 	var peers []Node
 	changed := false
 	if notify {
-		peers = r.peersLocked(local)
+		peers = r.peersLocked(local, false) // Redis just answered
 		ids := make([]string, len(peers))
 		for i, p := range peers {
 			ids[i] = p.ID + "@" + p.GRPCAddr
@@ -464,12 +464,16 @@ func (r *Redis) applyRegistry(res any, local time.Time, notify bool) (added int6
 	return a, dead, nil
 }
 
-// peersLocked returns the live nodes other than this one, by id. r.mu must be held.
-func (r *Redis) peersLocked(now time.Time) []Node {
+// peersLocked returns the live nodes other than this one, by id. While Redis is down
+// (down) the leases cannot be renewed nor read, so it returns every node of the last
+// registry read: a peer that has died since fails its call within the RPC deadline,
+// while one left out would silently miss every broadcast of a long outage. r.mu must be
+// held.
+func (r *Redis) peersLocked(now time.Time, down bool) []Node {
 	redisNow := now.UnixMilli() + r.offsetMs
 	var out []Node
 	for _, n := range r.live {
-		if n.ID != r.cfg.NodeID && n.leaseMs >= redisNow {
+		if n.ID != r.cfg.NodeID && (down || n.leaseMs >= redisNow) {
 			out = append(out, n.Node)
 		}
 	}
@@ -490,11 +494,13 @@ func (r *Redis) liveNode(id string, now time.Time) (Node, bool) {
 
 // ---- Registry ----
 
-// Peers returns the live nodes other than this one, as of the last registry read.
+// Peers returns the live nodes other than this one, as of the last registry read (while
+// Redis is down: all the nodes of that read, see peersLocked).
 func (r *Redis) Peers() []Node {
+	down := r.isDown() // before r.mu: the two locks are never held together
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.peersLocked(time.Now())
+	return r.peersLocked(time.Now(), down)
 }
 
 // FreshPeers returns the live peers, re-reading the registry first when the last read
@@ -1089,11 +1095,12 @@ func (r *Redis) loadScripts(ctx context.Context) error {
 
 // Stats returns the broker's counters.
 func (r *Redis) Stats() RedisStats {
+	down := r.isDown()
 	r.mu.Lock()
-	nodes := len(r.peersLocked(time.Now())) + 1
+	nodes := len(r.peersLocked(time.Now(), down)) + 1
 	r.mu.Unlock()
 	return RedisStats{
-		Up: !r.isDown(), Nodes: nodes, Errors: r.errs.Load(), Outages: r.outages.Load(),
+		Up: !down, Nodes: nodes, Errors: r.errs.Load(), Outages: r.outages.Load(),
 		Writes: r.writes.Load(), Batches: r.batches.Load(), Dropped: r.dropped.Load(),
 		Resyncs: r.resyncs.Load(), Takeovers: r.takeovers.Load(), Collected: r.collected.Load(),
 	}

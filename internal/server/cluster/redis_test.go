@@ -560,3 +560,37 @@ func TestRedis_RestartedNodeKeepsItsUsersThroughCleanup(t *testing.T) {
 		t.Fatal("node-b did not rewrite its users after a cleanup removed them")
 	}
 }
+
+// TestRedis_PeersOutliveTheirLeasesWhileRedisIsDown: during an outage longer than the
+// lease, the peers of the last registry read stay the broadcast targets (a node cannot
+// tell that they are alive, nor that they are not), instead of silently none.
+func TestRedis_PeersOutliveTheirLeasesWhileRedisIsDown(t *testing.T) {
+	r := testutil.StartRedis(t)
+	addrs := []string{r.Addr}
+	a := startNode(t, addrs, "t10", "node-a")
+	startNode(t, addrs, "t10", "node-b")
+	waitPeers(t, a, "node-b")
+
+	r.Kill()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if a.Stats().Up {
+			return errors.New("node-a has not noticed the outage")
+		}
+		return nil
+	})
+	// node-b's lease runs out in node-a's view.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if _, live := a.Node("node-b"); live {
+			return errors.New("node-b's lease still current")
+		}
+		return nil
+	})
+	for name, peers := range map[string][]Node{"Peers": a.Peers(), "FreshPeers": a.FreshPeers(t.Context(), 0)} {
+		if len(peers) != 1 || peers[0].ID != "node-b" {
+			t.Errorf("%s during the outage = %v, want node-b", name, peers)
+		}
+	}
+	if n := a.Stats().Nodes; n != 2 {
+		t.Errorf("nodes during the outage = %d, want 2", n)
+	}
+}
