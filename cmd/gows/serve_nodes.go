@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/gows-dev/gows/internal/launcher"
+	"github.com/gows-dev/gows/internal/server"
 )
 
 // launcherOwnFlag reports whether a serve flag is one the launcher sets per node itself;
@@ -78,7 +79,7 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 		Env:         env,
 		Stdout:      s.out,
 		Stderr:      s.err,
-		StopTimeout: cfg.DrainTimeout + 5*time.Second,
+		StopTimeout: stopBudget(cfg),
 		Logger:      log,
 	})
 }
@@ -103,4 +104,17 @@ func nodeArgs(flags *pflag.FlagSet, configFile string) []string {
 		args = append(args, "--"+f.Name+"="+f.Value.String())
 	})
 	return args
+}
+
+// stopBudget is how long the launcher lets a node stop after its SIGTERM before killing
+// it: the longest that server.Run's shutdown takes by cfg (marking the node draining,
+// the drain delay, closing the connections and then the HTTP server within the drain
+// timeout each, forwarding the last presence notices and waiting for kicks within the
+// RPC timeout, deregistering), and 5s to spare. Less would kill a node that is still
+// draining by the book, which its clients see as 1006 and the cluster as a node whose
+// users linger until its lease runs out.
+func stopBudget(cfg server.Config) time.Duration {
+	c := cfg.Cluster
+	return c.RedisTimeout + cfg.DrainDelay + 2*cfg.DrainTimeout + 3*c.RPCTimeout +
+		max(c.NodeTTL, 4*c.RedisTimeout) + 5*time.Second
 }

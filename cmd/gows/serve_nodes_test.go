@@ -69,8 +69,7 @@ func TestServeNodes_LocalClusterSharesThePorts(t *testing.T) {
 // SIGTERM after the terminal's SIGINT as a second signal and end at once (1006).
 func TestServeNodes_CtrlCDrainsTheNodes(t *testing.T) {
 	l := startLocalCluster(t, "c")
-	c := testutil.Dial(t, "ws://"+l.wsAddr+"/acc", nil)
-	c.Login(101, "alice")
+	c := l.login(t, "alice")
 	// Whether a node that got both signals ends at once depends on their timing; that
 	// it gets only the launcher's does not.
 	if runtime.GOOS == "linux" {
@@ -83,21 +82,26 @@ func TestServeNodes_CtrlCDrainsTheNodes(t *testing.T) {
 	if err := syscall.Kill(-l.cmd.Process.Pid, syscall.SIGINT); err != nil { // the launcher leads its group
 		t.Fatal(err)
 	}
-	var ce *websocket.CloseError
-	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
-		t.Fatalf("client closed with %v, want 1001 (going away)\n%s", err, l.out.String())
+	l.wantDrained(t, c)
+}
+
+// TestServeNodes_NodesMayDrainByTheirSettings: the launcher waits for a node as long as
+// the node's own settings let its shutdown take (here a drain delay longer than the
+// drain timeout and then some) before it kills it.
+func TestServeNodes_NodesMayDrainByTheirSettings(t *testing.T) {
+	l := startLocalCluster(t, "d", "--drain-delay", "7s", "--drain-timeout", "1s")
+	c := l.login(t, "alice")
+	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
-	if err := l.cmd.Wait(); err != nil {
-		t.Fatalf("launcher exit: %v\n%s", err, l.out.String())
-	}
+	l.wantDrained(t, c)
 }
 
 // TestServeNodes_SecondSignalEndsAtOnce: a second SIGTERM ends the launcher and its
 // nodes at once, in the middle of a drain, as it ends a single node.
 func TestServeNodes_SecondSignalEndsAtOnce(t *testing.T) {
 	l := startLocalCluster(t, "s", "--drain-delay", "1m")
-	c := testutil.Dial(t, "ws://"+l.wsAddr+"/acc", nil)
-	c.Login(101, "alice")
+	c := l.login(t, "alice")
 	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +125,27 @@ func TestServeNodes_SecondSignalEndsAtOnce(t *testing.T) {
 	var ce *websocket.CloseError
 	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseAbnormalClosure {
 		t.Fatalf("client closed with %v, want the connection dropped (1006)", err)
+	}
+}
+
+// login connects a client through the shared WebSocket port and logs it in as user.
+func (l *localCluster) login(t *testing.T, user string) *testutil.Client {
+	t.Helper()
+	c := testutil.Dial(t, "ws://"+l.wsAddr+"/acc", nil)
+	c.Login(101, user)
+	return c
+}
+
+// wantDrained checks that the node holding c closed it with 1001 (going away), as a
+// drain does, and that the launcher then exited 0.
+func (l *localCluster) wantDrained(t *testing.T, c *testutil.Client) {
+	t.Helper()
+	var ce *websocket.CloseError
+	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
+		t.Fatalf("client closed with %v, want 1001 (going away)\n%s", err, l.out.String())
+	}
+	if err := l.cmd.Wait(); err != nil {
+		t.Fatalf("launcher exit: %v\n%s", err, l.out.String())
 	}
 }
 
