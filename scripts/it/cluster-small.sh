@@ -4,7 +4,8 @@
 # ports picked by the kernel) and `gows bench` with 20,000 logged-in connections from two
 # worker processes: ramp, login, hold, one broadcast through the cluster, close. It checks
 # that every connection was established and got the broadcast, with no failures, and that
-# the bench saw the three nodes.
+# the bench saw the three nodes; then that the launcher starts a node killed with SIGKILL
+# again and stops them all on SIGTERM.
 #
 #   scripts/it/cluster-small.sh          (CONNS=20000 by default)
 set -euo pipefail
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/../.."
 NAME=cluster-small.sh
 # shellcheck source=scripts/it/lib.sh
 source scripts/it/lib.sh
-need redis-server redis-cli curl go python3
+need redis-server redis-cli curl go python3 pgrep
 
 conns=${CONNS:-20000}
 tmp=$(mktemp -d)
@@ -35,7 +36,8 @@ ws=$(free_port)
 "$tmp/gows" serve --nodes 3 --node-id ci --redis "redis://127.0.0.1:$redis_port/0" \
 	--http-addr "127.0.0.1:$http" --ws-addr "127.0.0.1:$ws" --grpc-addr 127.0.0.1:0 \
 	--node-ttl 3s --log-level warn >"$tmp/nodes.log" 2>&1 &
-pids+=($!)
+launcher=$!
+pids+=("$launcher")
 three_nodes() { [[ $(curl -fsS "http://127.0.0.1:$http/system/nodes" | grep -o '"nodeId"' | wc -l) -eq 3 ]]; }
 wait_for three_nodes || die "the three nodes did not register"
 say "3 nodes up on ws://127.0.0.1:$ws/acc; benching $conns connections"
@@ -64,4 +66,23 @@ if bad:
     print("failed checks:", ", ".join(bad), file=sys.stderr)
     sys.exit(1)
 PY
-say "ok: $conns connections over 3 nodes and 2 bench workers, 0 failures, broadcast delivered to all"
+
+# The launcher's supervision: a node killed with SIGKILL is started again (under its
+# name), and one SIGTERM stops every node and then the launcher, with status 0.
+node_pids() { pgrep -P "$launcher" | sort; }
+mapfile -t before < <(node_pids)
+((${#before[@]} == 3)) || die "the launcher has ${#before[@]} node processes, want 3"
+kill -KILL "${before[0]}"
+restarted() { mapfile -t now < <(node_pids) && ((${#now[@]} == 3)) && [[ " ${now[*]} " != *" ${before[0]} "* ]] && three_nodes; }
+wait_for restarted || die "the killed node was not started again"
+mapfile -t nodes < <(node_pids)
+kill -TERM "$launcher"
+rc=0
+wait "$launcher" || rc=$?
+((rc == 0)) || die "the launcher exited with status $rc after SIGTERM"
+for p in "${nodes[@]}"; do
+	! kill -0 "$p" 2>/dev/null || die "node process $p outlived the launcher"
+done
+grep -q "died; restarting" "$tmp/nodes.log" || die "the launcher did not log the restart"
+
+say "ok: $conns connections over 3 nodes and 2 bench workers, 0 failures, broadcast delivered to all; a killed node restarted, all stopped on SIGTERM"
