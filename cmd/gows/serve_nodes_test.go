@@ -54,7 +54,7 @@ func TestServeNodes_LocalClusterSharesThePorts(t *testing.T) {
 	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.cmd.Wait(); err != nil {
+	if err := l.wait(t, time.Minute); err != nil {
 		t.Fatalf("launcher exit: %v\n%s", err, l.out.String())
 	}
 	for _, want := range []string{"[t-node1] ", "[t-node2] ", "all nodes stopped"} {
@@ -114,13 +114,7 @@ func TestServeNodes_SecondSignalEndsAtOnce(t *testing.T) {
 	if err := l.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- l.cmd.Wait() }()
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("launcher still running 10s after a second SIGTERM (drain delay 1m)\n%s", l.out.String())
-	}
+	_ = l.wait(t, 10*time.Second) // killed by the signal: the drain delay is a minute
 	// The node went with it: the connection drops without a close frame (1006).
 	var ce *websocket.CloseError
 	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseAbnormalClosure {
@@ -144,7 +138,7 @@ func (l *localCluster) wantDrained(t *testing.T, c *testutil.Client) {
 	if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != websocket.CloseGoingAway {
 		t.Fatalf("client closed with %v, want 1001 (going away)\n%s", err, l.out.String())
 	}
-	if err := l.cmd.Wait(); err != nil {
+	if err := l.wait(t, time.Minute); err != nil {
 		t.Fatalf("launcher exit: %v\n%s", err, l.out.String())
 	}
 }
@@ -188,6 +182,20 @@ type localCluster struct {
 	cmd              *exec.Cmd
 	out              *syncBuffer
 	httpAddr, wsAddr string
+	exited           chan struct{} // closed when the launcher has exited and err is set
+	err              error         // what Wait said
+}
+
+// wait waits up to within for the launcher to exit and returns its exit error.
+func (l *localCluster) wait(t *testing.T, within time.Duration) error {
+	t.Helper()
+	select {
+	case <-l.exited:
+		return l.err
+	case <-time.After(within):
+		t.Fatalf("launcher still running after %s\n%s", within, l.out.String())
+		return nil
+	}
 }
 
 // startLocalCluster runs the launcher with two nodes named prefix-node1 and -node2 on a
@@ -205,14 +213,23 @@ func startLocalCluster(t *testing.T, prefix string, args ...string) *localCluste
 		wsAddr:   fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel) // a launcher still running at the end is killed
 	l.cmd = exec.CommandContext(ctx, bin, append([]string{"serve", "--nodes", "2", "--http-addr", l.httpAddr,
 		"--ws-addr", l.wsAddr, "--grpc-addr", "127.0.0.1:0", "--redis", redis.URL(), "--node-id", prefix}, args...)...)
 	l.cmd.Stdout, l.cmd.Stderr = l.out, l.out
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := l.cmd.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	l.exited = make(chan struct{})
+	go func() {
+		l.err = l.cmd.Wait()
+		close(l.exited)
+	}()
+	t.Cleanup(func() {
+		cancel() // a launcher still running (the test failed) is killed, its nodes with it
+		<-l.exited
+	})
 	// Each HTTP connection lands on one of the nodes (SO_REUSEPORT); both must answer.
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
 	seen := map[string]bool{}
