@@ -122,6 +122,7 @@ type Redis struct {
 
 	stale      atomic.Bool // this node's presence must be rewritten
 	registered atomic.Bool // the first lease was taken
+	duplicate  atomic.Bool // the last renewal found another process's info under this node's id
 
 	mu       sync.Mutex // guards live, readAt, offsetMs, peerIDs and draining
 	live     map[string]liveNode
@@ -356,10 +357,16 @@ func (r *Redis) heartbeat(ctx context.Context) error {
 		// A restarted Redis has no scripts; pipelines would load them on demand too.
 		_ = r.loadScripts(cctx)
 	}
+	var prev string
+	if arr, ok := res.([]any); ok && len(arr) == 6 {
+		prev, _ = arr[5].(string)
+		res = arr[:5]
+	}
 	added, dead, err := r.applyRegistry(res, time.Now(), true)
 	if err != nil {
 		return err
 	}
+	r.checkDuplicate(self, prev)
 	switch {
 	case !r.registered.Swap(true):
 		// First lease: entries left by an earlier process with this node id are removed.
@@ -390,6 +397,28 @@ func (r *Redis) heartbeat(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// checkDuplicate reports, once per incident, a renewal that replaced the registry info
+// of another process with this node's id (prev, the info before it): two live nodes
+// with one id overwrite each other's lease and presence, so pushes to the users of one
+// of them answer "not online" and each lists only one node. At the first renewal the
+// info may be a crashed predecessor's, which is no fault.
+func (r *Redis) checkDuplicate(self Node, prev string) {
+	var other Node
+	if !r.registered.Load() || prev == "" || json.Unmarshal([]byte(prev), &other) != nil {
+		return
+	}
+	if other.StartedMs == self.StartedMs && other.GRPCAddr == self.GRPCAddr {
+		if r.duplicate.Swap(false) {
+			r.log.Info("node id no longer used by another node", "node_id", r.cfg.NodeID)
+		}
+		return
+	}
+	if !r.duplicate.Swap(true) {
+		r.log.Error("another node uses this node id: give every node its own node_id", "node_id", r.cfg.NodeID,
+			"grpc_addr", self.GRPCAddr, "other_grpc_addr", other.GRPCAddr, "other_http_addr", other.HTTPAddr)
+	}
 }
 
 // selfInfo describes this node for the registry.

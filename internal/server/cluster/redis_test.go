@@ -594,3 +594,43 @@ func TestRedis_PeersOutliveTheirLeasesWhileRedisIsDown(t *testing.T) {
 		t.Errorf("nodes during the outage = %d, want 2", n)
 	}
 }
+
+// TestRedis_DuplicateNodeIDIsReported: two live processes with one node id overwrite
+// each other's registration and presence; each says so, once, at an error level.
+func TestRedis_DuplicateNodeIDIsReported(t *testing.T) {
+	r := testutil.StartRedis(t)
+	var logs [2]strings.Builder // the brokers do not run: only this goroutine logs
+	var brokers [2]*Redis
+	for i := range brokers {
+		b, err := NewRedis(RedisConfig{NodeID: "twin", Addrs: []string{r.Addr}, Prefix: "t11",
+			Timeout: 300 * time.Millisecond, NodeTTL: 900 * time.Millisecond, DedupWindow: time.Minute,
+			Logger: slog.New(slog.NewTextHandler(&logs[i], nil))},
+			Hooks{Self: func() Node { return Node{GRPCAddr: fmt.Sprintf("127.0.0.1:%d", 1+i), StartedMs: 1} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		brokers[i] = b
+	}
+	// Alone, renewing again is no fault.
+	for range 2 {
+		if err := brokers[0].Heartbeat(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(logs[0].String(), "level=ERROR") {
+		t.Fatalf("a node alone reported an error:\n%s", logs[0].String())
+	}
+	for range 3 {
+		for _, b := range brokers {
+			if err := b.Heartbeat(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range logs {
+		if n := strings.Count(logs[i].String(), "level=ERROR msg=\"another node uses this node id"); n != 1 {
+			t.Errorf("broker %d reported the other %d times, want once:\n%s", i, n, logs[i].String())
+		}
+	}
+}

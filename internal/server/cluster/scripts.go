@@ -35,7 +35,8 @@ return out
 `)
 
 // heartbeatScript renews a node's lease (Redis clock) and publishes its info, then reads
-// the registry. Returns {added, nowMs, {live id, lease}..., {info}..., {dead id}...};
+// the registry. Returns {added, nowMs, {live id, lease}..., {info}..., {dead id}...,
+// the info this renewal replaced (empty if none)};
 // added is 1 when the node was not in the registry, 2 when it was but a cleanup removed
 // its users while it was live (the rewrite flag, which it clears): either way the node
 // must write its presence again.
@@ -45,6 +46,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
 if redis.call('DEL', KEYS[3]) == 1 and added == 0 then added = 2 end
+local prev = redis.call('HGET', KEYS[2], ARGV[1]) or ''
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf', 'WITHSCORES')
 local ids = {}
@@ -52,7 +54,7 @@ for i = 1, #live, 2 do ids[#ids + 1] = live[i] end
 local infos = {}
 if #ids > 0 then infos = redis.call('HMGET', KEYS[2], unpack(ids)) end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-return {added, now, live, infos, dead}
+return {added, now, live, infos, dead, prev}
 `)
 
 // nodesScript reads the registry: {0, nowMs, {live id, lease}..., {info}..., {}}.
