@@ -306,25 +306,6 @@ func EncodePush(seq, cmd string, m Message) ([]byte, error) {
 	return EncodeResponse(seq, cmd, OK, "Ok", m)
 }
 
-// NoticeSubject reports whether payload is a presence push (enter or exit) and, if so,
-// which user it is about (its from). It reads the head first, so any other frame, such
-// as a msg of a broadcast, costs a few byte compares.
-func NoticeSubject(payload []byte) (string, bool) {
-	_, cmd, _, ok := cutHead(payload)
-	if !ok || (string(cmd) != CmdEnter && string(cmd) != CmdExit) {
-		return "", false
-	}
-	r, err := DecodeResponse(payload)
-	if err != nil {
-		return "", false
-	}
-	var m Message
-	if json.Unmarshal(r.Response.Data, &m) != nil {
-		return "", false
-	}
-	return m.From, true
-}
-
 // DecodeResponse parses a response or push envelope. The answer to a request that could
 // not be decoded has an empty cmd (and seq, unless it could be salvaged).
 func DecodeResponse(b []byte) (Response, error) {

@@ -304,17 +304,18 @@ func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payloa
 const peersMaxAge = time.Second
 
 // broadcastRemote pushes payload to an app (room "") or a room on every peer, in
-// parallel, and returns the connections reached and how many peers failed.
-func (s *Server) broadcastRemote(ctx context.Context, app uint32, room string, payload []byte) (int, int) {
+// parallel, leaving out the user except ("" for none), and returns the connections
+// reached and how many peers failed.
+func (s *Server) broadcastRemote(ctx context.Context, app uint32, room, except string, payload []byte) (int, int) {
 	peers := s.broker.FreshPeers(ctx, peersMaxAge)
 	if len(peers) == 0 || s.peers == nil {
 		return 0, 0
 	}
 	var rs []rpc.Result[int]
 	if room == "" {
-		rs = s.peers.SendApp(ctx, targets(peers), app, payload)
+		rs = s.peers.SendApp(ctx, targets(peers), app, except, payload)
 	} else {
-		rs = s.peers.SendRoom(ctx, targets(peers), app, room, payload)
+		rs = s.peers.SendRoom(ctx, targets(peers), app, room, except, payload)
 	}
 	n, failed := 0, 0
 	for _, r := range rs {

@@ -31,10 +31,11 @@ const (
 )
 
 // notice is one presence notice to forward: the JSON text of the push, for the users of
-// app, or of room in it.
+// app, or of room in it, except user, whom it is about.
 type notice struct {
 	app     uint32
 	room    string
+	user    string
 	payload []byte
 	here    bool // this node's users have not been told yet
 }
@@ -124,7 +125,7 @@ func (f *noticeForwarder) forward(ctx context.Context, n notice) {
 	f.tellHere(n)
 	rctx, cancel := context.WithTimeout(ctx, f.s.cfg.Cluster.RPCTimeout)
 	defer cancel()
-	if _, failed := f.s.broadcastRemote(rctx, n.app, n.room, n.payload); failed > 0 {
+	if _, failed := f.s.broadcastRemote(rctx, n.app, n.room, n.user, n.payload); failed > 0 {
 		f.s.log.Debug("presence notice not delivered to every node", "app_id", n.app, "room", n.room, "nodes_failed", failed)
 	}
 	f.forwarded.Add(1)

@@ -106,13 +106,13 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 		type remoteResult struct{ delivered, failed int }
 		remote := make(chan remoteResult, 1)
 		go func() { // joined below, before push returns
-			n, failed := s.broadcastRemote(ctx, p.AppID, room, payload)
+			n, failed := s.broadcastRemote(ctx, p.AppID, room, "", payload)
 			remote <- remoteResult{n, failed}
 		}()
 		if room == "" {
-			res.Delivered = s.hub.SendApp(p.AppID, frame, nil)
+			res.Delivered = s.hub.SendApp(p.AppID, frame, "")
 		} else {
-			res.Delivered = s.hub.SendRoom(p.AppID, room, frame, nil)
+			res.Delivered = s.hub.SendRoom(p.AppID, room, frame, "")
 		}
 		r := <-remote
 		res.Delivered, res.NodesFailed = res.Delivered+r.delivered, r.failed

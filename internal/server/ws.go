@@ -360,7 +360,7 @@ func (s *Server) cmdUsers(ctx context.Context, sess *hub.Session, req protocol.R
 // notify tells the users of app on this node (of room in it, if room is set) that user
 // came (cmd enter) or went (cmd exit), when the app or room has at most presence_limit
 // users here (size), and queues the notice for the cluster's other nodes (notices.go).
-// The hub gives no user a notice about itself, whichever node sends it.
+// No user gets a notice about itself, from this node or another.
 func (s *Server) notify(app uint32, room string, size int, cmd, user string) {
 	if s.cfg.PresenceLimit == 0 || size > s.cfg.PresenceLimit {
 		return
@@ -370,7 +370,7 @@ func (s *Server) notify(app uint32, room string, size int, cmd, user string) {
 		s.log.Error("encode push", "cmd", cmd, "err", err)
 		return
 	}
-	n := notice{app: app, room: room, payload: payload}
+	n := notice{app: app, room: room, user: user, payload: payload}
 	switch {
 	case s.notices == nil: // a node on its own
 		s.tellHere(n)
@@ -385,13 +385,14 @@ func (s *Server) notify(app uint32, room string, size int, cmd, user string) {
 	}
 }
 
-// tellHere sends a presence notice to its app's or room's users on this node.
+// tellHere sends a presence notice to its app's or room's users on this node but the
+// user it is about.
 func (s *Server) tellHere(n notice) {
 	frame := conn.TextFrame(n.payload)
 	if n.room == "" {
-		s.hub.SendApp(n.app, frame, nil)
+		s.hub.SendApp(n.app, frame, n.user)
 	} else {
-		s.hub.SendRoom(n.app, n.room, frame, nil)
+		s.hub.SendRoom(n.app, n.room, frame, n.user)
 	}
 }
 

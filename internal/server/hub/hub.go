@@ -20,7 +20,6 @@ import (
 	"sync/atomic"
 
 	"github.com/gows-dev/gows/internal/protocol"
-	"github.com/gows-dev/gows/internal/wsframe"
 )
 
 // Conn is what the hub needs of a client connection. *conn.Conn implements it.
@@ -335,39 +334,27 @@ func (h *Hub) SendUser(app uint32, user string, frame []byte) bool {
 	if s == nil {
 		return false
 	}
-	return h.send([]*Session{s}, frame, nil) == 1
+	return h.send([]*Session{s}, frame) == 1
 }
 
-// SendApp sends frame to every session of app on this node except skip (which may be
-// nil) and returns how many queued it. A presence notice skips its subject's sessions
-// too (see noticeSubject).
-func (h *Hub) SendApp(app uint32, frame []byte, skip *Session) int {
-	subject := noticeSubject(frame)
+// SendApp sends frame to every session of app on this node, except except's (a user id;
+// "" leaves none out), and returns how many queued it. A presence notice leaves out its
+// subject: a user is never told that it came or went itself, not by this node and not by
+// a notice another node forwards here (such as the enter of a login there that is about
+// to replace the user's session here).
+func (h *Hub) SendApp(app uint32, frame []byte, except string) int {
 	batch := make([]*Session, 0, h.AppCount(app))
 	for i := range h.users {
 		sh := &h.users[i]
 		sh.mu.Lock()
 		for k, s := range sh.users {
-			if k.app == app && k.user != subject {
+			if k.app == app && (except == "" || k.user != except) {
 				batch = append(batch, s)
 			}
 		}
 		sh.mu.Unlock()
 	}
-	return h.send(inConnOrder(batch), frame, skip)
-}
-
-// noticeSubject returns the user that frame, a presence notice (enter or exit), is
-// about, or "" for any other frame. A user is never told that it came or went itself:
-// not by this node, and not by a notice another node forwards here, such as the enter
-// of a login there that is about to replace the user's session here.
-func noticeSubject(frame []byte) string {
-	_, n, err := wsframe.ParseHeader(frame)
-	if err != nil || n == 0 {
-		return ""
-	}
-	user, _ := protocol.NoticeSubject(frame[n:])
-	return user
+	return h.send(inConnOrder(batch), frame)
 }
 
 // inConnOrder sorts sessions by their connection's number (accept order) when the
@@ -402,10 +389,9 @@ func inConnOrder(ss []*Session) []*Session {
 	return ss
 }
 
-// SendRoom sends frame to every local member of a room except skip and returns how many
-// queued it. A presence notice skips its subject's sessions too (see noticeSubject).
-func (h *Hub) SendRoom(app uint32, room string, frame []byte, skip *Session) int {
-	subject := noticeSubject(frame)
+// SendRoom sends frame to every local member of a room, except except's sessions (see
+// SendApp), and returns how many queued it.
+func (h *Hub) SendRoom(app uint32, room string, frame []byte, except string) int {
 	sh := h.roomShard(app, room)
 	sh.mu.Lock()
 	m := sh.rooms[roomKey{app, room}]
@@ -413,20 +399,17 @@ func (h *Hub) SendRoom(app uint32, room string, frame []byte, skip *Session) int
 	for s := range m {
 		// A member's user is read under the room's lock: it changes only at a login,
 		// which comes after the session has left every room.
-		if s.user != subject {
+		if except == "" || s.user != except {
 			batch = append(batch, s)
 		}
 	}
 	sh.mu.Unlock()
-	return h.send(inConnOrder(batch), frame, skip)
+	return h.send(inConnOrder(batch), frame)
 }
 
-func (h *Hub) send(to []*Session, frame []byte, skip *Session) int {
+func (h *Hub) send(to []*Session, frame []byte) int {
 	n := 0
 	for _, s := range to {
-		if s == skip {
-			continue
-		}
 		if s.conn.Send(frame) == nil {
 			n++
 		} else {

@@ -50,12 +50,12 @@ func benchGRPC(b *testing.B, n int) {
 	_, targets := benchNodes(b, n)
 	p := newPeers(b, "", 2*time.Second)
 	payload := []byte(`{"seq":"","cmd":"msg","response":{"code":200,"codeMsg":"Success","data":{"target":"","type":"text","msg":"hello","from":""}}}`)
-	p.SendApp(b.Context(), targets, 1, payload) // connect first
+	p.SendApp(b.Context(), targets, 1, "", payload) // connect first
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
 		start := time.Now()
-		for _, r := range p.SendApp(b.Context(), targets, 1, payload) {
+		for _, r := range p.SendApp(b.Context(), targets, 1, "", payload) {
 			if r.Err != nil || r.Value != 100 {
 				b.Fatalf("send app: %+v", r)
 			}
@@ -86,7 +86,7 @@ func benchPubSub(b *testing.B, n int) {
 		go func() { // one receive loop per subscription, ended by its Close below
 			defer close(stopped)
 			for msg := range ps.Channel() {
-				done <- nd.hub.SendApp(1, []byte(msg.Payload), nil)
+				done <- nd.hub.SendApp(1, []byte(msg.Payload), "")
 			}
 		}()
 	}

@@ -229,17 +229,19 @@ func (p *Peers) SendUser(ctx context.Context, t Target, app uint32, user string,
 	return int(r.GetDelivered()), nil
 }
 
-// SendApp pushes payload to app's connections on every target, in parallel.
-func (p *Peers) SendApp(ctx context.Context, targets []Target, app uint32, payload []byte) []Result[int] {
+// SendApp pushes payload to app's connections on every target, in parallel, leaving out
+// those of the user except ("" for none).
+func (p *Peers) SendApp(ctx context.Context, targets []Target, app uint32, except string, payload []byte) []Result[int] {
 	return delivered(fanOut(ctx, p, targets, "SendApp", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
-		return c.SendApp(ctx, &gowsv1.SendAppRequest{AppId: app, Payload: payload})
+		return c.SendApp(ctx, &gowsv1.SendAppRequest{AppId: app, Payload: payload, ExceptUser: except})
 	}))
 }
 
-// SendRoom pushes payload to a room's members on every target, in parallel.
-func (p *Peers) SendRoom(ctx context.Context, targets []Target, app uint32, room string, payload []byte) []Result[int] {
+// SendRoom pushes payload to a room's members on every target, in parallel, leaving out
+// those of the user except ("" for none).
+func (p *Peers) SendRoom(ctx context.Context, targets []Target, app uint32, room, except string, payload []byte) []Result[int] {
 	return delivered(fanOut(ctx, p, targets, "SendRoom", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
-		return c.SendRoom(ctx, &gowsv1.SendRoomRequest{AppId: app, Room: room, Payload: payload})
+		return c.SendRoom(ctx, &gowsv1.SendRoomRequest{AppId: app, Room: room, Payload: payload, ExceptUser: except})
 	}))
 }
 

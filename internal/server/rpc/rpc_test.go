@@ -116,11 +116,17 @@ func TestNode_AdaptsTheHub(t *testing.T) {
 	if _, err := p.SendUser(ctx, target, 1, "carol", []byte(`{}`)); !errors.Is(err, rpc.ErrNotFound) {
 		t.Fatalf("send to an absent user: err = %v, want ErrNotFound", err)
 	}
-	if rs := p.SendApp(ctx, []rpc.Target{target}, 1, []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 2 {
+	if rs := p.SendApp(ctx, []rpc.Target{target}, 1, "", []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 2 {
 		t.Fatalf("send to app = %+v", rs)
 	}
-	if rs := p.SendRoom(ctx, []rpc.Target{target}, 1, "r1", []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 1 {
+	if rs := p.SendRoom(ctx, []rpc.Target{target}, 1, "r1", "", []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 1 {
 		t.Fatalf("send to room = %+v", rs)
+	}
+	if rs := p.SendApp(ctx, []rpc.Target{target}, 1, "alice", []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 1 {
+		t.Fatalf("send to app except alice = %+v", rs)
+	}
+	if rs := p.SendRoom(ctx, []rpc.Target{target}, 1, "r1", "bob", []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 0 {
+		t.Fatalf("send to room except bob = %+v", rs)
 	}
 	if rs := p.Users(ctx, []rpc.Target{target}, 1, ""); rs[0].Err != nil || !slices.Equal(rs[0].Value, []string{"alice", "bob"}) {
 		t.Fatalf("users = %+v", rs)
@@ -134,11 +140,12 @@ func TestNode_AdaptsTheHub(t *testing.T) {
 	if o, err := p.Online(ctx, target, 1, "alice"); err != nil || !o.GetOnline() || o.GetLoginMs() != 100 {
 		t.Fatalf("online = %v, %v", o, err)
 	}
+	// alice: her message and the app's; bob: the app's, the room's and the app's but alice's.
 	if frames, _ := alice.state(); frames != 2 {
 		t.Fatalf("alice got %d frames, want 2", frames)
 	}
-	if frames, _ := bob.state(); frames != 2 {
-		t.Fatalf("bob got %d frames, want 2", frames)
+	if frames, _ := bob.state(); frames != 3 {
+		t.Fatalf("bob got %d frames, want 3", frames)
 	}
 
 	// A kick for a login at 50 must not close a session that logged in at 100.
@@ -202,7 +209,7 @@ func TestPeers_UnreachablePeerAnswersWithinTheDeadline(t *testing.T) {
 		_, quickErr = p.SendUser(context.Background(), targets[0], 1, "alice", []byte(`{}`))
 		quick = time.Since(s)
 	})
-	rs := p.SendApp(t.Context(), targets, 1, []byte(`{}`))
+	rs := p.SendApp(t.Context(), targets, 1, "", []byte(`{}`))
 	took := time.Since(start)
 	wg.Wait()
 

@@ -87,7 +87,7 @@ func (s *service) SendApp(ctx context.Context, r *gowsv1.SendAppRequest) (*gowsv
 	if r.GetAppId() == 0 || len(r.GetPayload()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "app_id and payload are required")
 	}
-	n := s.l.Hub.SendApp(r.GetAppId(), conn.TextFrame(r.GetPayload()), nil)
+	n := s.l.Hub.SendApp(r.GetAppId(), conn.TextFrame(r.GetPayload()), r.GetExceptUser())
 	return &gowsv1.SendResponse{Delivered: int64(n)}, nil
 }
 
@@ -95,7 +95,7 @@ func (s *service) SendRoom(ctx context.Context, r *gowsv1.SendRoomRequest) (*gow
 	if r.GetAppId() == 0 || r.GetRoom() == "" || len(r.GetPayload()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "app_id, room and payload are required")
 	}
-	n := s.l.Hub.SendRoom(r.GetAppId(), r.GetRoom(), conn.TextFrame(r.GetPayload()), nil)
+	n := s.l.Hub.SendRoom(r.GetAppId(), r.GetRoom(), conn.TextFrame(r.GetPayload()), r.GetExceptUser())
 	return &gowsv1.SendResponse{Delivered: int64(n)}, nil
 }
 

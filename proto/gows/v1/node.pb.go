@@ -91,9 +91,12 @@ func (x *SendUserRequest) GetPayload() []byte {
 }
 
 type SendAppRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppId         uint32                 `protobuf:"varint,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AppId   uint32                 `protobuf:"varint,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Payload []byte                 `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
+	// except_user, when set, is a user of the app whose connections are left out: the
+	// subject of a presence notice (enter, exit), who is never told about itself.
+	ExceptUser    string `protobuf:"bytes,3,opt,name=except_user,json=exceptUser,proto3" json:"except_user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -142,11 +145,20 @@ func (x *SendAppRequest) GetPayload() []byte {
 	return nil
 }
 
+func (x *SendAppRequest) GetExceptUser() string {
+	if x != nil {
+		return x.ExceptUser
+	}
+	return ""
+}
+
 type SendRoomRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AppId         uint32                 `protobuf:"varint,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
-	Room          string                 `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AppId   uint32                 `protobuf:"varint,1,opt,name=app_id,json=appId,proto3" json:"app_id,omitempty"`
+	Room    string                 `protobuf:"bytes,2,opt,name=room,proto3" json:"room,omitempty"`
+	Payload []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	// except_user: as in SendAppRequest.
+	ExceptUser    string `protobuf:"bytes,4,opt,name=except_user,json=exceptUser,proto3" json:"except_user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -200,6 +212,13 @@ func (x *SendRoomRequest) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *SendRoomRequest) GetExceptUser() string {
+	if x != nil {
+		return x.ExceptUser
+	}
+	return ""
 }
 
 type SendResponse struct {
@@ -737,14 +756,18 @@ const file_node_proto_rawDesc = "" +
 	"\x0fSendUserRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\rR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload\"A\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\"b\n" +
 	"\x0eSendAppRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\rR\x05appId\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\"V\n" +
+	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1f\n" +
+	"\vexcept_user\x18\x03 \x01(\tR\n" +
+	"exceptUser\"w\n" +
 	"\x0fSendRoomRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\rR\x05appId\x12\x12\n" +
 	"\x04room\x18\x02 \x01(\tR\x04room\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload\",\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1f\n" +
+	"\vexcept_user\x18\x04 \x01(\tR\n" +
+	"exceptUser\",\n" +
 	"\fSendResponse\x12\x1c\n" +
 	"\tdelivered\x18\x01 \x01(\x03R\tdelivered\"?\n" +
 	"\rOnlineRequest\x12\x15\n" +
