@@ -259,6 +259,43 @@ func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 	}
 }
 
+// A merged rate is the sum of the runs that measured one, so its span is the longest of
+// their ramps, not an unmeasured run's (50 connections trickling in over 30 s); when no
+// run measured a rate, the table says so instead of "fewer than 100 established" of 120.
+func TestMerge_ConnectRateIsPairedWithTheRampsItCovers(t *testing.T) {
+	run := func(established int, rate, rampS float64) Report {
+		return Report{Target: established, Established: established, ConnectRate: rate, RampS: rampS}
+	}
+	tests := []struct {
+		name      string
+		runs      []Report
+		wantRate  float64
+		wantRampS float64
+		wantTable string
+		wantWarn  bool
+	}{
+		{"measured and unmeasured", []Report{run(50, 0, 30), run(2000, 2000, 1), run(3000, 1500, 2)},
+			3500, 2, "3,500/s over 2.0s", true},
+		{"all measured", []Report{run(2000, 2000, 1), run(3000, 1500, 2)}, 3500, 2, "3,500/s over 2.0s", false},
+		{"none measured", []Report{run(60, 0, 4), run(60, 0, 9)}, 0, 9,
+			"not measured: no merged run established 100 or more (120 in all, longest ramp 9.0s)", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := Merge(tt.runs...)
+			var table bytes.Buffer
+			if err := m.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			warned := slices.ContainsFunc(m.Warnings, func(w string) bool { return strings.Contains(w, "connect_rate") })
+			if m.ConnectRate != tt.wantRate || m.RampS != tt.wantRampS || !strings.Contains(table.String(), tt.wantTable) || warned != tt.wantWarn {
+				t.Fatalf("rate %v over %vs, warned %v (want %v over %vs, warned %v); table:\n%s",
+					m.ConnectRate, m.RampS, warned, tt.wantRate, tt.wantRampS, tt.wantWarn, table.String())
+			}
+		})
+	}
+}
+
 func TestConfig_Validate(t *testing.T) {
 	ok := Default()
 	ok.URLs = []string{"ws://127.0.0.1:8089/acc"}

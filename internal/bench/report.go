@@ -197,6 +197,10 @@ func Merge(reports ...Report) Report {
 	var hs, login, echo, bc Histogram
 	servers := map[string]ServerReport{}
 	unmeasured := 0 // runs that established connections but too few for a rate
+	// The merged rate is the sum of the measured rates, so its span is the longest of
+	// their ramps: an unmeasured run's ramp (a handful of connections over a long
+	// time) must not be paired with a rate it is not part of.
+	var measuredRampS, anyRampS float64
 	for _, r := range reports {
 		m.Target += r.Target
 		m.Established += r.Established
@@ -206,10 +210,12 @@ func Merge(reports ...Report) Report {
 			m.Failures[k] += v
 		}
 		m.ConnectRate += r.ConnectRate
-		if r.Established > 0 && r.ConnectRate == 0 {
+		if r.ConnectRate > 0 {
+			measuredRampS = max(measuredRampS, r.RampS)
+		} else if r.Established > 0 {
 			unmeasured++
 		}
-		m.RampS = max(m.RampS, r.RampS)
+		anyRampS = max(anyRampS, r.RampS)
 		hs.Merge(r.Histograms.Handshake.histogram())
 		login.Merge(r.Histograms.Login.histogram())
 		echo.Merge(r.Histograms.Echo.histogram())
@@ -258,9 +264,14 @@ func Merge(reports ...Report) Report {
 	for _, k := range sortedKeys(servers) {
 		m.Servers = append(m.Servers, servers[k])
 	}
-	if unmeasured > 0 && m.ConnectRate > 0 {
-		m.Warnings = append(m.Warnings, fmt.Sprintf(
-			"connect_rate adds up only the runs that measured one: %d established fewer than %d", unmeasured, minRateConns))
+	m.RampS = anyRampS
+	if m.ConnectRate > 0 {
+		m.RampS = measuredRampS
+		if unmeasured > 0 {
+			m.Warnings = append(m.Warnings, fmt.Sprintf(
+				"connect_rate and ramp_s cover only the runs that measured a rate: %d run(s) established fewer than %d and are left out",
+				unmeasured, minRateConns))
+		}
 	}
 	m.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
 	m.fillLatencies()
@@ -374,8 +385,11 @@ func (r Report) WriteTable(w io.Writer) error {
 		row("connect rate", fmt.Sprintf("%s/s over %.1fs", num(int64(r.ConnectRate)), r.RampS))
 	case r.Established == 0:
 		row("connect rate", "-")
-	default:
+	case r.Established < minRateConns:
 		row("connect rate", fmt.Sprintf("not measured: fewer than %d established (%s over %.1fs)",
+			minRateConns, num(int64(r.Established)), r.RampS))
+	default: // merged runs, none of which established enough for a rate
+		row("connect rate", fmt.Sprintf("not measured: no merged run established %d or more (%s in all, longest ramp %.1fs)",
 			minRateConns, num(int64(r.Established)), r.RampS))
 	}
 	row("handshake", lat(r.HandshakeMs))
