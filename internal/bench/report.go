@@ -33,10 +33,11 @@ type Report struct {
 	ClientPrivateBytes   int64   `json:"client_private_bytes"`        // private (anonymous) part of client_rss_bytes
 	ClientPrivateBefore  int64   `json:"client_private_before_bytes"` // the same before the first connection
 	ClientBytesPerConn   float64 `json:"client_bytes_per_conn"`       // private memory (peak - before) / held at the peak
-	HeldAtPeak           int64   `json:"held_at_peak"`
-	CPUSeconds           float64 `json:"cpu_seconds"`          // bench CPU, summed over workers
-	CPUSecondsPerConn    float64 `json:"cpu_seconds_per_conn"` // cpu_seconds / established
-	MaxWorkerCPU         float64 `json:"max_worker_cpu"`       // busiest worker's share of its cores in one window (see cpuMeter)
+	HeldAtPeak           int64   `json:"held_at_peak"`                // connections held when the client memory was measured
+	ClientMemoryAt       string  `json:"client_memory_at"`            // peak, stop (the run stopped before its peak) or "" (not measured: nothing held)
+	CPUSeconds           float64 `json:"cpu_seconds"`                 // bench CPU, summed over workers
+	CPUSecondsPerConn    float64 `json:"cpu_seconds_per_conn"`        // cpu_seconds / established
+	MaxWorkerCPU         float64 `json:"max_worker_cpu"`              // busiest worker's share of its cores in one window (see cpuMeter)
 
 	Servers         []ServerReport `json:"servers"`
 	ServerRSSBefore int64          `json:"server_rss_before"` // summed over servers
@@ -159,6 +160,12 @@ func (r *Report) fillServers() {
 	r.ServerTotalPerConn = perConn(r.ServerPSSPeak, peakConns)
 }
 
+// When the client memory figures were measured (Report.ClientMemoryAt).
+const (
+	memoryAtPeak = "peak" // every connection up, at the start of the hold
+	memoryAtStop = "stop" // the run stopped before its peak: what was held then
+)
+
 // minRateConns is the fewest established connections a run gives a connect rate for:
 // below it the figure says when a handful of connections happened, not a rate (and
 // established/span overstates the rate by up to n/(n-1): 1 % at 100).
@@ -235,6 +242,9 @@ func Merge(reports ...Report) Report {
 		m.ClientPrivateBefore += r.ClientPrivateBefore
 		m.ClientRSSHWMBytes += r.ClientRSSHWMBytes
 		m.HeldAtPeak += r.HeldAtPeak
+		if m.ClientMemoryAt != memoryAtStop && r.ClientMemoryAt != "" {
+			m.ClientMemoryAt = r.ClientMemoryAt
+		}
 		m.CPUSeconds += r.CPUSeconds
 		m.MaxWorkerCPU = max(m.MaxWorkerCPU, r.MaxWorkerCPU)
 		for _, s := range r.Servers {
@@ -325,6 +335,9 @@ func ReadReport(r io.Reader) (Report, error) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return Report{}, fmt.Errorf("decode report: %w", err)
 	}
+	if rep.ClientMemoryAt == "" && rep.HeldAtPeak > 0 { // written before client_memory_at existed
+		rep.ClientMemoryAt = memoryAtPeak
+	}
 	if rep.Target < 1 || rep.Established < 0 || rep.Failed < 0 || rep.Established > rep.Target {
 		return Report{}, fmt.Errorf("%w: target %d, established %d, failed %d", errNotReport, rep.Target, rep.Established, rep.Failed)
 	}
@@ -404,10 +417,22 @@ func (r Report) WriteTable(w io.Writer) error {
 	if r.Heartbeats > 0 {
 		row("heartbeats", fmt.Sprintf("%s sent, %d errors", num(int64(r.Heartbeats)), r.HeartbeatErrors))
 	}
-	row("client rss", fmt.Sprintf("%s peak, %s before, %s high-water  (%d workers)",
-		bytesStr(r.ClientRSSBytes), bytesStr(r.ClientRSSBeforeBytes), bytesStr(r.ClientRSSHWMBytes), r.Workers))
-	row("client bytes/conn", fmt.Sprintf("%.0f  (private memory %s -> %s, %s held)",
-		r.ClientBytesPerConn, bytesStr(r.ClientPrivateBefore), bytesStr(r.ClientPrivateBytes), num(r.HeldAtPeak)))
+	at := "peak"
+	if r.ClientMemoryAt == memoryAtStop {
+		at = "at the stop"
+	}
+	row("client rss", fmt.Sprintf("%s %s, %s before, %s high-water  (%d workers)",
+		bytesStr(r.ClientRSSBytes), at, bytesStr(r.ClientRSSBeforeBytes), bytesStr(r.ClientRSSHWMBytes), r.Workers))
+	if r.ClientMemoryAt == "" {
+		row("client bytes/conn", "not measured: no connection was held")
+	} else {
+		held := num(r.HeldAtPeak) + " held"
+		if r.ClientMemoryAt == memoryAtStop {
+			held += " when the run stopped before its peak"
+		}
+		row("client bytes/conn", fmt.Sprintf("%.0f  (private memory %s -> %s, %s)",
+			r.ClientBytesPerConn, bytesStr(r.ClientPrivateBefore), bytesStr(r.ClientPrivateBytes), held))
+	}
 	perConnCPU := "-"
 	if r.Established > 0 {
 		perConnCPU = fmt.Sprintf("%.1f µs/conn", r.CPUSecondsPerConn*1e6)

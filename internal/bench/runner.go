@@ -503,6 +503,7 @@ func (c *coordinator) report() Report {
 	}
 	var hs, login, echo, bc Histogram
 	var first, last, cut int64
+	stoppedEarly := c.holdStart.IsZero() // no peak: every worker's figures are from before it
 	for i, r := range c.results {
 		if r == nil || (r.Established == 0 && r.Failed == 0 && c.latest[i].Attempted > 0) {
 			// The worker never reported its result (it failed or was killed): count what
@@ -533,13 +534,19 @@ func (c *coordinator) report() Report {
 		echo.Merge(r.Echo.histogram())
 		bc.Merge(r.Broadcast.histogram())
 		rep.ClientRSSBeforeBytes += r.RSSBefore
-		if c.ready[i] && r.RSSReady > 0 {
+		switch {
+		case r.RSSReady > 0: // measured at the end of its ramp
 			rep.ClientRSSBytes += r.RSSReady
 			rep.ClientPrivateBytes += r.PrivateReady
 			rep.ClientPrivateBefore += r.PrivateBefore
 			rep.HeldAtPeak += r.HeldAtReady
-		} else {
-			// Stopped before its peak: its memory counts, but not per connection.
+		case r.RSSStop > 0: // stopped before its peak: measured at the stop
+			rep.ClientRSSBytes += r.RSSStop
+			rep.ClientPrivateBytes += r.PrivateStop
+			rep.ClientPrivateBefore += r.PrivateBefore
+			rep.HeldAtPeak += r.HeldAtStop
+			stoppedEarly = true
+		default:
 			rep.ClientRSSBytes += c.latest[i].RSSBytes
 		}
 		rep.ClientRSSHWMBytes += r.RSSHWM
@@ -562,6 +569,13 @@ func (c *coordinator) report() Report {
 	rep.Histograms = histogramSet{toHistJSON(&hs), toHistJSON(&login), toHistJSON(&echo), toHistJSON(&bc)}
 	rep.fillLatencies()
 	rep.ClientBytesPerConn = perConn(rep.ClientPrivateBytes-rep.ClientPrivateBefore, rep.HeldAtPeak)
+	switch {
+	case rep.HeldAtPeak == 0:
+	case stoppedEarly:
+		rep.ClientMemoryAt = memoryAtStop
+	default:
+		rep.ClientMemoryAt = memoryAtPeak
+	}
 	if rep.Established > 0 {
 		rep.CPUSecondsPerConn = rep.CPUSeconds / float64(rep.Established)
 	}

@@ -12,7 +12,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -178,11 +180,11 @@ func TestRunner_CapacityIsCheckedBeforeStarting(t *testing.T) {
 	}
 }
 
-// cancelOnWrite cancels a context when the progress output first contains want.
+// cancelOnWrite cancels a context when the progress output so far first satisfies match.
 type cancelOnWrite struct {
 	mu     sync.Mutex // guards buf and cancel
 	buf    bytes.Buffer
-	want   string
+	match  func(out string) bool
 	cancel context.CancelFunc
 }
 
@@ -190,7 +192,7 @@ func (c *cancelOnWrite) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.buf.Write(p)
-	if c.cancel != nil && strings.Contains(c.buf.String(), c.want) {
+	if c.cancel != nil && c.match(c.buf.String()) {
 		c.cancel()
 		c.cancel = nil
 	}
@@ -206,7 +208,7 @@ func TestRunner_InterruptClosesEverythingAndStillReports(t *testing.T) {
 	cfg.Hold = 10 * time.Minute // only the interrupt ends this run
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cfg.Progress = &cancelOnWrite{want: "hold ", cancel: cancel}
+	cfg.Progress = &cancelOnWrite{match: func(out string) bool { return strings.Contains(out, "hold ") }, cancel: cancel}
 	cfg.ProgressEvery = 50 * time.Millisecond
 	rep, err := NewRunner(cfg).Run(ctx)
 	if err != nil {
@@ -360,6 +362,51 @@ func TestRunner_FailuresAreCountedByKind(t *testing.T) {
 
 // runInProcess runs a bench, changed by mod, in this process against a server of its
 // own, and fails the test if the run fails.
+// A run interrupted during its ramp never reaches its peak: the client memory is
+// measured when the close starts, with what is held then, and the report says so (it
+// reported 0 bytes per connection and 0 private memory).
+func TestRunner_InterruptDuringTheRampReportsTheMemoryHeldThen(t *testing.T) {
+	srv := testutil.StartServer(t)
+	heldRe := regexp.MustCompile(`^ramp .*held ([0-9,]+)`)
+	for _, workers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
+			cfg := Default()
+			cfg.URLs = []string{srv.WSURL}
+			cfg.Conns, cfg.RatePerSecond = 2000, 400 // a five-second ramp
+			cfg.Workers, cfg.WorkerCommand = workers, workerArgv()
+			cfg.SampleEvery = 200 * time.Millisecond
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			cfg.Progress = &cancelOnWrite{cancel: cancel, match: func(out string) bool {
+				lines := strings.Split(strings.TrimSpace(out), "\n")
+				m := heldRe.FindStringSubmatch(lines[len(lines)-1])
+				if m == nil {
+					return false
+				}
+				held, err := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+				return err == nil && held >= 200
+			}}
+			cfg.ProgressEvery = 50 * time.Millisecond
+			rep, err := NewRunner(cfg).Run(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var table bytes.Buffer
+			if err := rep.WriteTable(&table); err != nil {
+				t.Fatal(err)
+			}
+			if !rep.Interrupted || rep.Established >= 2000 || rep.ClientMemoryAt != "stop" || rep.HeldAtPeak < 200 ||
+				rep.ClientPrivateBefore <= 0 || rep.ClientPrivateBytes <= 0 || rep.ClientRSSBytes <= 0 ||
+				!strings.Contains(table.String(), "held when the run stopped before its peak") {
+				t.Fatalf("interrupted %v, established %d, memory at %q: %d held, private %d -> %d, rss %d; table:\n%s",
+					rep.Interrupted, rep.Established, rep.ClientMemoryAt, rep.HeldAtPeak,
+					rep.ClientPrivateBefore, rep.ClientPrivateBytes, rep.ClientRSSBytes, table.String())
+			}
+			waitNoConnections(t, srv.HTTPURL)
+		})
+	}
+}
+
 func runInProcess(t *testing.T, mod func(*Config)) (Report, *testutil.Server) {
 	t.Helper()
 	srv := testutil.StartServer(t)

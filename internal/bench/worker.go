@@ -47,32 +47,38 @@ type progress struct {
 
 // workerResult is what a worker measured over the whole run.
 type workerResult struct {
-	Index             int               `json:"index"`
-	Attempted         uint64            `json:"attempted"`
-	Established       uint64            `json:"established"`
-	Failed            uint64            `json:"failed"`
-	Failures          map[string]uint64 `json:"failures"`
-	Handshake         histJSON          `json:"handshake"`
-	Login             histJSON          `json:"login"`
-	Echo              histJSON          `json:"echo"`
-	Broadcast         histJSON          `json:"broadcast"`
-	Delivered         uint64            `json:"delivered"`
-	Duplicates        uint64            `json:"duplicates"`
-	Dropped           uint64            `json:"dropped"`
-	Heartbeats        uint64            `json:"heartbeats"`
-	HeartbeatErrors   uint64            `json:"heartbeat_errors"`
-	EchoTimeouts      uint64            `json:"echo_timeouts"`
-	HeldAtReady       int64             `json:"held_at_ready"`
-	RSSBefore         int64             `json:"rss_before"`
-	RSSReady          int64             `json:"rss_ready"`
-	PrivateBefore     int64             `json:"private_before"` // RssAnon
-	PrivateReady      int64             `json:"private_ready"`
-	RSSHWM            int64             `json:"rss_hwm"`
-	CPUSeconds        float64           `json:"cpu_seconds"`
-	Final             progress          `json:"final"` // the worker's last report, after its last connection closed
-	FirstAttemptNs    int64             `json:"first_attempt_ns"`
-	LastEstablishedNs int64             `json:"last_established_ns"`
-	RampCutNs         int64             `json:"ramp_cut_ns"` // the close phase stopped the ramp then; 0: it finished
+	Index           int               `json:"index"`
+	Attempted       uint64            `json:"attempted"`
+	Established     uint64            `json:"established"`
+	Failed          uint64            `json:"failed"`
+	Failures        map[string]uint64 `json:"failures"`
+	Handshake       histJSON          `json:"handshake"`
+	Login           histJSON          `json:"login"`
+	Echo            histJSON          `json:"echo"`
+	Broadcast       histJSON          `json:"broadcast"`
+	Delivered       uint64            `json:"delivered"`
+	Duplicates      uint64            `json:"duplicates"`
+	Dropped         uint64            `json:"dropped"`
+	Heartbeats      uint64            `json:"heartbeats"`
+	HeartbeatErrors uint64            `json:"heartbeat_errors"`
+	EchoTimeouts    uint64            `json:"echo_timeouts"`
+	HeldAtReady     int64             `json:"held_at_ready"`
+	RSSBefore       int64             `json:"rss_before"`
+	RSSReady        int64             `json:"rss_ready"`
+	PrivateBefore   int64             `json:"private_before"` // RssAnon
+	PrivateReady    int64             `json:"private_ready"`
+	// HeldAtStop, RSSStop and PrivateStop are measured when the close phase started
+	// before the worker's ramp was over (Ctrl-C, --duration): then there is no peak, and
+	// these are what it held.
+	HeldAtStop        int64    `json:"held_at_stop"`
+	RSSStop           int64    `json:"rss_stop"`
+	PrivateStop       int64    `json:"private_stop"`
+	RSSHWM            int64    `json:"rss_hwm"`
+	CPUSeconds        float64  `json:"cpu_seconds"`
+	Final             progress `json:"final"` // the worker's last report, after its last connection closed
+	FirstAttemptNs    int64    `json:"first_attempt_ns"`
+	LastEstablishedNs int64    `json:"last_established_ns"`
+	RampCutNs         int64    `json:"ramp_cut_ns"` // the close phase stopped the ramp then; 0: it finished
 }
 
 // reportsPerSample is how many progress reports a worker sends per Config.SampleEvery:
@@ -113,7 +119,13 @@ type worker struct {
 	held                           atomic.Int64
 	loopsRamped, echoLoopsDone     atomic.Int32
 	rampDone                       chan struct{} // closed by the loop that finishes the ramp last
-	echoDone                       chan struct{} // closed by the loop that finishes the echo phase last
+	// stopOnce measures what the worker holds when the close phase cuts its ramp short,
+	// before the loops start closing; its function writes stopHeld and stopRSS, which
+	// are read only after stopOnce.Do has returned.
+	stopOnce         sync.Once
+	stopHeld         int64
+	stopRSS, stopPrv int64
+	echoDone         chan struct{} // closed by the loop that finishes the echo phase last
 }
 
 // newWorker prepares the loops' pollers. run releases them.
@@ -204,8 +216,21 @@ func (w *worker) setPhase(p int32) {
 	}
 }
 
-func (w *worker) hold()  { w.setPhase(phaseHold) }
-func (w *worker) close() { w.setPhase(phaseClose) }
+func (w *worker) hold() { w.setPhase(phaseHold) }
+
+// close starts the close phase. When it cuts the ramp short, it first measures the memory
+// of what is held then, since the worker will never reach its peak.
+func (w *worker) close() {
+	w.stopOnce.Do(func() {
+		select {
+		case <-w.rampDone: // measured at the peak
+		default:
+			w.stopHeld = w.held.Load()
+			w.stopRSS, w.stopPrv = heldMemory()
+		}
+	})
+	w.setPhase(phaseClose)
+}
 
 func (w *worker) progress() progress {
 	return progress{
@@ -269,6 +294,8 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
+	w.stopOnce.Do(func() {}) // waits for a measurement close may be taking
+	res.HeldAtStop, res.RSSStop, res.PrivateStop = w.stopHeld, w.stopRSS, w.stopPrv
 	res.Final = w.progress()
 	res.CPUSeconds = res.Final.CPUSeconds - start.CPUSeconds
 	res.RSSHWM = rssHWMBytes()
