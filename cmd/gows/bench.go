@@ -190,6 +190,9 @@ func runBench(ctx context.Context, s *streams, opts *benchOptions) error {
 		if jsonOut != nil {
 			jsonOut.discard()
 		}
+		if errors.Is(runErr, bench.ErrSourceFamily) { // --source-ips contradicts --url
+			return withExitCode(exitUsage, fmt.Errorf("bench: %w", runErr))
+		}
 		return fmt.Errorf("bench: %w", runErr)
 	}
 	tableErr := rep.WriteTable(s.out)

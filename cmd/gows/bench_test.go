@@ -66,6 +66,7 @@ func TestBench_BadSettingsAreUsageErrors(t *testing.T) {
 		{"bad close mode", []string{"bench", "--close", "fin"}, "close"},
 		{"broadcast without login", []string{"bench", "--broadcast", "--server", "http://127.0.0.1:1"}, "needs login"},
 		{"merge without files", []string{"bench", "merge"}, "at least 1 arg"},
+		{"source ips of another family", []string{"bench", "--url", "ws://127.0.0.1:1/acc", "--source-ips", "::1"}, "::1 cannot reach"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

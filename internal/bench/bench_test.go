@@ -210,6 +210,38 @@ func TestPlan_SpreadsWorkersAndChecksCapacity(t *testing.T) {
 	}
 }
 
+// Planning fails before any connection for source addresses that cannot work: URLs of
+// one address (repeated, or differing only in path) share one port range per source,
+// and a source of the other address family reaches nothing.
+func TestPlan_RejectsSourcesThatCannotReachTheTargets(t *testing.T) {
+	tests := []struct {
+		name    string
+		urls    []string
+		sources string
+		wantErr error
+		want    string
+	}{
+		{"a repeated url adds no ports", []string{"ws://127.0.0.1:1000/acc", "ws://127.0.0.1:1000/acc"}, "127.0.0.2", ErrCapacity, "at least 2 addresses"},
+		{"another path on the same node adds no ports", []string{"ws://127.0.0.1:1000/acc", "ws://127.0.0.1:1000/echo"}, "127.0.0.2", ErrCapacity, "at least 2 addresses"},
+		{"ipv6 source, ipv4 target", []string{"ws://127.0.0.1:1000/acc"}, "::1", ErrSourceFamily, "::1 cannot reach ws://127.0.0.1:1000/acc"},
+		{"ipv4 source, ipv6 target", []string{"ws://[::1]:1000/acc"}, "127.0.0.2", ErrSourceFamily, "127.0.0.2 cannot reach"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.URLs, cfg.Conns, cfg.PortsPerSourceIP, cfg.FileLimit = tt.urls, 15000, 10000, 20000
+			var err error
+			if cfg.SourceIPs, err = ParseSourceIPs(tt.sources); err != nil {
+				t.Fatal(err)
+			}
+			_, err = makePlan(t.Context(), cfg, "run")
+			if !errors.Is(err, tt.wantErr) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("want %v with %q, got %v", tt.wantErr, tt.want, err)
+			}
+		})
+	}
+}
+
 func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 	mk := func(n int, base time.Duration, node string, rss int64) Report {
 		var h Histogram

@@ -18,6 +18,10 @@ import (
 // the requested connections.
 var ErrCapacity = errors.New("not enough source addresses")
 
+// ErrSourceFamily is returned before anything starts when a source address is IPv4 and
+// a target IPv6, or the reverse: every connection between them would fail.
+var ErrSourceFamily = errors.New("source address of the wrong family")
+
 // fdReserve is the number of descriptors a worker keeps for itself (epoll, eventfds,
 // pipes, the Go runtime) below the file limit.
 const fdReserve = 64
@@ -92,7 +96,7 @@ func makePlan(ctx context.Context, cfg Config, runID string) (plan, error) {
 		// connect(2) tries even ports first and slows down sharply once they are
 		// taken (measured here: 181 µs of CPU per connection at half the range from
 		// one source, 77 µs spread over eight).
-		per := max(ports/4, 1) * len(p.targets)
+		per := max(ports/4, 1) * distinctAddrs(p.targets)
 		need := max((cfg.Conns+per-1)/per, min(nw, 250))
 		if need > 253 {
 			return plan{}, fmt.Errorf("%w: %d connections need %d source addresses, more than 127.0.0.2-127.0.0.254: give --source-ips",
@@ -100,6 +104,15 @@ func makePlan(ctx context.Context, cfg Config, runID string) (plan, error) {
 		}
 		for i := range need {
 			p.sources = append(p.sources, netip.AddrFrom4([4]byte{127, 0, 0, byte(2 + i)}))
+		}
+	}
+
+	for _, src := range p.sources {
+		for _, t := range p.targets {
+			if src.Unmap().Is4() != t.Addr.Addr().Is4() {
+				return plan{}, fmt.Errorf("%w: source address %v cannot reach %s (%v): give --source-ips of the same family",
+					ErrSourceFamily, src, t.URL, t.Addr.Addr())
+			}
 		}
 	}
 
@@ -154,13 +167,23 @@ func sliceFor(all []netip.Addr, w, n int) []netip.Addr {
 	return all[lo:hi]
 }
 
-// checkCapacity verifies that no (source, target) pair needs more than ports
+// distinctAddrs counts the targets' distinct addresses: URLs that differ only in their
+// path (or are repeated) share one port range per source address.
+func distinctAddrs(ts []target) int {
+	seen := map[netip.AddrPort]bool{}
+	for _, t := range ts {
+		seen[t.Addr] = true
+	}
+	return len(seen)
+}
+
+// checkCapacity verifies that no (source, target address) pair needs more than ports
 // connections. A worker spreads its connections round-robin over targets, then over its
-// sources.
+// sources; targets with the same address share the pair's ports.
 func checkCapacity(p plan, ports int) error {
 	type pair struct {
 		src netip.Addr
-		dst int
+		dst netip.AddrPort
 	}
 	load := map[pair]int{}
 	worst, worstPair := 0, pair{}
@@ -171,8 +194,8 @@ func checkCapacity(p plan, ports int) error {
 		}
 		perPair := (w.Conns + len(p.targets)*len(srcs) - 1) / (len(p.targets) * len(srcs))
 		for _, s := range srcs {
-			for d := range p.targets {
-				k := pair{s, d}
+			for _, t := range p.targets {
+				k := pair{s, t.Addr}
 				load[k] += perPair
 				if load[k] > worst {
 					worst, worstPair = load[k], k
@@ -191,7 +214,7 @@ func checkCapacity(p plan, ports int) error {
 		}
 		return fmt.Errorf("%w: %s would need %d connections to %s but one address holds about %d per target "+
 			"(ip_local_port_range); give --source-ips with at least %d addresses, add --url targets, or widen the port range (scripts/sysctl.sh)",
-			ErrCapacity, src, worst, p.targets[worstPair.dst].Addr, ports, (need+ports*len(p.targets)-1)/(ports*len(p.targets)))
+			ErrCapacity, src, worst, worstPair.dst, ports, (need+ports*distinctAddrs(p.targets)-1)/(ports*distinctAddrs(p.targets)))
 	}
 	return nil
 }
