@@ -316,6 +316,7 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 			c.results[i] = ev.Result
 			c.finished++
 			c.cpu[i].note(ev.Result.Final, true)
+			c.latest[i] = ev.Result.Final // after its last close: the final progress line shows nothing held
 		}
 	case "error", "exit":
 		c.errs = append(c.errs, fmt.Errorf("worker %d: %s", i, ev.Err))

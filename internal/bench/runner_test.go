@@ -407,6 +407,21 @@ func TestRunner_InterruptDuringTheRampReportsTheMemoryHeldThen(t *testing.T) {
 	}
 }
 
+// The live progress line's last state is the end of the run: every connection closed
+// (it showed the held count of the workers' last progress before their close).
+func TestRunner_FinalProgressLineShowsEverythingClosed(t *testing.T) {
+	var progress bytes.Buffer
+	rep, _ := runInProcess(t, func(c *Config) {
+		c.Conns, c.Hold, c.Workers, c.WorkerCommand = 1000, 0, 2, workerArgv()
+		c.Progress, c.ProgressLive, c.ProgressEvery = &progress, true, 20*time.Millisecond
+	})
+	out := progress.String()
+	last := strings.TrimSpace(out[strings.LastIndex(out, "\x1b[K")+len("\x1b[K"):])
+	if rep.Established != 1000 || !strings.HasPrefix(last, "close 1,000/1,000 up") || !strings.Contains(last, "held 0 ") {
+		t.Fatalf("established %d; last progress line %q, want the close with nothing held", rep.Established, last)
+	}
+}
+
 func runInProcess(t *testing.T, mod func(*Config)) (Report, *testutil.Server) {
 	t.Helper()
 	srv := testutil.StartServer(t)
