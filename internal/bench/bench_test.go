@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -249,7 +250,7 @@ func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 			h.Record(base + time.Duration(i)*time.Microsecond)
 		}
 		r := Report{
-			Target: n, Established: n, Failed: 1, Failures: map[string]int{"refused": 1},
+			Target: n, Established: n, Failed: 1, Failures: map[string]int{"refused": 1}, StopReason: "done",
 			ConnectRate: 100, ClientRSSBytes: 2000, ClientRSSBeforeBytes: 1000, HeldAtPeak: int64(n),
 			ClientPrivateBytes: 1500, ClientPrivateBefore: 500,
 			Broadcast: &Broadcast{Delivered: n, Expected: n},
@@ -261,7 +262,9 @@ func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 		r.fillLatencies()
 		return r
 	}
-	m := Merge(mk(100, time.Millisecond, "a", 1000), mk(300, 10*time.Millisecond, "b", 3000), mk(50, time.Millisecond, "a", 500))
+	interrupted := mk(50, time.Millisecond, "a", 500)
+	interrupted.Interrupted, interrupted.StopReason = true, "interrupted"
+	m := Merge(mk(100, time.Millisecond, "a", 1000), interrupted, mk(300, 10*time.Millisecond, "b", 3000))
 	if m.Target != 450 || m.Established != 450 || m.Failed != 3 || m.Failures["refused"] != 3 || m.ConnectRate != 300 {
 		t.Fatalf("counts: %+v", m)
 	}
@@ -286,7 +289,8 @@ func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 		t.Fatalf("json round trip: %v %+v", err, back.HandshakeMs)
 	}
 	buf.Reset()
-	if err := m.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "established") {
+	if err := m.WriteTable(&buf); err != nil || !strings.Contains(buf.String(), "established") ||
+		!m.Interrupted || !regexp.MustCompile(`(?m)^stopped +interrupted$`).MatchString(buf.String()) {
 		t.Fatalf("table: %v\n%s", err, buf.String())
 	}
 }

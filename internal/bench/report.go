@@ -269,6 +269,9 @@ func Merge(reports ...Report) Report {
 		m.Workers += r.Workers
 		m.DurationS = max(m.DurationS, r.DurationS)
 		m.Interrupted = m.Interrupted || r.Interrupted
+		if m.StopReason == "" || m.StopReason == "done" { // a run that ended early marks the merge
+			m.StopReason = r.StopReason
+		}
 		m.Warnings = append(m.Warnings, r.Warnings...)
 	}
 	for _, k := range sortedKeys(servers) {
