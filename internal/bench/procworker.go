@@ -23,7 +23,7 @@ type procWorker struct {
 	cmd    *exec.Cmd
 	stderr *tailBuffer
 
-	mu    sync.Mutex // guards stdin and closed
+	mu    sync.Mutex // guards stdin and ended
 	stdin io.WriteCloser
 	ended bool // stdin closed
 }

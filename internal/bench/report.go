@@ -27,7 +27,7 @@ type Report struct {
 	EchoMs      Percentiles    `json:"echo_ms"`      // ping round trips on sampled connections
 	Broadcast   *Broadcast     `json:"broadcast"`    // nil unless --broadcast
 
-	ClientRSSBytes       int64   `json:"client_rss_bytes"`            // bench RSS at the peak, summed over workers
+	ClientRSSBytes       int64   `json:"client_rss_bytes"`            // bench RSS at the peak (or the stop: ClientMemoryAt), summed over workers
 	ClientRSSBeforeBytes int64   `json:"client_rss_before_bytes"`     // the same before the first connection
 	ClientRSSHWMBytes    int64   `json:"client_rss_hwm_bytes"`        // peak RSS (VmHWM) summed over workers, garbage included
 	ClientPrivateBytes   int64   `json:"client_private_bytes"`        // private (anonymous) part of client_rss_bytes
