@@ -126,6 +126,7 @@ type coordinator struct {
 
 	before, peak []nodeState
 	latest       []progress
+	rssFirst     []int64 // each worker's RSS in its first progress, before its first connection
 	ready        []bool
 	results      []*workerResult
 	finished     int        // workers that sent a result or died
@@ -159,6 +160,7 @@ func (c *coordinator) send(ev workerEvent) {
 func (c *coordinator) startWorkers(ctx context.Context, g *errgroup.Group) ([]workerHandle, error) {
 	n := len(c.plan.workers)
 	c.latest = make([]progress, n)
+	c.rssFirst = make([]int64, n)
 	c.ready = make([]bool, n)
 	c.results = make([]*workerResult, n)
 	c.cpu = make([]cpuMeter, n)
@@ -291,6 +293,9 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 		}
 		c.cpu[i].note(*ev.Progress, ev.Type == "ready")
 		c.latest[i] = *ev.Progress
+		if c.rssFirst[i] == 0 {
+			c.rssFirst[i] = ev.Progress.RSSBytes
+		}
 		if ev.Type == "progress" || c.ready[i] {
 			return false
 		}
@@ -513,6 +518,7 @@ func (c *coordinator) report() Report {
 			rep.Established += int(p.Established)
 			rep.Failed += int(p.Failed)
 			rep.ClientRSSBytes += p.RSSBytes
+			rep.ClientRSSBeforeBytes += c.rssFirst[i] // so that before and after cover the same workers
 			rep.CPUSeconds += p.CPUSeconds
 			if c.broadcast != nil {
 				c.broadcast.Delivered += int(p.Delivered)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -34,7 +35,11 @@ const workerArg = "__bench_worker"
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == workerArg {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		err := RunWorker(ctx, os.Stdin, os.Stdout)
+		var out io.Writer = os.Stdout
+		if len(os.Args) > 2 && os.Args[2] == dieWhenReadyArg {
+			out = dieWhenReady{}
+		}
+		err := RunWorker(ctx, os.Stdin, out)
 		cancel()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
@@ -46,6 +51,20 @@ func TestMain(m *testing.M) {
 }
 
 func workerArgv() []string { return []string{os.Args[0], workerArg} }
+
+// dieWhenReadyArg makes the test binary's worker 1 crash (exit 3) as soon as it has
+// reported the end of its ramp, as a worker killed mid-run would.
+const dieWhenReadyArg = "die-when-ready"
+
+type dieWhenReady struct{}
+
+func (dieWhenReady) Write(p []byte) (int, error) {
+	n, err := os.Stdout.Write(p)
+	if bytes.HasPrefix(p, []byte(`{"type":"ready","worker":1,`)) {
+		os.Exit(3)
+	}
+	return n, err
+}
 
 // serverState reads a node's /system/state.
 func serverState(t *testing.T, base string) nodeState {
@@ -420,6 +439,30 @@ func TestRunner_FinalProgressLineShowsEverythingClosed(t *testing.T) {
 	if rep.Established != 1000 || !strings.HasPrefix(last, "close 1,000/1,000 up") || !strings.Contains(last, "held 0 ") {
 		t.Fatalf("established %d; last progress line %q, want the close with nothing held", rep.Established, last)
 	}
+}
+
+// A worker process that dies mid-run fails the run, but the report keeps its connections
+// (from its last progress), says that its latencies are missing, and compares the client
+// RSS before and at the end over the same workers (the dead one's RSS counted only after).
+func TestRunner_AWorkerThatDiesIsReportedWithWhatItLastShowed(t *testing.T) {
+	srv := testutil.StartServer(t)
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.Conns, cfg.Hold = 1000, time.Minute // only the dead worker ends this run
+	cfg.Workers, cfg.WorkerCommand = 2, append(workerArgv(), dieWhenReadyArg)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "worker 1: exited without a result") {
+		t.Fatalf("want the dead worker's error, got %v", err)
+	}
+	warned := slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "worker 1 sent no result") })
+	if rep.Established != 1000 || rep.StopReason != "worker_failed" || !warned ||
+		float64(rep.ClientRSSBeforeBytes) < 0.8*float64(rep.ClientRSSBytes) {
+		t.Fatalf("established %d, stop %q, warnings %q, client rss %d before, %d after",
+			rep.Established, rep.StopReason, rep.Warnings, rep.ClientRSSBeforeBytes, rep.ClientRSSBytes)
+	}
+	waitNoConnections(t, srv.HTTPURL)
 }
 
 func runInProcess(t *testing.T, mod func(*Config)) (Report, *testutil.Server) {
