@@ -271,6 +271,11 @@ func (c *coordinator) loop(ctx context.Context) {
 		if c.advanceHold(ctx) && c.stopReason == "" {
 			c.stopReason = "done"
 		}
+		if c.stopReason == "" && !c.holdStart.IsZero() && c.total().Held == 0 {
+			// The servers dropped every connection during the hold: there is nothing
+			// left to hold or measure, so the rest of --hold would be spent waiting.
+			c.stopReason = "nothing_held"
+		}
 		if c.stopReason != "" {
 			startClose()
 		}

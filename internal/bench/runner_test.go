@@ -465,6 +465,39 @@ func TestRunner_AWorkerThatDiesIsReportedWithWhatItLastShowed(t *testing.T) {
 	waitNoConnections(t, srv.HTTPURL)
 }
 
+// When the server goes away during the hold, every connection is dropped and the run
+// ends then, with the drops counted, instead of holding nothing until --hold is over.
+func TestRunner_AHoldWithNothingLeftEndsEarly(t *testing.T) {
+	srv := testutil.StartServer(t)
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.Conns, cfg.Hold, cfg.MaxFailures = 300, 10*time.Minute, 300
+	holding := make(chan struct{})
+	cfg.Progress = &cancelOnWrite{cancel: func() { close(holding) }, match: func(out string) bool { return strings.Contains(out, "hold ") }}
+	cfg.ProgressEvery = 50 * time.Millisecond
+	var stopErr error
+	var wg sync.WaitGroup
+	runDone := make(chan struct{})
+	wg.Go(func() {
+		select {
+		case <-holding:
+			stopErr = srv.Stop()
+		case <-runDone: // the hold never started; the checks below say so
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	close(runDone)
+	wg.Wait()
+	if err != nil || stopErr != nil {
+		t.Fatalf("run: %v; server stop: %v", err, stopErr)
+	}
+	if rep.StopReason != "nothing_held" || rep.Established != 300 || rep.Dropped != 300 || rep.Interrupted {
+		t.Fatalf("stop %q, established %d, dropped %d, interrupted %v", rep.StopReason, rep.Established, rep.Dropped, rep.Interrupted)
+	}
+}
+
 func runInProcess(t *testing.T, mod func(*Config)) (Report, *testutil.Server) {
 	t.Helper()
 	srv := testutil.StartServer(t)
