@@ -349,6 +349,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"broadcast without server", func(c *Config) { c.Broadcast, c.Login = true, true }, "server url"},
 		{"bad server url", func(c *Config) { c.ServerURLs = []string{"127.0.0.1:8080"} }, "server url"},
 		{"workers without command", func(c *Config) { c.Workers = 2 }, "worker command"},
+		{"more workers than conns", func(c *Config) { c.Conns, c.Workers, c.WorkerCommand = 3, 5, []string{"gows"} }, "must not exceed conns"},
 		{"echo without rounds", func(c *Config) { c.EchoConns, c.EchoRounds = 5, 0 }, "round"},
 		{"auth secret without login", func(c *Config) { c.AuthSecret = "0123456789abcdef" }, "needs login"},
 		{"short auth secret", func(c *Config) { c.Login, c.AuthSecret = true, "short" }, "16 bytes"},

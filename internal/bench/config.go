@@ -196,6 +196,8 @@ func (c Config) Validate() error {
 		return errors.New("auth secret signs login tokens: it needs login")
 	case c.AuthSecret != "" && len(c.AuthSecret) < 16:
 		return errors.New("auth secret must be at least 16 bytes, as the server's")
+	case c.Workers > c.Conns:
+		return fmt.Errorf("workers (%d) must not exceed conns (%d): a worker holds at least one connection", c.Workers, c.Conns)
 	case c.Workers > 1 && len(c.WorkerCommand) == 0:
 		return errors.New("several workers need a worker command")
 	}

@@ -598,7 +598,9 @@ func (c *coordinator) report() Report {
 		}
 	}
 	rep.MaxWorkerCPU = c.cpu[busiest].max
-	if rep.MaxWorkerCPU >= 0.9 {
+	// Only a measured connect rate can have been limited: a handful of connections
+	// opened in a few milliseconds puts a worker's start-up in a window of its own.
+	if rep.MaxWorkerCPU >= 0.9 && rep.ConnectRate > 0 {
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
 			"worker %d used %.0f%% of its %d core(s) in one window of its run: bench itself may have limited the rate; use more --workers or cores",
 			busiest, rep.MaxWorkerCPU*100, c.plan.workers[busiest].Loops))
