@@ -243,6 +243,29 @@ func TestPlan_RejectsSourcesThatCannotReachTheTargets(t *testing.T) {
 	}
 }
 
+// A host name with both an IPv6 and an IPv4 address (localhost listed as ::1 first)
+// resolves to the family of the source addresses, IPv4 unless they are all IPv6.
+func TestPickAddr_PrefersTheSourcesFamily(t *testing.T) {
+	v6, v4 := netip.MustParseAddr("::1"), netip.MustParseAddr("127.0.0.1")
+	tests := []struct {
+		name    string
+		ips     []netip.Addr
+		prefer6 bool
+		want    netip.Addr
+	}{
+		{"ipv4 preferred", []netip.Addr{v6, v4}, false, v4},
+		{"ipv6 preferred", []netip.Addr{v4, v6}, true, v6},
+		{"only the other family", []netip.Addr{v6}, false, v6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := pickAddr(tt.ips, tt.prefer6); got != tt.want {
+				t.Fatalf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 	mk := func(n int, base time.Duration, node string, rss int64) Report {
 		var h Histogram

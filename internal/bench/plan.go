@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -54,8 +55,9 @@ type workerSpec struct {
 // every (source, target) pair stays within the port range.
 func makePlan(ctx context.Context, cfg Config, runID string) (plan, error) {
 	var p plan
+	prefer6 := len(cfg.SourceIPs) > 0 && !slices.ContainsFunc(cfg.SourceIPs, func(a netip.Addr) bool { return a.Unmap().Is4() })
 	for _, raw := range cfg.URLs {
-		t, err := resolveTarget(ctx, raw)
+		t, err := resolveTarget(ctx, raw, prefer6)
 		if err != nil {
 			return plan{}, err
 		}
@@ -219,8 +221,10 @@ func checkCapacity(p plan, ports int) error {
 	return nil
 }
 
-// resolveTarget parses a ws:// URL and resolves its host to one address.
-func resolveTarget(ctx context.Context, raw string) (target, error) {
+// resolveTarget parses a ws:// URL and resolves its host to one address: an IPv4 one
+// when it has both, or an IPv6 one with prefer6 (the source addresses are all IPv6), so
+// that "localhost" listed as ::1 first does not defeat IPv4 source addresses.
+func resolveTarget(ctx context.Context, raw string, prefer6 bool) (target, error) {
 	u, err := parseTarget(raw)
 	if err != nil {
 		return target{}, err
@@ -239,10 +243,20 @@ func resolveTarget(ctx context.Context, raw string) (target, error) {
 		if lerr != nil || len(ips) == 0 {
 			return target{}, fmt.Errorf("url %q: resolve host: %w", raw, lerr)
 		}
-		ip = ips[0]
+		ip = pickAddr(ips, prefer6)
 	}
 	path := u.RequestURI()
 	return target{URL: raw, Addr: netip.AddrPortFrom(ip.Unmap(), uint16(pn)), Host: u.Host, Path: path}, nil
+}
+
+// pickAddr returns the first of ips (not empty) in the preferred family, else the first.
+func pickAddr(ips []netip.Addr, prefer6 bool) netip.Addr {
+	for _, ip := range ips {
+		if ip.Unmap().Is4() != prefer6 {
+			return ip
+		}
+	}
+	return ips[0]
 }
 
 func allLoopback(ts []target) bool {
