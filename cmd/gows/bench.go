@@ -308,7 +308,14 @@ func runBenchMerge(s *streams, opts *benchMergeOptions) error {
 		}
 		reps = append(reps, rep)
 	}
-	m := bench.Merge(reps...)
+	m, err := bench.Merge(reps...)
+	if sr, ok := errors.AsType[*bench.SameRunError](err); ok {
+		return fmt.Errorf("merge: %s and %s cover the same run (%s): its counts would be added twice",
+			opts.files[sr.First], opts.files[sr.Second], sr.RunID)
+	}
+	if err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
 	if err := m.WriteTable(s.out); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}

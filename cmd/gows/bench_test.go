@@ -240,6 +240,17 @@ func TestBench_JSONFileIsWrittenAfterTheRunOrNotAtAll(t *testing.T) {
 	}
 }
 
+func TestBench_MergeRefusesTheSameRunTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.json")
+	if err := writeReportFile(path, bench.Report{Target: 10, Established: 10, RunIDs: []string{"0123abcd"}}); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, []string{"bench", "merge", path, path})
+	if res.code != exitFailure || !strings.Contains(res.stderr, path+" and "+path+" cover the same run (0123abcd)") {
+		t.Fatalf("exit %d, stderr %q; want 1 and an error naming the file twice", res.code, res.stderr)
+	}
+}
+
 func TestBench_MergeRejectsFilesThatAreNotReports(t *testing.T) {
 	good := filepath.Join(t.TempDir(), "b1.json")
 	if err := writeReportFile(good, bench.Report{Target: 10, Established: 10}); err != nil {

@@ -287,7 +287,10 @@ func TestMerge_AddsCountsAndMergesHistograms(t *testing.T) {
 	}
 	interrupted := mk(50, time.Millisecond, "a", 500)
 	interrupted.Interrupted, interrupted.StopReason = true, "interrupted"
-	m := Merge(mk(100, time.Millisecond, "a", 1000), interrupted, mk(300, 10*time.Millisecond, "b", 3000))
+	m, err := Merge(mk(100, time.Millisecond, "a", 1000), interrupted, mk(300, 10*time.Millisecond, "b", 3000))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if m.Target != 450 || m.Established != 450 || m.Failed != 3 || m.Failures["refused"] != 3 || m.ConnectRate != 300 {
 		t.Fatalf("counts: %+v", m)
 	}
@@ -341,7 +344,10 @@ func TestMerge_ConnectRateIsPairedWithTheRampsItCovers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m := Merge(tt.runs...)
+			m, err := Merge(tt.runs...)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var table bytes.Buffer
 			if err := m.WriteTable(&table); err != nil {
 				t.Fatal(err)
@@ -350,6 +356,34 @@ func TestMerge_ConnectRateIsPairedWithTheRampsItCovers(t *testing.T) {
 			if m.ConnectRate != tt.wantRate || m.RampS != tt.wantRampS || !strings.Contains(table.String(), tt.wantTable) || warned != tt.wantWarn {
 				t.Fatalf("rate %v over %vs, warned %v (want %v over %vs, warned %v); table:\n%s",
 					m.ConnectRate, m.RampS, warned, tt.wantRate, tt.wantRampS, tt.wantWarn, table.String())
+			}
+		})
+	}
+}
+
+// A run is merged once: the same report given twice, or a merged report together with
+// one of its parts, would count its connections twice.
+func TestMerge_RefusesToCountARunTwice(t *testing.T) {
+	run := func(id string) Report { return Report{Target: 10, Established: 10, RunIDs: []string{id}} }
+	ab, err := Merge(run("a"), run("b"))
+	if err != nil || !slices.Equal(ab.RunIDs, []string{"a", "b"}) {
+		t.Fatalf("merge of two runs: %v, run ids %q", err, ab.RunIDs)
+	}
+	tests := []struct {
+		name          string
+		reports       []Report
+		first, second int
+		id            string
+	}{
+		{"one report twice", []Report{run("a"), run("c"), run("a")}, 0, 2, "a"},
+		{"a merge with one of its parts", []Report{run("c"), ab, run("b")}, 1, 2, "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Merge(tt.reports...)
+			sr, ok := errors.AsType[*SameRunError](err)
+			if !ok || sr.First != tt.first || sr.Second != tt.second || sr.RunID != tt.id {
+				t.Fatalf("want reports %d and %d sharing run %s, got %v", tt.first, tt.second, tt.id, err)
 			}
 		})
 	}

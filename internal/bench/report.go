@@ -55,6 +55,9 @@ type Report struct {
 	HeartbeatErrors uint64 `json:"heartbeat_errors"`
 	EchoTimeouts    uint64 `json:"echo_timeouts"`
 
+	// RunIDs identify the runs the report covers: one random id for a run, every merged
+	// run's for a merge, so that merge can refuse to count a run twice.
+	RunIDs      []string     `json:"run_ids"`
 	URLs        []string     `json:"urls"`
 	SourceIPs   int          `json:"source_ips"`
 	Workers     int          `json:"workers"`
@@ -195,10 +198,31 @@ func perConn(bytes, conns int64) float64 {
 	return math.Round(float64(bytes)/float64(conns)*10) / 10
 }
 
+// SameRunError is returned by Merge when two of the reports cover the same run (a file
+// given twice, or a merged report with one of its parts): its counts would add up twice.
+type SameRunError struct {
+	First, Second int // positions of the two reports in Merge's arguments, from 0
+	RunID         string
+}
+
+func (e *SameRunError) Error() string {
+	return fmt.Sprintf("reports %d and %d both cover run %s", e.First+1, e.Second+1, e.RunID)
+}
+
 // Merge combines reports of runs that ran at the same time from different machines (or
 // processes) against the same servers: counts and memory add up, latencies merge
-// through their raw histograms, and each server node is counted once.
-func Merge(reports ...Report) Report {
+// through their raw histograms, and each server node is counted once. Reports that share
+// a run id are an error (*SameRunError).
+func Merge(reports ...Report) (Report, error) {
+	where := map[string]int{}
+	for i, r := range reports {
+		for _, id := range r.RunIDs {
+			if j, ok := where[id]; ok {
+				return Report{}, &SameRunError{First: j, Second: i, RunID: id}
+			}
+			where[id] = i
+		}
+	}
 	var m Report
 	m.Failures = map[string]int{}
 	var hs, login, echo, bc Histogram
@@ -260,6 +284,7 @@ func Merge(reports ...Report) Report {
 		m.Heartbeats += r.Heartbeats
 		m.HeartbeatErrors += r.HeartbeatErrors
 		m.EchoTimeouts += r.EchoTimeouts
+		m.RunIDs = append(m.RunIDs, r.RunIDs...)
 		for _, u := range r.URLs {
 			if !slices.Contains(m.URLs, u) {
 				m.URLs = append(m.URLs, u)
@@ -293,7 +318,7 @@ func Merge(reports ...Report) Report {
 	if m.Established > 0 {
 		m.CPUSecondsPerConn = m.CPUSeconds / float64(m.Established)
 	}
-	return m
+	return m, nil
 }
 
 func minNonZero(a, b int64) int64 {
@@ -354,7 +379,7 @@ func (r Report) WriteJSON(w io.Writer) error {
 	if r.Failures == nil {
 		r.Failures = map[string]int{}
 	}
-	r.Servers, r.URLs = orEmpty(r.Servers), orEmpty(r.URLs)
+	r.Servers, r.URLs, r.RunIDs = orEmpty(r.Servers), orEmpty(r.URLs), orEmpty(r.RunIDs)
 	r.Warnings, r.Timeline = orEmpty(r.Warnings), orEmpty(r.Timeline)
 	for _, h := range []*histJSON{&r.Histograms.Handshake, &r.Histograms.Login, &r.Histograms.Echo, &r.Histograms.Broadcast} {
 		h.Buckets = orEmpty(h.Buckets)

@@ -507,7 +507,7 @@ func (c *coordinator) show(final bool) {
 // report builds the Report from the workers' results.
 func (c *coordinator) report() Report {
 	rep := Report{
-		Target: c.cfg.Conns, Failures: map[string]int{}, URLs: c.cfg.URLs,
+		Target: c.cfg.Conns, Failures: map[string]int{}, URLs: c.cfg.URLs, RunIDs: []string{c.runID},
 		SourceIPs: len(c.plan.sources), Workers: len(c.plan.workers),
 		Interrupted: c.interrupted, StopReason: c.stopReason, Timeline: c.timeline, Warnings: c.warnings,
 		MemAvailablePeak: c.memAvailablePeak,
