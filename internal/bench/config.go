@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -166,8 +167,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("conns must be at least 1, got %d", c.Conns)
 	case c.Conns > 1<<31-1:
 		return fmt.Errorf("conns must be below 2^31, got %d", c.Conns)
-	case c.RatePerSecond < 0:
-		return errors.New("rate must not be negative")
+	case c.RatePerSecond < 0 || math.IsNaN(c.RatePerSecond) || math.IsInf(c.RatePerSecond, 0):
+		return fmt.Errorf("rate must be a finite number, not negative (0 means unpaced), got %v", c.RatePerSecond)
 	case c.Workers < 0 || c.LoopsPerWorker < 0 || c.MaxFailures < 0 || c.FileLimit < 0 || c.PortsPerSourceIP < 0:
 		return errors.New("workers, loops, max failures, file limit and ports per source ip must not be negative")
 	case c.EchoConns < 0 || c.EchoRounds < 0 || c.EchoRounds > 255:
