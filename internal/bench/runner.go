@@ -323,6 +323,15 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 		return true
 	case "result":
 		if ev.Result != nil && c.results[i] == nil {
+			if !c.closing {
+				// Only the close phase ends a worker: this one was stopped on its own (a
+				// signal to its process). Waiting for its ready or for the hold to end
+				// could last forever; end the run and report.
+				c.errs = append(c.errs, fmt.Errorf("worker %d: stopped before the run did", i))
+				if c.stopReason == "" {
+					c.stopReason = "worker_failed"
+				}
+			}
 			c.results[i] = ev.Result
 			c.finished++
 			c.cpu[i].note(ev.Result.Final, true)

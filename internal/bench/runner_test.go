@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 		if len(os.Args) > 2 && os.Args[2] == dieWhenReadyArg {
 			out = dieWhenReady{}
 		}
+		if len(os.Args) > 2 && os.Args[2] == stopEarlyArg {
+			out = &stopEarly{cancel: cancel}
+		}
 		err := RunWorker(ctx, os.Stdin, out)
 		cancel()
 		if err != nil {
@@ -57,6 +60,22 @@ func workerArgv() []string { return []string{os.Args[0], workerArg} }
 const dieWhenReadyArg = "die-when-ready"
 
 type dieWhenReady struct{}
+
+// stopEarlyArg makes the test binary's worker 1 stop by itself, as SIGTERM to its
+// process does, right after its first report.
+const stopEarlyArg = "stop-early"
+
+type stopEarly struct {
+	cancel context.CancelFunc
+}
+
+func (s *stopEarly) Write(p []byte) (int, error) {
+	n, err := os.Stdout.Write(p)
+	if bytes.Contains(p, []byte(`"worker":1,`)) {
+		s.cancel()
+	}
+	return n, err
+}
 
 func (dieWhenReady) Write(p []byte) (int, error) {
 	n, err := os.Stdout.Write(p)
@@ -496,6 +515,25 @@ func TestRunner_AHoldWithNothingLeftEndsEarly(t *testing.T) {
 	if rep.StopReason != "nothing_held" || rep.Established != 300 || rep.Dropped != 300 || rep.Interrupted {
 		t.Fatalf("stop %q, established %d, dropped %d, interrupted %v", rep.StopReason, rep.Established, rep.Dropped, rep.Interrupted)
 	}
+}
+
+// A worker process that stops by itself during the ramp (SIGTERM to it alone) sends its
+// result but never its ready: the run ends then, as for a worker that died, instead of
+// waiting for a hold that could never start.
+func TestRunner_AWorkerThatStopsByItselfEndsTheRun(t *testing.T) {
+	srv := testutil.StartServer(t)
+	cfg := Default()
+	cfg.URLs = []string{srv.WSURL}
+	cfg.Conns, cfg.RatePerSecond = 2000, 200 // a ten-second ramp
+	cfg.Workers, cfg.WorkerCommand = 2, append(workerArgv(), stopEarlyArg)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "worker 1: stopped before the run did") ||
+		rep.StopReason != "worker_failed" || rep.Interrupted || rep.Established >= 2000 {
+		t.Fatalf("err %v, stop %q, interrupted %v, established %d", err, rep.StopReason, rep.Interrupted, rep.Established)
+	}
+	waitNoConnections(t, srv.HTTPURL)
 }
 
 func runInProcess(t *testing.T, mod func(*Config)) (Report, *testutil.Server) {
