@@ -47,38 +47,35 @@ type progress struct {
 
 // workerResult is what a worker measured over the whole run.
 type workerResult struct {
-	Index           int               `json:"index"`
-	Attempted       uint64            `json:"attempted"`
-	Established     uint64            `json:"established"`
-	Failed          uint64            `json:"failed"`
-	Failures        map[string]uint64 `json:"failures"`
-	Handshake       histJSON          `json:"handshake"`
-	Login           histJSON          `json:"login"`
-	Echo            histJSON          `json:"echo"`
-	Broadcast       histJSON          `json:"broadcast"`
-	Delivered       uint64            `json:"delivered"`
-	Duplicates      uint64            `json:"duplicates"`
-	Dropped         uint64            `json:"dropped"`
-	Heartbeats      uint64            `json:"heartbeats"`
-	HeartbeatErrors uint64            `json:"heartbeat_errors"`
-	EchoTimeouts    uint64            `json:"echo_timeouts"`
-	HeldAtReady     int64             `json:"held_at_ready"`
-	RSSBefore       int64             `json:"rss_before"`
-	RSSReady        int64             `json:"rss_ready"`
-	PrivateBefore   int64             `json:"private_before"` // RssAnon
-	PrivateReady    int64             `json:"private_ready"`
-	// HeldAtStop, RSSStop and PrivateStop are measured when the close phase started
-	// before the worker's ramp was over (Ctrl-C, --duration): then there is no peak, and
-	// these are what it held.
-	HeldAtStop        int64    `json:"held_at_stop"`
-	RSSStop           int64    `json:"rss_stop"`
-	PrivateStop       int64    `json:"private_stop"`
-	RSSHWM            int64    `json:"rss_hwm"`
-	CPUSeconds        float64  `json:"cpu_seconds"`
-	Final             progress `json:"final"` // the worker's last report, after its last connection closed
-	FirstAttemptNs    int64    `json:"first_attempt_ns"`
-	LastEstablishedNs int64    `json:"last_established_ns"`
-	RampCutNs         int64    `json:"ramp_cut_ns"` // the close phase stopped the ramp then; 0: it finished
+	Index             int               `json:"index"`
+	Attempted         uint64            `json:"attempted"`
+	Established       uint64            `json:"established"`
+	Failed            uint64            `json:"failed"`
+	Failures          map[string]uint64 `json:"failures"`
+	Handshake         histJSON          `json:"handshake"`
+	Login             histJSON          `json:"login"`
+	Echo              histJSON          `json:"echo"`
+	Broadcast         histJSON          `json:"broadcast"`
+	Delivered         uint64            `json:"delivered"`
+	Duplicates        uint64            `json:"duplicates"`
+	Dropped           uint64            `json:"dropped"`
+	Heartbeats        uint64            `json:"heartbeats"`
+	HeartbeatErrors   uint64            `json:"heartbeat_errors"`
+	EchoTimeouts      uint64            `json:"echo_timeouts"`
+	HeldAtReady       int64             `json:"held_at_ready"`
+	RSSBefore         int64             `json:"rss_before"`
+	RSSReady          int64             `json:"rss_ready"`
+	PrivateBefore     int64             `json:"private_before"` // RssAnon
+	PrivateReady      int64             `json:"private_ready"`
+	HeldAtStop        int64             `json:"held_at_stop"` // when the close cut the ramp short: held then (there is no peak)
+	RSSStop           int64             `json:"rss_stop"`     // and the memory then
+	PrivateStop       int64             `json:"private_stop"`
+	RSSHWM            int64             `json:"rss_hwm"`
+	CPUSeconds        float64           `json:"cpu_seconds"`
+	Final             progress          `json:"final"` // the worker's last report, after its last connection closed
+	FirstAttemptNs    int64             `json:"first_attempt_ns"`
+	LastEstablishedNs int64             `json:"last_established_ns"`
+	RampCutNs         int64             `json:"ramp_cut_ns"` // the close phase stopped the ramp then; 0: it finished
 }
 
 // reportsPerSample is how many progress reports a worker sends per Config.SampleEvery:
@@ -119,13 +116,14 @@ type worker struct {
 	held                           atomic.Int64
 	loopsRamped, echoLoopsDone     atomic.Int32
 	rampDone                       chan struct{} // closed by the loop that finishes the ramp last
+	echoDone                       chan struct{} // closed by the loop that finishes the echo phase last
+
 	// stopOnce measures what the worker holds when the close phase cuts its ramp short,
-	// before the loops start closing; its function writes stopHeld and stopRSS, which
-	// are read only after stopOnce.Do has returned.
+	// before the loops start closing; its function writes stopHeld, stopRSS and stopPrv,
+	// which are read only after stopOnce.Do has returned.
 	stopOnce         sync.Once
 	stopHeld         int64
 	stopRSS, stopPrv int64
-	echoDone         chan struct{} // closed by the loop that finishes the echo phase last
 }
 
 // newWorker prepares the loops' pollers. run releases them.
