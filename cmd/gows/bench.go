@@ -190,7 +190,7 @@ func runBench(ctx context.Context, s *streams, opts *benchOptions) error {
 		if jsonOut != nil {
 			jsonOut.discard()
 		}
-		if errors.Is(runErr, bench.ErrSourceFamily) { // --source-ips contradicts --url
+		if errors.Is(runErr, bench.ErrSourceFamily) || errors.Is(runErr, bench.ErrSourceNotLocal) { // a wrong --source-ips
 			return withExitCode(exitUsage, fmt.Errorf("bench: %w", runErr))
 		}
 		return fmt.Errorf("bench: %w", runErr)

@@ -67,6 +67,7 @@ func TestBench_BadSettingsAreUsageErrors(t *testing.T) {
 		{"broadcast without login", []string{"bench", "--broadcast", "--server", "http://127.0.0.1:1"}, "needs login"},
 		{"merge without files", []string{"bench", "merge"}, "at least 1 arg"},
 		{"source ips of another family", []string{"bench", "--url", "ws://127.0.0.1:1/acc", "--source-ips", "::1"}, "::1 cannot reach"},
+		{"source ip not on this machine", []string{"bench", "--url", "ws://127.0.0.1:1/acc", "--source-ips", "192.0.2.1"}, "source address not on this machine: 192.0.2.1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -757,6 +758,34 @@ func (l *loop) release(fd int32, s *slot) {
 	*s = slot{}
 	l.live--
 	l.checkRampDone()
+}
+
+// checkSourcesLocal binds a socket to each source address once, without a port, so that
+// an address this machine does not have is reported before the run (every connection
+// from it would fail as addr_unavailable, which reads as a shortage of ports).
+func checkSourcesLocal(srcs []netip.Addr) error {
+	for _, src := range srcs {
+		family := unix.AF_INET
+		if !src.Unmap().Is4() {
+			family = unix.AF_INET6
+		}
+		fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("check source address %v: %w", src, err)
+		}
+		err = unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		if err == nil {
+			err = unix.Bind(fd, netpoll.AddrPortToSockaddr(netip.AddrPortFrom(src, 0)))
+		}
+		_ = unix.Close(fd) // a probe that never connected
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("%w: %v (give --source-ips addresses of a local interface)", ErrSourceNotLocal, src)
+		}
+		if err != nil {
+			return fmt.Errorf("check source address %v: %w", src, err)
+		}
+	}
+	return nil
 }
 
 // errKind names a socket error for the failure table.

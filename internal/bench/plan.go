@@ -23,6 +23,10 @@ var ErrCapacity = errors.New("not enough source addresses")
 // a target IPv6, or the reverse: every connection between them would fail.
 var ErrSourceFamily = errors.New("source address of the wrong family")
 
+// ErrSourceNotLocal is returned before anything starts when a source address is not one
+// of this machine's.
+var ErrSourceNotLocal = errors.New("source address not on this machine")
+
 // fdReserve is the number of descriptors a worker keeps for itself (epoll, eventfds,
 // pipes, the Go runtime) below the file limit.
 const fdReserve = 64

@@ -60,6 +60,9 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	if err := checkSourcesLocal(p.sources); err != nil {
+		return Report{}, err
+	}
 	c := &coordinator{
 		cfg: cfg, log: r.log, plan: p, start: start, runID: runID, lastShownAt: start,
 		api:    newServerAPI(cfg.ServerToken),
