@@ -475,8 +475,12 @@ func TestRunner_AWorkerThatDiesIsReportedWithWhatItLastShowed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "worker 1: exited without a result") {
 		t.Fatalf("want the dead worker's error, got %v", err)
 	}
-	warned := slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "worker 1 sent no result") })
-	if rep.Established != 1000 || rep.StopReason != "worker_failed" || !warned ||
+	// Worker 1 reported its 500 connections up before it died; worker 0 may have been
+	// stopped before its ramp was over.
+	warned := slices.ContainsFunc(rep.Warnings, func(w string) bool {
+		return strings.Contains(w, "worker 1 sent no result; its counts are from its last progress (500 established")
+	})
+	if rep.Established < 500 || rep.StopReason != "worker_failed" || !warned ||
 		float64(rep.ClientRSSBeforeBytes) < 0.8*float64(rep.ClientRSSBytes) {
 		t.Fatalf("established %d, stop %q, warnings %q, client rss %d before, %d after",
 			rep.Established, rep.StopReason, rep.Warnings, rep.ClientRSSBeforeBytes, rep.ClientRSSBytes)
