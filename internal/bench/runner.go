@@ -516,6 +516,11 @@ func (c *coordinator) show(final bool) {
 	}
 }
 
+// failureUnreported is the failure kind of the failures a worker counted but whose kinds
+// it never reported (it died before sending its result), so that failed stays the sum of
+// failures.
+const failureUnreported = "unreported"
+
 // report builds the Report from the workers' results.
 func (c *coordinator) report() Report {
 	rep := Report{
@@ -534,6 +539,9 @@ func (c *coordinator) report() Report {
 			p := c.latest[i]
 			rep.Established += int(p.Established)
 			rep.Failed += int(p.Failed)
+			if p.Failed > 0 { // their kinds were in the result it never sent
+				rep.Failures[failureUnreported] += int(p.Failed)
+			}
 			rep.ClientRSSBytes += p.RSSBytes
 			rep.ClientRSSBeforeBytes += c.rssFirst[i] // so that before and after cover the same workers
 			rep.CPUSeconds += p.CPUSeconds

@@ -460,14 +460,13 @@ func TestRunner_FinalProgressLineShowsEverythingClosed(t *testing.T) {
 	}
 }
 
-// A worker process that dies mid-run fails the run, but the report keeps its connections
-// (from its last progress), says that its latencies are missing, and compares the client
-// RSS before and at the end over the same workers (the dead one's RSS counted only after).
-func TestRunner_AWorkerThatDiesIsReportedWithWhatItLastShowed(t *testing.T) {
-	srv := testutil.StartServer(t)
+// runWithDeadWorker runs 1,000 connections to url on two worker processes, the second of
+// which dies once its ramp is over; only that ends the run, which must fail saying so.
+func runWithDeadWorker(t *testing.T, url string) Report {
+	t.Helper()
 	cfg := Default()
-	cfg.URLs = []string{srv.WSURL}
-	cfg.Conns, cfg.Hold = 1000, time.Minute // only the dead worker ends this run
+	cfg.URLs = []string{url}
+	cfg.Conns, cfg.Hold, cfg.MaxFailures = 1000, time.Minute, 1000
 	cfg.Workers, cfg.WorkerCommand = 2, append(workerArgv(), dieWhenReadyArg)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -475,6 +474,15 @@ func TestRunner_AWorkerThatDiesIsReportedWithWhatItLastShowed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "worker 1: exited without a result") {
 		t.Fatalf("want the dead worker's error, got %v", err)
 	}
+	return rep
+}
+
+// A worker process that dies mid-run fails the run, but the report keeps its connections
+// (from its last progress), says that its latencies are missing, and compares the client
+// RSS before and at the end over the same workers (the dead one's RSS counted only after).
+func TestRunner_AWorkerThatDiesIsReportedWithWhatItLastShowed(t *testing.T) {
+	srv := testutil.StartServer(t)
+	rep := runWithDeadWorker(t, srv.WSURL)
 	// Worker 1 reported its 500 connections up before it died; worker 0 may have been
 	// stopped before its ramp was over.
 	warned := slices.ContainsFunc(rep.Warnings, func(w string) bool {
@@ -538,6 +546,21 @@ func TestRunner_AWorkerThatStopsByItselfEndsTheRun(t *testing.T) {
 		t.Fatalf("err %v, stop %q, interrupted %v, established %d", err, rep.StopReason, rep.Interrupted, rep.Established)
 	}
 	waitNoConnections(t, srv.HTTPURL)
+}
+
+// The failures of a worker that died before its result are counted, with the kind
+// "unreported", so that failed is still the sum of failures by kind.
+func TestRunner_ADeadWorkersFailuresKeepTheSumOfKinds(t *testing.T) {
+	rep := runWithDeadWorker(t, "ws://127.0.0.1:1/acc") // nothing listens: every connection is refused
+	sum := 0
+	for _, n := range rep.Failures {
+		sum += n
+	}
+	// Worker 1 reported its 500 refusals before it died; worker 0 may have been stopped
+	// before all of its own were tried.
+	if sum != rep.Failed || rep.Failures["unreported"] != 500 || rep.Failures["refused"] != rep.Failed-500 {
+		t.Fatalf("failed %d, failures %v (sum %d)", rep.Failed, rep.Failures, sum)
+	}
 }
 
 func runInProcess(t *testing.T, mod func(*Config)) (Report, *testutil.Server) {
