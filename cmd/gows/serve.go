@@ -128,7 +128,7 @@ exits 0 once drained, within --drain-timeout.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.configFile, "config", "", "YAML config file [$"+configFileEnv+"]")
-	cmd.Flags().IntVar(&opts.nodes, "nodes", 1, "run this many node processes sharing the WebSocket and HTTP ports (SO_REUSEPORT), each with its own gRPC port, restarted if they die")
+	cmd.Flags().IntVar(&opts.nodes, "nodes", 1, "run this many node processes sharing the WebSocket and HTTP ports (SO_REUSEPORT), each with its own gRPC port, restarted if they die; more than 1 needs --redis")
 	addSettingFlags(cmd.Flags(), server.Default(), serveSettings())
 	return cmd
 }
