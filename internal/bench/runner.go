@@ -126,6 +126,7 @@ type coordinator struct {
 	// goroutine so that worker events keep flowing while the cluster fans it out.
 	bcastDone     chan bcastOutcome
 	bcastInFlight bool
+	bcastCancel   context.CancelFunc // abandons the request when the run stops early
 
 	before, peak []nodeState
 	latest       []progress
@@ -228,6 +229,9 @@ func (c *coordinator) loop(ctx context.Context) {
 			return
 		}
 		c.closing = true
+		if c.bcastCancel != nil {
+			c.bcastCancel() // a run stopped early does not wait out the broadcast request
+		}
 		for _, h := range c.handles {
 			h.close()
 		}
@@ -437,12 +441,17 @@ func (c *coordinator) sendBroadcast(ctx context.Context) {
 	}
 	c.bcastInFlight = true
 	c.bcastDone = make(chan bcastOutcome, 1)
+	ctx, c.bcastCancel = context.WithCancel(ctx)
 	msgID := broadcastMsgID(c.runID)
 	c.g.Go(func() error {
 		var out bcastOutcome
 		for _, base := range targets {
 			msg := broadcastText(time.Now().UnixNano())
 			n, err := c.api.sendAll(ctx, base, c.cfg.AppID, msgID, msg)
+			if ctx.Err() != nil {
+				out.warnings = append(out.warnings, "broadcast through "+base+": abandoned, the run stopped before the server answered")
+				break
+			}
 			if err != nil {
 				out.warnings = append(out.warnings, "broadcast through "+base+": "+err.Error())
 				continue

@@ -11,7 +11,10 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httputil"
 	"net/netip"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -763,5 +766,50 @@ func TestBroadcastSent_ReadsThePushAsTheServerEncodesIt(t *testing.T) {
 		if _, ok := broadcastSent([]byte(bad)); ok {
 			t.Errorf("broadcastSent(%s) accepted it", bad)
 		}
+	}
+}
+
+// A run that stops (here for --duration) while its broadcast request is still waiting
+// for the server does not wait the request out: it abandons it and says so. The HTTP API
+// is the real server's, except that the broadcast never answers, as a stalled cluster's.
+func TestRunner_AStoppedRunAbandonsItsBroadcastRequest(t *testing.T) {
+	srv := testutil.StartServer(t)
+	target, err := url.Parse(srv.HTTPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	asked := make(chan struct{}, 1)
+	api := newHTTPServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/user/sendMessageAll" {
+			r.Header["X-Forwarded-For"] = nil // a request of this machine, not a forwarded one
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		asked <- struct{}{}
+		_, _ = io.Copy(io.Discard, r.Body) // net/http notices a client leaving once the body is read
+		<-r.Context().Done()               // answered only when bench gives up
+	}))
+	cfg := Default()
+	cfg.URLs, cfg.ServerURLs = []string{srv.WSURL}, []string{api}
+	cfg.Conns, cfg.Login, cfg.Broadcast = 50, true, true
+	cfg.Hold, cfg.Duration = 10*time.Minute, 3*time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second) // pushTimeout is 2 minutes
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the run waited for the broadcast request until the test's deadline")
+	}
+	select {
+	case <-asked:
+	default:
+		t.Fatal("the broadcast was never asked for")
+	}
+	if rep.StopReason != "duration" || rep.Broadcast == nil || rep.Broadcast.Accepted != 0 ||
+		!slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "abandoned") }) {
+		t.Fatalf("stop %q, broadcast %+v, warnings %q", rep.StopReason, rep.Broadcast, rep.Warnings)
 	}
 }
