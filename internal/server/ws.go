@@ -54,7 +54,9 @@ func (h *wsHandler) OnMessage(c *conn.Conn, op wsframe.Opcode, payload []byte) {
 	}
 	if !h.s.work.tryEnqueue(j) {
 		h.s.metrics.busy.Inc()
-		h.s.reply(c, "", "", protocol.OperationFailure, "server busy, retry later", nil)
+		// The seq of a small message is read back (off the queue, on the engine's loop:
+		// at most maxSeqProbe bytes), so that a client can tell which request to retry.
+		h.s.reply(c, seqOf(payload), "", protocol.OperationFailure, "server busy, retry later", nil)
 	}
 }
 

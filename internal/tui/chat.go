@@ -119,6 +119,7 @@ const helpText = `commands:
   /users            list who is online in the room (or the app)
   /help             this help
   /quit             leave (also Ctrl-C)
+a USER or ROOM with spaces goes in quotes: /msg "ann lee" hi
 keys: Enter sends, PgUp/PgDn scroll, Ctrl-C quits`
 
 // input handles one typed line.
@@ -147,17 +148,35 @@ func (c *chat) input(line string) inputResult {
 		}
 		return inputDone
 	case "/join":
-		return c.join(rest)
+		room, extra, ok := cutArg(rest)
+		if !ok || extra != "" {
+			room = "" // refused with the usage
+		}
+		return c.join(room)
 	case "/leave":
 		return c.leave()
 	case "/msg":
-		to, text, _ := strings.Cut(rest, " ")
-		return c.direct(to, strings.TrimSpace(text))
+		to, text, ok := cutArg(rest)
+		if !ok {
+			to = "" // refused with the usage
+		}
+		return c.direct(to, text)
 	case "/users":
 		return c.listUsers(true)
 	}
 	c.refuse(c.line, "unknown command %s (try /help)", name)
 	return inputDone
+}
+
+// cutArg cuts a command's first argument off s: a word, or a "quoted" user id or room
+// name, which may hold spaces. ok is false when a quote is left open.
+func cutArg(s string) (arg, rest string, ok bool) {
+	if q, quoted := strings.CutPrefix(s, `"`); quoted {
+		arg, rest, ok = strings.Cut(q, `"`)
+		return arg, strings.TrimSpace(rest), ok
+	}
+	arg, rest, _ = strings.Cut(s, " ")
+	return arg, strings.TrimSpace(rest), true
 }
 
 // quitCommand reports whether line is /quit or /exit.
@@ -207,7 +226,7 @@ func (c *chat) direct(to, text string) inputResult {
 }
 
 func (c *chat) join(room string) inputResult {
-	if room == "" || strings.ContainsAny(room, " \t") {
+	if room == "" {
 		c.refuse(c.line, "usage: /join ROOM")
 		return inputDone
 	}

@@ -36,12 +36,19 @@ func TestModel_LinesBecomeRequests(t *testing.T) {
 			{cmd: protocol.CmdUsers, data: protocol.UsersData{}}}},
 		{name: "direct", line: "/msg bob are you there?", want: []sent{
 			{cmd: protocol.CmdSend, data: protocol.SendData{To: "bob", Type: "text", Msg: "are you there?"}}}},
+		{name: "direct to a quoted user id with spaces", line: `/msg "ann lee" hi there`, want: []sent{
+			{cmd: protocol.CmdSend, data: protocol.SendData{To: "ann lee", Type: "text", Msg: "hi there"}}}},
+		{name: "join a quoted room with spaces", line: `/join "tea room"`, want: []sent{
+			{cmd: protocol.CmdJoin, data: protocol.RoomData{Room: "tea room"}},
+			{cmd: protocol.CmdUsers, data: protocol.UsersData{Room: "tea room"}}}},
 		{name: "users", room: "lobby", line: "/users", want: []sent{
 			{cmd: protocol.CmdUsers, data: protocol.UsersData{Room: "lobby"}}}},
 		{name: "unknown command sends nothing", line: "/frobnicate"},
 		{name: "join without room sends nothing", line: "/join"},
 		{name: "join with a bad room sends nothing", line: "/join " + strings.Repeat("r", protocol.MaxRoomLen+1)},
 		{name: "msg without text sends nothing", line: "/msg bob"},
+		{name: "msg with an open quote sends nothing", line: `/msg "ann lee hi`},
+		{name: "join with two words sends nothing", line: "/join tea room"},
 		{name: "leave outside a room sends nothing", line: "/leave"},
 		{name: "blank line sends nothing", line: "   "},
 		{name: "help sends nothing", line: "/help"},
