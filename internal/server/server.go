@@ -7,12 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -169,9 +171,24 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		WriteTimeout:      60 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          stdlog.New(httpErrorLog{log}, "", 0),
 	}
 	return s, nil
+}
+
+// httpErrorLog carries net/http's own log lines (a handler's panic, a broken
+// connection) to the node's log at warn, except failed TLS handshakes, at debug: a
+// scanner, or a plain-HTTP client on an https port, makes one per attempt.
+type httpErrorLog struct{ log *slog.Logger }
+
+func (h httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	h.log.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // resolution is how often the engine checks deadlines: a quarter of the shortest timeout
