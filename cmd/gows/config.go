@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -178,6 +179,50 @@ func source(v *viper.Viper, fs *pflag.FlagSet, s setting) string {
 		return "config file"
 	}
 	return "default"
+}
+
+// hiddenSecret stands for a secret setting's value in settingsTree.
+const hiddenSecret = "(hidden)"
+
+// settingsTree returns the value of every setting of table in cfg, nested as in the
+// config file (cluster.redis under cluster), durations written with their unit, the
+// settings named in secrets replaced by hiddenSecret when set, and the password of a
+// Redis URL hidden too.
+func settingsTree(cfg any, table []setting, secrets []string) map[string]any {
+	tree := map[string]any{}
+	v := reflect.ValueOf(cfg)
+	for _, s := range table {
+		f, ok := fieldByKey(v, s.key)
+		if !ok {
+			continue
+		}
+		val := f.Interface()
+		switch x := val.(type) {
+		case time.Duration:
+			val = x.String()
+		case string:
+			if u, err := url.Parse(x); err == nil && u.User != nil {
+				if _, has := u.User.Password(); has {
+					val = u.Redacted()
+				}
+			}
+			if x != "" && slices.Contains(secrets, s.key) {
+				val = hiddenSecret
+			}
+		}
+		m := tree
+		parts := strings.Split(s.key, ".")
+		for _, p := range parts[:len(parts)-1] {
+			sub, ok := m[p].(map[string]any)
+			if !ok {
+				sub = map[string]any{}
+				m[p] = sub
+			}
+			m = sub
+		}
+		m[parts[len(parts)-1]] = val
+	}
+	return tree
 }
 
 // fieldByKey finds the field of struct value st whose mapstructure tag is key. A dotted

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/cluster"
@@ -23,6 +25,8 @@ type serveOptions struct {
 	config server.Config
 	// nodes > 1 runs that many node processes sharing the ports (see runNodes).
 	nodes int
+	// checkConfig only checks the configuration and prints it.
+	checkConfig bool
 }
 
 // serveSettings lists every server.Config setting: its file key (the field's
@@ -106,6 +110,7 @@ exits 0 once drained, within --drain-timeout.`,
   gows serve --http-addr 127.0.0.1:8080 --ws-addr 127.0.0.1:8089 --log-level debug
   GOWS_ALLOWED_ORIGINS=https://chat.example.com,*.example.com gows serve
   gows serve --config /etc/gows/gows.yaml --log-format json
+  gows serve --config /etc/gows/gows.yaml --check-config   # check before a restart
   gows serve --nodes 4 --redis redis://127.0.0.1:6379/0   # a local 4-process cluster`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -121,6 +126,9 @@ exits 0 once drained, within --drain-timeout.`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			if opts.checkConfig {
+				return checkServeConfig(s, opts)
+			}
 			if opts.nodes > 1 {
 				return runNodes(cmd.Context(), s, opts, cmd.Flags())
 			}
@@ -129,8 +137,30 @@ exits 0 once drained, within --drain-timeout.`,
 	}
 	cmd.Flags().StringVar(&opts.configFile, "config", "", "YAML config file [$"+configFileEnv+"]")
 	cmd.Flags().IntVar(&opts.nodes, "nodes", 1, "run this many node processes sharing the WebSocket and HTTP ports (SO_REUSEPORT), each with its own gRPC port, restarted if they die; more than 1 needs --redis")
+	cmd.Flags().BoolVar(&opts.checkConfig, "check-config", false, "check the configuration (values, and the TLS and key files it names), print it as YAML with secrets hidden, and exit: 0 if it is valid, 1 if not; binds no address and reaches no Redis")
 	addSettingFlags(cmd.Flags(), server.Default(), serveSettings())
 	return cmd
+}
+
+// checkServeConfig checks opts.config as a node would at its start, short of binding its
+// addresses and reaching Redis, and prints the settings in effect.
+func checkServeConfig(s *streams, opts *serveOptions) error {
+	if err := server.Check(opts.config); err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	fmt.Fprintf(s.out, "# configuration is valid (config file: %s); secrets are shown as %q\n",
+		cmp.Or(opts.configFile, "none"), hiddenSecret)
+	enc := yaml.NewEncoder(s.out)
+	enc.SetIndent(2) // as in configs/gows.example.yaml
+	if err := enc.Encode(settingsTree(opts.config, serveSettings(), serveSecrets())); err != nil {
+		return err
+	}
+	return enc.Close()
+}
+
+// serveSecrets returns the settings --check-config does not print.
+func serveSecrets() []string {
+	return []string{"auth_secret", "admin_token", "cluster.token", "cluster.redis_password"}
 }
 
 // runServe runs a node until SIGINT or SIGTERM (or ctx) stops it and it has drained.

@@ -293,3 +293,46 @@ func hasKey(doc map[string]any, key string) bool {
 	sub, ok := v.(map[string]any)
 	return ok && hasKey(sub, rest)
 }
+
+// --check-config checks what a start would (here the TLS files too), binds nothing, and
+// prints the settings in effect as a config file that loads back to the same settings,
+// with secrets hidden.
+func TestServe_CheckConfigPrintsTheSettingsInEffect(t *testing.T) {
+	isolateEnv(t)
+	t.Setenv("GOWS_NODE_ID", "from-env")
+	file := writeFile(t, "gows.yaml", "max_rooms: 7\ncluster:\n  redis: redis://:pa55@127.0.0.1:6379/0\n")
+	args := []string{"serve", "--check-config", "--config", file, "--http-addr", "127.0.0.1:1", "--login-timeout", "90s"}
+
+	res := runCLI(t, args)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, stderr:\n%s", res.code, res.stderr)
+	}
+	if strings.Contains(res.stdout, "pa55") {
+		t.Errorf("the Redis password is printed:\n%s", res.stdout)
+	}
+	printed := strings.Replace(res.stdout, "redis://:xxxxx@", "redis://:pa55@", 1)
+	got, back := parseServe(t, "--config", writeFile(t, "printed.yaml", printed))
+	want, _ := parseServe(t, args[1:]...)
+	if back.code != exitOK || got == nil || want == nil {
+		t.Fatalf("the printed configuration does not load: exit %d, stderr:\n%s\nprinted:\n%s", back.code, back.stderr, res.stdout)
+	}
+	if !reflect.DeepEqual(got.config, want.config) || got.config.NodeID != "from-env" || got.config.MaxRooms != 7 || got.config.LoginTimeout != 90*time.Second {
+		t.Errorf("printed and loaded back:\n%+v\nin effect:\n%+v", got.config, want.config)
+	}
+
+	t.Run("secrets are hidden", func(t *testing.T) {
+		isolateEnv(t)
+		res := runCLI(t, []string{"serve", "--check-config", "--auth-secret", "s3cret-s3cret-s3cret", "--admin-token", "adm1n"})
+		if res.code != exitOK || strings.Contains(res.stdout, "s3cret") || strings.Contains(res.stdout, "adm1n") ||
+			!strings.Contains(res.stdout, "auth_secret: (hidden)") || !strings.Contains(res.stdout, "admin_token: (hidden)") {
+			t.Fatalf("exit %d, stdout:\n%s", res.code, res.stdout)
+		}
+	})
+	t.Run("a file the configuration names is missing", func(t *testing.T) {
+		isolateEnv(t)
+		res := runCLI(t, []string{"serve", "--check-config", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", "/nonexistent/key.pem"})
+		if res.code != exitFailure || !strings.Contains(res.stderr, "invalid configuration: tls_cert/tls_key: open /nonexistent/cert.pem") || res.stdout != "" {
+			t.Fatalf("exit %d, stdout %q, stderr:\n%s", res.code, res.stdout, res.stderr)
+		}
+	})
+}

@@ -77,6 +77,20 @@ type Server struct {
 	kickSlots chan struct{}  // bounds kicks
 }
 
+// Check validates cfg and reads the files it names (TLS certificates and keys, the key
+// that verifies login tokens), as New does, without binding an address or reaching
+// Redis: what `gows serve --check-config` runs before a restart.
+func Check(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if _, err := auth.NewOriginPolicy(cfg.AllowedOrigins); err != nil {
+		return fmt.Errorf("allowed_origins: %w", err)
+	}
+	_, err := newSecurity(cfg, slog.New(slog.DiscardHandler))
+	return err
+}
+
 // New validates cfg and binds the WebSocket and HTTP listeners, so address errors surface
 // here. If Run is not called, Close releases them.
 func New(cfg Config, deps Deps) (*Server, error) {
