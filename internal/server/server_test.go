@@ -136,6 +136,9 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 			if r.Response.Code != tc.code || !strings.Contains(r.Response.CodeMsg, tc.contain) {
 				t.Fatalf("got %d %q, want %d containing %q", r.Response.Code, r.Response.CodeMsg, tc.code, tc.contain)
 			}
+			if d := string(r.Response.Data); d != "" && d != "null" { // an error answer has no data
+				t.Fatalf("error answer with data %s", d)
+			}
 		})
 	}
 }
@@ -523,4 +526,39 @@ func TestServer_ShutdownClosesWith1001(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
+}
+
+// A node whose command queue is full answers "server busy" rather than queueing without
+// bound, and the answer carries the refused request's seq, so that the client can tell
+// which to retry: every request is answered, by its result or by "server busy".
+func TestWS_ServerBusyAnswersCarryTheSeq(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.Workers = 1; c.MessageRate = 0 })
+	c := testutil.Dial(t, srv.WSURL, nil)
+	c.Login(101, "u1")
+	const n = 5000
+	var burst []byte // every request in one write: the node reads them faster than one worker runs them
+	mask := [4]byte{1, 2, 3, 4}
+	for i := range n {
+		burst = wsframe.AppendFrame(burst, true, wsframe.OpText, fmt.Appendf(nil, `{"seq":"b%d","cmd":"users"}`, i), &mask)
+	}
+	if _, err := c.Conn.UnderlyingConn().Write(burst); err != nil {
+		t.Fatal(err)
+	}
+	answered, busy := map[string]bool{}, 0
+	for range n {
+		r := c.NextResponse()
+		if r.Response.Code == protocol.OperationFailure && r.Response.CodeMsg == "server busy, retry later" {
+			busy++
+		} else if r.Response.Code != protocol.OK {
+			t.Fatalf("answer %+v", r)
+		}
+		if !strings.HasPrefix(r.Seq, "b") || answered[r.Seq] {
+			t.Fatalf("answer with seq %q (answered before: %v): %+v", r.Seq, answered[r.Seq], r)
+		}
+		answered[r.Seq] = true
+	}
+	if busy == 0 {
+		t.Fatalf("none of %d requests in one burst to one worker was refused as busy", n)
+	}
+	t.Logf("%d of %d answered server busy", busy, n)
 }

@@ -277,10 +277,10 @@ func (s *Server) cmdSend(ctx context.Context, sess *hub.Session, req protocol.Re
 	}
 	res, err := s.push(ctx, p)
 	if errors.Is(err, api.ErrNotOnline) { // the HTTP API's words
-		return protocol.NotData, "user " + d.To + " is not online", res
+		return protocol.NotData, "user " + d.To + " is not online", nil
 	}
 	if err != nil {
-		return errorCode(err), err.Error(), res
+		return errorCode(err), err.Error(), nil // as every error answer: no data
 	}
 	return protocol.OK, "", res
 }
