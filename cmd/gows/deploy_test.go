@@ -152,10 +152,11 @@ func TestDeploy_EnvFileNamesSettings(t *testing.T) {
 }
 
 // TestDeploy_UnitStopTimeoutCoversTheDrain checks that systemd does not SIGKILL a node
-// that is still draining: TimeoutStopSec must cover marking the node draining in Redis
-// (redis_timeout), waiting for load balancers (drain_delay), closing the connections (drain_timeout) and deregistering the node
-// (max(node_ttl, 4 x redis_timeout), see cluster.Redis.Run), for the default config and
-// every deploy/cluster config.
+// that is still stopping by the book: TimeoutStopSec must cover the longest stop its
+// settings allow, as the local launcher counts it (stopBudget: marking the node
+// draining, drain_delay, closing the connections and then the HTTP API, the last
+// presence notices and kicks, deregistering), for the default config and every
+// deploy/cluster config.
 func TestDeploy_UnitStopTimeoutCoversTheDrain(t *testing.T) {
 	raw := unitValue(t, unitFile, "TimeoutStopSec")
 	stop, err := time.ParseDuration(raw)
@@ -167,12 +168,7 @@ func TestDeploy_UnitStopTimeoutCoversTheDrain(t *testing.T) {
 		configs[file] = loadDeployConfig(t, file, nil)
 	}
 	for name, cfg := range configs {
-		c := cfg.Cluster
-		// The presence notices of the last connections: one in flight and the rest, each
-		// within an RPC timeout.
-		notices := 2 * c.RPCTimeout
-		need := cfg.DrainDelay + c.RedisTimeout + cfg.DrainTimeout + notices + max(c.NodeTTL, 4*c.RedisTimeout)
-		if stop < need {
+		if need := stopBudget(cfg); stop < need {
 			t.Errorf("%s: TimeoutStopSec=%s is shorter than the stop of %s (%s)", unitFile, raw, name, need)
 		}
 	}
