@@ -73,16 +73,25 @@ func (c *Conn) SetValue(v any) { c.value = v }
 func (c *Conn) Value() any { return c.value }
 
 // SetDeadline makes the engine close the connection with code when t passes, unless
-// SetDeadline or ClearDeadline is called first. One deadline per connection.
+// SetDeadline or ClearDeadline is called first. One deadline per connection. On a
+// connection that is closing or closed it does nothing: the close timeout stays in force.
 func (c *Conn) SetDeadline(t time.Time, code protocol.CloseCode) {
-	c.setDeadline(t.Sub(c.e.base).Milliseconds(), code)
+	ms := t.Sub(c.e.base).Milliseconds()
+	c.mu.Lock()
+	if c.state.Load() == stOpen {
+		c.setDeadline(ms, code)
+	}
+	c.mu.Unlock()
 }
 
-// ClearDeadline removes the deadline set by SetDeadline.
+// ClearDeadline removes the deadline set by SetDeadline. Like SetDeadline, it leaves a
+// closing connection's close timeout alone.
 func (c *Conn) ClearDeadline() {
+	c.mu.Lock()
 	if c.state.Load() == stOpen {
 		c.dl.Store(0)
 	}
+	c.mu.Unlock()
 }
 
 func (c *Conn) setDeadline(ms int64, code protocol.CloseCode) {
