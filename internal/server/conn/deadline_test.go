@@ -41,14 +41,7 @@ func TestConn_CloseTimeoutSurvivesLaterDeadlineChanges(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &closeThenHandler{echoHandler: echoHandler{closed: make(chan *CloseError, 1)}, after: tc.after}
 			_, url := startEngine(t, Config{CloseTimeout: 100 * time.Millisecond}, h)
-			c, _, err := websocket.DefaultDialer.Dial(url+"/x", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			if err := c.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
-				t.Fatal(err)
-			}
+			dialAndSay(t, websocket.DefaultDialer, url+"/x", "hi")
 			// The client reads nothing, so it never answers the close frame.
 			select {
 			case why := <-h.closed:
@@ -60,4 +53,18 @@ func TestConn_CloseTimeoutSurvivesLaterDeadlineChanges(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dialAndSay connects to url, sends msg and closes the client when the test ends.
+func dialAndSay(t *testing.T, d *websocket.Dialer, url, msg string) *websocket.Conn {
+	t.Helper()
+	c, _, err := d.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() }) // the test is over; the server may have closed it already
+	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -77,10 +77,27 @@ func (e *Engine) relayTLS(ctx context.Context, nc net.Conn, ra netip.AddrPort) {
 			_ = uc.CloseWrite() // the engine then sees EOF and closes its end
 		}
 	}()
-	// Engine to client: ends when the engine closes its end.
-	_, _ = io.Copy(tc, inner)
+	// Engine to client: ends when the engine closes its end, or when the client takes
+	// nothing for WriteTimeout. Without that bound a client that stops reading would hold
+	// this goroutine (and Run, which waits for it) forever after the engine dropped it.
+	if _, err := io.Copy(timedWriter{tc, e.cfg.WriteTimeout}, inner); err != nil {
+		_ = nc.Close() // abort: a close_notify would wait again on the client; errors do not matter here
+	}
 	_ = tc.SetDeadline(time.Now()) // unblock the other copy if it is still reading
 	<-done
+}
+
+// timedWriter gives every write to the TLS client a deadline.
+type timedWriter struct {
+	c       net.Conn
+	timeout time.Duration
+}
+
+func (w timedWriter) Write(b []byte) (int, error) {
+	if err := w.c.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		return 0, err
+	}
+	return w.c.Write(b)
 }
 
 // isTLS reports whether the engine terminates TLS itself.
