@@ -415,6 +415,10 @@ func (l *loop) upgrade(c *Conn, head []byte) bool {
 		r.RemoteAddr = c.remote.String()
 		slot = l.e.stats.open.Add(1) <= int64(l.e.cfg.MaxConns)
 		switch {
+		case l.drainBy.Load() != 0:
+			// A TLS relay may hand over a socket after the drain began: opened now, it
+			// would get no going-away close and hold the loop until DrainTimeout.
+			err = &wsframe.HandshakeError{Status: http.StatusServiceUnavailable, Msg: "server is shutting down"}
 		case !slot:
 			err = &wsframe.HandshakeError{Status: http.StatusServiceUnavailable, Msg: "server is at its connection limit"}
 		case !l.e.countIP(c.remote.Addr()):
