@@ -172,9 +172,13 @@ func (s *Server) echo(c *conn.Conn, op wsframe.Opcode, payload []byte) {
 }
 
 // fromThisMachine reports whether a request comes from a client on this machine: its
-// peer is a loopback address and it was not forwarded, or it was forwarded by trusted
-// proxies for a loopback client. A forwarded request from a proxy that is not trusted
-// (nginx on this host without trusted_proxies) is not: the client behind it is unknown.
+// peer is a loopback address and it was not forwarded, or it was forwarded by a trusted
+// proxy and every client address its forwarding headers name is a loopback address. A
+// forwarded request from a proxy that is not trusted (nginx on this host without
+// trusted_proxies) is not: the client behind it is unknown. Every address must be
+// loopback, not just the one ClientAddr picks, because which header a proxy sets is not
+// known: one that sets only X-Real-IP passes on the client's X-Forwarded-For, and one
+// that appends to X-Forwarded-For passes on the client's X-Real-IP.
 func fromThisMachine(proxies []netip.Prefix) func(*http.Request) bool {
 	return func(r *http.Request) bool {
 		peer, err := netip.ParseAddrPort(r.RemoteAddr)
@@ -188,7 +192,19 @@ func fromThisMachine(proxies []netip.Prefix) func(*http.Request) bool {
 		if !conn.Forwarded(r) {
 			return true
 		}
-		return conn.Trusted(proxies, peer.Addr()) && conn.ClientAddr(r, peer, proxies).Addr().IsLoopback()
+		if !conn.Trusted(proxies, peer.Addr()) {
+			return false
+		}
+		clients, ok := conn.ForwardedClients(r)
+		if !ok || len(clients) == 0 {
+			return false // a proxy that names no client, or one that cannot be placed
+		}
+		for _, a := range clients {
+			if !a.IsLoopback() {
+				return false
+			}
+		}
+		return true
 	}
 }
 

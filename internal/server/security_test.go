@@ -193,27 +193,40 @@ func TestSecurity_AdminRoutes(t *testing.T) {
 func TestSecurity_AdminRoutesBehindAProxy(t *testing.T) {
 	untrusted := testutil.StartServer(t)
 	trusted := testutil.StartServer(t, func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	lan := testutil.StartServer(t, func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.1/32", "10.0.0.0/8"} })
 	cases := []struct {
 		name    string
 		srv     *testutil.Server
-		headers map[string]string
+		headers http.Header
 		status  int
 	}{
 		{"direct from loopback", untrusted, nil, 200},
-		{"forwarded, proxy not trusted", untrusted, map[string]string{"X-Forwarded-For": "203.0.113.9"}, 403},
-		{"forwarded for loopback, proxy not trusted", untrusted, map[string]string{"X-Forwarded-For": "127.0.0.1"}, 403},
-		{"X-Real-IP, proxy not trusted", untrusted, map[string]string{"X-Real-IP": "203.0.113.9"}, 403},
-		{"Forwarded, proxy not trusted", untrusted, map[string]string{"Forwarded": "for=203.0.113.9"}, 403},
-		{"forwarded by a trusted proxy for a remote client", trusted, map[string]string{"X-Forwarded-For": "203.0.113.9"}, 403},
-		{"forged loopback before a remote hop", trusted, map[string]string{"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}, 403},
-		{"forwarded by a trusted proxy for a loopback client", trusted, map[string]string{"X-Forwarded-For": "127.0.0.1", "X-Real-IP": "127.0.0.1"}, 200},
+		{"forwarded, proxy not trusted", untrusted, http.Header{"X-Forwarded-For": {"203.0.113.9"}}, 403},
+		{"forwarded for loopback, proxy not trusted", untrusted, http.Header{"X-Forwarded-For": {"127.0.0.1"}}, 403},
+		{"X-Real-IP, proxy not trusted", untrusted, http.Header{"X-Real-IP": {"203.0.113.9"}}, 403},
+		{"Forwarded, proxy not trusted", untrusted, http.Header{"Forwarded": {"for=203.0.113.9"}}, 403},
+		// A proxy that adds its own X-Forwarded-For line (HAProxy's option forwardfor)
+		// after the client's empty one.
+		{"empty header line before the proxy's, proxy not trusted", untrusted, http.Header{"X-Forwarded-For": {"", "203.0.113.9"}}, 403},
+		{"forwarded by a trusted proxy for a remote client", trusted, http.Header{"X-Forwarded-For": {"203.0.113.9"}}, 403},
+		{"forged loopback before a remote hop", trusted, http.Header{"X-Forwarded-For": {"127.0.0.1, 203.0.113.9"}}, 403},
+		// A proxy that sets only X-Real-IP passes the client's X-Forwarded-For on.
+		{"forged X-Forwarded-For, proxy sets X-Real-IP", trusted, http.Header{"X-Forwarded-For": {"::1"}, "X-Real-IP": {"203.0.113.9"}}, 403},
+		{"malformed X-Forwarded-For, proxy sets X-Real-IP", trusted, http.Header{"X-Forwarded-For": {"not-an-address"}, "X-Real-IP": {"203.0.113.9"}}, 403},
+		{"trusted proxy names the client in Forwarded only", trusted, http.Header{"Forwarded": {"for=203.0.113.9"}}, 403},
+		{"trusted proxy names no client", trusted, http.Header{"X-Forwarded-Host": {"gows.example"}}, 403},
+		{"client inside a trusted range", lan, http.Header{"X-Forwarded-For": {"10.1.2.3"}}, 403},
+		{"forwarded by a trusted proxy for a loopback client", trusted, http.Header{"X-Forwarded-For": {"127.0.0.1"}, "X-Real-IP": {"127.0.0.1"}}, 200},
+		{"Forwarded by a trusted proxy for a loopback client", trusted, http.Header{"Forwarded": {`for="[::1]:4711";proto=http`}}, 200},
 		{"direct from loopback, proxies trusted", trusted, nil, 200},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodGet, tc.srv.HTTPURL+"/system/state", nil)
-			for k, v := range tc.headers {
-				req.Header.Set(k, v)
+			for k, vs := range tc.headers {
+				for _, v := range vs {
+					req.Header.Add(k, v)
+				}
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

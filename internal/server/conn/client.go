@@ -37,14 +37,62 @@ func ClientAddr(r *http.Request, peer netip.AddrPort, proxies []netip.Prefix) ne
 	return peer
 }
 
+// forwardedFor returns the hops of r's X-Forwarded-For chain, over all its lines, nearest
+// last.
+func forwardedFor(r *http.Request) []string {
+	var hops []string
+	for _, line := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(line, ",")...)
+	}
+	return hops
+}
+
+// ForwardedClients returns every client address r's forwarding headers name: each
+// X-Forwarded-For hop, X-Real-IP and each for= of Forwarded (RFC 7239). It reports false
+// when one of them is not an address (garbage, "unknown", an obfuscated identifier), so
+// that a caller deciding from them can refuse a client it cannot place.
+func ForwardedClients(r *http.Request) ([]netip.Addr, bool) {
+	named := append(forwardedFor(r), r.Header.Values("X-Real-IP")...)
+	for _, line := range r.Header.Values("Forwarded") {
+		for pair := range strings.FieldsFuncSeq(line, func(c rune) bool { return c == ',' || c == ';' }) {
+			if k, v, _ := strings.Cut(pair, "="); strings.EqualFold(strings.TrimSpace(k), "for") {
+				named = append(named, strings.Trim(strings.TrimSpace(v), `"`))
+			}
+		}
+	}
+	addrs := make([]netip.Addr, 0, len(named))
+	for _, s := range named {
+		ip, ok := parseHop(s)
+		if !ok {
+			return nil, false
+		}
+		addrs = append(addrs, ip)
+	}
+	return addrs, true
+}
+
+// parseHop parses one address of a forwarding header: "ip", "ip:port", "[ipv6]" or
+// "[ipv6]:port" (some proxies add the client's port), unmapped.
+func parseHop(s string) (netip.Addr, bool) {
+	s = strings.TrimSpace(s)
+	if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return ip.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
+}
+
 // ForwardHeaders are the headers a proxy adds to a request it forwards, as an HTTP field
 // list (for Vary).
 const ForwardHeaders = "X-Forwarded-For, X-Forwarded-Host, Forwarded, X-Real-IP"
 
-// Forwarded reports whether a proxy forwarded r: it carries one of ForwardHeaders.
+// Forwarded reports whether a proxy forwarded r: it carries one of ForwardHeaders, even
+// an empty one (a proxy may add its own line after the client's empty one).
 func Forwarded(r *http.Request) bool {
 	for k := range strings.SplitSeq(ForwardHeaders, ", ") {
-		if r.Header.Get(k) != "" {
+		if len(r.Header.Values(k)) > 0 {
 			return true
 		}
 	}
