@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/auth"
+	"github.com/gows-dev/gows/internal/server/conn"
 	"github.com/gows-dev/gows/internal/testcert"
 	"github.com/gows-dev/gows/internal/testutil"
 )
@@ -411,5 +414,45 @@ func TestSecurity_ClusterMutualTLS(t *testing.T) {
 	// The stranger sees u1 on node-a in Redis but cannot open a connection to it.
 	if code := send(stranger); code != http.StatusServiceUnavailable {
 		t.Fatalf("push through a node with another CA: HTTP %d, want 503", code)
+	}
+}
+
+// ClientAddr is the address per-IP limits count and logs show: the nearest untrusted hop.
+func TestSecurity_ClientAddr(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("10.0.0.0/8")}
+	proxy := netip.MustParseAddrPort("127.0.0.1:4000")
+	stranger := netip.MustParseAddrPort("198.51.100.1:4000")
+	cases := []struct {
+		name    string
+		peer    netip.AddrPort
+		headers http.Header
+		want    string
+	}{
+		{"direct", stranger, nil, "198.51.100.1:4000"},
+		{"headers of an untrusted peer ignored", stranger, http.Header{"X-Forwarded-For": {"203.0.113.7"}, "X-Real-IP": {"203.0.113.8"}}, "198.51.100.1:4000"},
+		{"nearest untrusted hop", proxy, http.Header{"X-Forwarded-For": {"203.0.113.6, 203.0.113.7, 10.0.0.2"}}, "203.0.113.7:0"},
+		{"hops over several lines", proxy, http.Header{"X-Forwarded-For": {"203.0.113.6", "203.0.113.7, 10.0.0.2"}}, "203.0.113.7:0"},
+		{"ipv4-mapped hop", proxy, http.Header{"X-Forwarded-For": {"::ffff:203.0.113.7"}}, "203.0.113.7:0"},
+		{"hop with a port", proxy, http.Header{"X-Forwarded-For": {"203.0.113.7:4711"}}, "203.0.113.7:0"},
+		{"ipv6 hop with a port", proxy, http.Header{"X-Forwarded-For": {"[2001:db8::7]:4711"}}, "[2001:db8::7]:0"},
+		{"X-Real-IP without X-Forwarded-For", proxy, http.Header{"X-Real-IP": {"203.0.113.7"}}, "203.0.113.7:0"},
+		{"client inside a trusted range", proxy, http.Header{"X-Forwarded-For": {"10.1.2.3"}}, "10.1.2.3:0"},
+		{"client inside a trusted range, X-Real-IP forged", proxy, http.Header{"X-Forwarded-For": {"10.1.2.3"}, "X-Real-IP": {"203.0.113.8"}}, "10.1.2.3:0"},
+		{"garbage beyond the nearest untrusted hop", proxy, http.Header{"X-Forwarded-For": {"", "nonsense, 203.0.113.7"}}, "203.0.113.7:0"},
+		{"malformed hop", proxy, http.Header{"X-Forwarded-For": {"nonsense"}}, "127.0.0.1:4000"},
+		{"no header", proxy, nil, "127.0.0.1:4000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/ws", nil)
+			for k, vs := range tc.headers {
+				for _, v := range vs {
+					r.Header.Add(k, v)
+				}
+			}
+			if got := conn.ClientAddr(r, tc.peer, proxies).String(); got != tc.want {
+				t.Fatalf("ClientAddr = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

@@ -12,29 +12,31 @@ func (e *Engine) clientAddr(r *http.Request, peer netip.AddrPort) netip.AddrPort
 }
 
 // ClientAddr is the address of the client behind r, which arrived from peer: peer itself,
-// or, when peer is one of proxies, the nearest address in X-Forwarded-For (or X-Real-IP)
-// that is not. Addresses learnt from headers carry port 0.
+// or, when peer is one of proxies, the nearest address in X-Forwarded-For that is not
+// (the farthest one when all are: a client inside a trusted range), or X-Real-IP when
+// there is no X-Forwarded-For. A chain malformed before that address is not trusted at
+// all: peer. Addresses learnt from headers carry port 0.
 func ClientAddr(r *http.Request, peer netip.AddrPort, proxies []netip.Prefix) netip.AddrPort {
 	if !Trusted(proxies, peer.Addr()) {
 		return peer
 	}
-	hops := r.Header.Values("X-Forwarded-For")
+	hops := forwardedFor(r)
+	if len(hops) == 0 {
+		if ip, ok := parseHop(r.Header.Get("X-Real-IP")); ok {
+			return netip.AddrPortFrom(ip, 0)
+		}
+		return peer
+	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		parts := strings.Split(hops[i], ",")
-		for j := len(parts) - 1; j >= 0; j-- {
-			ip, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
-			if err != nil {
-				return peer // a malformed chain is not trusted at all
-			}
-			if ip = ip.Unmap(); !Trusted(proxies, ip) {
-				return netip.AddrPortFrom(ip, 0)
-			}
+		ip, ok := parseHop(hops[i])
+		if !ok {
+			return peer
+		}
+		if i == 0 || !Trusted(proxies, ip) {
+			return netip.AddrPortFrom(ip, 0)
 		}
 	}
-	if ip, err := netip.ParseAddr(strings.TrimSpace(r.Header.Get("X-Real-IP"))); err == nil {
-		return netip.AddrPortFrom(ip.Unmap(), 0)
-	}
-	return peer
+	return peer // not reached: the loop returns at i == 0
 }
 
 // forwardedFor returns the hops of r's X-Forwarded-For chain, over all its lines, nearest
