@@ -231,19 +231,65 @@ func TestSecurity_AdminRoutesBehindAProxy(t *testing.T) {
 					req.Header.Add(k, v)
 				}
 			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tc.status {
-				t.Fatalf("HTTP %d (%s), want %d", resp.StatusCode, body, tc.status)
-			}
-			if tc.status == 403 && !strings.Contains(string(body), "admin-token") {
-				t.Fatalf("403 without saying how to configure a token: %s", body)
-			}
+			wantAdminStatus(t, req, tc.status)
 		})
+	}
+}
+
+// Without an admin token, a web page the node's own user is browsing must not reach the
+// admin routes through the browser: neither a cross-site request (a form posted to
+// 127.0.0.1:8080) nor a page whose host name was rebound to 127.0.0.1 (DNS rebinding).
+func TestSecurity_AdminRoutesRefuseWebPages(t *testing.T) {
+	srv := testutil.StartServer(t)
+	port := srv.HTTPURL[strings.LastIndex(srv.HTTPURL, ":")+1:]
+	cases := []struct {
+		name, host, origin, site string
+		status                   int
+	}{
+		{"a tool (no browser headers)", "", "", "", 200},
+		{"typed in the address bar", "", "", "none", 200},
+		{"the node's own page", "", "http://127.0.0.1:" + port, "same-origin", 200},
+		{"by the name localhost", "localhost:" + port, "", "", 200},
+		{"by an ipv6 literal", "[::1]:" + port, "", "", 200},
+		{"cross-site request", "", "https://evil.example", "cross-site", 403},
+		{"cross-site request from an old browser", "", "https://evil.example", "", 403},
+		{"same-site request from another port", "", "http://127.0.0.1:1", "same-site", 403},
+		{"sandboxed page", "", "null", "cross-site", 403},
+		{"DNS rebinding", "evil.example:" + port, "http://evil.example:" + port, "same-origin", 403},
+		{"DNS rebinding, no origin", "evil.example:" + port, "", "", 403},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, srv.HTTPURL+"/system/state", nil)
+			if tc.host != "" {
+				req.Host = tc.host
+			}
+			if tc.origin != "" {
+				req.Header.Set("Origin", tc.origin)
+			}
+			if tc.site != "" {
+				req.Header.Set("Sec-Fetch-Site", tc.site)
+			}
+			wantAdminStatus(t, req, tc.status)
+		})
+	}
+}
+
+// wantAdminStatus sends req to a token-less admin route and fails unless it is answered
+// with status, a 403 saying how to configure a token.
+func wantAdminStatus(t *testing.T, req *http.Request, status int) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != status {
+		t.Fatalf("HTTP %d (%s), want %d", resp.StatusCode, body, status)
+	}
+	if status == 403 && !strings.Contains(string(body), "admin-token") {
+		t.Fatalf("403 without saying how to configure a token: %s", body)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
 )
 
@@ -38,6 +40,10 @@ type Decision struct {
 // Check decides whether r may use an admin route.
 func (g *AdminGuard) Check(r *http.Request) Decision {
 	if g.token == nil {
+		if fromWebPage(r) {
+			return Decision{Status: http.StatusForbidden,
+				Msg: "admin routes without a token refuse requests a browser sends for another web page (a cross-site request, or a host name that is not localhost nor an address); set --admin-token (GOWS_ADMIN_TOKEN) and send Authorization: Bearer <token> to use them from a browser"}
+		}
 		if g.local(r) {
 			return Decision{}
 		}
@@ -52,6 +58,29 @@ func (g *AdminGuard) Check(r *http.Request) Decision {
 		return Decision{Status: http.StatusUnauthorized, Msg: "admin token not accepted: it is not the server's --admin-token (GOWS_ADMIN_TOKEN)"}
 	}
 	return Decision{}
+}
+
+// fromWebPage reports whether r may have been sent by a browser for a web page that is
+// not this node's: the browser says the request is cross-origin (Sec-Fetch-Site, or an
+// Origin other than the request's own), or r was sent to a host name that is neither
+// localhost nor an address, which is what a page whose name an attacker rebinds to
+// 127.0.0.1 (DNS rebinding) sends. A browser on this machine would otherwise lend any
+// page it shows the loopback address that the token-less admin routes trust.
+func fromWebPage(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(strings.ToLower(o))
+		if err != nil || u.Host != strings.ToLower(r.Host) {
+			return true
+		}
+	}
+	host := hostname(r.Host)
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return false
+	}
+	return host != "localhost" && !strings.HasSuffix(host, ".localhost")
 }
 
 // bearer returns the credentials of an "Authorization: Bearer <token>" header; the

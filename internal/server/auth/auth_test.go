@@ -65,23 +65,27 @@ func TestAdminGuard_Check(t *testing.T) {
 		name   string
 		g      *AdminGuard
 		remote string
+		host   string // the Host header
 		auth   string
 		status int
 	}{
-		{"no token, loopback", open, "127.0.0.1:5000", "", 0},
-		{"no token, loopback v6", open, "[::1]:5000", "", 0},
-		{"no token, remote", open, "10.1.2.3:5000", "", 403},
-		{"token, right", tok, "10.1.2.3:5000", "Bearer s3cret-token", 0},
-		{"token, wrong", tok, "10.1.2.3:5000", "Bearer nope", 401},
-		{"token, missing even on loopback", tok, "127.0.0.1:5000", "", 401},
-		{"token, other scheme", tok, "10.1.2.3:5000", "Basic s3cret-token", 401},
-		{"token, scheme in lower case", tok, "10.1.2.3:5000", "bearer s3cret-token", 0},
-		{"token, as a suffix", tok, "10.1.2.3:5000", "Bearer xs3cret-token", 401},
+		{"no token, loopback", open, "127.0.0.1:5000", "127.0.0.1:8080", "", 0},
+		{"no token, loopback v6", open, "[::1]:5000", "127.0.0.1:8080", "", 0},
+		{"no token, remote", open, "10.1.2.3:5000", "127.0.0.1:8080", "", 403},
+		{"token, right", tok, "10.1.2.3:5000", "127.0.0.1:8080", "Bearer s3cret-token", 0},
+		{"token, wrong", tok, "10.1.2.3:5000", "127.0.0.1:8080", "Bearer nope", 401},
+		{"token, missing even on loopback", tok, "127.0.0.1:5000", "127.0.0.1:8080", "", 401},
+		{"token, other scheme", tok, "10.1.2.3:5000", "127.0.0.1:8080", "Basic s3cret-token", 401},
+		{"token, scheme in lower case", tok, "10.1.2.3:5000", "127.0.0.1:8080", "bearer s3cret-token", 0},
+		{"token, as a suffix", tok, "10.1.2.3:5000", "127.0.0.1:8080", "Bearer xs3cret-token", 401},
+		{"no token, loopback, sent to a host name", open, "127.0.0.1:5000", "gows.example", "", 403},
+		{"token, sent to a host name", tok, "10.1.2.3:5000", "gows.example", "Bearer s3cret-token", 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/system/state", nil)
 			r.RemoteAddr = tc.remote
+			r.Host = tc.host
 			if tc.auth != "" {
 				r.Header.Set("Authorization", tc.auth)
 			}
