@@ -36,7 +36,8 @@ func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
 	if err != nil {
 		return nil, err
 	}
-	sec := &security{admin: auth.NewAdminGuard(cfg.AdminToken, fromThisMachine(proxies)),
+	host, _ := os.Hostname() // "" on error: the guard then knows the machine by localhost and addresses only
+	sec := &security{admin: auth.NewAdminGuard(cfg.AdminToken, fromThisMachine(proxies), host, cfg.Cluster.AdvertiseHost),
 		maxFails: cfg.MaxLoginFailures}
 	switch {
 	case cfg.AuthSecret != "":

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -240,12 +241,20 @@ func TestSecurity_AdminRoutesBehindAProxy(t *testing.T) {
 // admin routes through the browser: neither a cross-site request (a form posted to
 // 127.0.0.1:8080) nor a page whose host name was rebound to 127.0.0.1 (DNS rebinding).
 func TestSecurity_AdminRoutesRefuseWebPages(t *testing.T) {
-	srv := testutil.StartServer(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.Cluster.AdvertiseHost = "gows-1.internal" })
 	port := srv.HTTPURL[strings.LastIndex(srv.HTTPURL, ":")+1:]
+	self, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, host, origin, site string
 		status                   int
 	}{
+		// What bench asks every node of a cluster for: its advertised address, by default
+		// the machine's host name for a wildcard listen address.
+		{"by the machine's host name", strings.ToUpper(self) + ":" + port, "", "", 200},
+		{"by the advertised host", "gows-1.internal.:" + port, "", "", 200},
 		{"a tool (no browser headers)", "", "", "", 200},
 		{"typed in the address bar", "", "", "none", 200},
 		{"the node's own page", "", "http://127.0.0.1:" + port, "same-origin", 200},

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -16,15 +17,23 @@ import (
 type AdminGuard struct {
 	token []byte
 	local func(*http.Request) bool
+	hosts []string // this machine's own names, lower case
 }
 
 // NewAdminGuard returns a guard for token. With token "", local decides which requests
-// come from this machine (nil: those whose peer is a loopback address).
-func NewAdminGuard(token string, local func(*http.Request) bool) *AdminGuard {
+// come from this machine (nil: those whose peer is a loopback address), and hosts are
+// the machine's own names (its host name, the address other nodes are given), which a
+// request may be sent to as well as localhost and an IP address.
+func NewAdminGuard(token string, local func(*http.Request) bool, hosts ...string) *AdminGuard {
 	if local == nil {
 		local = func(r *http.Request) bool { return IsLoopback(r.RemoteAddr) }
 	}
 	g := &AdminGuard{local: local}
+	for _, h := range hosts {
+		if h != "" {
+			g.hosts = append(g.hosts, strings.ToLower(strings.TrimSuffix(h, ".")))
+		}
+	}
 	if token != "" {
 		g.token = []byte(token)
 	}
@@ -40,7 +49,7 @@ type Decision struct {
 // Check decides whether r may use an admin route.
 func (g *AdminGuard) Check(r *http.Request) Decision {
 	if g.token == nil {
-		if fromWebPage(r) {
+		if g.fromWebPage(r) {
 			return Decision{Status: http.StatusForbidden,
 				Msg: "admin routes without a token refuse requests a browser sends for another web page (a cross-site request, or a host name that is not localhost nor an address); set --admin-token (GOWS_ADMIN_TOKEN) and send Authorization: Bearer <token> to use them from a browser"}
 		}
@@ -63,10 +72,11 @@ func (g *AdminGuard) Check(r *http.Request) Decision {
 // fromWebPage reports whether r may have been sent by a browser for a web page that is
 // not this node's: the browser says the request is cross-origin (Sec-Fetch-Site, or an
 // Origin other than the request's own), or r was sent to a host name that is neither
-// localhost nor an address, which is what a page whose name an attacker rebinds to
-// 127.0.0.1 (DNS rebinding) sends. A browser on this machine would otherwise lend any
-// page it shows the loopback address that the token-less admin routes trust.
-func fromWebPage(r *http.Request) bool {
+// localhost, an address nor one of the machine's own names, which is what a page whose
+// name an attacker rebinds to 127.0.0.1 (DNS rebinding) sends. A browser on this machine
+// would otherwise lend any page it shows the loopback address that the token-less admin
+// routes trust.
+func (g *AdminGuard) fromWebPage(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return true
 	}
@@ -80,7 +90,8 @@ func fromWebPage(r *http.Request) bool {
 	if _, err := netip.ParseAddr(host); err == nil || host == "" {
 		return false
 	}
-	return host != "localhost" && !strings.HasSuffix(host, ".localhost")
+	host = strings.TrimSuffix(host, ".")
+	return host != "localhost" && !strings.HasSuffix(host, ".localhost") && !slices.Contains(g.hosts, host)
 }
 
 // bearer returns the credentials of an "Authorization: Bearer <token>" header; the
