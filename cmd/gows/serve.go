@@ -64,7 +64,7 @@ func serveSettings() []setting {
 		{"admin_token", "admin-token", "bearer token for the admin HTTP routes; empty: they answer clients on this machine only"},
 		{"tls_cert", "tls-cert", "PEM certificate file: serve wss:// and https:// (with --tls-key)"},
 		{"tls_key", "tls-key", "PEM private key file for --tls-cert"},
-		{"max_conns_per_ip", "max-conns-per-ip", "most WebSocket connections per client address (HTTP 429 past it); 0 means no cap"},
+		{"max_conns_per_ip", "max-conns-per-ip", "most WebSocket connections per client address, an IPv6 /64 counting as one (HTTP 429 past it); 0 means no cap"},
 		{"max_rooms", "max-rooms", "most rooms one WebSocket connection may be in (a join past it is refused, 1009); 0 means no cap"},
 		{"trusted_proxies", "trusted-proxies", "proxies (addresses or CIDRs) whose X-Forwarded-For names the real client, comma-separated"},
 		{"message_rate", "message-rate", "inbound messages per second allowed per connection; 0 means no limit"},

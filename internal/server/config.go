@@ -394,6 +394,9 @@ func (c Config) trustedProxies() ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, p := range c.TrustedProxies {
 		if pf, err := netip.ParsePrefix(p); err == nil {
+			if pf.Addr().Is4In6() && pf.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8: peers are unmapped
+				pf = netip.PrefixFrom(pf.Addr().Unmap(), pf.Bits()-96)
+			}
 			out = append(out, pf.Masked())
 			continue
 		}

@@ -111,11 +111,22 @@ func Trusted(proxies []netip.Prefix, ip netip.Addr) bool {
 	return false
 }
 
+// ipBucket is what MaxConnsPerIP counts a client address in: the address itself for
+// IPv4, its /64 for IPv6, the block one subscriber or host is given (counting each IPv6
+// address on its own would give one client 2^64 allowances).
+func ipBucket(ip netip.Addr) netip.Addr {
+	if ip.Is6() && !ip.Is4In6() {
+		return netip.PrefixFrom(ip, 64).Masked().Addr()
+	}
+	return ip
+}
+
 // countIP reserves a connection slot for ip and reports whether it was under the cap.
 func (e *Engine) countIP(ip netip.Addr) bool {
 	if e.cfg.MaxConnsPerIP == 0 {
 		return true
 	}
+	ip = ipBucket(ip)
 	e.ipMu.Lock()
 	defer e.ipMu.Unlock()
 	if int(e.perIP[ip]) >= e.cfg.MaxConnsPerIP {
@@ -130,6 +141,7 @@ func (e *Engine) releaseIP(ip netip.Addr) {
 	if e.cfg.MaxConnsPerIP == 0 {
 		return
 	}
+	ip = ipBucket(ip)
 	e.ipMu.Lock()
 	if n := e.perIP[ip] - 1; n > 0 {
 		e.perIP[ip] = n

@@ -63,6 +63,37 @@ func TestEngine_MaxConnsPerIPRefuses429(t *testing.T) {
 	open[1].Close()
 }
 
+// An IPv6 client is counted by its /64: addresses of one /64 share the allowance,
+// another /64 has its own.
+func TestEngine_MaxConnsPerIPCountsIPv6By64(t *testing.T) {
+	_, url := startEngine(t, Config{MaxConnsPerIP: 1, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, &echoHandler{})
+	dial := func(client string) (*websocket.Conn, int) {
+		c, resp, err := websocket.DefaultDialer.Dial(url+"/echo", http.Header{"X-Forwarded-For": {client}})
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("%s: %v", client, err)
+			}
+			return nil, resp.StatusCode
+		}
+		t.Cleanup(func() { c.Close() })
+		return c, http.StatusSwitchingProtocols
+	}
+	for _, tc := range []struct {
+		client string
+		want   int
+	}{
+		{"2001:db8:1:2::1", http.StatusSwitchingProtocols},
+		{"2001:db8:1:2:ffff::9", http.StatusTooManyRequests}, // the same /64
+		{"2001:db8:1:3::1", http.StatusSwitchingProtocols},   // the next /64
+		{"203.0.113.7", http.StatusSwitchingProtocols},
+		{"203.0.113.8", http.StatusSwitchingProtocols}, // IPv4: per address
+	} {
+		if _, got := dial(tc.client); got != tc.want {
+			t.Fatalf("%s: HTTP %d, want %d", tc.client, got, tc.want)
+		}
+	}
+}
+
 func TestEngine_TrustedProxyForwardedFor(t *testing.T) {
 	cases := []struct {
 		name    string
