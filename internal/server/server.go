@@ -81,29 +81,37 @@ type Server struct {
 // that verifies login tokens), as New does, without binding an address or reaching
 // Redis: what `gows serve --check-config` runs before a restart.
 func Check(cfg Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	if _, err := auth.NewOriginPolicy(cfg.AllowedOrigins); err != nil {
-		return fmt.Errorf("allowed_origins: %w", err)
-	}
-	_, err := newSecurity(cfg, slog.New(slog.DiscardHandler))
+	_, _, err := prepare(cfg, slog.New(slog.DiscardHandler))
 	return err
+}
+
+// prepare validates cfg and builds what it names short of binding or dialling: the
+// Origin policy and the security settings (tokens, TLS files). Check and New share it.
+func prepare(cfg Config, log *slog.Logger) (*auth.OriginPolicy, *security, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	origins, err := auth.NewOriginPolicy(cfg.AllowedOrigins)
+	if err != nil {
+		return nil, nil, fmt.Errorf("allowed_origins: %w", err)
+	}
+	sec, err := newSecurity(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return origins, sec, nil
 }
 
 // New validates cfg and binds the WebSocket and HTTP listeners, so address errors surface
 // here. If Run is not called, Close releases them.
 func New(cfg Config, deps Deps) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
 	log := deps.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	origins, err := auth.NewOriginPolicy(cfg.AllowedOrigins)
+	origins, sec, err := prepare(cfg, log)
 	if err != nil {
-		return nil, fmt.Errorf("allowed_origins: %w", err)
+		return nil, err
 	}
 	s := &Server{
 		cfg:       cfg,
@@ -113,10 +121,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		started:   time.Now(),
 		hub:       hub.New(),
 		origins:   origins,
+		sec:       sec,
 		kickSlots: make(chan struct{}, maxTakeoverKicks),
-	}
-	if s.sec, err = newSecurity(cfg, log); err != nil {
-		return nil, err
 	}
 	proxies, err := cfg.trustedProxies()
 	if err != nil {

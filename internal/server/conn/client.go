@@ -27,7 +27,7 @@ func ClientAddr(r *http.Request, peer netip.AddrPort, proxies []netip.Prefix) ne
 		}
 		return peer
 	}
-	for i := len(hops) - 1; i >= 0; i-- {
+	for i := len(hops) - 1; ; i-- {
 		ip, ok := parseHop(hops[i])
 		if !ok {
 			return peer
@@ -36,7 +36,6 @@ func ClientAddr(r *http.Request, peer netip.AddrPort, proxies []netip.Prefix) ne
 			return netip.AddrPortFrom(ip, 0)
 		}
 	}
-	return peer // not reached: the loop returns at i == 0
 }
 
 // forwardedFor returns the hops of r's X-Forwarded-For chain, over all its lines, nearest

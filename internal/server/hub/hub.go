@@ -348,7 +348,7 @@ func (h *Hub) SendApp(app uint32, frame []byte, except string) int {
 		sh := &h.users[i]
 		sh.mu.Lock()
 		for k, s := range sh.users {
-			if k.app == app && (except == "" || k.user != except) {
+			if k.app == app && k.user != except { // no user id is ""
 				batch = append(batch, s)
 			}
 		}
@@ -399,7 +399,7 @@ func (h *Hub) SendRoom(app uint32, room string, frame []byte, except string) int
 	for s := range m {
 		// A member's user is read under the room's lock: it changes only at a login,
 		// which comes after the session has left every room.
-		if except == "" || s.user != except {
+		if s.user != except {
 			batch = append(batch, s)
 		}
 	}
