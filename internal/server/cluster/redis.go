@@ -118,6 +118,7 @@ type Redis struct {
 
 	ops  chan presenceOp // to the writer; never closed (many senders)
 	wake chan struct{}   // asks the writer to resync; buffered 1
+	soon chan struct{}   // asks the heartbeat loop to renew the lease soon; buffered 1
 	dead chan string     // dead nodes for the collector; buffered
 
 	stale      atomic.Bool // this node's presence must be rewritten
@@ -154,25 +155,29 @@ func NewRedis(cfg RedisConfig, hooks Hooks) (*Redis, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	rdb, err := newClient(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Redis{
+	r := &Redis{
 		cfg:   cfg,
 		hooks: hooks.withDefaults(cfg.NodeID),
 		log:   log,
-		rdb:   rdb,
 		k:     keys{cfg.Prefix},
 		local: newLocalDedup(cfg.DedupWindow),
 		ops:   make(chan presenceOp, queueLen),
 		wake:  make(chan struct{}, 1),
+		soon:  make(chan struct{}, 1),
 		dead:  make(chan string, 16),
 		live:  make(map[string]liveNode),
-	}, nil
+	}
+	rdb, err := newClient(cfg, r.renewSoon)
+	if err != nil {
+		return nil, err
+	}
+	r.rdb = rdb
+	return r, nil
 }
 
-func newClient(cfg RedisConfig) (redis.UniversalClient, error) {
+// newClient returns the Redis client; onConnect is called (and must not block) for each
+// connection it makes.
+func newClient(cfg RedisConfig, onConnect func()) (redis.UniversalClient, error) {
 	opts := &redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Password: cfg.Password}
 	if cfg.URL != "" {
 		o, err := redis.ParseURL(cfg.URL)
@@ -195,6 +200,14 @@ func newClient(cfg RedisConfig) (redis.UniversalClient, error) {
 	opts.ContextTimeoutEnabled = true
 	opts.DialerRetries = 1 // one dial per call: a down Redis must fail fast
 	opts.MaxRetries = -1   // no retries: the deadline is the caller's budget, and the writer repairs
+	// A new connection may be to a Redis that restarted empty (no persistence) between
+	// two calls, without any call failing: this node's registration and its users'
+	// presence are gone, and the next renewal, up to NodeTTL/3 away, would find out.
+	// Renewing soon finds out at once (and costs one renewal per reconnection).
+	opts.OnConnect = func(context.Context, *redis.Conn) error {
+		onConnect()
+		return nil
+	}
 	return redis.NewUniversalClient(opts), nil
 }
 
@@ -267,6 +280,7 @@ func (r *Redis) fail(parent context.Context, err error) {
 	if first {
 		r.outages.Add(1)
 		r.stale.Store(true)
+		r.renewSoon() // the renewal probes Redis every downProbe from now, not from NodeTTL/3
 		r.log.Warn("redis unavailable: cluster-wide operations fail until it answers; local delivery continues", "err", err)
 	}
 }
@@ -319,20 +333,41 @@ func (r *Redis) Run(ctx context.Context) error {
 	return errors.Join(err, r.rdb.Close())
 }
 
+// renewSoon asks the heartbeat loop to renew the lease within downProbe: when Redis has
+// just failed, so that it is probed (and found again) that often rather than at the next
+// renewal, and for every new Redis connection (see newClient). It never blocks.
+func (r *Redis) renewSoon() {
+	select {
+	case r.soon <- struct{}{}:
+	default:
+	}
+}
+
 func (r *Redis) heartbeatLoop(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
+	var last, due time.Time // of the last renewal, and when the next is due
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-r.soon:
+			// At most one early renewal per downProbe: a burst of new connections (the
+			// pool growing under load) costs one renewal, not one each.
+			if early := last.Add(downProbe); early.Before(due) {
+				due = early
+				t.Reset(time.Until(due))
+			}
+			continue
 		case <-t.C:
 		}
 		_ = r.heartbeat(ctx) // failures are recorded by fail and retried below
+		last = time.Now()
 		next := r.cfg.NodeTTL / 3
 		if r.isDown() {
 			next = min(next, downProbe)
 		}
+		due = last.Add(next)
 		t.Reset(next)
 	}
 }

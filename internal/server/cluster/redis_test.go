@@ -339,6 +339,46 @@ func TestRedis_RestartRewritesPresence(t *testing.T) {
 	}
 }
 
+// TestRedis_EmptyRestartRewritesPresencePromptly: Redis restarts empty (no persistence)
+// and the node's registration and users are gone. With a lease renewed only every 10s,
+// the node must still notice at once and write them again, whether it saw the outage
+// (a call failed while Redis was away) or not (Redis was back before its next call).
+func TestRedis_EmptyRestartRewritesPresencePromptly(t *testing.T) {
+	for _, sawOutage := range []bool{true, false} {
+		t.Run(fmt.Sprintf("saw_outage=%v", sawOutage), func(t *testing.T) {
+			r := testutil.StartRedis(t)
+			a := startNode(t, []string{r.Addr}, "t3p", "node-a", func(c *RedisConfig) { c.NodeTTL = 30 * time.Second })
+			for i := range 20 {
+				a.login(User{App: 5, ID: "u" + strconv.Itoa(i), Node: "node-a", LoginMs: 10})
+			}
+			waitOnline(t, a, 5, "u19", "node-a")
+
+			r.Kill()
+			if sawOutage {
+				if _, err := a.Users(t.Context(), 5, "", 100); !errors.Is(err, ErrUnavailable) {
+					t.Fatalf("list users with redis stopped: err = %v, want ErrUnavailable", err)
+				}
+			}
+			r.Restart() // a fresh, empty redis-server on the same port
+			// Well within the 10s between renewals.
+			testutil.Eventually(t, 4*time.Second, func() error {
+				p, err := a.Users(t.Context(), 5, "", 100)
+				if err != nil {
+					return err
+				}
+				if p.Total != 20 {
+					return fmt.Errorf("users = %d, want 20", p.Total)
+				}
+				return nil
+			})
+			nodes, err := a.Nodes(t.Context())
+			if err != nil || len(nodes) != 1 || nodes[0].ID != "node-a" {
+				t.Fatalf("nodes after restart = %v, %v; want node-a registered again", nodes, err)
+			}
+		})
+	}
+}
+
 // TestRedis_PausedRedisFailsFast: a SIGSTOPped Redis costs a caller at most the
 // timeout once; after that calls fail at once, logins never wait, and all recovers.
 func TestRedis_PausedRedisFailsFast(t *testing.T) {
