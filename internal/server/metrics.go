@@ -24,7 +24,13 @@ type metrics struct {
 	rateLimited  prometheus.Counter
 	adminRefused prometheus.Counter
 	unanswered   prometheus.Counter
+	joinsRefused *prometheus.CounterVec // by reason: joinRefusalReasons
 }
+
+// joinRefusalReasons are the reasons a join is refused, as gows_room_joins_refused_total
+// labels them: the connection is at max_rooms, the room argument is invalid, or the
+// connection has not logged in.
+var joinRefusalReasons = []string{"max_rooms", "bad_request", "not_logged_in"}
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{
@@ -46,6 +52,11 @@ func newMetrics(s *Server) *metrics {
 		Name: "gows_admin_refused_total", Help: "Admin HTTP requests refused (401 without the token, 403 from clients not on this machine)."})
 	m.unanswered = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gows_answers_undelivered_total", Help: "Answers to WebSocket commands not sent because the connection was closing (the client closed, or was closed, before its answer was ready)."})
+	m.joinsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gows_room_joins_refused_total", Help: "WebSocket joins refused, by reason (max_rooms, bad_request, not_logged_in)."}, []string{"reason"})
+	for _, r := range joinRefusalReasons {
+		m.joinsRefused.WithLabelValues(r) // every reason is exported from the start, at 0
+	}
 	e := s.engine
 	stat := func(f func(conn.Snapshot) float64) func() float64 {
 		return func() float64 { return f(e.Stats()) }
@@ -59,7 +70,7 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.logins, m.busy, m.commands, m.pushes, m.authFailures, m.rateLimited, m.adminRefused, m.unanswered,
+		m.logins, m.busy, m.commands, m.pushes, m.authFailures, m.rateLimited, m.adminRefused, m.unanswered, m.joinsRefused,
 		gauge("gows_connections", "Open (upgraded) WebSocket connections.", stat(func(x conn.Snapshot) float64 { return float64(x.Open) })),
 		gauge("gows_connections_handshaking", "Accepted sockets not yet upgraded.", stat(func(x conn.Snapshot) float64 { return float64(x.Handshaking) })),
 		gauge("gows_users", "Logged-in users on this node.", func() float64 { return float64(s.hub.Count()) }),

@@ -344,9 +344,28 @@ func TestWS_RoomsPerConnectionAreBounded(t *testing.T) {
 			t.Fatalf("join %s: %+v", seq, r)
 		}
 	}
+	refused := func(reason string) string {
+		return metric(t, srv, `gows_room_joins_refused_total{reason="`+reason+`"}`)
+	}
+	if n := refused("max_rooms"); n != "0" {
+		t.Fatalf("joins refused for max_rooms before any = %q, want 0", n)
+	}
 	join := func(room string) protocol.Response { return c.Call(protocol.CmdJoin, protocol.RoomData{Room: room}) }
 	if r := join("one-too-many"); r.Response.Code != protocol.OperationFailure || !strings.Contains(r.Response.CodeMsg, "50 rooms") {
 		t.Fatalf("join 51st room: %+v", r)
+	}
+	if n := refused("max_rooms"); n != "1" {
+		t.Fatalf("joins refused for max_rooms = %q, want 1", n)
+	}
+	if r := join(""); r.Response.Code != protocol.ParameterIllegal {
+		t.Fatalf("join without a room: %+v", r)
+	}
+	anon := testutil.Dial(t, srv.WSURL, nil)
+	if r := anon.Call(protocol.CmdJoin, protocol.RoomData{Room: "r1"}); r.Response.Code != protocol.NotLoggedIn {
+		t.Fatalf("join before login: %+v", r)
+	}
+	if a, b := refused("bad_request"), refused("not_logged_in"); a != "1" || b != "1" {
+		t.Fatalf("joins refused: bad_request %q, not_logged_in %q; want 1 each", a, b)
 	}
 	if r := join("r7"); r.Response.Code != protocol.OK {
 		t.Fatalf("join a room again: %+v", r)

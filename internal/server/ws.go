@@ -106,6 +106,9 @@ func (s *Server) handleJob(j job) {
 	}
 	s.metrics.commands.WithLabelValues(req.Cmd).Inc()
 	if cmd.needLogin && !j.s.LoggedIn() {
+		if req.Cmd == protocol.CmdJoin {
+			s.metrics.joinsRefused.WithLabelValues("not_logged_in").Inc()
+		}
 		s.reply(j.c, req.Seq, req.Cmd, protocol.NotLoggedIn, "log in first", nil)
 		return
 	}
@@ -303,12 +306,14 @@ type roomData struct {
 func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {
 	room, code, msg := roomArg(req)
 	if code != protocol.OK {
+		s.metrics.joinsRefused.WithLabelValues("bad_request").Inc()
 		return code, msg, nil
 	}
 	already := inRoom(sess, room)
 	// The cap bounds the memory a client can make the node spend on memberships: the
 	// message rate alone would let it join rooms without end.
 	if maxRooms := s.cfg.MaxRooms; !already && maxRooms > 0 && len(sess.Rooms()) >= maxRooms {
+		s.metrics.joinsRefused.WithLabelValues("max_rooms").Inc()
 		return protocol.OperationFailure, fmt.Sprintf("already in %d rooms, the most a connection may join (max_rooms): leave one first", maxRooms), nil
 	}
 	n := s.hub.Join(sess, room)
