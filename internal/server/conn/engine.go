@@ -30,7 +30,8 @@ type Config struct {
 	ReusePort bool
 	// Loops is the number of epoll loop goroutines; 0 means GOMAXPROCS.
 	Loops int
-	// MaxConns caps upgraded connections; past it the handshake is refused with 503.
+	// MaxConns caps upgraded connections; past it the handshake is refused with 503. With
+	// TLS, handshakes in progress count too, and a socket past the cap is reset at accept.
 	// 0 means the file limit minus a reserve (RLIMIT_NOFILE - max(64, limit/50)).
 	MaxConns int
 	// MaxMessageBytes is the largest message (after reassembling fragments) accepted;
@@ -62,7 +63,8 @@ type Config struct {
 	// TLS, when set, makes the engine serve wss:// (see tls.go for the cost).
 	TLS *tls.Config
 	// MaxConnsPerIP caps upgraded connections per client address; past it the handshake
-	// is refused with 503. 0 means no cap.
+	// is refused with 429. With TLS, handshakes in progress count too, and a socket past
+	// the cap is reset at accept (unless it comes from a trusted proxy). 0 means no cap.
 	MaxConnsPerIP int
 	// TrustedProxies are the proxies (nginx, load balancers) whose X-Forwarded-For and
 	// X-Real-IP headers name the real client; from anyone else those headers are ignored.
@@ -212,9 +214,12 @@ type Engine struct {
 	ids   atomic.Uint64
 	stats Stats
 
-	ipMu   sync.Mutex // guards perIP
-	perIP  map[netip.Addr]int32
-	relays sync.WaitGroup // TLS relay goroutines
+	ipMu     sync.Mutex // guards perIP and tlsPerIP
+	perIP    map[netip.Addr]int32
+	tlsPerIP map[netip.Addr]int32 // TLS handshakes in progress by ipBucket (see admitTLS)
+
+	tlsPending atomic.Int64   // TLS handshakes in progress
+	relays     sync.WaitGroup // TLS relay goroutines
 
 	stopOnce sync.Once
 }
@@ -241,7 +246,7 @@ func New(cfg Config, h Handler) (*Engine, error) {
 			cfg.MaxConns = 1
 		}
 	}
-	e := &Engine{cfg: cfg, h: h, log: cfg.Logger, base: time.Now(), perIP: map[netip.Addr]int32{}}
+	e := &Engine{cfg: cfg, h: h, log: cfg.Logger, base: time.Now(), perIP: map[netip.Addr]int32{}, tlsPerIP: map[netip.Addr]int32{}}
 	e.table.init(limit)
 	e.lfd, e.addr, err = netpoll.Listen(cfg.Addr, netpoll.ListenOptions{ReusePort: cfg.ReusePort})
 	if err != nil {

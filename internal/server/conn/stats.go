@@ -42,7 +42,7 @@ type Snapshot struct {
 	Accepted       uint64 // sockets accepted
 	Upgraded       uint64 // handshakes completed
 	Closed         uint64 // upgraded connections closed
-	Handshaking    int64  // sockets accepted and not yet upgraded
+	Handshaking    int64  // sockets accepted and not yet upgraded (TLS handshakes included)
 	Open           int64  // upgraded connections not yet closed
 	FramesIn       uint64
 	FramesOut      uint64
@@ -74,7 +74,7 @@ func (e *Engine) Stats() Snapshot {
 	s := &e.stats
 	return Snapshot{
 		Accepted: s.accepted.Load(), Upgraded: s.upgraded.Load(), Closed: s.closed.Load(),
-		Handshaking: s.handshaking.Load(), Open: s.open.Load(),
+		Handshaking: s.handshaking.Load() + e.tlsPending.Load(), Open: s.open.Load(),
 		FramesIn: s.framesIn.Load(), FramesOut: s.framesOut.Load(), FramesDropped: s.framesDropped.Load(),
 		BytesIn: s.bytesIn.Load(), BytesOut: s.bytesOut.Load(), MessagesIn: s.messagesIn.Load(),
 		SlowConsumers: s.slowConsumers.Load(), WriteTimeouts: s.writeTimeouts.Load(),

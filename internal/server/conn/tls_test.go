@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -77,5 +79,127 @@ func TestEngine_TLSRelayOfAClientThatStopsReadingEnds(t *testing.T) {
 		t.Error("Run did not return: the TLS relay is still writing to a client that reads nothing")
 		c.Close() // unblocks the relay so that the test can end
 		<-done
+	}
+}
+
+// refusedAtOnce connects to addr, sends nothing and reports whether the engine closes
+// (or resets) the socket within a few seconds, before the test's handshake timeout: a
+// TLS handshake started for it would wait for its hello until that timeout.
+func refusedAtOnce(addr string) error {
+	conn, err := net.Dial("tcp", addr)
+	if errors.Is(err, syscall.ECONNRESET) {
+		return nil // reset before the dial returned
+	}
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetReadDeadline(time.Now().Add(3 * time.Second)); err != nil {
+		return err
+	}
+	_, err = conn.Read(make([]byte, 1))
+	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("socket not closed by the engine: read %v", err)
+	}
+	return nil
+}
+
+func tlsDialer() *websocket.Dialer {
+	return &websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 5 * time.Second}
+}
+
+// At max_conns a TLS socket is reset on accept: it costs no relay goroutine and no
+// handshake (which could only end in a 503), and counts as overloaded. A handshake in
+// progress holds a slot as an open connection does.
+func TestEngine_TLSPastMaxConnsIsRefusedBeforeItsHandshake(t *testing.T) {
+	cert := testcert.Certificate(t)
+	e, url := startEngine(t, Config{MaxConns: 2, HandshakeTimeout: 30 * time.Second,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}, &echoHandler{})
+	wss := "wss" + url[2:] + "/echo"
+	open := dialAndSay(t, tlsDialer(), wss, "hello")
+	if _, got, err := open.ReadMessage(); err != nil || string(got) != "hello" {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	// A socket in its TLS handshake (it never sends its hello) takes the second slot.
+	idle, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	eventually(t, 5*time.Second, func() error {
+		if n := e.Stats().Handshaking; n != 1 {
+			return fmt.Errorf("handshaking = %d, want 1", n)
+		}
+		return nil
+	})
+
+	const flood = 30
+	for i := range flood {
+		if err := refusedAtOnce(e.Addr().String()); err != nil {
+			t.Fatalf("socket %d past max_conns: %v", i, err)
+		}
+	}
+	if _, _, err := tlsDialer().Dial(wss, nil); err == nil {
+		t.Fatal("a TLS client past max_conns was served")
+	}
+	st := e.Stats()
+	if st.RefusedOverload != flood+1 || st.TLSFailures != 0 || st.Handshaking != 1 {
+		t.Fatalf("refused overloaded %d (want %d), tls failures %d (want 0), handshaking %d (want 1)",
+			st.RefusedOverload, flood+1, st.TLSFailures, st.Handshaking)
+	}
+	// The slot held by the handshake comes back when it ends.
+	idle.Close()
+	eventually(t, 5*time.Second, func() error {
+		c, _, err := tlsDialer().Dial(wss, nil)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+}
+
+// At max_conns_per_ip, counting TLS handshakes in progress, another socket from the same
+// address is reset on accept and counts as per_ip_limit.
+func TestEngine_TLSPastMaxConnsPerIPIsRefusedBeforeItsHandshake(t *testing.T) {
+	cert := testcert.Certificate(t)
+	e, url := startEngine(t, Config{MaxConnsPerIP: 1, HandshakeTimeout: 30 * time.Second,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}, &echoHandler{})
+	wss := "wss" + url[2:] + "/echo"
+	idle, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	eventually(t, 5*time.Second, func() error {
+		if n := e.Stats().Handshaking; n != 1 {
+			return fmt.Errorf("handshaking = %d, want 1", n)
+		}
+		return nil
+	})
+	if err := refusedAtOnce(e.Addr().String()); err != nil {
+		t.Fatalf("second socket from one address: %v", err)
+	}
+	if _, _, err := tlsDialer().Dial(wss, nil); err == nil {
+		t.Fatal("a TLS client past max_conns_per_ip was served")
+	}
+	if st := e.Stats(); st.RefusedPerIP != 2 || st.RefusedOverload != 0 {
+		t.Fatalf("refused per ip %d (want 2), overloaded %d (want 0)", st.RefusedPerIP, st.RefusedOverload)
+	}
+	idle.Close()
+	var open *websocket.Conn // the address's one allowance, once the handshake gave it back
+	eventually(t, 5*time.Second, func() error {
+		c, _, err := tlsDialer().Dial(wss, nil)
+		open = c
+		return err
+	})
+	defer open.Close()
+	if err := open.WriteMessage(websocket.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := open.ReadMessage(); err != nil || string(got) != "hi" {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	if _, _, err := tlsDialer().Dial(wss, nil); err == nil {
+		t.Fatal("a second TLS connection from one address was served at max_conns_per_ip 1")
 	}
 }
