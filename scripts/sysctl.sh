@@ -129,7 +129,7 @@ printf 'ulimit -n of this shell: soft %s, hard %s\n' "$(ulimit -Sn)" "$(ulimit -
 echo "gows serve and gows bench each need about one descriptor per connection they hold; bench"
 echo "runs several worker processes when its own limit is too low, but a node cannot. Raise it in"
 echo "the shell that starts them:  ulimit -n 1048576   (the hard limit must allow it)."
-echo "Under systemd, set LimitNOFILE=1048576 in the unit instead."
+echo "Under systemd, set LimitNOFILE in the unit instead (deploy/systemd/gows.service sets 1100000)."
 
 if [[ $persist -eq 1 ]]; then
 	echo

@@ -199,6 +199,14 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 	_ = lv.UnmarshalText([]byte(level)) // validated already; on error lv stays info
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "json" {
+		// JSON would write a duration as integer nanoseconds ("ttl":15000000000); write it
+		// as the text form flags and the config file take ("ttl":"15s").
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"reflect"
 	"regexp"
@@ -335,4 +337,17 @@ func TestServe_CheckConfigPrintsTheSettingsInEffect(t *testing.T) {
 			t.Fatalf("exit %d, stdout %q, stderr:\n%s", res.code, res.stdout, res.stderr)
 		}
 	})
+}
+
+// With log_format json a duration is logged as its text ("15s"), not as nanoseconds.
+func TestNewLogger_JSONDurationsAreText(t *testing.T) {
+	var buf bytes.Buffer
+	newLogger(&buf, "info", "json").Info("renewed", "ttl", 15*time.Second, "n", 3)
+	var rec map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatalf("log line %q: %v", buf.String(), err)
+	}
+	if rec["ttl"] != "15s" || rec["n"] != float64(3) {
+		t.Fatalf("ttl = %#v, n = %#v, want \"15s\" and 3 (line %s)", rec["ttl"], rec["n"], buf.String())
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/testutil"
 )
@@ -186,5 +187,17 @@ func TestAPI_Routes(t *testing.T) {
 			continue // enter notices
 		}
 		t.Fatalf("u1 got an unexpected extra push (duplicate delivered?): %+v", p)
+	}
+}
+
+// A client forwarded by a trusted proxy is listed by the address the proxy names, without
+// the port 0 that stands for "port unknown" (not "203.0.113.9:0").
+func TestOnline_ForwardedClientAddressHasNoPort(t *testing.T) {
+	s := testutil.StartServer(t, func(c *server.Config) { c.TrustedProxies = []string{"127.0.0.0/8", "::1"} })
+	c := testutil.Dial(t, s.WSURL, http.Header{"X-Forwarded-For": {"203.0.113.9"}})
+	c.Login(101, "u1")
+	code, p := online(t, s, "u1")
+	if code != http.StatusOK || !p.Online || p.Addr != "203.0.113.9" {
+		t.Fatalf("online: %d %+v, want online from 203.0.113.9", code, p)
 	}
 }

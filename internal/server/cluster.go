@@ -17,6 +17,7 @@ import (
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/server/cluster"
+	"github.com/gows-dev/gows/internal/server/conn"
 	"github.com/gows-dev/gows/internal/server/rpc"
 	gowsv1 "github.com/gows-dev/gows/proto/gows/v1"
 	"google.golang.org/grpc"
@@ -183,7 +184,7 @@ func (s *Server) localUsers() iter.Seq[cluster.User] {
 
 func remoteAddr(c any) string {
 	if rc, ok := c.(interface{ RemoteAddr() netip.AddrPort }); ok {
-		return rc.RemoteAddr().String()
+		return conn.AddrString(rc.RemoteAddr())
 	}
 	return ""
 }

@@ -90,7 +90,7 @@ func (s *Server) checkLogin(sess *hub.Session, d protocol.LoginData) (time.Time,
 	if err != nil {
 		s.metrics.authFailures.Inc()
 		c := sess.Conn().(*conn.Conn)
-		s.log.Warn("login refused", "conn_id", c.ID(), "remote", c.RemoteAddr().String(), "user_id", d.UserID, "err", err, "failures", sess.LoginFailed())
+		s.log.Warn("login refused", "conn_id", c.ID(), "remote", conn.AddrString(c.RemoteAddr()), "user_id", d.UserID, "err", err, "failures", sess.LoginFailed())
 		return time.Time{}, protocol.Unauthorized, err.Error()
 	}
 	sess.LoginSucceeded()

@@ -75,7 +75,7 @@ func (s *Server) handleJob(j job) {
 		s.reply(j.c, seqOf(j.payload), "", protocol.OperationFailure, "rate limit exceeded: slow down", nil)
 		return
 	case limitClose:
-		s.log.Warn("closing connection for sustained rate abuse", "conn_id", j.c.ID(), "remote", j.c.RemoteAddr().String(), "user_id", j.s.User())
+		s.log.Warn("closing connection for sustained rate abuse", "conn_id", j.c.ID(), "remote", conn.AddrString(j.c.RemoteAddr()), "user_id", j.s.User())
 		j.c.Close(protocol.CloseRateLimited, protocol.CloseRateLimited.Text())
 		return
 	}
@@ -201,7 +201,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	old := s.hub.Login(sess, d.AppID, d.UserID, loginMs)
 	// Queued, not awaited: a login costs no Redis round trip. A session of this user on
 	// another node is kicked when the write reports it (Server.takeover).
-	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: loginMs, Addr: c.RemoteAddr().String()})
+	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: loginMs, Addr: conn.AddrString(c.RemoteAddr())})
 	c.ClearDeadline()
 	expireAt(c, exp)
 	s.metrics.logins.Inc()

@@ -149,3 +149,12 @@ func (e *Engine) releaseIP(ip netip.Addr) {
 	}
 	e.ipMu.Unlock()
 }
+
+// AddrString formats a client address for people and presence: ip:port, or the IP alone
+// when the port is not known (0: an address learnt from a proxy's header).
+func AddrString(a netip.AddrPort) string {
+	if a.Port() == 0 && a.Addr().IsValid() {
+		return a.Addr().String()
+	}
+	return a.String()
+}

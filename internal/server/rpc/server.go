@@ -106,7 +106,7 @@ func (s *service) Online(ctx context.Context, r *gowsv1.OnlineRequest) (*gowsv1.
 	}
 	out := &gowsv1.OnlineResponse{Online: true, LoginMs: sess.LoginMs()}
 	if c, ok := sess.Conn().(interface{ RemoteAddr() netip.AddrPort }); ok {
-		out.Addr = c.RemoteAddr().String()
+		out.Addr = conn.AddrString(c.RemoteAddr())
 	}
 	return out, nil
 }
