@@ -18,7 +18,8 @@ import (
 )
 
 func TestOriginPolicy_Allow(t *testing.T) {
-	p, err := NewOriginPolicy([]string{"https://app.example.com:8443", "*.trusted.example", "plain.example"})
+	p, err := NewOriginPolicy([]string{"https://app.example.com:8443", "*.trusted.example", "plain.example",
+		"https://default.example:443", "http://plain80.example:80", "[fd00::1]"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +40,11 @@ func TestOriginPolicy_Allow(t *testing.T) {
 		{"cross site", "https://evil.example", "gows.example", false},
 		{"null", "null", "gows.example", false},
 		{"garbage", "::::", "gows.example", false},
+		{"entry with the default https port", "https://default.example", "gows.example", true},
+		{"entry with the default http port", "http://plain80.example", "gows.example", true},
+		{"default port entry, other scheme", "http://default.example", "gows.example", false},
+		{"origin with its default port", "https://default.example:443", "gows.example", true},
+		{"ipv6 host entry", "http://[fd00::1]:3000", "gows.example", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +57,8 @@ func TestOriginPolicy_Allow(t *testing.T) {
 	if !any.Allow("https://evil.example", "gows.example") {
 		t.Fatal(`"*" must allow any origin`)
 	}
-	for _, bad := range []string{"", "*.", "*.a/b", "https://x.example/path", "a/b"} {
+	for _, bad := range []string{"", "*.", "*.a/b", "https://x.example/path", "a/b",
+		"chat.example.com:8443", "https://x.example?q=1", "https://u@x.example"} {
 		if _, err := NewOriginPolicy([]string{bad}); err == nil {
 			t.Errorf("NewOriginPolicy(%q) accepted", bad)
 		}

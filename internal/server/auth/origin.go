@@ -6,6 +6,7 @@ package auth
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 )
@@ -41,15 +42,19 @@ func NewOriginPolicy(allowed []string) (*OriginPolicy, error) {
 			p.suffixes = append(p.suffixes, a[1:])
 		case strings.Contains(a, "://"):
 			u, err := url.Parse(a)
-			if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 				return nil, fmt.Errorf("allowed origin %q: want scheme://host[:port]", a)
 			}
-			p.exact[u.Scheme+"://"+u.Host] = true
+			p.exact[originKey(u)] = true
 		default:
+			h := strings.Trim(a, "[]") // an IPv6 address, as Allow compares it
 			if strings.ContainsAny(a, "/*") {
 				return nil, fmt.Errorf("allowed origin %q: want a host name, *.domain or scheme://host[:port]", a)
 			}
-			p.hosts[a] = true
+			if _, err := netip.ParseAddr(h); err != nil && strings.Contains(h, ":") {
+				return nil, fmt.Errorf("allowed origin %q: a host name matches any port; for one port write scheme://host:port", a)
+			}
+			p.hosts[h] = true
 		}
 	}
 	return p, nil
@@ -69,7 +74,7 @@ func (p *OriginPolicy) Allow(origin, host string) bool {
 	if oh != "" && oh == hostname(host) {
 		return true
 	}
-	if p.exact[u.Scheme+"://"+u.Host] || p.hosts[oh] {
+	if p.exact[originKey(u)] || p.hosts[oh] {
 		return true
 	}
 	for _, s := range p.suffixes {
@@ -78,6 +83,19 @@ func (p *OriginPolicy) Allow(origin, host string) bool {
 		}
 	}
 	return false
+}
+
+// originKey is an origin as a browser writes it, "scheme://host[:port]" without the
+// scheme's default port: an allow-list entry "https://chat.example.com:443" matches the
+// Origin "https://chat.example.com" that browsers send for it.
+func originKey(u *url.URL) string {
+	host := u.Host
+	switch port := u.Port(); {
+	case port == "443" && (u.Scheme == "https" || u.Scheme == "wss"),
+		port == "80" && (u.Scheme == "http" || u.Scheme == "ws"):
+		host = strings.TrimSuffix(host, ":"+port)
+	}
+	return u.Scheme + "://" + host
 }
 
 // hostname strips the port from a Host header value.
