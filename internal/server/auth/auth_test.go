@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -213,6 +215,60 @@ func TestVerifier_PublicKeys(t *testing.T) {
 			hs, _ := MintHMAC([]byte("0123456789abcdef-secret"), MintOptions{UserID: "u1", TTL: time.Hour})
 			if _, err := v.Verify(hs, 101, "u1"); !errors.Is(err, ErrBadToken) {
 				t.Fatalf("an HMAC token passed the public key verifier: %v", err)
+			}
+		})
+	}
+}
+
+// must ends the test with err, else returns v: must(t)(f()) for an f that returns both.
+func must[T any](t *testing.T) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// Claim names are matched exactly: encoding/json alone would read "SUB" as sub.
+func TestVerifier_ClaimNamesExact(t *testing.T) {
+	secret := []byte("0123456789abcdef-secret")
+	v, err := NewHMACVerifier(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Signed as raw JSON: a map would not keep two keys differing in case in this order.
+	signed := func(body string) string {
+		enc := base64.RawURLEncoding
+		in := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString([]byte(body))
+		sig := must[[]byte](t)(jwt.SigningMethodHS256.Sign(in, secret))
+		return in + "." + enc.EncodeToString(sig)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	for _, tc := range []struct {
+		name string
+		body string
+		app  uint32 // the appId the verified claims must say
+		err  error
+	}{
+		{"exact", `{"sub":"u1","appId":101,"exp":%d}`, 101, nil},
+		{"appID alias", `{"sub":"u1","appID":"101","exp":%d}`, 101, nil},
+		{"other claims", `{"sub":"u1","exp":%d,"role":"x","Role":"y"}`, 0, nil},
+		{"sub in upper case", `{"SUB":"u1","exp":%d}`, 0, ErrBadToken},
+		{"Sub after sub", `{"sub":"u2","exp":%d,"Sub":"u1"}`, 0, ErrBadToken},
+		{"appid in lower case", `{"sub":"u1","appid":102,"exp":%d}`, 0, ErrBadToken},
+		{"appId and appID", `{"sub":"u1","appId":101,"appID":102,"exp":%d}`, 0, ErrBadToken},
+		{"EXP", `{"sub":"u1","EXP":%d}`, 0, ErrBadToken},
+		{"bad appId", `{"sub":"u1","appId":"x","exp":%d}`, 0, ErrBadToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := v.Verify(signed(fmt.Sprintf(tc.body, exp)), 101, "u1")
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err = %v, want %v", err, tc.err)
+			}
+			if err == nil && (c.UserID != "u1" || c.AppID != tc.app) {
+				t.Fatalf("claims %+v, want app %d", c, tc.app)
 			}
 		})
 	}

@@ -1,10 +1,12 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -38,6 +40,44 @@ type tokenClaims struct {
 	AppID flexUint `json:"appId,omitempty"`
 }
 
+// UnmarshalJSON reads the claims by their exact names (and appId also as appID): a
+// token that spells one in another case ("SUB", "AppId") is refused rather than read as
+// it, as encoding/json alone would, so that a claim an issuer copies from user data under
+// such a name cannot stand in for the real one, and a restriction spelt so is not
+// silently dropped either. Of a name given twice, the last counts (RFC 7519, section 4).
+func (tc *tokenClaims) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if _, ok := m["appID"]; ok {
+		if _, dup := m["appId"]; dup {
+			return errors.New("claims appId and appID: give one")
+		}
+		m["appId"] = m["appID"]
+		delete(m, "appID")
+	}
+	claims := map[string]any{
+		"iss": &tc.Issuer, "sub": &tc.Subject, "aud": &tc.Audience, "exp": &tc.ExpiresAt,
+		"nbf": &tc.NotBefore, "iat": &tc.IssuedAt, "jti": &tc.ID, "appId": &tc.AppID,
+	}
+	for name, raw := range m {
+		dst, ok := claims[name]
+		if !ok {
+			for known := range claims {
+				if strings.EqualFold(name, known) {
+					return fmt.Errorf("claim %q: claim names are case-sensitive, want %q", name, known)
+				}
+			}
+			continue // a claim gows does not read
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			return fmt.Errorf("%s claim: %w", name, err)
+		}
+	}
+	return nil
+}
+
 // flexUint accepts a JSON number or a numeric string.
 type flexUint uint32
 
@@ -48,7 +88,7 @@ func (f *flexUint) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
-		return fmt.Errorf("appId claim: %w", err)
+		return err // tokenClaims.UnmarshalJSON names the claim
 	}
 	*f = flexUint(v)
 	return nil
