@@ -23,7 +23,7 @@ type tokenOptions struct {
 	appID      uint32
 	ttl        time.Duration
 	secret     string // HMAC secret (HS256)
-	privateKey string // PEM file (RS256/ES256)
+	privateKey string // PEM file (RS256, ES256/384/512, EdDSA)
 	issuer     string
 	output     string // text or json
 }
@@ -35,7 +35,8 @@ func newTokenCmd(s *streams, runF func(context.Context, *tokenOptions) error) *c
 		Short: "Mint a login token (JWT) for a user, for testing and for backends",
 		Long: `Mint a login token: a JWT whose sub is the user id, with an appId claim and an expiry.
 A server started with the same --auth-secret (HS256), or with the public half of
---private-key as its --auth-public-key (RS256/ES256), accepts it as login's serviceToken.
+--private-key as its --auth-public-key (RS256 for RSA; ES256, ES384 or ES512 for ECDSA
+on P-256, P-384 or P-521; EdDSA for Ed25519), accepts it as login's serviceToken.
 
 The secret comes from --secret or $` + tokenSecretEnv + ` (the variable serve reads too).`,
 		Example: `  export GOWS_AUTH_SECRET=$(head -c 32 /dev/urandom | base64)
@@ -71,7 +72,7 @@ The secret comes from --secret or $` + tokenSecretEnv + ` (the variable serve re
 	f.Uint32Var(&opts.appID, "app-id", 0, "app id the token is limited to; 0 means any app")
 	f.DurationVar(&opts.ttl, "ttl", time.Hour, "lifetime of the token")
 	f.StringVar(&opts.secret, "secret", "", "HMAC secret, the server's auth_secret [$"+tokenSecretEnv+"]")
-	f.StringVar(&opts.privateKey, "private-key", "", "PEM file with an RSA or ECDSA private key (RS256/ES256)")
+	f.StringVar(&opts.privateKey, "private-key", "", "PEM file with an RSA, ECDSA or Ed25519 private key (RS256, ES256/ES384/ES512 by curve, EdDSA)")
 	f.StringVar(&opts.issuer, "issuer", "", "optional iss claim")
 	f.StringVarP(&opts.output, "output", "o", "text", "output format: text (the token alone) or json")
 	completeOutput(cmd, "text", "json")

@@ -87,8 +87,9 @@ type Config struct {
 	// HMAC secret (HS256/384/512, at least 16 bytes) whose sub is the userId. Empty with
 	// no AuthPublicKey: open mode, any userId is trusted (development only).
 	AuthSecret string `mapstructure:"auth_secret"`
-	// AuthPublicKey is a PEM file with the RSA or ECDSA public key that verifies
-	// RS256/ES256 login tokens (instead of AuthSecret).
+	// AuthPublicKey is a PEM file with the public key (or a certificate) that verifies
+	// login tokens instead of AuthSecret: RSA of 2048+ bits (RS256/384/512), ECDSA on
+	// P-256, P-384 or P-521 (ES256, ES384, ES512 respectively) or Ed25519 (EdDSA).
 	AuthPublicKey string `mapstructure:"auth_public_key"`
 	// MaxLoginFailures closes (4004) a connection after this many failed logins in a row.
 	MaxLoginFailures int `mapstructure:"max_login_failures"`

@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +14,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -105,6 +110,42 @@ func mustMint(t *testing.T, o auth.MintOptions) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// A key that cannot verify login tokens safely stops the node at its start, with a
+// message naming the file.
+func TestSecurity_AuthSettingsRefusedAtStart(t *testing.T) {
+	dir := t.TempDir()
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&weak.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakFile := filepath.Join(dir, "weak.pub.pem")
+	if err := os.WriteFile(weakFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		set  func(*server.Config)
+		want []string
+	}{
+		{"1024-bit RSA key", func(c *server.Config) { c.AuthPublicKey = weakFile }, []string{weakFile, "1024 bits", "2048"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := server.Default()
+			tc.set(&cfg)
+			err := server.Check(cfg)
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Fatalf("Check: %v; want an error mentioning %q", err, w)
+				}
+			}
+		})
+	}
 }
 
 func TestSecurity_TokenExpiryAndRefresh(t *testing.T) {

@@ -1,18 +1,23 @@
 package auth
 
 import (
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,55 +174,31 @@ func TestVerifier_HMAC(t *testing.T) {
 	}
 }
 
-func TestVerifier_PublicKeys(t *testing.T) {
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+// keyFiles returns priv as PEM (PKCS #8) and the names of files holding its public half
+// as a PEM public key and in a self-signed PEM certificate.
+func keyFiles(t *testing.T, priv crypto.Signer) (privPEM []byte, pubFile, certFile string) {
+	t.Helper()
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		name string
-		priv any
-		pub  any
-	}{
-		{"RS256", rsaKey, &rsaKey.PublicKey},
-		{"ES256", ecKey, &ecKey.PublicKey},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			privDER, err := x509.MarshalPKCS8PrivateKey(tc.priv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			pubDER, err := x509.MarshalPKIXPublicKey(tc.pub)
-			if err != nil {
-				t.Fatal(err)
-			}
-			privPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})
-			pubFile := filepath.Join(dir, "pub.pem")
-			if err := os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			v, err := NewPublicKeyVerifier(pubFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tok, err := MintWithKey(privPEM, MintOptions{UserID: "u1", AppID: 101, TTL: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := v.Verify(tok, 101, "u1"); err != nil {
-				t.Fatalf("verify: %v", err)
-			}
-			hs, _ := MintHMAC([]byte("0123456789abcdef-secret"), MintOptions{UserID: "u1", TTL: time.Hour})
-			if _, err := v.Verify(hs, 101, "u1"); !errors.Is(err, ErrBadToken) {
-				t.Fatalf("an HMAC token passed the public key verifier: %v", err)
-			}
-		})
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	certDER, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, priv.Public(), priv)
+	if err != nil {
+		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	pubFile, certFile = filepath.Join(dir, "pub.pem"), filepath.Join(dir, "cert.pem")
+	for name, b := range map[string]*pem.Block{pubFile: {Type: "PUBLIC KEY", Bytes: pubDER}, certFile: {Type: "CERTIFICATE", Bytes: certDER}} {
+		if err := os.WriteFile(name, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), pubFile, certFile
 }
 
 // must ends the test with err, else returns v: must(t)(f()) for an f that returns both.
@@ -228,6 +209,104 @@ func must[T any](t *testing.T) func(T, error) T {
 			t.Fatal(err)
 		}
 		return v
+	}
+}
+
+func TestVerifier_PublicKeys(t *testing.T) {
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		priv crypto.Signer
+	}{
+		{"RS256", must[*rsa.PrivateKey](t)(rsa.GenerateKey(rand.Reader, 2048))},
+		{"ES256", must[*ecdsa.PrivateKey](t)(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))},
+		{"ES384", must[*ecdsa.PrivateKey](t)(ecdsa.GenerateKey(elliptic.P384(), rand.Reader))},
+		{"ES512", must[*ecdsa.PrivateKey](t)(ecdsa.GenerateKey(elliptic.P521(), rand.Reader))},
+		{"EdDSA", edKey},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			privPEM, pubFile, certFile := keyFiles(t, tc.priv)
+			fromCert, err := NewPublicKeyVerifier(certFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := NewPublicKeyVerifier(pubFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok, err := MintWithKey(privPEM, MintOptions{UserID: "u1", AppID: 101, TTL: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			parsed, _, err := jwt.NewParser().ParseUnverified(tok, jwt.MapClaims{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if alg := parsed.Method.Alg(); alg != tc.name {
+				t.Fatalf("minted with %s, want %s", alg, tc.name)
+			}
+			if _, err := v.Verify(tok, 101, "u1"); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if _, err := fromCert.Verify(tok, 101, "u1"); err != nil {
+				t.Fatalf("verify with the key of a certificate: %v", err)
+			}
+			privFile := filepath.Join(t.TempDir(), "priv.pem")
+			if err := os.WriteFile(privFile, privPEM, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := NewPublicKeyVerifier(privFile); err == nil || !strings.Contains(err.Error(), "not a public key") {
+				t.Fatalf("a private key file as the public key: %v", err)
+			}
+			hs, _ := MintHMAC([]byte("0123456789abcdef-secret"), MintOptions{UserID: "u1", TTL: time.Hour})
+			if _, err := v.Verify(hs, 101, "u1"); !errors.Is(err, ErrBadToken) {
+				t.Fatalf("an HMAC token passed the public key verifier: %v", err)
+			}
+		})
+	}
+}
+
+// An ECDSA key verifies only its own curve's algorithm: a P-256 key signing a SHA-384
+// digest (alg ES384, r and s padded to 48 bytes) makes a signature that ecdsa.Verify
+// accepts, since it truncates the digest to the curve's size.
+func TestVerifier_ECDSAKeyBoundToItsAlgorithm(t *testing.T) {
+	key := must[*ecdsa.PrivateKey](t)(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	_, pubFile, _ := keyFiles(t, key)
+	v, err := NewPublicKeyVerifier(pubFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := jwt.MapClaims{"sub": "u1", "exp": time.Now().Add(time.Hour).Unix()}
+	signing := must[string](t)(jwt.NewWithClaims(jwt.SigningMethodES384, claims).SigningString())
+	digest := sha512.Sum384([]byte(signing))
+	r, sv, err := ecdsa.Sign(rand.Reader, key, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := make([]byte, 96)
+	r.FillBytes(sig[:48])
+	sv.FillBytes(sig[48:])
+	if err := jwt.SigningMethodES384.Verify(signing, sig, &key.PublicKey); err != nil {
+		t.Fatalf("the premise does not hold: jwt accepts no ES384 signature by a P-256 key: %v", err)
+	}
+	tok := signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+	if _, err := v.Verify(tok, 101, "u1"); !errors.Is(err, ErrBadToken) {
+		t.Fatalf("an ES384 token passed a P-256 key: %v", err)
+	}
+}
+
+func TestVerifier_WeakRSAKeyRefused(t *testing.T) {
+	key := must[*rsa.PrivateKey](t)(rsa.GenerateKey(rand.Reader, 1024))
+	privPEM, pubFile, _ := keyFiles(t, key)
+	_, err := NewPublicKeyVerifier(pubFile)
+	if err == nil || !strings.Contains(err.Error(), pubFile) || !strings.Contains(err.Error(), "1024 bits") {
+		t.Fatalf("a 1024-bit RSA key: %v; want an error naming %s and the size", err, pubFile)
+	}
+	if _, err := MintWithKey(privPEM, MintOptions{UserID: "u1", TTL: time.Hour}); err == nil {
+		t.Fatal("minted with a 1024-bit RSA key")
 	}
 }
 

@@ -1,7 +1,14 @@
 package auth
 
 import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -95,12 +102,18 @@ func (f *flexUint) UnmarshalJSON(b []byte) error {
 }
 
 // Verifier checks login tokens: JWTs signed with an HMAC secret (HS256/384/512) or with
-// the private key matching a PEM public key (RS256/384/512, ES256/384/512). It is
-// immutable and safe for concurrent use.
+// the private key matching a PEM public key (RS256/384/512 for RSA, the one ES algorithm
+// of an ECDSA key's curve, EdDSA for Ed25519). It is immutable and safe for concurrent
+// use.
 type Verifier struct {
-	key     any
-	methods []string
-	leeway  time.Duration
+	key    any
+	leeway time.Duration
+	opts   []jwt.ParserOption
+}
+
+func newVerifier(key any, methods []string) *Verifier {
+	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(Leeway), jwt.WithExpirationRequired()}
+	return &Verifier{key: key, leeway: Leeway, opts: opts}
 }
 
 // NewHMACVerifier verifies HS256/HS384/HS512 tokens signed with secret.
@@ -108,22 +121,71 @@ func NewHMACVerifier(secret []byte) (*Verifier, error) {
 	if len(secret) < 16 {
 		return nil, errors.New("auth secret: must be at least 16 bytes")
 	}
-	return &Verifier{key: secret, methods: []string{"HS256", "HS384", "HS512"}, leeway: Leeway}, nil
+	return newVerifier(secret, []string{"HS256", "HS384", "HS512"}), nil
 }
 
-// NewPublicKeyVerifier verifies RS*/ES* tokens with the PEM public key in file.
+// NewPublicKeyVerifier verifies tokens with the PEM public key (or certificate) in file.
+// An RSA key must have at least 2048 bits.
 func NewPublicKeyVerifier(file string) (*Verifier, error) {
-	pem, err := os.ReadFile(file)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("auth public key: %w", err)
 	}
-	if k, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
-		return &Verifier{key: k, methods: []string{"RS256", "RS384", "RS512"}, leeway: Leeway}, nil
+	key, err := parsePublicKey(b)
+	var methods []string
+	if err == nil {
+		methods, err = keyMethods(key)
 	}
-	if k, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
-		return &Verifier{key: k, methods: []string{"ES256", "ES384", "ES512"}, leeway: Leeway}, nil
+	if err != nil {
+		return nil, fmt.Errorf("auth public key %s: %w", file, err)
 	}
-	return nil, fmt.Errorf("auth public key %s: not an RSA or ECDSA public key in PEM", file)
+	return newVerifier(key, methods), nil
+}
+
+// parsePublicKey reads the first PEM block of b: a public key (PKIX, or PKCS #1 for
+// RSA) or a certificate, whose key it returns.
+func parsePublicKey(b []byte) (any, error) {
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM block")
+	}
+	if k, err := x509.ParsePKIXPublicKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	if c, err := x509.ParseCertificate(block.Bytes); err == nil {
+		return c.PublicKey, nil
+	}
+	if k, err := x509.ParsePKCS1PublicKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	return nil, fmt.Errorf("PEM block %q is not a public key nor a certificate", block.Type)
+}
+
+// keyMethods returns the JWT algorithms a public key verifies, the one to sign with
+// first. An ECDSA key verifies only its curve's algorithm (RFC 7518, section 3.4), so
+// that a token cannot pair it with another hash; an RSA key shorter than 2048 bits is
+// refused (RFC 7518, section 3.3).
+func keyMethods(pub any) ([]string, error) {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 {
+			return nil, fmt.Errorf("RSA key of %d bits, want at least 2048", n)
+		}
+		return []string{"RS256", "RS384", "RS512"}, nil
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return []string{"ES256"}, nil
+		case elliptic.P384():
+			return []string{"ES384"}, nil
+		case elliptic.P521():
+			return []string{"ES512"}, nil
+		}
+		return nil, fmt.Errorf("ECDSA key on curve %s, want P-256, P-384 or P-521", k.Curve.Params().Name)
+	case ed25519.PublicKey:
+		return []string{"EdDSA"}, nil
+	}
+	return nil, fmt.Errorf("a %T, want an RSA, ECDSA or Ed25519 key", pub)
 }
 
 // Verify checks token's signature and expiry and that it was issued for app/user: sub must
@@ -133,8 +195,7 @@ func (v *Verifier) Verify(token string, app uint32, user string) (Claims, error)
 		return Claims{}, ErrNoToken
 	}
 	var tc tokenClaims
-	_, err := jwt.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return v.key, nil },
-		jwt.WithValidMethods(v.methods), jwt.WithLeeway(v.leeway), jwt.WithExpirationRequired())
+	_, err := jwt.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return v.key, nil }, v.opts...)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return Claims{}, ErrTokenExpired
@@ -166,15 +227,26 @@ func MintHMAC(secret []byte, o MintOptions) (string, error) {
 	return mint(jwt.SigningMethodHS256, secret, o)
 }
 
-// MintWithKey signs a token with a PEM private key (RSA: RS256, ECDSA: ES256).
+// MintWithKey signs a token with a PEM private key: RS256 with an RSA key (of at least
+// 2048 bits), ES256, ES384 or ES512 with an ECDSA key on P-256, P-384 or P-521, EdDSA
+// with an Ed25519 key.
 func MintWithKey(pemKey []byte, o MintOptions) (string, error) {
+	var key crypto.Signer
 	if k, err := jwt.ParseRSAPrivateKeyFromPEM(pemKey); err == nil {
-		return mint(jwt.SigningMethodRS256, k, o)
+		key = k
+	} else if k, err := jwt.ParseECPrivateKeyFromPEM(pemKey); err == nil {
+		key = k
+	} else if k, err := jwt.ParseEdPrivateKeyFromPEM(pemKey); err == nil {
+		key, _ = k.(crypto.Signer) // ed25519.PrivateKey, the only type it returns
 	}
-	if k, err := jwt.ParseECPrivateKeyFromPEM(pemKey); err == nil {
-		return mint(jwt.SigningMethodES256, k, o)
+	if key == nil {
+		return "", errors.New("private key: not an RSA, ECDSA or Ed25519 private key in PEM")
 	}
-	return "", errors.New("private key: not an RSA or ECDSA private key in PEM")
+	methods, err := keyMethods(key.Public())
+	if err != nil {
+		return "", fmt.Errorf("private key: %w", err)
+	}
+	return mint(jwt.GetSigningMethod(methods[0]), key, o)
 }
 
 func mint(m jwt.SigningMethod, key any, o MintOptions) (string, error) {
