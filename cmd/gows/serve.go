@@ -60,6 +60,8 @@ func serveSettings() []setting {
 		{"pprof_public", "pprof-public", "serve /debug/pprof/ to non-loopback clients too"},
 		{"auth_secret", "auth-secret", "HMAC secret (16+ bytes) that signs login tokens (HS256 JWT, sub = userId); empty with no public key: open mode"},
 		{"auth_public_key", "auth-public-key", "PEM file with the public key that verifies login tokens: RSA 2048+ bits (RS256/384/512), ECDSA P-256/P-384/P-521 (ES256/ES384/ES512) or Ed25519 (EdDSA)"},
+		{"auth_issuer", "auth-issuer", "iss claim every login token must carry; empty: not checked"},
+		{"auth_audience", "auth-audience", "audience every login token's aud claim must name; empty: not checked"},
 		{"max_login_failures", "max-login-failures", "close a connection (4004) after this many failed logins in a row"},
 		{"admin_token", "admin-token", "bearer token for the admin HTTP routes; empty: they answer clients on this machine only"},
 		{"tls_cert", "tls-cert", "PEM certificate file: serve wss:// and https:// (with --tls-key)"},

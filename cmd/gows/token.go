@@ -25,6 +25,7 @@ type tokenOptions struct {
 	secret     string // HMAC secret (HS256)
 	privateKey string // PEM file (RS256, ES256/384/512, EdDSA)
 	issuer     string
+	audience   string
 	output     string // text or json
 }
 
@@ -37,6 +38,7 @@ func newTokenCmd(s *streams, runF func(context.Context, *tokenOptions) error) *c
 A server started with the same --auth-secret (HS256), or with the public half of
 --private-key as its --auth-public-key (RS256 for RSA; ES256, ES384 or ES512 for ECDSA
 on P-256, P-384 or P-521; EdDSA for Ed25519), accepts it as login's serviceToken.
+A server with --auth-issuer or --auth-audience also needs --issuer or --audience to match.
 
 The secret comes from --secret or $` + tokenSecretEnv + ` (the variable serve reads too).`,
 		Example: `  export GOWS_AUTH_SECRET=$(head -c 32 /dev/urandom | base64)
@@ -73,7 +75,8 @@ The secret comes from --secret or $` + tokenSecretEnv + ` (the variable serve re
 	f.DurationVar(&opts.ttl, "ttl", time.Hour, "lifetime of the token")
 	f.StringVar(&opts.secret, "secret", "", "HMAC secret, the server's auth_secret [$"+tokenSecretEnv+"]")
 	f.StringVar(&opts.privateKey, "private-key", "", "PEM file with an RSA, ECDSA or Ed25519 private key (RS256, ES256/ES384/ES512 by curve, EdDSA)")
-	f.StringVar(&opts.issuer, "issuer", "", "optional iss claim")
+	f.StringVar(&opts.issuer, "issuer", "", "iss claim, the server's auth_issuer; empty: none")
+	f.StringVar(&opts.audience, "audience", "", "aud claim, the server's auth_audience; empty: none")
 	f.StringVarP(&opts.output, "output", "o", "text", "output format: text (the token alone) or json")
 	completeOutput(cmd, "text", "json")
 	return cmd
@@ -81,7 +84,7 @@ The secret comes from --secret or $` + tokenSecretEnv + ` (the variable serve re
 
 func runToken(s *streams, opts *tokenOptions) error {
 	now := time.Now()
-	mo := auth.MintOptions{UserID: opts.user, AppID: opts.appID, TTL: opts.ttl, Issuer: opts.issuer, Now: now}
+	mo := auth.MintOptions{UserID: opts.user, AppID: opts.appID, TTL: opts.ttl, Issuer: opts.issuer, Audience: opts.audience, Now: now}
 	var tok string
 	var err error
 	if opts.privateKey != "" {

@@ -44,13 +44,35 @@ func TestToken_SecretFromEnvAndJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(res.stdout), &out); err != nil {
 		t.Fatalf("%q: %v", res.stdout, err)
 	}
-	v, _ := auth.NewHMACVerifier([]byte(tokenTestSecret))
+	v, _ := auth.NewHMACVerifier([]byte(tokenTestSecret), auth.Expect{})
 	claims, err := v.Verify(out.Token, 7, "bob")
 	if err != nil || out.UserID != "bob" {
 		t.Fatalf("verify: %v %+v", err, out)
 	}
 	if d := time.Until(claims.Expires.Add(-auth.Leeway)); d < time.Hour || d > 2*time.Hour {
 		t.Fatalf("expires in %s, want about 2h", d)
+	}
+}
+
+func TestToken_IssuerAndAudience(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t, func(c *server.Config) {
+		c.AuthSecret, c.AuthIssuer, c.AuthAudience = tokenTestSecret, "https://id.example", "gows"
+	})
+	mint := func(extra ...string) string {
+		t.Helper()
+		res := runCLI(t, append([]string{"token", "--user", "carol", "--secret", tokenTestSecret}, extra...))
+		if res.code != 0 {
+			t.Fatalf("exit %d: %s", res.code, res.stderr)
+		}
+		return strings.TrimSpace(res.stdout)
+	}
+	c := testutil.Dial(t, srv.WSURL, nil)
+	if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "carol", ServiceToken: mint("--issuer", "https://id.example")}); r.Response.Code != protocol.Unauthorized {
+		t.Fatalf("a token without the audience logged in: %+v", r)
+	}
+	if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "carol", ServiceToken: mint("--issuer", "https://id.example", "--audience", "gows")}); r.Response.Code != 200 {
+		t.Fatalf("login with --issuer and --audience: %+v", r)
 	}
 }
 

@@ -91,6 +91,12 @@ type Config struct {
 	// login tokens instead of AuthSecret: RSA of 2048+ bits (RS256/384/512), ECDSA on
 	// P-256, P-384 or P-521 (ES256, ES384, ES512 respectively) or Ed25519 (EdDSA).
 	AuthPublicKey string `mapstructure:"auth_public_key"`
+	// AuthIssuer, when set, is the iss claim every login token must carry; empty: iss is
+	// not checked. Needs AuthSecret or AuthPublicKey.
+	AuthIssuer string `mapstructure:"auth_issuer"`
+	// AuthAudience, when set, must be one of the login token's aud claim; empty: aud is
+	// not checked. Needs AuthSecret or AuthPublicKey.
+	AuthAudience string `mapstructure:"auth_audience"`
 	// MaxLoginFailures closes (4004) a connection after this many failed logins in a row.
 	MaxLoginFailures int `mapstructure:"max_login_failures"`
 	// AdminToken protects the admin HTTP routes (push, lists, state, kick, nodes, metrics,
@@ -327,6 +333,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuthSecret != "" && len(c.AuthSecret) < 16 {
 		return errors.New("auth_secret: must be at least 16 bytes")
+	}
+	if (c.AuthIssuer != "" || c.AuthAudience != "") && c.AuthSecret == "" && c.AuthPublicKey == "" {
+		return errors.New("auth_issuer and auth_audience: need auth_secret or auth_public_key (open mode checks no token)")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("tls_cert and tls_key: set both or neither")

@@ -39,11 +39,12 @@ func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
 	host, _ := os.Hostname() // "" on error: the guard then knows the machine by localhost and addresses only
 	sec := &security{admin: auth.NewAdminGuard(cfg.AdminToken, fromThisMachine(proxies), host, cfg.Cluster.AdvertiseHost),
 		maxFails: cfg.MaxLoginFailures}
+	expect := auth.Expect{Issuer: cfg.AuthIssuer, Audience: cfg.AuthAudience}
 	switch {
 	case cfg.AuthSecret != "":
-		sec.verifier, err = auth.NewHMACVerifier([]byte(cfg.AuthSecret))
+		sec.verifier, err = auth.NewHMACVerifier([]byte(cfg.AuthSecret), expect)
 	case cfg.AuthPublicKey != "":
-		sec.verifier, err = auth.NewPublicKeyVerifier(cfg.AuthPublicKey)
+		sec.verifier, err = auth.NewPublicKeyVerifier(cfg.AuthPublicKey, expect)
 	default:
 		log.Warn("open mode: logins are not authenticated, any userId is trusted; set auth_secret or auth_public_key in production")
 	}

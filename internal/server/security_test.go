@@ -112,8 +112,53 @@ func mustMint(t *testing.T, o auth.MintOptions) string {
 	return tok
 }
 
+// With auth_issuer and auth_audience set, a login or refresh token must carry that iss
+// and name that audience: tokens the same secret signs for other services are refused.
+func TestSecurity_LoginTokenIssuerAndAudience(t *testing.T) {
+	const iss, aud = "https://id.example", "gows"
+	srv := testutil.StartServer(t, func(c *server.Config) {
+		c.AuthSecret, c.AuthIssuer, c.AuthAudience = testSecret, iss, aud
+	})
+	mint := func(user, iss, aud string) string {
+		return mustMint(t, auth.MintOptions{UserID: user, AppID: 101, TTL: time.Hour, Issuer: iss, Audience: aud})
+	}
+	cases := []struct {
+		name  string
+		token string
+		code  protocol.Code
+	}{
+		{"right issuer and audience", mint("u1", iss, aud), protocol.OK},
+		{"wrong issuer", mint("u1", "https://other.example", aud), protocol.Unauthorized},
+		{"no issuer", mint("u1", "", aud), protocol.Unauthorized},
+		{"wrong audience", mint("u1", iss, "billing"), protocol.Unauthorized},
+		{"no audience", mint("u1", iss, ""), protocol.Unauthorized},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := testutil.Dial(t, srv.WSURL, nil)
+			if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u1", ServiceToken: tc.token}); r.Response.Code != tc.code {
+				t.Fatalf("login: code %d %q, want %d", r.Response.Code, r.Response.CodeMsg, tc.code)
+			}
+		})
+	}
+	t.Run("refresh", func(t *testing.T) {
+		c := testutil.Dial(t, srv.WSURL, nil)
+		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u2", ServiceToken: mint("u2", iss, aud)}); r.Response.Code != protocol.OK {
+			t.Fatalf("login: %+v", r)
+		}
+		for _, bad := range []string{mint("u2", "https://other.example", aud), mint("u2", iss, "billing")} {
+			if r := c.Call(protocol.CmdRefresh, protocol.RefreshData{ServiceToken: bad}); r.Response.Code != protocol.Unauthorized {
+				t.Fatalf("refresh with another service's token: %+v", r)
+			}
+		}
+		if r := c.Call(protocol.CmdRefresh, protocol.RefreshData{ServiceToken: mint("u2", iss, aud)}); r.Response.Code != protocol.OK {
+			t.Fatalf("refresh: %+v", r)
+		}
+	})
+}
+
 // A key that cannot verify login tokens safely stops the node at its start, with a
-// message naming the file.
+// message naming the file; as do issuer and audience settings with nothing to check them.
 func TestSecurity_AuthSettingsRefusedAtStart(t *testing.T) {
 	dir := t.TempDir()
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
@@ -134,6 +179,8 @@ func TestSecurity_AuthSettingsRefusedAtStart(t *testing.T) {
 		want []string
 	}{
 		{"1024-bit RSA key", func(c *server.Config) { c.AuthPublicKey = weakFile }, []string{weakFile, "1024 bits", "2048"}},
+		{"issuer in open mode", func(c *server.Config) { c.AuthIssuer = "https://id.example" }, []string{"auth_issuer", "auth_secret"}},
+		{"audience in open mode", func(c *server.Config) { c.AuthAudience = "gows" }, []string{"auth_audience", "auth_secret"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := server.Default()

@@ -112,7 +112,7 @@ func TestAdminGuard_Check(t *testing.T) {
 
 func TestVerifier_HMAC(t *testing.T) {
 	secret := []byte("0123456789abcdef-secret")
-	v, err := NewHMACVerifier(secret)
+	v, err := NewHMACVerifier(secret, Expect{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +169,7 @@ func TestVerifier_HMAC(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewHMACVerifier([]byte("short")); err == nil {
+	if _, err := NewHMACVerifier([]byte("short"), Expect{}); err == nil {
 		t.Fatal("a short secret was accepted")
 	}
 }
@@ -229,11 +229,11 @@ func TestVerifier_PublicKeys(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			privPEM, pubFile, certFile := keyFiles(t, tc.priv)
-			fromCert, err := NewPublicKeyVerifier(certFile)
+			fromCert, err := NewPublicKeyVerifier(certFile, Expect{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := NewPublicKeyVerifier(pubFile)
+			v, err := NewPublicKeyVerifier(pubFile, Expect{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -258,7 +258,7 @@ func TestVerifier_PublicKeys(t *testing.T) {
 			if err := os.WriteFile(privFile, privPEM, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := NewPublicKeyVerifier(privFile); err == nil || !strings.Contains(err.Error(), "not a public key") {
+			if _, err := NewPublicKeyVerifier(privFile, Expect{}); err == nil || !strings.Contains(err.Error(), "not a public key") {
 				t.Fatalf("a private key file as the public key: %v", err)
 			}
 			hs, _ := MintHMAC([]byte("0123456789abcdef-secret"), MintOptions{UserID: "u1", TTL: time.Hour})
@@ -275,7 +275,7 @@ func TestVerifier_PublicKeys(t *testing.T) {
 func TestVerifier_ECDSAKeyBoundToItsAlgorithm(t *testing.T) {
 	key := must[*ecdsa.PrivateKey](t)(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
 	_, pubFile, _ := keyFiles(t, key)
-	v, err := NewPublicKeyVerifier(pubFile)
+	v, err := NewPublicKeyVerifier(pubFile, Expect{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,7 +301,7 @@ func TestVerifier_ECDSAKeyBoundToItsAlgorithm(t *testing.T) {
 func TestVerifier_WeakRSAKeyRefused(t *testing.T) {
 	key := must[*rsa.PrivateKey](t)(rsa.GenerateKey(rand.Reader, 1024))
 	privPEM, pubFile, _ := keyFiles(t, key)
-	_, err := NewPublicKeyVerifier(pubFile)
+	_, err := NewPublicKeyVerifier(pubFile, Expect{})
 	if err == nil || !strings.Contains(err.Error(), pubFile) || !strings.Contains(err.Error(), "1024 bits") {
 		t.Fatalf("a 1024-bit RSA key: %v; want an error naming %s and the size", err, pubFile)
 	}
@@ -310,10 +310,50 @@ func TestVerifier_WeakRSAKeyRefused(t *testing.T) {
 	}
 }
 
+func TestVerifier_IssuerAndAudience(t *testing.T) {
+	secret := []byte("0123456789abcdef-secret")
+	v, err := NewHMACVerifier(secret, Expect{Issuer: "https://id.example", Audience: "gows"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	signed := func(c jwt.MapClaims) string {
+		c["sub"], c["exp"] = "u1", exp
+		return must[string](t)(jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret))
+	}
+	for _, tc := range []struct {
+		name   string
+		claims jwt.MapClaims
+		ok     bool
+	}{
+		{"right", jwt.MapClaims{"iss": "https://id.example", "aud": "gows"}, true},
+		{"audience in a list", jwt.MapClaims{"iss": "https://id.example", "aud": []string{"billing", "gows"}}, true},
+		{"wrong issuer", jwt.MapClaims{"iss": "https://other.example", "aud": "gows"}, false},
+		{"no issuer", jwt.MapClaims{"aud": "gows"}, false},
+		{"wrong audience", jwt.MapClaims{"iss": "https://id.example", "aud": "billing"}, false},
+		{"no audience", jwt.MapClaims{"iss": "https://id.example"}, false},
+		{"issuer in another case", jwt.MapClaims{"iss": "https://ID.example", "aud": "gows"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := v.Verify(signed(tc.claims), 101, "u1")
+			if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrBadToken) {
+				t.Fatalf("err = %v, want ok %v", err, tc.ok)
+			}
+		})
+	}
+	minted, err := MintHMAC(secret, MintOptions{UserID: "u1", TTL: time.Hour, Issuer: "https://id.example", Audience: "gows"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(minted, 101, "u1"); err != nil {
+		t.Fatalf("a minted token with the issuer and audience: %v", err)
+	}
+}
+
 // Claim names are matched exactly: encoding/json alone would read "SUB" as sub.
 func TestVerifier_ClaimNamesExact(t *testing.T) {
 	secret := []byte("0123456789abcdef-secret")
-	v, err := NewHMACVerifier(secret)
+	v, err := NewHMACVerifier(secret, Expect{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,6 +101,13 @@ func (f *flexUint) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// Expect lists what every login token must say beyond sub, appId and exp, for a
+// backend whose signing secret or key also signs tokens for other services.
+type Expect struct {
+	Issuer   string // the iss claim must equal it; "": iss is not checked
+	Audience string // the aud claim must contain it; "": aud is not checked
+}
+
 // Verifier checks login tokens: JWTs signed with an HMAC secret (HS256/384/512) or with
 // the private key matching a PEM public key (RS256/384/512 for RSA, the one ES algorithm
 // of an ECDSA key's curve, EdDSA for Ed25519). It is immutable and safe for concurrent
@@ -111,22 +118,28 @@ type Verifier struct {
 	opts   []jwt.ParserOption
 }
 
-func newVerifier(key any, methods []string) *Verifier {
+func newVerifier(key any, methods []string, e Expect) *Verifier {
 	opts := []jwt.ParserOption{jwt.WithValidMethods(methods), jwt.WithLeeway(Leeway), jwt.WithExpirationRequired()}
+	if e.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(e.Issuer))
+	}
+	if e.Audience != "" {
+		opts = append(opts, jwt.WithAudience(e.Audience))
+	}
 	return &Verifier{key: key, leeway: Leeway, opts: opts}
 }
 
 // NewHMACVerifier verifies HS256/HS384/HS512 tokens signed with secret.
-func NewHMACVerifier(secret []byte) (*Verifier, error) {
+func NewHMACVerifier(secret []byte, e Expect) (*Verifier, error) {
 	if len(secret) < 16 {
 		return nil, errors.New("auth secret: must be at least 16 bytes")
 	}
-	return newVerifier(secret, []string{"HS256", "HS384", "HS512"}), nil
+	return newVerifier(secret, []string{"HS256", "HS384", "HS512"}, e), nil
 }
 
 // NewPublicKeyVerifier verifies tokens with the PEM public key (or certificate) in file.
 // An RSA key must have at least 2048 bits.
-func NewPublicKeyVerifier(file string) (*Verifier, error) {
+func NewPublicKeyVerifier(file string, e Expect) (*Verifier, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("auth public key: %w", err)
@@ -139,7 +152,7 @@ func NewPublicKeyVerifier(file string) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth public key %s: %w", file, err)
 	}
-	return newVerifier(key, methods), nil
+	return newVerifier(key, methods, e), nil
 }
 
 // parsePublicKey reads the first PEM block of b: a public key (PKIX, or PKCS #1 for
@@ -188,8 +201,9 @@ func keyMethods(pub any) ([]string, error) {
 	return nil, fmt.Errorf("a %T, want an RSA, ECDSA or Ed25519 key", pub)
 }
 
-// Verify checks token's signature and expiry and that it was issued for app/user: sub must
-// equal user, and an appId claim, when present, must equal app.
+// Verify checks token's signature and expiry (and issuer and audience, when the
+// Verifier expects them) and that it was issued for app/user: sub must equal user, and
+// an appId claim, when present, must equal app.
 func (v *Verifier) Verify(token string, app uint32, user string) (Claims, error) {
 	if token == "" {
 		return Claims{}, ErrNoToken
@@ -214,11 +228,12 @@ func (v *Verifier) Verify(token string, app uint32, user string) (Claims, error)
 
 // MintOptions describe a token for Mint.
 type MintOptions struct {
-	UserID string
-	AppID  uint32        // 0: the token is valid for any app
-	TTL    time.Duration // lifetime; must be positive
-	Issuer string        // optional iss claim
-	Now    time.Time     // issue time; zero means time.Now()
+	UserID   string
+	AppID    uint32        // 0: the token is valid for any app
+	TTL      time.Duration // lifetime; must be positive
+	Issuer   string        // optional iss claim
+	Audience string        // optional aud claim
+	Now      time.Time     // issue time; zero means time.Now()
 }
 
 // MintHMAC signs an HS256 token with secret, for tests and for backends that issue tokens
@@ -268,6 +283,9 @@ func mint(m jwt.SigningMethod, key any, o MintOptions) (string, error) {
 			ExpiresAt: jwt.NewNumericDate(now.Add(o.TTL)),
 		},
 		AppID: flexUint(o.AppID),
+	}
+	if o.Audience != "" {
+		tc.Audience = jwt.ClaimStrings{o.Audience}
 	}
 	s, err := jwt.NewWithClaims(m, tc).SignedString(key)
 	if err != nil {
