@@ -157,6 +157,16 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case tea.KeyEnter:
 		return m.submit()
+	case tea.KeyRunes:
+		if len(k.Runes) > 1 {
+			// Several characters in one message are text that came in one read (typed
+			// fast, over a slow link, or by a script), never a key. textinput matches its
+			// bindings on the message's String(), which for runes is the text itself, so
+			// a word like "down", "left", "home" or "delete" would move the cursor or
+			// delete instead of being typed. As a paste, String() is "[down]", which
+			// matches no binding, and the runes are inserted.
+			k.Paste = true
+		}
 	}
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(k)

@@ -15,73 +15,122 @@ import (
 // TestProgram_SessionGolden runs the model in a real bubbletea program, with keys coming
 // through the program's input and events through the Conn, at a fixed size with colours
 // off, and compares the final screen with a golden file.
-func TestProgram_SessionGolden(t *testing.T) {
+// program is a Model running in a real bubbletea program, with keys coming through the
+// program's input and events through a fakeConn.
+type program struct {
+	t      *testing.T
+	conn   *fakeConn
+	p      *tea.Program
+	typing *io.PipeWriter
+	done   chan programResult
+}
+
+type programResult struct {
+	m   tea.Model
+	err error
+}
+
+func startProgram(t *testing.T) *program {
+	t.Helper()
 	conn := newFakeConn()
 	m := NewModel(conn, testConfig(), asciiRenderer())
 	// A clock that stands still: keys and events race each other here, and must not
 	// change the timestamps.
 	m.chat.now = func() time.Time { return time.Date(2025, 1, 2, 12, 0, 0, 0, time.UTC) }
 	keys, typing := io.Pipe()
-	p := tea.NewProgram(m, tea.WithInput(keys), tea.WithOutput(io.Discard), tea.WithoutSignalHandler(),
-		tea.WithContext(t.Context()))
-	type result struct {
-		m   tea.Model
-		err error
+	pr := &program{
+		t: t, conn: conn, typing: typing, done: make(chan programResult, 1),
+		p: tea.NewProgram(m, tea.WithInput(keys), tea.WithOutput(io.Discard), tea.WithoutSignalHandler(),
+			tea.WithContext(t.Context())),
 	}
-	done := make(chan result, 1)
 	go func() {
-		fm, err := p.Run()
-		done <- result{fm, err}
+		fm, err := pr.p.Run()
+		pr.done <- programResult{fm, err}
 	}()
 	t.Cleanup(func() {
 		_ = typing.Close() // ends bubbletea's input reader
 		close(conn.events) // ends the model's waiting command
 	})
+	return pr
+}
 
-	type_ := func(s string) {
-		t.Helper()
-		if _, err := io.WriteString(typing, s); err != nil {
-			t.Fatal(err)
+// type_ writes s to the program's input in one write, as a terminal hands over what was
+// typed since the last read.
+func (pr *program) type_(s string) {
+	pr.t.Helper()
+	if _, err := io.WriteString(pr.typing, s); err != nil {
+		pr.t.Fatal(err)
+	}
+}
+
+// waitSent waits for the n-th request of cmd and returns it.
+func (pr *program) waitSent(cmd string, n int) sent {
+	pr.t.Helper()
+	var s sent
+	testutil.Eventually(pr.t, waitTimeout, func() error {
+		var found []sent
+		for _, r := range pr.conn.requests() {
+			if r.cmd == cmd {
+				found = append(found, r)
+			}
 		}
-	}
-	waitSent := func(cmd string, n int) sent {
-		t.Helper()
-		var s sent
-		testutil.Eventually(t, waitTimeout, func() error {
-			var found []sent
-			for _, r := range conn.requests() {
-				if r.cmd == cmd {
-					found = append(found, r)
-				}
-			}
-			if len(found) < n {
-				return fmt.Errorf("%d %s requests, want %d: %w", len(found), cmd, n, testutil.ErrNotYet)
-			}
-			s = found[n-1]
-			return nil
-		})
-		return s
-	}
+		if len(found) < n {
+			return fmt.Errorf("%d %s requests, want %d: %w", len(found), cmd, n, testutil.ErrNotYet)
+		}
+		s = found[n-1]
+		return nil
+	})
+	return s
+}
 
-	p.Send(tea.WindowSizeMsg{Width: 64, Height: 10})
-	conn.events <- StatusEvent{State: StateConnected}
-	conn.events <- answer(waitSent(protocol.CmdUsers, 1), protocol.OK, "", protocol.UsersResult{UserCount: 2, UserList: []string{"alice", "bob"}})
-	type_("hello bob\r")
-	waitSent(protocol.CmdSend, 1)
-	conn.events <- push(protocol.CmdMsg, protocol.Message{Type: "text", Msg: "hello bob", From: "alice"})
-	conn.events <- push(protocol.CmdMsg, protocol.Message{Type: "text", Msg: "hi alice", From: "bob"})
-	type_("/nope\r")
-	type_("half-typed")
-	type_("\x03") // Ctrl-C
+// connect reports a login and answers the user list that follows it.
+func (pr *program) connect(users ...string) {
+	pr.t.Helper()
+	pr.p.Send(tea.WindowSizeMsg{Width: 64, Height: 10})
+	pr.conn.events <- StatusEvent{State: StateConnected}
+	pr.conn.events <- answer(pr.waitSent(protocol.CmdUsers, 1), protocol.OK, "", protocol.UsersResult{UserCount: len(users), UserList: users})
+}
 
-	var res result
+// quit presses Ctrl-C and returns the final model.
+func (pr *program) quit() tea.Model {
+	pr.t.Helper()
+	pr.type_("\x03")
+	var res programResult
 	select {
-	case res = <-done:
-	case <-t.Context().Done():
-		t.Fatal("program did not quit")
+	case res = <-pr.done:
+	case <-pr.t.Context().Done():
+		pr.t.Fatal("program did not quit")
 	}
 	if res.err != nil {
-		t.Fatalf("program: %v", res.err)
+		pr.t.Fatalf("program: %v", res.err)
 	}
-	golden(t, "program_session", res.m.View())
+	return res.m
+}
+
+func TestProgram_SessionGolden(t *testing.T) {
+	pr := startProgram(t)
+	pr.connect("alice", "bob")
+	pr.type_("hello bob\r")
+	pr.waitSent(protocol.CmdSend, 1)
+	pr.conn.events <- push(protocol.CmdMsg, protocol.Message{Type: "text", Msg: "hello bob", From: "alice"})
+	pr.conn.events <- push(protocol.CmdMsg, protocol.Message{Type: "text", Msg: "hi alice", From: "bob"})
+	pr.type_("/nope\r")
+	pr.type_("half-typed")
+	golden(t, "program_session", pr.quit().View())
+}
+
+// TestProgram_WordsThatNameKeysAreTyped types a line in one write, as a terminal hands
+// over text typed fast or over a slow link: bubbletea delivers each word as one message,
+// and words that name the input's keys ("down", "left", "home", "delete", ...) are text
+// like any other, not cursor moves or deletions.
+func TestProgram_WordsThatNameKeysAreTyped(t *testing.T) {
+	pr := startProgram(t)
+	pr.connect("alice")
+	line := "go down left then right to the end home delete backspace up tab"
+	pr.type_(line + "\r")
+	s := pr.waitSent(protocol.CmdSend, 1)
+	if got := s.data.(protocol.SendData).Msg; got != line {
+		t.Errorf("sent %q, want %q", got, line)
+	}
+	pr.quit()
 }
