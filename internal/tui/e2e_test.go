@@ -9,8 +9,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -423,5 +425,30 @@ func TestChat_TUIShowsARefusedHandshakeAndStops(t *testing.T) {
 	err := c.wait(t)
 	if he, ok := errors.AsType[*HandshakeError](err); !ok || he.Status != http.StatusNotFound {
 		t.Errorf("Run = %v, want the 404 refusal", err)
+	}
+}
+
+// TestChat_TUIStopsOnSIGTERM sends the process SIGTERM while the full-screen client runs
+// with a context that the signal ends, as gows chat runs it: Run returns nil at once and
+// the terminal is restored. (bubbletea's own signal handler, racing the context for the
+// same signal, used to hang the program.)
+func TestChat_TUIStopsOnSIGTERM(t *testing.T) {
+	srv := testutil.StartServer(t)
+	ctx, stop := signal.NotifyContext(t.Context(), syscall.SIGTERM)
+	defer stop()
+	c := startTUIClient(t, ctx, chatConfig(srv.WSURL, "alice"))
+	c.screen.waitFor(t, 0, "connected | #(all) | alice@")
+	if err := unix.Kill(os.Getpid(), unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.wait(t); err != nil {
+		t.Errorf("Run = %v, want nil after SIGTERM", err)
+	}
+	after, err := getTermios(int(c.tty.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *after != *c.before {
+		t.Errorf("terminal not restored:\nbefore %+v\nafter  %+v", *c.before, *after)
 	}
 }

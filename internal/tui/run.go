@@ -2,7 +2,6 @@ package tui
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 	"sync"
@@ -48,18 +47,34 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 }
 
 // runTUI runs the full-screen UI on the terminal in/out until the user quits or ctx ends.
+// It handles no signals itself: the caller ends ctx on SIGINT or SIGTERM.
 func runTUI(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.Writer) error {
 	m := NewModel(conn, cfg, lipgloss.NewRenderer(out))
 	p := tea.NewProgram(m,
-		tea.WithContext(ctx),
 		tea.WithInput(in),
 		tea.WithOutput(out),
 		tea.WithAltScreen(),
+		// bubbletea's own handler would get the caller's SIGINT and SIGTERM too, and
+		// bubbletea 1.x hangs when it and the end of ctx both stop the program: the
+		// handler blocks for ever handing over a QuitMsg nobody reads, and Run waits for
+		// it. (Ctrl-C is a key in the terminal's raw mode, not a signal.)
+		tea.WithoutSignalHandler(),
 	)
+	// The end of ctx quits the program as Ctrl-C does, not through tea.WithContext: a
+	// program killed by its context returns without waiting for its input reader, which
+	// then reads a terminal the caller may already have closed.
+	stopped := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case <-ctx.Done():
+			p.Quit() // returns once the program has the message, or has stopped
+		case <-stopped:
+		}
+	})
 	_, err := p.Run()
-	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
-		return nil // cancelled from outside (signal, test): not a failure
-	}
+	close(stopped)
+	wg.Wait()
 	return err
 }
 
