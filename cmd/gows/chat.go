@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/tui"
 )
 
@@ -99,6 +100,10 @@ func runChat(ctx context.Context, s *streams, opts *chatOptions) error {
 	err := tui.Run(ctx, cfg, s.in, s.out)
 	if err == nil {
 		return nil
+	}
+	if le, ok := errors.AsType[*tui.LoginError](err); ok && le.Code == protocol.Unauthorized && cfg.Token == "" {
+		// The server wants a token and none was given: say how to give one.
+		err = fmt.Errorf("%w; no token was given: set $%s (or --token) to one from `gows token`", err, chatTokenEnv)
 	}
 	err = fmt.Errorf("chat: %w", err)
 	if _, ok := errors.AsType[*tui.UnsentError](err); ok {

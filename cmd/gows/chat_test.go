@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/testutil"
 	"github.com/gows-dev/gows/internal/tui"
 )
@@ -303,6 +304,34 @@ func TestChat_LineModeExitsOneWhenALineIsRefused(t *testing.T) {
 				if !strings.Contains(res.stdout, want) {
 					t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
 				}
+			}
+		})
+	}
+}
+
+// TestChat_RefusedForWantOfATokenSaysHowToGiveOne: against a server that requires login
+// tokens, a chat without one exits 1 naming the variable and flag that give one; with a
+// token the server refuses, the hint is left out (a token was given).
+func TestChat_RefusedForWantOfATokenSaysHowToGiveOne(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AuthSecret = "0123456789abcdef0123" })
+	const hint = "no token was given: set $GOWS_LOGIN_TOKEN (or --token)"
+	tests := []struct {
+		name     string
+		extra    []string
+		wantHint bool
+	}{
+		{"no token", nil, true},
+		{"a bad token", []string{"--token", "not-a-jwt"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runChatCLI(t, srv.WSURL, "alice", "hi\n", tt.extra...)
+			if res.code != exitFailure || !strings.Contains(res.stderr, "login refused") {
+				t.Fatalf("exit %d, stderr %q; want exit %d and the refusal", res.code, res.stderr, exitFailure)
+			}
+			if got := strings.Contains(res.stderr, hint); got != tt.wantHint {
+				t.Errorf("stderr %q: hint shown %v, want %v", res.stderr, got, tt.wantHint)
 			}
 		})
 	}
