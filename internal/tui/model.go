@@ -183,7 +183,11 @@ func (m *Model) submit() (tea.Model, tea.Cmd) {
 	case inputQuit:
 		return m, tea.Quit
 	case inputOffline:
-		m.status, m.statusErr = "not connected: your line is kept; press Enter again once connected", true
+		m.status = "not connected: your line is kept; press Enter again once connected"
+		if m.chat.state == StateDisconnected {
+			m.status = "disconnected for good: not sent; Ctrl-C quits" // no reconnect will come
+		}
+		m.statusErr = true
 	default:
 		m.input.Reset()
 	}

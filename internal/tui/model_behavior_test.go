@@ -152,6 +152,22 @@ func TestModel_OfflineLineStaysInTheInput(t *testing.T) {
 	}
 }
 
+// TestModel_LineTypedAfterTheSessionEndedDoesNotPromiseAReconnect: once the server has
+// ended the session for good (kicked out, login refused), Enter does not tell the user to
+// wait for a connection that will never come.
+func TestModel_LineTypedAfterTheSessionEndedDoesNotPromiseAReconnect(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 10)
+	h.connect("alice")
+	h.event(StatusEvent{State: StateDisconnected, Err: &CloseError{Code: protocol.CloseKickout}})
+	h.typeLine("anyone?")
+	if v := h.m.input.Value(); v != "anyone?" {
+		t.Errorf("input = %q, want the line kept", v)
+	}
+	if !strings.Contains(h.m.status, "disconnected for good") || strings.Contains(h.m.status, "once connected") {
+		t.Errorf("status = %q, want it to say the session is over", h.m.status)
+	}
+}
+
 func TestModel_ConnectionRaceKeepsTheLine(t *testing.T) {
 	// The model still thinks it is connected, but the Conn already dropped.
 	h := newHarness(t, testConfig(), 80, 10)
