@@ -192,7 +192,12 @@ func (c *chat) send(r request, data any) inputResult {
 	if errors.Is(err, ErrNotConnected) {
 		return inputOffline
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+	case r.cmd == protocol.CmdSend:
+		c.refuse(c.line, "not sent: %s: %v", clean(r.text), err)
+		return inputDone
+	default:
 		c.refuse(c.line, "%s: %v", r.cmd, err)
 		return inputDone
 	}

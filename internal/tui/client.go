@@ -22,6 +22,11 @@ const (
 	// sendQueue is the outbound queue of one connection, in requests. A person typing
 	// never fills it; Send fails with ErrQueueFull rather than block the UI.
 	sendQueue = 64
+	// maxRequestBytes is the largest request Send accepts: the server's default
+	// max_message_bytes. The server closes the connection for good (1009) on a larger
+	// one, which would end the session over one long message (a long paste, or text that
+	// JSON escapes to several times its length, such as "<").
+	maxRequestBytes = 64 << 10
 	// readLimit is the largest frame accepted from the server.
 	readLimit = 1 << 20
 	// writeTimeout bounds every write to the socket.
@@ -63,6 +68,9 @@ func (c *Client) Send(cmd string, data any) (string, error) {
 	b, err := protocol.EncodeRequest(seq, cmd, data)
 	if err != nil {
 		return "", fmt.Errorf("encode %s: %w", cmd, err)
+	}
+	if len(b) > maxRequestBytes {
+		return "", fmt.Errorf("%w: %d bytes encoded, the server takes %d", ErrTooLong, len(b), maxRequestBytes)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -75,6 +75,9 @@ func (FrameEvent) isEvent()  {}
 // ErrNotConnected is returned by Send while the connection is not logged in.
 var ErrNotConnected = errors.New("not connected")
 
+// ErrTooLong is returned by Send when the request is larger than the server accepts.
+var ErrTooLong = errors.New("message too long")
+
 // ErrQueueFull is returned by Send when the outbound queue is full.
 var ErrQueueFull = errors.New("send queue full")
 

@@ -452,3 +452,29 @@ func TestChat_TUIStopsOnSIGTERM(t *testing.T) {
 		t.Errorf("terminal not restored:\nbefore %+v\nafter  %+v", *c.before, *after)
 	}
 }
+
+// TestChat_TooLongAMessageIsRefusedWithoutLosingTheSession sends a line that JSON
+// escapes to more than the server's max_message_bytes ("<" becomes six bytes): the
+// client refuses it itself instead of sending it and being closed for good (1009), and
+// the next line still goes out on the same connection.
+func TestChat_TooLongAMessageIsRefusedWithoutLosingTheSession(t *testing.T) {
+	listener, mark, script := listenerAndScript(t)
+	script.typeLine(t, strings.Repeat("<", 20000))
+	script.typeLine(t, "after the long one")
+	listener.out.waitFor(t, mark, "<script> after the long one")
+	if err := script.in.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := script.wait(t); !errors.As(err, new(*RefusedError)) {
+		t.Errorf("Run = %v, want a *RefusedError for the long line", err)
+	}
+	out := script.out.text()
+	for _, want := range []string{"!! not sent: <<<", "message too long", "<script> after the long one"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%.600s", want, out)
+		}
+	}
+	if strings.Contains(out, "disconnected") || strings.Contains(out, "connection lost") {
+		t.Errorf("the session ended:\n%.600s", out)
+	}
+}
