@@ -179,6 +179,10 @@ func TestServe_BadValuesNameTheKey(t *testing.T) {
 			want: "http_addr: "},
 		{name: "bad enum flag", flags: []string{"--duplicate-login", "both"},
 			want: `duplicate_login: want kick or reject, got "both"`},
+		{name: "admin token with a trailing newline in env", env: map[string]string{"GOWS_ADMIN_TOKEN": "s3cret\n"},
+			want: "admin_token: must not start or end with white space"},
+		{name: "cluster token with a control character", file: "cluster:\n  token: \"a\\tb\"\n",
+			want: "cluster.token: must not contain control characters"},
 		{name: "bad log level", flags: []string{"--log-level", "loud"},
 			want: `log_level: want debug, info, warn or error, got "loud"`},
 	}

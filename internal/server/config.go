@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/gows-dev/gows/internal/server/cluster"
 )
@@ -181,6 +182,9 @@ func (c ClusterConfig) Enabled() bool { return c.Redis != "" || len(c.RedisAddrs
 
 // Validate reports the first invalid cluster setting, naming its key.
 func (c ClusterConfig) Validate() error {
+	if err := checkToken(c.Token); err != nil {
+		return fmt.Errorf("cluster.token: %w", err)
+	}
 	if c.Redis != "" {
 		if len(c.RedisAddrs) > 0 {
 			return errors.New("cluster.redis_addrs: give either cluster.redis (a URL) or cluster.redis_addrs, not both")
@@ -328,6 +332,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: must not be negative, got %d", n.key, n.val)
 		}
 	}
+	if err := checkToken(c.AdminToken); err != nil {
+		return fmt.Errorf("admin_token: %w", err)
+	}
 	if c.AuthSecret != "" && c.AuthPublicKey != "" {
 		return errors.New("auth_secret and auth_public_key: set one, not both")
 	}
@@ -371,6 +378,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("node_id: want 1..128 characters without spaces, '|', '{' or '}', got %q", c.NodeID)
 	}
 	return c.Cluster.Validate()
+}
+
+// checkToken refuses a shared token that could never match what a client sends: HTTP and
+// gRPC headers lose white space at either end and cannot carry control characters.
+func checkToken(tok string) error {
+	if strings.TrimSpace(tok) != tok {
+		return errors.New("must not start or end with white space")
+	}
+	if strings.ContainsFunc(tok, unicode.IsControl) {
+		return errors.New("must not contain control characters")
+	}
+	return nil
 }
 
 func checkAddr(addr string) error {

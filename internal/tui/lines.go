@@ -196,6 +196,8 @@ func runLines(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.W
 			switch {
 			case l.eof:
 				eof, readErr = true, l.err
+			case l.long > 0:
+				c.refuse(0, "not sent: a line of %d bytes (at most %d)", l.long, maxLineBytes)
 			case quitCommand(l.line):
 				eof = true // the rest of the input is not read
 			default:
@@ -237,6 +239,7 @@ func (c *chat) lastErrOr(def error) error {
 // lineOrErr is one line read from the input, or its end.
 type lineOrErr struct {
 	line string
+	long int // a line longer than maxLineBytes was skipped: its length in bytes
 	eof  bool
 	err  error // a read error (not io.EOF); eof is set too
 }
@@ -259,17 +262,21 @@ func readLines(in io.Reader) (<-chan lineOrErr, func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		sc := bufio.NewScanner(src)
-		sc.Buffer(make([]byte, 4096), maxLineBytes)
-		for sc.Scan() {
+		br := bufio.NewReader(src)
+		var err error
+		for {
+			var l lineOrErr
+			if l.line, l.long, err = nextLine(br); err != nil {
+				break
+			}
 			select {
-			case ch <- lineOrErr{line: sc.Text()}:
+			case ch <- l:
 			case <-done:
 				return
 			}
 		}
 		end := lineOrErr{eof: true}
-		if err := sc.Err(); err != nil && !errors.Is(err, cancelreader.ErrCanceled) {
+		if !errors.Is(err, io.EOF) && !errors.Is(err, cancelreader.ErrCanceled) {
 			end.err = fmt.Errorf("read input: %w", err)
 		}
 		select {
@@ -291,4 +298,34 @@ func readLines(in io.Reader) (<-chan lineOrErr, func()) {
 		})
 	}
 	return ch, stop
+}
+
+// nextLine reads r's next line without its end ("\n" or "\r\n"); the last line need not
+// end in one. A line longer than maxLineBytes is read to its end and dropped: long is its
+// length and line is empty. err is set only when no line was read.
+func nextLine(r *bufio.Reader) (line string, long int, err error) {
+	var buf []byte
+	n := 0
+	for {
+		frag, err := r.ReadSlice('\n')
+		n += len(frag)
+		if n <= maxLineBytes+2 {
+			buf = append(buf, frag...)
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case err != nil && n == 0:
+			return "", 0, err
+		}
+		// A line: ended by '\n', or the input's last line (its error comes again next time).
+		size := n
+		if err == nil {
+			size-- // the '\n'
+		}
+		if size > maxLineBytes {
+			return "", size, nil
+		}
+		return strings.TrimSuffix(strings.TrimSuffix(string(buf), "\n"), "\r"), 0, nil
+	}
 }

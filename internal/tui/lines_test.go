@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -348,5 +349,45 @@ func TestLines_ARefusedLineCountsOnce(t *testing.T) {
 	}
 	if !strings.Contains(h.out.text(), "!! not sent: unsent") {
 		t.Errorf("output lacks the unsent line:\n%s", h.out.text())
+	}
+}
+
+// A line longer than maxLineBytes is refused on its own: the lines after it are still read
+// and sent, and the run ends with one line refused.
+func TestLines_AnOverlongLineIsRefusedAndReadingGoesOn(t *testing.T) {
+	h := startLines(t, testConfig())
+	h.conn.events <- StatusEvent{State: StateConnected}
+	h.write(t, "before\n"+strings.Repeat("x", maxLineBytes+1)+"\nafter\r\n")
+	h.conn.events <- answer(h.waitSent(t, "before"), protocol.OK, "", nil)
+	after := h.waitSent(t, "after")
+	h.out.waitFor(t, 0, fmt.Sprintf("!! not sent: a line of %d bytes (at most %d)", maxLineBytes+1, maxLineBytes))
+	h.closeInput(t)
+	h.conn.events <- answer(after, protocol.OK, "", nil)
+	var re *RefusedError
+	if err := h.wait(t); !errors.As(err, &re) || re.Lines != 1 {
+		t.Errorf("runLines = %v, want 1 line refused; output:\n%s", err, h.out.text())
+	}
+	if got := h.sentTexts(); len(got) != 2 {
+		t.Errorf("sent %q, want before and after", got)
+	}
+}
+
+// nextLine splits as bufio.ScanLines does, and measures a line too long to keep.
+func TestNextLine(t *testing.T) {
+	long := strings.Repeat("y", maxLineBytes+5)
+	r := bufio.NewReaderSize(strings.NewReader("a\r\n\nb\n"+long+"\r\n"+strings.Repeat("z", maxLineBytes)+"\nlast"), 16)
+	type got struct {
+		line string
+		long int
+	}
+	want := []got{{"a", 0}, {"", 0}, {"b", 0}, {"", maxLineBytes + 6}, {strings.Repeat("z", maxLineBytes), 0}, {"last", 0}}
+	for i, w := range want {
+		line, n, err := nextLine(r)
+		if err != nil || line != w.line || n != w.long {
+			t.Fatalf("line %d: %.20q, long %d, err %v; want %.20q, long %d", i, line, n, err, w.line, w.long)
+		}
+	}
+	if _, _, err := nextLine(r); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last line: err %v, want io.EOF", err)
 	}
 }
