@@ -190,7 +190,7 @@ func runBench(ctx context.Context, s *streams, opts *benchOptions) error {
 		if jsonOut != nil {
 			jsonOut.discard()
 		}
-		if errors.Is(runErr, bench.ErrSourceFamily) || errors.Is(runErr, bench.ErrSourceNotLocal) { // a wrong --source-ips
+		if isBenchUsageError(runErr) {
 			return withExitCode(exitUsage, fmt.Errorf("bench: %w", runErr))
 		}
 		return fmt.Errorf("bench: %w", runErr)
@@ -211,6 +211,19 @@ func runBench(ctx context.Context, s *streams, opts *benchOptions) error {
 		return errors.New("bench: interrupted")
 	}
 	return nil
+}
+
+// isBenchUsageError reports whether a run failed before starting because of its
+// command line: --source-ips that cannot reach or hold the targets, or a --workers count
+// too small for --conns under the file limit. The user fixes these by changing flags, as
+// for any other usage error (exit status 2).
+func isBenchUsageError(err error) bool {
+	for _, e := range []error{bench.ErrSourceFamily, bench.ErrSourceNotLocal, bench.ErrCapacity, bench.ErrTooFewWorkers} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // reportFile is a --json file, opened before the figures exist.

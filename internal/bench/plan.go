@@ -27,6 +27,10 @@ var ErrSourceFamily = errors.New("source address of the wrong family")
 // of this machine's.
 var ErrSourceNotLocal = errors.New("source address not on this machine")
 
+// ErrTooFewWorkers is returned before anything starts when a forced worker count
+// (Config.Workers) cannot hold the connections under the open-file limit.
+var ErrTooFewWorkers = errors.New("too few workers")
+
 // fdReserve is the number of descriptors a worker keeps for itself (epoll, eventfds,
 // pipes, the Go runtime) below the file limit.
 const fdReserve = 64
@@ -88,8 +92,8 @@ func makePlan(ctx context.Context, cfg Config, runID string) (plan, error) {
 		nw = (cfg.Conns + perWorker - 1) / perWorker
 	}
 	if per := (cfg.Conns + nw - 1) / nw; per > perWorker {
-		return plan{}, fmt.Errorf("%d workers cannot hold %d connections under a file limit of %d: use --workers %d or more",
-			nw, cfg.Conns, fileLimit, (cfg.Conns+perWorker-1)/perWorker)
+		return plan{}, fmt.Errorf("%w: %d workers cannot hold %d connections under a file limit of %d: use --workers %d or more",
+			ErrTooFewWorkers, nw, cfg.Conns, fileLimit, (cfg.Conns+perWorker-1)/perWorker)
 	}
 	if nw > 1 && len(cfg.WorkerCommand) == 0 {
 		return plan{}, fmt.Errorf("%d connections need %d worker processes (file limit %d) but no worker command is set", cfg.Conns, nw, fileLimit)
