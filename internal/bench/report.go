@@ -50,6 +50,10 @@ type Report struct {
 	ServerPSSPeak      int64   `json:"server_pss_peak"`
 	ServerTotalPerConn float64 `json:"server_total_bytes_per_conn"`
 	MemAvailablePeak   int64   `json:"mem_available_peak_bytes"` // the machine's MemAvailable at the peak
+	// ServerMemoryAt says when the servers (with --server) and MemAvailablePeak were read:
+	// peak, stop (the run stopped before its peak: what the servers held when the close
+	// began) or "" (not read).
+	ServerMemoryAt string `json:"server_memory_at"`
 
 	Heartbeats      uint64 `json:"heartbeats"`
 	HeartbeatErrors uint64 `json:"heartbeat_errors"`
@@ -281,6 +285,9 @@ func Merge(reports ...Report) (Report, error) {
 			}
 		}
 		m.MemAvailablePeak = minNonZero(m.MemAvailablePeak, r.MemAvailablePeak)
+		if m.ServerMemoryAt != memoryAtStop && r.ServerMemoryAt != "" {
+			m.ServerMemoryAt = r.ServerMemoryAt
+		}
 		m.Heartbeats += r.Heartbeats
 		m.HeartbeatErrors += r.HeartbeatErrors
 		m.EchoTimeouts += r.EchoTimeouts
@@ -365,6 +372,9 @@ func ReadReport(r io.Reader) (Report, error) {
 	}
 	if rep.ClientMemoryAt == "" && rep.HeldAtPeak > 0 { // written before client_memory_at existed
 		rep.ClientMemoryAt = memoryAtPeak
+	}
+	if rep.ServerMemoryAt == "" && (len(rep.Servers) > 0 || rep.MemAvailablePeak > 0) { // written before server_memory_at existed
+		rep.ServerMemoryAt = memoryAtPeak
 	}
 	if rep.Target < 1 || rep.Established < 0 || rep.Failed < 0 || rep.Established > rep.Target {
 		return Report{}, fmt.Errorf("%w: target %d, established %d, failed %d", errNotReport, rep.Target, rep.Established, rep.Failed)
@@ -466,23 +476,27 @@ func (r Report) WriteTable(w io.Writer) error {
 		perConnCPU = fmt.Sprintf("%.1f µs/conn", r.CPUSecondsPerConn*1e6)
 	}
 	row("client cpu", fmt.Sprintf("%.2f s  %s  (busiest worker %.0f%%)", r.CPUSeconds, perConnCPU, r.MaxWorkerCPU*100))
+	serverAt, stopNote := "peak", ""
+	if r.ServerMemoryAt == memoryAtStop {
+		serverAt, stopNote = "stop", " (at the stop)"
+	}
 	for _, s := range r.Servers {
 		name := s.URL
 		if s.NodeID != "" {
 			name = s.NodeID + " " + s.URL
 		}
-		row("server "+name, fmt.Sprintf("rss %s -> %s, conns %s -> %s, %.0f bytes/conn",
-			bytesStr(s.RSSBefore), bytesStr(s.RSSPeak), num(s.ConnsBefore), num(s.ConnsPeak), s.BytesPerConn))
+		row("server "+name, fmt.Sprintf("rss %s -> %s, conns %s -> %s, %.0f bytes/conn%s",
+			bytesStr(s.RSSBefore), bytesStr(s.RSSPeak), num(s.ConnsBefore), num(s.ConnsPeak), s.BytesPerConn, stopNote))
 	}
 	if len(r.Servers) > 1 {
-		row("servers total", fmt.Sprintf("rss %s -> %s, %.0f bytes/conn", bytesStr(r.ServerRSSBefore), bytesStr(r.ServerRSSPeak), r.ServerBytesPer))
+		row("servers total", fmt.Sprintf("rss %s -> %s, %.0f bytes/conn%s", bytesStr(r.ServerRSSBefore), bytesStr(r.ServerRSSPeak), r.ServerBytesPer, stopNote))
 	}
 	if r.ServerPSSPeak > 0 {
-		row("servers all-in", fmt.Sprintf("pss %s at the peak, %.0f bytes/conn (baseline and shared binary included)",
-			bytesStr(r.ServerPSSPeak), r.ServerTotalPerConn))
+		row("servers all-in", fmt.Sprintf("pss %s at the %s, %.0f bytes/conn (baseline and shared binary included)",
+			bytesStr(r.ServerPSSPeak), serverAt, r.ServerTotalPerConn))
 	}
 	if r.MemAvailablePeak > 0 {
-		row("mem available at peak", bytesStr(r.MemAvailablePeak))
+		row("mem available at "+serverAt, bytesStr(r.MemAvailablePeak))
 	}
 	row("source ips", strconv.Itoa(r.SourceIPs))
 	row("duration", fmt.Sprintf("%.1fs", r.DurationS))

@@ -147,6 +147,7 @@ type coordinator struct {
 	broadcastDue         bool      // waiting for the echo phase to end before broadcasting
 	broadcast            *Broadcast
 	memAvailablePeak     int64
+	serverMemoryAt       string // when memAvailablePeak and peak were read (Report.ServerMemoryAt)
 	lastShown            progress
 	lastShownAt          time.Time
 }
@@ -229,6 +230,14 @@ func (c *coordinator) loop(ctx context.Context) {
 			return
 		}
 		c.closing = true
+		if c.holdStart.IsZero() {
+			// No peak was reached (Ctrl-C or --duration during the ramp): read the
+			// servers now, while they still hold what bench held, as the workers
+			// measure their own memory at the stop.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopReadTimeout)
+			c.readPeak(rctx, memoryAtStop)
+			cancel()
+		}
 		if c.bcastCancel != nil {
 			c.bcastCancel() // a run stopped early does not wait out the broadcast request
 		}
@@ -361,19 +370,31 @@ func (c *coordinator) onEvent(ctx context.Context, ev workerEvent) bool {
 // the echo phase and the broadcast.
 func (c *coordinator) startHold(ctx context.Context) {
 	c.holdStart = time.Now()
-	c.memAvailablePeak = memAvailableBytes()
-	if len(c.cfg.ServerURLs) > 0 {
-		peak, err := c.api.snapshot(ctx, c.cfg.ServerURLs)
-		if err != nil {
-			c.warnings = append(c.warnings, "reading the servers at the peak: "+err.Error())
-		}
-		c.peak = peak
-	}
+	c.readPeak(ctx, memoryAtPeak)
 	for _, h := range c.handles {
 		h.hold()
 	}
 	c.broadcastDue = c.cfg.Broadcast
 	c.log.Info("all connections up: holding", "hold", c.cfg.Hold)
+}
+
+// stopReadTimeout bounds the servers' reading when a run stops before its peak: Ctrl-C
+// must not wait for a server that does not answer.
+const stopReadTimeout = 3 * time.Second
+
+// readPeak reads the machine's MemAvailable and every server's state: at the peak (when
+// every connection is up), or, for a run stopped before it, when the close begins.
+func (c *coordinator) readPeak(ctx context.Context, at string) {
+	c.memAvailablePeak = memAvailableBytes()
+	c.serverMemoryAt = at
+	if len(c.cfg.ServerURLs) == 0 {
+		return
+	}
+	peak, err := c.api.snapshot(ctx, c.cfg.ServerURLs)
+	if err != nil {
+		c.warnings = append(c.warnings, "reading the servers at the "+at+": "+err.Error())
+	}
+	c.peak = peak
 }
 
 // broadcastWait is how long the close waits, after the hold, for a broadcast that has
@@ -536,7 +557,7 @@ func (c *coordinator) report() Report {
 		Target: c.cfg.Conns, Failures: map[string]int{}, URLs: c.cfg.URLs, RunIDs: []string{c.runID},
 		SourceIPs: len(c.plan.sources), Workers: len(c.plan.workers),
 		Interrupted: c.interrupted, StopReason: c.stopReason, Timeline: c.timeline, Warnings: c.warnings,
-		MemAvailablePeak: c.memAvailablePeak,
+		MemAvailablePeak: c.memAvailablePeak, ServerMemoryAt: c.serverMemoryAt,
 	}
 	var hs, login, echo, bc Histogram
 	var first, last, cut int64

@@ -152,7 +152,7 @@ func TestRunner_ThreeThousandConnsOverThreeSourceIPsAndTwoWorkerProcesses(t *tes
 		{"client memory", rep.ClientRSSBytes > 0 && rep.ClientPrivateBytes > 0 && rep.HeldAtPeak == 3000},
 		{"cpu", rep.CPUSeconds > 0 && rep.CPUSecondsPerConn > 0},
 		{"server saw every connection", len(rep.Servers) == 1 && rep.Servers[0].ConnsPeak-rep.Servers[0].ConnsBefore == 3000 && rep.Servers[0].UsersPeak == 3000},
-		{"server memory", rep.Servers[0].RSSPeak > 0 && rep.ServerRSSPeak > 0},
+		{"server memory", rep.Servers[0].RSSPeak > 0 && rep.ServerRSSPeak > 0 && rep.ServerMemoryAt == "peak"},
 		{"timeline with server figures", slices.ContainsFunc(rep.Timeline, func(s Sample) bool { return s.ServerConns > 0 && s.ServerRSSBytes > 0 })},
 		{"not interrupted", !rep.Interrupted},
 		{"progress shown", strings.Contains(progress.String(), "up")},
@@ -405,14 +405,15 @@ func TestRunner_FailuresAreCountedByKind(t *testing.T) {
 // own, and fails the test if the run fails.
 // A run interrupted during its ramp never reaches its peak: the client memory is
 // measured when the close starts, with what is held then, and the report says so (it
-// reported 0 bytes per connection and 0 private memory).
+// reported 0 bytes per connection and 0 private memory). The servers are read then too
+// (their figures were missing from such a report).
 func TestRunner_InterruptDuringTheRampReportsTheMemoryHeldThen(t *testing.T) {
 	srv := testutil.StartServer(t)
 	heldRe := regexp.MustCompile(`^ramp .*held ([0-9,]+)`)
 	for _, workers := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
 			cfg := Default()
-			cfg.URLs = []string{srv.WSURL}
+			cfg.URLs, cfg.ServerURLs = []string{srv.WSURL}, []string{srv.HTTPURL}
 			cfg.Conns, cfg.RatePerSecond = 2000, 400 // a five-second ramp
 			cfg.Workers, cfg.WorkerCommand = workers, workerArgv()
 			cfg.SampleEvery = 200 * time.Millisecond
@@ -442,6 +443,14 @@ func TestRunner_InterruptDuringTheRampReportsTheMemoryHeldThen(t *testing.T) {
 				t.Fatalf("interrupted %v, established %d, memory at %q: %d held, private %d -> %d, rss %d; table:\n%s",
 					rep.Interrupted, rep.Established, rep.ClientMemoryAt, rep.HeldAtPeak,
 					rep.ClientPrivateBefore, rep.ClientPrivateBytes, rep.ClientRSSBytes, table.String())
+			}
+			// The server, read when the close began, held at least the 200 connections
+			// bench showed held before the interrupt, and the table says when it was read.
+			if rep.ServerMemoryAt != "stop" || len(rep.Servers) != 1 || rep.Servers[0].ConnsPeak < 200 ||
+				rep.Servers[0].RSSPeak <= 0 || rep.ServerRSSPeak <= 0 || rep.MemAvailablePeak <= 0 ||
+				!strings.Contains(table.String(), "bytes/conn (at the stop)") || !strings.Contains(table.String(), "mem available at stop") {
+				t.Fatalf("servers read at %q: %+v, mem available %d, %d held by bench; table:\n%s",
+					rep.ServerMemoryAt, rep.Servers, rep.MemAvailablePeak, rep.HeldAtPeak, table.String())
 			}
 			waitNoConnections(t, srv.HTTPURL)
 		})
