@@ -657,6 +657,15 @@ func (c *coordinator) report() Report {
 	}
 	rep.Servers = matchServers(c.before, c.peak)
 	rep.fillServers()
+	for _, s := range rep.Servers {
+		if s.ConnsPeak > s.ConnsBefore && s.RSSPeak < s.RSSBefore {
+			// A node that served a run before reuses the memory it kept: its growth, and
+			// so its bytes per connection, is negative and means nothing.
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+				"server %s %s: RSS fell from %s to %s while its connections grew by %s (it reused memory kept from an earlier run): its bytes per connection say nothing; measure on a freshly started node",
+				s.NodeID, s.URL, bytesStr(s.RSSBefore), bytesStr(s.RSSPeak), num(s.ConnsPeak-s.ConnsBefore)))
+		}
+	}
 	rep.DurationS = time.Since(c.start).Seconds()
 	return rep
 }

@@ -822,3 +822,43 @@ func TestRunner_AStoppedRunAbandonsItsBroadcastRequest(t *testing.T) {
 		t.Fatalf("stop %q, broadcast %+v, warnings %q", rep.StopReason, rep.Broadcast, rep.Warnings)
 	}
 }
+
+// The report's warnings for figures that cannot be trusted: a worker near 100 % of its
+// cores while a rate was measured (bench itself may have been the bottleneck), and a
+// server whose RSS fell while its connections grew (memory reused from an earlier run).
+func TestReport_WarnsOfABusyWorkerAndOfAServerThatShrank(t *testing.T) {
+	tests := []struct {
+		name               string
+		cpu                float64
+		rssBefore, rssPeak int64
+		wantCPU, wantRSS   bool
+	}{
+		{"quiet worker, fresh server", 0.5, 20 << 20, 30 << 20, false, false},
+		{"busy worker", 0.95, 20 << 20, 30 << 20, true, false},
+		{"server reused its memory", 0.5, 30 << 20, 25 << 20, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &coordinator{
+				cfg:      Default(),
+				plan:     plan{workers: []workerSpec{{Loops: 1}}},
+				start:    time.Now(),
+				results:  []*workerResult{{Established: 1000, FirstAttemptNs: 1e9, LastEstablishedNs: 2e9}},
+				latest:   make([]progress, 1),
+				rssFirst: make([]int64, 1),
+				cpu:      []cpuMeter{{cores: 1, max: tt.cpu}},
+				before:   []nodeState{{NodeID: "n1", HTTPAddr: "http://127.0.0.1:1", RSSBytes: tt.rssBefore}},
+				peak:     []nodeState{{NodeID: "n1", HTTPAddr: "http://127.0.0.1:1", RSSBytes: tt.rssPeak, Connections: 1000}},
+			}
+			c.cfg.Conns = 1000
+			rep := c.report()
+			has := func(s string) bool {
+				return slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, s) })
+			}
+			if rep.ConnectRate <= 0 || has("limited the rate") != tt.wantCPU || has("RSS fell") != tt.wantRSS {
+				t.Fatalf("connect rate %v, warnings %q; want the CPU warning %v, the RSS warning %v",
+					rep.ConnectRate, rep.Warnings, tt.wantCPU, tt.wantRSS)
+			}
+		})
+	}
+}
