@@ -411,6 +411,7 @@ func TestConfig_Validate(t *testing.T) {
 		{"workers without command", func(c *Config) { c.Workers = 2 }, "worker command"},
 		{"more workers than conns", func(c *Config) { c.Conns, c.Workers, c.WorkerCommand = 3, 5, []string{"gows"} }, "must not exceed conns"},
 		{"echo without rounds", func(c *Config) { c.EchoConns, c.EchoRounds = 5, 0 }, "round"},
+		{"more echo conns than conns", func(c *Config) { c.Conns, c.EchoConns = 3, 10 }, "echo (10) must not exceed conns (3)"},
 		{"auth secret without login", func(c *Config) { c.AuthSecret = "0123456789abcdef" }, "needs login"},
 		{"short auth secret", func(c *Config) { c.Login, c.AuthSecret = true, "short" }, "16 bytes"},
 	}

@@ -173,6 +173,8 @@ func (c Config) Validate() error {
 		return errors.New("workers, loops, max failures, file limit and ports per source ip must not be negative")
 	case c.EchoConns < 0 || c.EchoRounds < 0 || c.EchoRounds > 255:
 		return errors.New("echo conns must not be negative and echo rounds must be 0..255")
+	case c.EchoConns > c.Conns:
+		return fmt.Errorf("echo (%d) must not exceed conns (%d): it samples that many of the connections", c.EchoConns, c.Conns)
 	case c.EchoConns > 0 && c.EchoRounds == 0:
 		return errors.New("echo needs at least one round")
 	case c.Hold < 0 || c.HeartbeatInterval < 0 || c.Duration < 0:
