@@ -119,8 +119,9 @@ type Config struct {
 	// headers name the real client, for per-IP limits and logs.
 	TrustedProxies []string `mapstructure:"trusted_proxies"`
 	// MessageRate is each connection's sustained inbound allowance in messages per second,
-	// MessageBurst its bucket. Excess messages get code 1009; a connection that keeps
-	// going after MessageBurst refusals in a row is closed (4006). 0 disables the limit.
+	// MessageBurst its bucket. Excess messages get code 1009; a connection whose refused
+	// messages outnumber its accepted ones by more than MessageBurst (a flood, or a steady
+	// pace above twice the rate) is closed (4006). 0 disables the limit.
 	MessageRate  int `mapstructure:"message_rate"`
 	MessageBurst int `mapstructure:"message_burst"`
 	// EchoPath, when set, serves a raw echo endpoint on the WebSocket port (for

@@ -133,8 +133,9 @@ func (s *Server) cmdRefresh(ctx context.Context, sess *hub.Session, req protocol
 }
 
 // limit applies the per-connection inbound rate limit on the loop goroutine. An excess
-// message is answered "rate limit exceeded" (1009); a connection that keeps sending after
-// MessageBurst refusals in a row is closed (4006). Both happen on the connection's worker,
+// message is answered "rate limit exceeded" (1009); a connection whose refused messages
+// outnumber its accepted ones by more than MessageBurst (a flood, or a steady pace above
+// twice MessageRate) is closed (4006). Both happen on the connection's worker,
 // after the answers to its earlier messages.
 func (s *Server) limit(c *conn.Conn) limitAction {
 	ok, strikes := c.TakeToken()

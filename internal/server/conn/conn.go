@@ -42,7 +42,7 @@ type Conn struct {
 	lastRead int64    // engine ms of the last inbound bytes
 	tokMs    int64    // engine ms of the last token refill
 	tokens   float32  // message tokens left (see TakeToken)
-	strikes  uint32   // messages refused in a row for want of a token
+	strikes  uint32   // refused messages not yet offset by accepted ones (see TakeToken)
 	in       []byte   // unparsed inbound bytes (partial frame or handshake), nil when idle
 	frag     *message // fragmented message being reassembled, nil when none
 
@@ -280,7 +280,11 @@ func (c *Conn) consumeLocked(n int) {
 
 // TakeToken takes one inbound message token from the connection's bucket (refilled at
 // Config.MessageRate per second up to Config.MessageBurst) and reports whether there was
-// one, with how many messages in a row were refused so far. Call it only from
+// one, with the connection's strike count: each refused message adds one, each accepted
+// message takes one off (down to 0). A client that keeps sending at more than twice the
+// rate, however evenly paced, thus gathers strikes without bound (a count of refusals in
+// a row would be broken by every refill, and stay small at any pace); one that sends in
+// bursts but keeps to the rate on average sheds them. Call it only from
 // Handler.OnMessage. Without a configured rate it always succeeds.
 func (c *Conn) TakeToken() (bool, int) {
 	cfg := &c.e.cfg
@@ -296,8 +300,10 @@ func (c *Conn) TakeToken() (bool, int) {
 	c.tokMs = now
 	if c.tokens >= 1 {
 		c.tokens--
-		c.strikes = 0
-		return true, 0
+		if c.strikes > 0 {
+			c.strikes--
+		}
+		return true, int(c.strikes)
 	}
 	c.strikes++
 	return false, int(c.strikes)

@@ -166,3 +166,52 @@ func eventually(t *testing.T, timeout time.Duration, fn func() error) {
 		<-tick.C
 	}
 }
+
+// TakeToken's strike count is what the server closes a connection on (4006, past
+// MessageBurst): it must grow without bound for a client that keeps sending well above
+// the rate however evenly it paces its messages, and stay small for one that keeps to it
+// on average, bursts included.
+func TestConn_TakeTokenStrikes(t *testing.T) {
+	const rate, burst = 5, 10
+	// run sends n messages every step ms (0: all in the same millisecond) after warm
+	// messages at once, and returns the highest strike count and the last one.
+	run := func(warm, n int, step int64) (highest, last int) {
+		c := &Conn{e: &Engine{cfg: Config{MessageRate: rate, MessageBurst: burst}}, lp: &loop{now: 1}}
+		for range warm {
+			_, last = c.TakeToken()
+			highest = max(highest, last)
+		}
+		for range n {
+			c.lp.now += step
+			_, last = c.TakeToken()
+			highest = max(highest, last)
+		}
+		return highest, last
+	}
+	cases := []struct {
+		name   string
+		warm   int
+		n      int
+		step   int64
+		closed bool // strikes pass burst at some point
+		shed   bool // strikes back to 0 at the end
+	}{
+		{"flood in one millisecond", 0, 300, 0, true, false},
+		{"8x the rate, evenly paced", 0, 400, 1000 / (8 * rate), true, false},
+		{"3x the rate, evenly paced", 0, 400, 1000 / (3 * rate), true, false},
+		{"1.5x the rate, evenly paced", 0, 400, 1000 / (3 * rate / 2), false, false},
+		{"at the rate", 0, 400, 1000 / rate, false, true},
+		{"a burst over the bucket, then half the rate", 2 * burst, 100, 2000 / rate, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			highest, last := run(tc.warm, tc.n, tc.step)
+			if (highest > burst) != tc.closed {
+				t.Fatalf("highest strike count %d (burst %d); want past it: %v", highest, burst, tc.closed)
+			}
+			if tc.shed && last != 0 {
+				t.Fatalf("strike count %d at the end, want 0", last)
+			}
+		})
+	}
+}
