@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/testutil"
@@ -237,6 +239,9 @@ func TestHostile_HalfFinishedHandshakes(t *testing.T) {
 			t.Fatal("a half-finished handshake is still open")
 		}
 	}
+	if n := metric(t, srv, `gows_handshake_failures_total{reason="timeout"}`); n != "1000" {
+		t.Fatalf(`gows_handshake_failures_total{reason="timeout"} %q, want 1000`, n)
+	}
 	if st := getState(t, srv); st.RSSBytes > before+rssCeiling {
 		t.Fatalf("RSS grew from %d to %d", before, st.RSSBytes)
 	}
@@ -245,6 +250,29 @@ func TestHostile_HalfFinishedHandshakes(t *testing.T) {
 
 func TestHostile_SilentPeerClosedByHeartbeatTimeout(t *testing.T) {
 	srv := testutil.StartServer(t, func(c *server.Config) { c.HeartbeatTimeout = 500 * time.Millisecond })
+	// The well-behaved client keeps its session alive with heartbeats while the silent
+	// peer is timed out: it must not be closed with it.
+	good := testutil.Dial(t, srv.WSURL, nil)
+	good.Login(101, "good")
+	before := getState(t, srv).RSSBytes
+	stop := make(chan struct{})
+	beats := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				beats <- nil
+				return
+			case <-tick.C:
+				if err := good.Conn.WriteMessage(websocket.PingMessage, nil); err != nil {
+					beats <- err
+					return
+				}
+			}
+		}
+	}()
 	// A peer that logs in and then vanishes: it sends nothing more and reads nothing,
 	// as a client whose network dropped. TCP keepalive would take hours to notice.
 	nc, br := rawDial(t, srv)
@@ -254,12 +282,23 @@ func TestHostile_SilentPeerClosedByHeartbeatTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if st := getState(t, srv); st.Users != 0 || st.Connections != 0 {
-			return fmt.Errorf("users=%d connections=%d", st.Users, st.Connections)
+		if st := getState(t, srv); st.Users != 1 || st.Connections != 1 {
+			return fmt.Errorf("users=%d connections=%d, want the good client's alone", st.Users, st.Connections)
 		}
 		return nil
 	})
+	close(stop)
+	if err := <-beats; err != nil {
+		t.Fatalf("well-behaved client's ping: %v", err)
+	}
 	if code := readCloseCode(t, nc, br); code != uint16(protocol.CloseHeartbeatTimeout) {
 		t.Fatalf("close code %d, want 4003", code)
 	}
+	if n := metric(t, srv, "gows_idle_timeouts_total"); n != "1" {
+		t.Fatalf("gows_idle_timeouts_total %q, want 1", n)
+	}
+	if st := getState(t, srv); st.RSSBytes > before+rssCeiling {
+		t.Fatalf("RSS grew from %d to %d", before, st.RSSBytes)
+	}
+	wellBehaved(t, srv, good)
 }

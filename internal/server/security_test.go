@@ -492,6 +492,9 @@ func TestSecurity_PerIPCap(t *testing.T) {
 	if _, err := testutil.DialErr(t, srv.WSURL, nil); err == nil || !strings.Contains(err.Error(), "HTTP 429") {
 		t.Fatalf("third connection from one address: %v, want HTTP 429", err)
 	}
+	if n := metric(t, srv, `gows_handshake_failures_total{reason="per_ip_limit"}`); n != "1" {
+		t.Fatalf(`gows_handshake_failures_total{reason="per_ip_limit"} %q, want 1`, n)
+	}
 }
 
 func TestSecurity_TLS(t *testing.T) {
