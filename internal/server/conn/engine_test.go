@@ -91,6 +91,29 @@ func TestEngine_EchoesTextAndBinary(t *testing.T) {
 	}
 }
 
+// Permessage-deflate is never negotiated: a client offering it (as browsers always do)
+// gets an answer without Sec-WebSocket-Extensions and keeps sending uncompressed frames;
+// a compressed frame (RSV1 set) would be a protocol error.
+func TestEngine_DoesNotNegotiateCompression(t *testing.T) {
+	_, url := startEngine(t, Config{}, &echoHandler{})
+	d := websocket.Dialer{EnableCompression: true}
+	c, resp, err := d.Dial(url+"/echo", nil) // offers permessage-deflate
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ext := resp.Header.Values("Sec-WebSocket-Extensions"); len(ext) != 0 {
+		t.Fatalf("the server answered Sec-WebSocket-Extensions %q", ext)
+	}
+	msg := strings.Repeat("compressible ", 100)
+	if err := c.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, got, err := c.ReadMessage(); err != nil || string(got) != msg {
+		t.Fatalf("echo: %d bytes, %v", len(got), err)
+	}
+}
+
 func TestEngine_OversizeClosesWith1009(t *testing.T) {
 	h := &echoHandler{closed: make(chan *CloseError, 1)}
 	_, url := startEngine(t, Config{MaxMessageBytes: 1024}, h)
