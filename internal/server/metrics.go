@@ -25,6 +25,7 @@ type metrics struct {
 	adminRefused prometheus.Counter
 	unanswered   prometheus.Counter
 	joinsRefused *prometheus.CounterVec // by reason: joinRefusalReasons
+	duplicates   *prometheus.CounterVec // by result: kicked, rejected
 }
 
 // joinRefusalReasons are the reasons a join is refused, as gows_room_joins_refused_total
@@ -57,6 +58,10 @@ func newMetrics(s *Server) *metrics {
 	for _, r := range joinRefusalReasons {
 		m.joinsRefused.WithLabelValues(r) // every reason is exported from the start, at 0
 	}
+	m.duplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gows_duplicate_logins_total", Help: "Logins of a user already online (duplicate_login), by result: kicked (the older session here closed with 4001) or rejected (the new login refused)."}, []string{"result"})
+	m.duplicates.WithLabelValues("kicked")
+	m.duplicates.WithLabelValues("rejected")
 	e := s.engine
 	stat := func(f func(conn.Snapshot) float64) func() float64 {
 		return func() float64 { return f(e.Stats()) }
@@ -70,7 +75,7 @@ func newMetrics(s *Server) *metrics {
 	m.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.logins, m.busy, m.commands, m.pushes, m.authFailures, m.rateLimited, m.adminRefused, m.unanswered, m.joinsRefused,
+		m.logins, m.busy, m.commands, m.pushes, m.authFailures, m.rateLimited, m.adminRefused, m.unanswered, m.joinsRefused, m.duplicates,
 		gauge("gows_connections", "Open (upgraded) WebSocket connections.", stat(func(x conn.Snapshot) float64 { return float64(x.Open) })),
 		gauge("gows_connections_handshaking", "Accepted sockets not yet upgraded (TLS handshakes included).", stat(func(x conn.Snapshot) float64 { return float64(x.Handshaking) })),
 		gauge("gows_users", "Logged-in users on this node.", func() float64 { return float64(s.hub.Count()) }),

@@ -101,6 +101,20 @@ func TestSecurity_LoginTokens(t *testing.T) {
 			t.Fatalf("close %d, want 4004", code)
 		}
 	})
+	t.Run("repeated failed refreshes close a logged-in connection", func(t *testing.T) {
+		c := testutil.Dial(t, srv.WSURL, nil)
+		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u9", ServiceToken: token(t, "u9", 101, time.Hour)}); r.Response.Code != protocol.OK {
+			t.Fatalf("login %+v", r)
+		}
+		for i := range 3 {
+			if r := c.Call(protocol.CmdRefresh, protocol.RefreshData{ServiceToken: token(t, "someone-else", 101, time.Hour)}); r.Response.Code != protocol.Unauthorized {
+				t.Fatalf("refresh %d answered %+v", i+1, r)
+			}
+		}
+		if code := closeCode(t, c); code != int(protocol.CloseAuthFailed) {
+			t.Fatalf("close %d, want 4004", code)
+		}
+	})
 }
 
 func mustMint(t *testing.T, o auth.MintOptions) string {

@@ -301,6 +301,9 @@ func TestWS_DuplicateLoginKicksOldConnection(t *testing.T) {
 	if st := getState(t, srv); st.Users != 1 {
 		t.Fatalf("users = %d, want 1", st.Users)
 	}
+	if k, r := metric(t, srv, `gows_duplicate_logins_total{result="kicked"}`), metric(t, srv, `gows_duplicate_logins_total{result="rejected"}`); k != "1" || r != "0" {
+		t.Fatalf("duplicate logins kicked %q, rejected %q; want 1 and 0", k, r)
+	}
 }
 
 func TestWS_DuplicateLoginRejectMode(t *testing.T) {
@@ -323,6 +326,9 @@ func TestWS_DuplicateLoginRejectMode(t *testing.T) {
 	r := second.Call(protocol.CmdUsers, nil)
 	if got := testutil.Data[protocol.UsersResult](t, r); r.Response.Code != protocol.OK || !slices.Equal(got.UserList, []string{"u1", "u2"}) {
 		t.Fatalf("after a refused switch: %+v", r)
+	}
+	if k, r := metric(t, srv, `gows_duplicate_logins_total{result="kicked"}`), metric(t, srv, `gows_duplicate_logins_total{result="rejected"}`); k != "0" || r != "2" {
+		t.Fatalf("duplicate logins kicked %q, rejected %q; want 0 and 2", k, r)
 	}
 }
 

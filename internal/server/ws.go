@@ -193,6 +193,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	// Refused before the session leaves the identity it has: a refused switch keeps it.
 	if s.cfg.DuplicateLogin == "reject" {
 		if other := s.hub.Lookup(d.AppID, d.UserID); (other != nil && other != sess) || s.onOtherNode(ctx, d.AppID, d.UserID) {
+			s.metrics.duplicates.WithLabelValues("rejected").Inc()
 			return protocol.OperationFailure, "user " + d.UserID + " is already logged in", nil
 		}
 	}
@@ -206,6 +207,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	expireAt(c, exp)
 	s.metrics.logins.Inc()
 	if old != nil && old != sess {
+		s.metrics.duplicates.WithLabelValues("kicked").Inc()
 		s.kick(old, protocol.CloseKickout, "logged in elsewhere")
 	}
 	s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, d.UserID)
