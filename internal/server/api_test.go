@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,6 +50,28 @@ func pushForm(t *testing.T, srv *testutil.Server, path string, v url.Values, wan
 		t.Fatalf("POST %s: HTTP %d (%d %s), want %d", path, code, a.Code, a.Msg, want)
 	}
 	return code, a
+}
+
+// multipartType is the Content-Type of multipartBody's bodies.
+const multipartType = "multipart/form-data; boundary=gows-test-boundary"
+
+// multipartBody encodes name/value pairs as a multipart/form-data body (what curl -F and
+// PHP's curl with an array of fields send).
+func multipartBody(pairs ...string) string {
+	var b strings.Builder
+	w := multipart.NewWriter(&b)
+	if err := w.SetBoundary("gows-test-boundary"); err != nil {
+		panic(err)
+	}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := w.WriteField(pairs[i], pairs[i+1]); err != nil {
+			panic(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		panic(err)
+	}
+	return b.String()
 }
 
 func getJSON(t *testing.T, rawURL string) (int, answer) {
@@ -112,6 +135,7 @@ func TestAPI_Routes(t *testing.T) {
 		contains string // in the data or message
 	}{
 		{"user list", "GET", "/user/list?appId=101", "", "", 200, 200, `"userList":["u1","u2"]`},
+		{"user list seed spelling", "GET", "/user/list?appID=101", "", "", 200, 200, `"userCount":2,"userList":["u1","u2"]`},
 		{"user list page", "GET", "/user/list?appId=101&limit=1", "", "", 200, 200, `"nextCursor":"u1"`},
 		{"user list next page", "GET", "/user/list?appId=101&limit=1&cursor=u1", "", "", 200, 200, `"userList":["u2"]`},
 		{"user list without appId", "GET", "/user/list", "", "", 400, 1001, "appId: is required"},
@@ -138,7 +162,16 @@ func TestAPI_Routes(t *testing.T) {
 		{"send bad sender", "POST", "/user/sendMessage", "appId=101&userId=u1&from=%01&message=x", "application/x-www-form-urlencoded", 400, 1001, "from: sender must be"},
 		{"send msgId of 128 characters", "POST", "/user/sendMessage", "appId=101&userId=ghost&message=x&msgId=" + strings.Repeat("%C3%A9", 128), "application/x-www-form-urlencoded", 404, 1005, "not online"},
 		{"send msgId of 129 characters", "POST", "/user/sendMessage", "appId=101&userId=ghost&message=x&msgId=" + strings.Repeat("e", 129), "application/x-www-form-urlencoded", 400, 1001, "msgId: must be at most 128 characters"},
+		// The seed's clients spell appID, userID and msgID, as gin's c.PostForm read them.
+		{"send seed spelling", "POST", "/user/sendMessage", "appID=101&userID=u1&msgID=s1&message=seed", "application/x-www-form-urlencoded", 200, 200, `"msgId":"s1","delivered":1`},
+		{"send seed spelling duplicate", "POST", "/user/sendMessage", "appID=101&userID=u1&msgID=s1&message=seed", "application/x-www-form-urlencoded", 200, 200, `"duplicate":true`},
+		{"send multipart", "POST", "/user/sendMessage", multipartBody("appID", "101", "userID", "u1", "msgID", "mp1", "message", "multi"), multipartType, 200, 200, `"msgId":"mp1","delivered":1`},
+		{"send multipart without boundary", "POST", "/user/sendMessage", "appId=101", "multipart/form-data", 400, 1001, "body: invalid multipart form body"},
+		{"send text/plain", "POST", "/user/sendMessage", "appId=101&userId=u1&message=x", "text/plain;charset=UTF-8", 415, 1001, `body: Content-Type "text/plain;charset=UTF-8" is not read`},
+		{"send without Content-Type", "POST", "/user/sendMessage", "appId=101&userId=u1&message=x", "", 415, 1001, "send a form"},
+		{"send in the query, empty text/plain body", "POST", "/user/sendMessage?appId=101&userId=ghost&message=x", "", "text/plain", 404, 1005, "not online"},
 		{"send all", "POST", "/user/sendMessageAll", "appId=101&userId=u1&msgId=a1&message=all", "application/x-www-form-urlencoded", 200, 200, `"delivered":2`},
+		{"send all seed spelling", "POST", "/user/sendMessageAll", "appID=101&userID=u1&msgID=a2&message=all2", "application/x-www-form-urlencoded", 200, 200, `"delivered":2`},
 		{"room send", "POST", "/room/sendMessage", "appId=101&room=r1&userId=u1&msgId=r1&message=room", "application/x-www-form-urlencoded", 200, 200, `"delivered":1`},
 		{"room send without room", "POST", "/room/sendMessage", "appId=101&userId=u1&message=room", "application/x-www-form-urlencoded", 400, 1001, "room: is required"},
 		{"room send bad sender", "POST", "/room/sendMessage", "appId=101&room=r1&userID=%01&message=room", "application/x-www-form-urlencoded", 400, 1001, "userID: sender must be"},
@@ -166,14 +199,16 @@ func TestAPI_Routes(t *testing.T) {
 	// What the clients received: u1 got m1 once (not the duplicate), m2, and the app push;
 	// u2 got the app push and the room push.
 	var got []string
-	for range 3 {
+	for range 6 {
 		got = append(got, testutil.Data[protocol.Message](t, u1.Push(protocol.CmdMsg)).Msg)
 	}
-	if strings.Join(got, ",") != "hello,hi,all" {
+	if strings.Join(got, ",") != "hello,hi,seed,multi,all,all2" {
 		t.Fatalf("u1 got %v", got)
 	}
-	if m := testutil.Data[protocol.Message](t, u2.Push(protocol.CmdMsg)); m.Msg != "all" || m.From != "u1" {
-		t.Fatalf("u2 got %+v", m)
+	for _, want := range []string{"all", "all2"} {
+		if m := testutil.Data[protocol.Message](t, u2.Push(protocol.CmdMsg)); m.Msg != want || m.From != "u1" {
+			t.Fatalf("u2 got %+v, want %q from u1", m, want)
+		}
 	}
 	if m := testutil.Data[protocol.Message](t, u2.Push(protocol.CmdMsg)); m.Msg != "room" || m.Target != "r1" {
 		t.Fatalf("u2 got %+v", m)

@@ -23,7 +23,7 @@ var (
 )
 
 // ParamError is a missing or malformed request parameter (1001, HTTP 400; 413 for a
-// body above the size limit).
+// body above the size limit, 415 for a body of a type the API does not read).
 type ParamError struct {
 	Field  string
 	Msg    string

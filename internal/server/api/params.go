@@ -26,16 +26,12 @@ const (
 
 func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params, error) {
 	p := params{}
-	for k, v := range r.URL.Query() {
-		if len(v) > 0 {
-			p[k] = v[0]
-		}
-	}
+	p.addFirst(r.URL.Query())
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodHead {
 		return p, nil
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")) // empty or bad: treated as form below
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")) // empty or bad: "", refused below if there is a body
 	switch ct {
 	case "application/json":
 		var obj map[string]any
@@ -70,17 +66,43 @@ func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params,
 				return nil, &ParamError{Field: k, Msg: "must be a string or a number"}
 			}
 		}
-	default:
+	case "application/x-www-form-urlencoded":
 		if err := r.ParseForm(); err != nil {
 			return nil, bodyError("invalid form body", err)
 		}
-		for k, v := range r.PostForm {
-			if len(v) > 0 {
-				p[k] = v[0]
-			}
+		p.addFirst(r.PostForm)
+	case "multipart/form-data": // curl -F, PHP's curl with an array of fields, gin's PostForm
+		// The body is at most maxBody bytes, so its fields are read into memory; a file
+		// part, which no route takes, is dropped.
+		err := r.ParseMultipartForm(maxBody)
+		if r.MultipartForm != nil {
+			defer r.MultipartForm.RemoveAll()
+		}
+		if err != nil {
+			return nil, bodyError("invalid multipart form body", err)
+		}
+		p.addFirst(r.MultipartForm.Value)
+	default:
+		// A body of another type (or of none) would otherwise be dropped unread, and its
+		// parameters reported missing: say what the API reads instead.
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			return nil, bodyError("unreadable body", err)
+		}
+		if n > 0 {
+			return nil, &ParamError{Field: "body", Msg: fmt.Sprintf("Content-Type %q is not read: send a form (application/x-www-form-urlencoded or multipart/form-data) or a JSON object (application/json)", r.Header.Get("Content-Type")), status: http.StatusUnsupportedMediaType}
 		}
 	}
 	return p, nil
+}
+
+// addFirst adds the first value of each form field.
+func (p params) addFirst(form map[string][]string) {
+	for k, v := range form {
+		if len(v) > 0 {
+			p[k] = v[0]
+		}
+	}
 }
 
 // bodyError describes a body that could not be read as what: too large (HTTP 413) or
