@@ -1,6 +1,8 @@
 // Real-browser test of the gows web chat page: Debian's Chromium, driven by playwright-core,
 // opens the page twice (alice and bob) against a running `gows serve` and checks that each
-// sees the other online and that messages cross in both directions.
+// sees the other online, that alice is told bob came and went, and that messages cross in
+// both directions; a third page (carol, ?appID=102, the seed page's spelling) is in another
+// app and sees none of it.
 //
 //   GOWS_BASE_URL=http://127.0.0.1:8080 node chat.test.mjs
 //
@@ -44,11 +46,18 @@ async function main() {
   try {
     console.log(`browser: ${browser.version()} at ${executablePath}, server ${baseURL}`);
     const alice = await openPage(browser, 'alice', pages);
+    await online(alice); // before bob opens, so that she is told he came
     const bob = await openPage(browser, 'bob', pages);
+    // carol uses the seed page's spelling, ?appID=: another app, which hears nothing of 101.
+    const carol = await openPage(browser, 'carol', pages, { appID: '102' });
 
     await step('alice and bob log in', async () => {
       await online(alice);
       await online(bob);
+    });
+
+    await step('alice is told that bob joined', async () => {
+      await alice.page.locator('#log [data-testid="notice"][data-kind="enter"]', { hasText: 'bob joined' }).waitFor({ timeout: stepTimeout });
     });
 
     await step('each sees the other online', async () => {
@@ -82,6 +91,20 @@ async function main() {
         if (injected.elements || injected.xss) {
           throw new Error(`${p.name}'s page rendered markup from a message: ${JSON.stringify(injected)}`);
         }
+      }
+    });
+
+    await step('carol in app 102 (?appID=102) sees only herself and none of app 101', async () => {
+      await online(carol);
+      const me = await carol.page.locator('#me').textContent();
+      if (!me.includes('app 102')) throw new Error(`carol: #me says ${JSON.stringify(me)}, want app 102`);
+      await seesUser(carol, 'carol');
+      const shown = await carol.page.evaluate(() => ({
+        users: [...document.querySelectorAll('#users [data-testid="user"]')].map((li) => li.dataset.user),
+        messages: document.querySelectorAll('#log [data-testid="message"]').length,
+      }));
+      if (shown.users.join(',') !== 'carol' || shown.messages !== 0) {
+        throw new Error(`carol sees ${JSON.stringify(shown)}, want only herself and no messages`);
       }
     });
 
@@ -130,7 +153,7 @@ async function step(name, fn) {
 
 // openPage opens the chat page as user in a context of its own (its own cookies and
 // storage, like a second browser) and records what the page logs.
-async function openPage(browser, name, pages) {
+async function openPage(browser, name, pages, query = {}) {
   const context = await browser.newContext();
   context.setDefaultTimeout(stepTimeout);
   const page = await context.newPage();
@@ -138,7 +161,9 @@ async function openPage(browser, name, pages) {
   pages.push(p);
   page.on('console', (m) => p.console.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => p.pageErrors.push(e.message));
-  const url = new URL(`/?user=${encodeURIComponent(name)}`, baseURL).href;
+  const u = new URL('/', baseURL);
+  u.search = new URLSearchParams({ user: name, ...query }).toString();
+  const url = u.href;
   const res = await page.goto(url, { timeout: stepTimeout });
   if (!res || !res.ok()) throw new Error(`GET ${url}: status ${res ? res.status() : 'none'}`);
   return p;

@@ -31,7 +31,7 @@
 
   const params = new URLSearchParams(location.search);
   const user = params.get('user') || randomNickname();
-  const appID = parseAppID(params.get('appId'));
+  const appID = parseAppID(params.get('appId') ?? params.get('appID')); // appID: the seed's page
   const wsURL = endpointURL(readConfig(), params.get('ws'));
 
   let ws = null;
