@@ -411,6 +411,61 @@ func TestWS_Timeouts(t *testing.T) {
 	}
 }
 
+// WebSocket ping and pong frames are liveness: a logged-in connection that sends nothing
+// else outlives its heartbeat timeout several times over. They do not log a connection
+// in: one that only pings is still closed by the login timeout.
+func TestWS_ControlFramesAreLiveness(t *testing.T) {
+	const heartbeat = 400 * time.Millisecond
+	srv := testutil.StartServer(t, func(c *server.Config) {
+		c.LoginTimeout = 300 * time.Millisecond
+		c.HeartbeatTimeout = heartbeat
+	})
+	for _, op := range []int{websocket.PingMessage, websocket.PongMessage} {
+		t.Run(fmt.Sprintf("opcode %d keeps a session", op), func(t *testing.T) {
+			c := testutil.Dial(t, srv.WSURL, nil)
+			c.Login(uint32(200+op), "alive") // an app of its own: no presence notices
+			defer controlFramesEvery(c, op, heartbeat/8)()
+			// Nothing may arrive for three heartbeat timeouts: a close would.
+			_ = c.Conn.SetReadDeadline(time.Now().Add(3 * heartbeat))
+			_, b, err := c.Conn.ReadMessage()
+			var ne interface{ Timeout() bool }
+			if !errors.As(err, &ne) || !ne.Timeout() {
+				t.Fatalf("read %q, %v; want a read timeout on a connection kept open by control frames", b, err)
+			}
+		})
+	}
+	t.Run("pings do not replace the login", func(t *testing.T) {
+		c := testutil.Dial(t, srv.WSURL, nil)
+		defer controlFramesEvery(c, websocket.PingMessage, heartbeat/8)()
+		var ce *websocket.CloseError
+		if err := c.ReadClose(); !errors.As(err, &ce) || ce.Code != int(protocol.CloseLoginTimeout) {
+			t.Fatalf("closed with %v, want %d", err, protocol.CloseLoginTimeout)
+		}
+	})
+}
+
+// controlFramesEvery sends c a control frame of type op at every tick until the returned
+// stop is called (or a write fails: the connection closed).
+func controlFramesEvery(c *testutil.Client, op int, every time.Duration) (stop func()) {
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if c.Conn.WriteControl(op, []byte("hi"), time.Now().Add(time.Second)) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 func TestWS_OversizeFrameCloses1009(t *testing.T) {
 	srv := testutil.StartServer(t, func(c *server.Config) { c.MaxMessageBytes = 1024 })
 	c := testutil.Dial(t, srv.WSURL, nil)
