@@ -271,3 +271,30 @@ func TestHub_SendLeavesOutAUser(t *testing.T) {
 		})
 	}
 }
+
+// A broadcast is serialised once: SendApp and SendRoom hand every connection the caller's
+// frame itself, the same bytes, never a copy or a re-encoding per recipient.
+func TestHub_BroadcastSharesOneFrame(t *testing.T) {
+	h := New()
+	var conns []*recConn
+	for i := range 50 {
+		s, c := login(t, h, 101, fmt.Sprint("u", i))
+		h.Join(s, "r")
+		conns = append(conns, c)
+	}
+	appFrame, roomFrame := []byte("app frame"), []byte("room frame")
+	if n := h.SendApp(101, appFrame, ""); n != len(conns) {
+		t.Fatalf("SendApp reached %d of %d", n, len(conns))
+	}
+	if n := h.SendRoom(101, "r", roomFrame, ""); n != len(conns) {
+		t.Fatalf("SendRoom reached %d of %d", n, len(conns))
+	}
+	for i, c := range conns {
+		c.mu.Lock()
+		frames := slices.Clone(c.frames)
+		c.mu.Unlock()
+		if len(frames) != 2 || &frames[0][0] != &appFrame[0] || &frames[1][0] != &roomFrame[0] {
+			t.Fatalf("connection %d got %d frames, not the broadcast's own two byte slices", i, len(frames))
+		}
+	}
+}
