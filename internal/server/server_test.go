@@ -306,6 +306,33 @@ func TestWS_DuplicateLoginKicksOldConnection(t *testing.T) {
 	}
 }
 
+// A login on a connection that is logged in as someone else switches it: the old user
+// goes offline (exit), the new one comes (enter); a repeated login as the same user
+// changes nothing and tells nobody.
+func TestWS_LoginAgainSwitchesUser(t *testing.T) {
+	srv := testutil.StartServer(t)
+	watcher := testutil.Dial(t, srv.WSURL, nil)
+	watcher.Login(101, "watcher")
+	c := testutil.Dial(t, srv.WSURL, nil)
+	c.Login(101, "a")
+	c.Login(101, "a")
+	c.Login(101, "b")
+	var got []string
+	for range 3 {
+		r := watcher.Next()
+		got = append(got, r.Cmd+" "+testutil.Data[protocol.Message](t, r).From)
+	}
+	if want := "enter a,exit a,enter b"; strings.Join(got, ",") != want {
+		t.Fatalf("watcher was told %v, want %s", got, want)
+	}
+	if _, p := online(t, srv, "a"); p.Online {
+		t.Fatal("a is still online after its connection logged in as b")
+	}
+	if _, p := online(t, srv, "b"); !p.Online {
+		t.Fatal("b is not online")
+	}
+}
+
 func TestWS_DuplicateLoginRejectMode(t *testing.T) {
 	srv := testutil.StartServer(t, func(c *server.Config) { c.DuplicateLogin = "reject" })
 	first := testutil.Dial(t, srv.WSURL, nil)
