@@ -20,6 +20,7 @@ tmp=$(mktemp -d)
 cleanup() {
 	local status=$?
 	exec 3>&- 2>/dev/null || true
+	[[ -n ${redis_pid:-} ]] && kill -CONT "$redis_pid" 2>/dev/null # a stopped Redis would not see the TERM
 	stop_started TERM # TERM: the nginx master stops its workers (KILL would orphan them)
 	((status == 0)) || show_logs "$tmp"/*.log "$tmp"/alice.out
 	rm -rf "$tmp"
@@ -31,6 +32,7 @@ say "building gows"
 go build -o "$tmp/gows" ./cmd/gows
 
 start_redis "$tmp"
+redis_pid=${pids[-1]}
 
 declare -A http ws
 for node in a b; do
@@ -61,7 +63,8 @@ pid $tmp/nginx.pid;
 error_log $tmp/nginx-error.log warn;
 events { worker_connections 256; }
 http {
-    access_log $tmp/nginx-access.log;
+    log_format upstreams '\$request \$status upstreams=\$upstream_addr statuses=\$upstream_status';
+    access_log $tmp/nginx-access.log upstreams;
     client_body_temp_path $tmp/body;
     proxy_temp_path $tmp/proxy;
     fastcgi_temp_path $tmp/fastcgi;
@@ -108,4 +111,21 @@ curl -fsS -X POST "http://127.0.0.1:$public/user/sendMessage" \
 	-d appId=101 -d userId=alice -d message="hello through nginx" >/dev/null || die "push through nginx failed"
 wait_for grep -q "hello through nginx" "$tmp/alice.out" || die "alice did not receive the push sent through nginx"
 
-say "ok: a client behind nginx received pushes sent through the other node and through nginx"
+# Redis stops answering (SIGSTOP): a cluster-wide request answers 503 on every node. nginx
+# must pass that answer on without marking the nodes failed: health checks and
+# broadcasts, which work without Redis, still go through.
+# (Twice: nginx passes on the last node's answer as it is, having marked the others.)
+kill -STOP "$redis_pid"
+for _ in 1 2; do
+	code=$(curl -sS -o "$tmp/list.json" -w '%{http_code}' "http://127.0.0.1:$public/user/list?appId=101")
+	[[ $code == 503 ]] && grep -q '"code":1009' "$tmp/list.json" ||
+		die "user list through nginx with Redis stopped: HTTP $code $(cat "$tmp/list.json"), want 503 with code 1009"
+done
+code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$public/healthz")
+[[ $code == 200 ]] || die "/healthz through nginx after a 503 answered HTTP $code: nginx marked the nodes failed"
+curl -fsS -X POST "http://127.0.0.1:$public/user/sendMessageAll" \
+	-d appId=101 -d message="broadcast without redis" >"$tmp/all.json" || die "broadcast through nginx with Redis stopped failed"
+wait_for grep -q "broadcast without redis" "$tmp/alice.out" || die "alice did not receive the broadcast sent while Redis was stopped"
+kill -CONT "$redis_pid"
+
+say "ok: a client behind nginx received pushes sent through the other node and through nginx, and a broadcast while Redis was stopped"
