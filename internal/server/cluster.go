@@ -74,7 +74,8 @@ func (s *Server) newRPC() error {
 	if s.sec.clusterServer != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.sec.clusterServer)))
 	}
-	s.grpcSrv = rpc.NewServer(s.cfg.Cluster.Token, rpc.Local{Hub: s.hub, State: s.rpcState, Kick: s.kickLocal}, opts...)
+	s.grpcSrv = rpc.NewServer(s.cfg.Cluster.Token, rpc.Local{Hub: s.hub, State: s.rpcState, Kick: s.kickLocal,
+		Logger: s.log.With("component", "rpc")}, opts...)
 	s.peers = rpc.NewPeers(rpc.PeersConfig{
 		Token:   s.cfg.Cluster.Token,
 		Timeout: s.cfg.Cluster.RPCTimeout,

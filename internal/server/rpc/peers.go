@@ -180,6 +180,11 @@ func call[T any](ctx context.Context, p *Peers, t Target, method string, f func(
 		if pr.failing.Swap(false) {
 			p.log.Info("peer node reachable again", "node_id", t.ID, "grpc_addr", t.Addr)
 		}
+	case codes.Unauthenticated:
+		if !pr.failing.Swap(true) {
+			p.log.Warn("peer node refused this node's cluster token: cluster.token must be the same on every node",
+				"node_id", t.ID, "grpc_addr", t.Addr, "method", method, "err", err)
+		}
 	default:
 		if !pr.failing.Swap(true) {
 			p.log.Warn("peer node unreachable", "node_id", t.ID, "grpc_addr", t.Addr, "method", method, "err", err)

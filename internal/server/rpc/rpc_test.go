@@ -1,10 +1,13 @@
 package rpc_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,6 +60,12 @@ type node struct {
 
 func startNode(t testing.TB, token string) *node {
 	t.Helper()
+	return startLoggedNode(t, token, nil)
+}
+
+// startLoggedNode is startNode with the service's logger.
+func startLoggedNode(t testing.TB, token string, log *slog.Logger) *node {
+	t.Helper()
 	h := hub.New()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -73,6 +82,7 @@ func startNode(t testing.TB, token string) *node {
 			s.Conn().Close(code, reason)
 			return true
 		},
+		Logger: log,
 	})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -163,8 +173,27 @@ func TestNode_AdaptsTheHub(t *testing.T) {
 	}
 }
 
+// lockedBuffer is a log destination that tests read while servers write to it.
+type lockedBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestNode_TokenIsChecked(t *testing.T) {
-	n := startNode(t, "s3cret")
+	var serverLog lockedBuffer
+	n := startLoggedNode(t, "s3cret", slog.New(slog.NewTextHandler(&serverLog, nil)))
 	target := rpc.Target{ID: "n1", Addr: n.addr}
 	cases := []struct {
 		name  string
@@ -186,6 +215,23 @@ func TestNode_TokenIsChecked(t *testing.T) {
 				t.Fatalf("err = %v, want Unauthenticated", err)
 			}
 		})
+	}
+
+	// The refusing node says why, once for the burst (one line a minute at most), and
+	// names the caller; the refused caller's log names the token, not "unreachable".
+	lines := strings.Split(strings.TrimSpace(serverLog.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "level=WARN") ||
+		!strings.Contains(lines[0], "missing or wrong cluster token") || !strings.Contains(lines[0], "from=127.0.0.1:") {
+		t.Errorf("refusing node's log: %q, want one warning naming the cluster token and the caller", lines)
+	}
+	var callerLog lockedBuffer
+	p := rpc.NewPeers(rpc.PeersConfig{Token: "wrong", Timeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(&callerLog, nil))})
+	defer func() { _ = p.Close() }()
+	if _, err := p.State(t.Context(), target); status.Code(errors.Unwrap(err)) != codes.Unauthenticated {
+		t.Fatalf("err = %v, want Unauthenticated", err)
+	}
+	if got := callerLog.String(); !strings.Contains(got, "refused this node's cluster token") || strings.Contains(got, "unreachable") {
+		t.Errorf("refused caller's log: %q, want a warning about the cluster token", got)
 	}
 }
 

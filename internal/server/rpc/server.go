@@ -11,11 +11,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"log/slog"
 	"net/netip"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -36,13 +40,23 @@ type Local struct {
 	// Kick closes app/user's session here if it logged in at or before beforeMs (0:
 	// any) and reports whether it did.
 	Kick func(app uint32, user string, beforeMs int64, code protocol.CloseCode, reason string) bool
+	// Logger receives a warning when calls are refused for a missing or wrong cluster
+	// token (at most one a minute); nil discards it.
+	Logger *slog.Logger
 }
+
+// refusedLogEvery is the least time between two warnings about refused calls.
+const refusedLogEvery = time.Minute
 
 // NewServer returns a gRPC server with the Node service for l registered. When token is
 // not "", every call must carry it. The caller serves and stops the server.
 func NewServer(token string, l Local, opts ...grpc.ServerOption) *grpc.Server {
 	if token != "" {
-		opts = append(opts, grpc.ChainUnaryInterceptor(checkToken(token)))
+		log := l.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		opts = append(opts, grpc.ChainUnaryInterceptor(checkToken(token, log)))
 	}
 	s := grpc.NewServer(opts...)
 	gowsv1.RegisterNodeServer(s, &service{l: l})
@@ -50,9 +64,11 @@ func NewServer(token string, l Local, opts ...grpc.ServerOption) *grpc.Server {
 }
 
 // checkToken refuses calls without the token. Both sides are hashed first, so the
-// comparison takes the same time whatever the lengths.
-func checkToken(token string) grpc.UnaryServerInterceptor {
+// comparison takes the same time whatever the lengths. Refusals are logged: the first
+// at once, then at most one line a minute with the count since the last line.
+func checkToken(token string, log *slog.Logger) grpc.UnaryServerInterceptor {
 	want := sha256.Sum256([]byte(token))
+	var refused, lastLogMs atomic.Int64
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		md, _ := metadata.FromIncomingContext(ctx) // no metadata: got stays empty
 		got := md.Get(TokenHeader)
@@ -62,6 +78,17 @@ func checkToken(token string) grpc.UnaryServerInterceptor {
 			ok = subtle.ConstantTimeCompare(h[:], want[:])
 		}
 		if ok != 1 {
+			n := refused.Add(1)
+			now, last := time.Now().UnixMilli(), lastLogMs.Load()
+			if (last == 0 || now-last >= refusedLogEvery.Milliseconds()) && lastLogMs.CompareAndSwap(last, now) {
+				from := ""
+				if p, ok := grpcpeer.FromContext(ctx); ok && p.Addr != nil {
+					from = p.Addr.String()
+				}
+				log.Warn("refused a call from another node: missing or wrong cluster token; cluster.token must be the same on every node",
+					"from", from, "method", info.FullMethod, "token_sent", len(got) == 1, "refused", n)
+				refused.Add(-n)
+			}
 			return nil, status.Error(codes.Unauthenticated, "missing or wrong cluster token")
 		}
 		return handler(ctx, req)
