@@ -63,6 +63,17 @@ type node struct {
 	local     *localUsers
 	takeovers chan takeover
 	stop      func()
+
+	mu      sync.Mutex // guards onPeers
+	onPeers []string   // the peers OnPeers was last called with
+}
+
+// hookedPeers returns the ids of the peers OnPeers was last called with, the set the
+// server keeps its gRPC connections for.
+func (n *node) hookedPeers() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.onPeers
 }
 
 type nodeOpt func(*RedisConfig)
@@ -100,6 +111,15 @@ func newNode(t *testing.T, addrs []string, prefix, id string, opts ...nodeOpt) *
 	r, err := NewRedis(cfg, Hooks{
 		Self:  func() Node { return Node{GRPCAddr: "127.0.0.1:1", Users: 7} },
 		Local: n.local.seq,
+		OnPeers: func(peers []Node) {
+			ids := make([]string, len(peers))
+			for i, p := range peers {
+				ids[i] = p.ID
+			}
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			n.onPeers = ids
+		},
 		OnTakeover: func(old, by User) {
 			select {
 			case n.takeovers <- takeover{old, by}:
@@ -156,6 +176,16 @@ func waitPeers(t *testing.T, n *node, want ...string) {
 		}
 		if strings.Join(ids, ",") != strings.Join(want, ",") {
 			return fmt.Errorf("peers of %s = %v, want %v", n.Config().NodeID, ids, want)
+		}
+		return nil
+	})
+}
+
+func waitHookedPeers(t *testing.T, n *node, want ...string) {
+	t.Helper()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := n.hookedPeers(); strings.Join(got, ",") != strings.Join(want, ",") {
+			return fmt.Errorf("OnPeers of %s last called with %v, want %v", n.Config().NodeID, got, want)
 		}
 		return nil
 	})
@@ -281,7 +311,11 @@ func TestRedis_DeadNodeIsRemoved(t *testing.T) {
 	b.WriteLogins(t.Context(), users)
 	a.login(User{App: 7, ID: "a0", Node: "node-a", LoginMs: 1})
 	waitOnline(t, a, 7, "b3", "node-b")
+	waitHookedPeers(t, a, "node-b")
 	crashed := time.Now()
+	// Its registration expires: it is dropped from the peers (the server closes its gRPC
+	// connection) within the TTL and a renewal.
+	waitHookedPeers(t, a)
 
 	waitOnline(t, a, 7, "b3", "")
 	testutil.Eventually(t, 5*time.Second, func() error {
