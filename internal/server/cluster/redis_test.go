@@ -635,6 +635,39 @@ func TestRedis_RestartedNodeKeepsItsUsersThroughCleanup(t *testing.T) {
 	}
 }
 
+// TestRedis_QuickRestartForgetsTheOldProcessUsers: a node killed and started again with
+// the same id while its lease is still current (no cleanup will come) removes the users
+// its previous process wrote, at once, instead of listing them for ever.
+func TestRedis_QuickRestartForgetsTheOldProcessUsers(t *testing.T) {
+	r := testutil.StartRedis(t)
+	addrs := []string{r.Addr}
+	a := startNode(t, addrs, "t11", "node-a")
+	old := newNode(t, addrs, "t11", "node-b")
+	t.Cleanup(func() { _ = old.Close() })
+	if err := old.Heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	old.WriteLogins(t.Context(), []User{{App: 7, ID: "gone", Node: "node-b", LoginMs: 1}})
+	waitOnline(t, a, 7, "gone", "node-b")
+
+	// Killed (nothing more runs for old) and started again at once, with no users yet.
+	back := startNode(t, addrs, "t11", "node-b")
+	waitOnline(t, a, 7, "gone", "")
+	p, err := a.Users(t.Context(), 7, "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total != 0 {
+		t.Fatalf("users of app 7 after the restart = %+v, want none", p)
+	}
+	if _, live := a.Node("node-b"); !live {
+		t.Fatal("the restarted node-b is not live")
+	}
+	if s := back.Stats(); s.Resyncs == 0 {
+		t.Fatalf("stats of the restarted node = %+v, want a presence rewrite", s)
+	}
+}
+
 // TestRedis_PeersOutliveTheirLeasesWhileRedisIsDown: during an outage longer than the
 // lease, the peers of the last registry read stay the broadcast targets (a node cannot
 // tell that they are alive, nor that they are not), instead of silently none.
