@@ -272,10 +272,24 @@ func (s *Server) rpcState() *gowsv1.StateResponse {
 	}
 }
 
-// unavailable wraps a cluster failure as api.ErrUnavailable.
+// unavailable wraps a cluster failure as api.ErrUnavailable. A failure the store already
+// describes ("look up user: cluster store unavailable: ...") is not described again: the
+// answer says the operation and the outage once each ("push to bob: look up user: ...").
 func unavailable(what string, err error) error {
+	if errors.Is(err, cluster.ErrUnavailable) {
+		if !strings.HasPrefix(err.Error(), what+":") {
+			err = fmt.Errorf("%s: %w", what, err)
+		}
+		return storeUnavailable{err}
+	}
 	return fmt.Errorf("%s: %w: %w", what, api.ErrUnavailable, err)
 }
+
+// storeUnavailable is a cluster store failure that is also api.ErrUnavailable.
+type storeUnavailable struct{ err error }
+
+func (e storeUnavailable) Error() string   { return e.err.Error() }
+func (e storeUnavailable) Unwrap() []error { return []error{e.err, api.ErrUnavailable} }
 
 // sendRemote pushes payload to app/user on the node presence names.
 func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payload []byte) (int, error) {

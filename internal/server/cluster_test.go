@@ -386,6 +386,9 @@ func TestCluster_RedisDownAndBack(t *testing.T) {
 		if took := time.Since(start); took > testRedisTimeout+300*time.Millisecond || a.Code != protocol.OperationFailure {
 			t.Fatalf("push %d to a remote user with redis down: code %d after %s", i, a.Code, took)
 		}
+		if n := strings.Count(a.Msg, "unavailable"); n != 1 {
+			t.Fatalf("push %d: message %q says unavailable %d times, want once", i, a.Msg, n)
+		}
 	}
 	if code, _ := userList(t, ns[1], "/user/list?appId=101"); code != http.StatusServiceUnavailable {
 		t.Fatalf("user list with redis down: HTTP %d, want 503", code)
