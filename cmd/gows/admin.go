@@ -7,9 +7,9 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/mattn/go-runewidth"
 	"github.com/spf13/cobra"
 
 	"github.com/gows-dev/gows/internal/admin"
@@ -442,12 +442,30 @@ func (o *adminOutput) raw(data []byte) error {
 	return nil
 }
 
-func (o *adminOutput) table() *tabwriter.Writer {
-	return tabwriter.NewWriter(o.w, 0, 0, 2, ' ', 0)
-}
-
-func (o *adminOutput) flush(tw *tabwriter.Writer) error {
-	if err := tw.Flush(); err != nil {
+// table writes rows with each column but the last padded to its widest cell plus two
+// spaces. Widths are terminal columns, not bytes or runes: an East Asian wide character
+// takes two, a combining mark none, so that node and user ids in any script line up.
+func (o *adminOutput) table(rows [][]string) error {
+	var widths []int
+	for _, r := range rows {
+		for i, cell := range r[:max(len(r)-1, 0)] {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], runewidth.StringWidth(cell))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, cell := range r {
+			b.WriteString(cell)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-runewidth.StringWidth(cell)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	if _, err := io.WriteString(o.w, b.String()); err != nil {
 		return fmt.Errorf("write output: %w", err)
 	}
 	return nil
@@ -458,30 +476,30 @@ func (o *adminOutput) record(data []byte, rows [][2]string) error {
 	if o.json {
 		return o.raw(data)
 	}
-	tw := o.table()
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = r[:]
 	}
-	return o.flush(tw)
+	return o.table(cells)
 }
 
 // nodeTable prints the nodes, one a row, with their uptimes at now. The HTTP ADDR column
 // is left out when no node reports an address (a node without a cluster).
 func (o *adminOutput) nodeTable(nodes []admin.Node, now time.Time) error {
 	addrs := slices.ContainsFunc(nodes, func(n admin.Node) bool { return n.HTTPAddr != "" })
-	tw := o.table()
+	var rows [][]string
 	row := func(cells []string, addr, status string) {
 		if addrs {
 			cells = append(cells, addr)
 		}
-		fmt.Fprintln(tw, strings.Join(append(cells, status), "\t"))
+		rows = append(rows, append(cells, status))
 	}
 	row([]string{"NODE", "VERSION", "UPTIME", "CONNECTIONS", "USERS", "RSS"}, "HTTP ADDR", "STATUS")
 	for _, n := range nodes {
 		row([]string{n.NodeID, dash(n.Version), uptime(n.Uptime(now)), fmt.Sprint(n.Connections), fmt.Sprint(n.Users),
 			byteSize(n.RSSBytes)}, dash(n.HTTPAddr), nodeStatus(n))
 	}
-	return o.flush(tw)
+	return o.table(rows)
 }
 
 // nodeStatus is a node's STATUS: serving or draining, and "no answer" when the figures

@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/mattn/go-runewidth"
 	"github.com/spf13/cobra"
 
 	"github.com/gows-dev/gows/internal/admin"
@@ -587,29 +587,122 @@ func TestAdmin_OfflineUserExits1WithTheServersMessage(t *testing.T) {
 	}
 }
 
+// TestAdmin_WrongServerExits3NamingTheAddress: a port with nothing listening, a host that
+// does not resolve and a server that accepts the connection but never answers (ended by
+// --timeout) are all exit 3, with the address on stderr and nothing on stdout.
 func TestAdmin_WrongServerExits3NamingTheAddress(t *testing.T) {
 	isolateEnv(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	refused, hole := testutil.RefusedAddr(t), testutil.Blackhole(t)
+	tests := []struct {
+		name   string
+		server string
+		args   []string
+		want   string // in stderr, after the address
+	}{
+		{"state, nothing listens", refused, []string{"state"}, "connection refused"},
+		{"nodes, nothing listens", refused, []string{"nodes"}, "connection refused"},
+		{"users, nothing listens", refused, []string{"users", "--app-id", "101"}, "connection refused"},
+		{"push, nothing listens", refused, []string{"push", "--user", "u1", "--app-id", "101", "x"}, "connection refused"},
+		{"host that does not resolve", "no-such-host.invalid:8080", []string{"state", "--timeout", "5s"}, "no-such-host.invalid"},
+		{"server that never answers", hole, []string{"online", "u1", "--app-id", "101", "--timeout", "300ms"}, "no answer within 300ms"},
+		{"kick, server that never answers", hole, []string{"kick", "u1", "--app-id", "101", "--timeout", "300ms"}, "no answer within 300ms"},
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil { // nothing listens there now
-		t.Fatal(err)
-	}
-	for _, sub := range [][]string{{"state"}, {"nodes"}, {"users", "--app-id", "101"}, {"push", "--user", "u1", "--app-id", "101", "x"}} {
-		t.Run(sub[0], func(t *testing.T) {
-			res := runCLI(t, append(append([]string{"admin"}, sub...), "--server", addr))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			res := runCLI(t, append(append([]string{"admin"}, tt.args...), "--server", tt.server))
 			if res.code != exitUnreachable {
-				t.Errorf("exit %d, want %d", res.code, exitUnreachable)
+				t.Errorf("exit %d, want %d; stderr:\n%s", res.code, exitUnreachable, res.stderr)
 			}
-			if want := "cannot reach gows server at http://" + addr; !strings.Contains(res.stderr, want) {
-				t.Errorf("stderr = %q, want %q", res.stderr, want)
+			if want := "cannot reach gows server at http://" + tt.server; !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, tt.want) {
+				t.Errorf("stderr = %q, want %q and %q", res.stderr, want, tt.want)
 			}
 			if res.stdout != "" {
 				t.Errorf("stdout = %q, want nothing", res.stdout)
 			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("took %s; --timeout should have ended it", took)
+			}
 		})
+	}
+}
+
+// TestAdmin_TokenFromEnvironmentAndRefusals: against a node with an admin token, no token
+// or a wrong one is refused (exit 1, the server's message, no usage hint); GOWS_TOKEN is
+// sent as the bearer token.
+func TestAdmin_TokenFromEnvironmentAndRefusals(t *testing.T) {
+	isolateEnv(t)
+	const token = "admin-token-for-the-test"
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AdminToken = token })
+	t.Setenv("GOWS_SERVER", srv.HTTPURL)
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no token", []string{"admin", "state"}, "admin token required"},
+		{"wrong token", []string{"admin", "users", "--app-id", "101", "--token", "not-it"}, "admin token not accepted"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res := runCLI(t, tt.args)
+			if res.code != exitFailure || !strings.Contains(res.stderr, tt.want) || !strings.Contains(res.stderr, "HTTP 401") ||
+				strings.Contains(res.stderr, "--help") || res.stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", res.code, res.stdout, res.stderr, tt.want)
+			}
+		})
+	}
+	t.Setenv("GOWS_TOKEN", token)
+	if res := runCLI(t, []string{"admin", "state"}); res.code != exitOK || !strings.Contains(res.stdout, srv.NodeID()) {
+		t.Errorf("with GOWS_TOKEN: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+}
+
+// cellColumns returns the terminal columns at which the cells of a table line start
+// (cells are separated by two or more spaces; a wide character takes two columns).
+func cellColumns(line string) []int {
+	var cols []int
+	col, spaces, inCell := 0, 0, false
+	for _, r := range strings.TrimRight(line, "\n") {
+		if r == ' ' {
+			spaces++
+		} else {
+			if !inCell || spaces >= 2 {
+				cols = append(cols, col)
+			}
+			inCell, spaces = true, 0
+		}
+		col += runewidth.RuneWidth(r)
+	}
+	return cols
+}
+
+// TestAdmin_TablesLineUpWithWideCharacters: node and user ids in East Asian scripts take
+// two terminal columns a character; the columns after them still line up.
+func TestAdmin_TablesLineUpWithWideCharacters(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.NodeID = "東京-ノード-1" })
+	t.Setenv("GOWS_SERVER", srv.HTTPURL)
+	const user = "用户-長い名前-ユーザー"
+	testutil.Dial(t, srv.WSURL, nil).Login(101, user)
+
+	res := runCLI(t, []string{"admin", "nodes"})
+	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	if res.code != exitOK || len(lines) != 2 || !strings.HasPrefix(lines[1], srv.NodeID()) {
+		t.Fatalf("exit %d:\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if h, r := cellColumns(lines[0]), cellColumns(lines[1]); !slices.Equal(h, r) {
+		t.Errorf("header cells start at columns %v, the row's at %v:\n%s", h, r, res.stdout)
+	}
+
+	res = runCLI(t, []string{"admin", "online", user, "--app-id", "101"})
+	if res.code != exitOK || !strings.Contains(res.stdout, "USER     "+user+"\n") || !strings.Contains(res.stdout, "NODE     "+srv.NodeID()+"\n") {
+		t.Fatalf("exit %d:\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	want := cellColumns("USER     x")
+	for line := range strings.Lines(res.stdout) {
+		if got := cellColumns(line); !slices.Equal(got, want) {
+			t.Errorf("line %q: cells at columns %v, want %v", line, got, want)
+		}
 	}
 }
 
