@@ -721,3 +721,72 @@ func TestAdmin_EndToEndWithServe(t *testing.T) {
 		t.Errorf("client got %+v", m)
 	}
 }
+
+// TestAdmin_UsersPagesThroughThousandsOfUsers: with 2,500 users online, `users` shows one
+// page and names the next cursor; following the cursors, or --all, yields every user
+// exactly once, in order, a page at a time.
+func TestAdmin_UsersPagesThroughThousandsOfUsers(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.PresenceLimit = 0 })
+	t.Setenv("GOWS_SERVER", srv.HTTPURL)
+	const n = 2500
+	want := make([]string, n)
+	for i := range want {
+		want[i] = fmt.Sprintf("user-%d", i)
+		testutil.Dial(t, srv.WSURL, nil).Login(101, want[i])
+	}
+	slices.Sort(want) // the server sorts ids as strings
+
+	// A page at a time, following the cursor stderr names.
+	var got []string
+	args := []string{"admin", "users", "--app-id", "101"}
+	for pages := 1; ; pages++ {
+		res := runCLI(t, args)
+		lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+		if res.code != exitOK || lines[0] != "USER" {
+			t.Fatalf("%v: exit %d\n%s", args, res.code, res.stderr)
+		}
+		if page := len(lines) - 1; page != min(1000, n-len(got)) {
+			t.Fatalf("%v: %d users, want a page of the server's default 1000 or the rest", args, page)
+		}
+		got = append(got, lines[1:]...)
+		if want := fmt.Sprintf("%d of %d online users in app 101", len(lines)-1, n); !strings.HasPrefix(res.stderr, want) {
+			t.Errorf("stderr %q, want %q", res.stderr, want)
+		}
+		_, next, ok := strings.Cut(strings.TrimSpace(res.stderr), "next page: --cursor ")
+		if !ok {
+			if pages != 3 {
+				t.Errorf("%d pages, want 3", pages)
+			}
+			break
+		}
+		if next != got[len(got)-1] {
+			t.Errorf("next cursor %q, want the page's last id %q", next, got[len(got)-1])
+		}
+		args = []string{"admin", "users", "--app-id", "101", "--cursor", next}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pages followed by cursor: %d ids, want the %d online users in order", len(got), n)
+	}
+
+	// --all: each page one JSON line, as the server sent it.
+	res := runCLI(t, []string{"admin", "users", "--app-id", "101", "--all", "--limit", "700", "-o", "json"})
+	lines := strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n")
+	if res.code != exitOK || len(lines) != 4 {
+		t.Fatalf("--all --limit 700 -o json: exit %d, %d lines, want 4 pages\n%s", res.code, len(lines), res.stderr)
+	}
+	got = got[:0]
+	for i, line := range lines {
+		var p api.UserPage
+		if err := json.Unmarshal([]byte(line), &p); err != nil || p.UserCount != n || (p.NextCursor == "") != (i == 3) {
+			t.Fatalf("page %d: %+v, %v", i, p, err)
+		}
+		got = append(got, p.UserList...)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("--all pages: %d ids, want the %d online users in order", len(got), n)
+	}
+	if !strings.Contains(res.stderr, "2500 online users in app 101") {
+		t.Errorf("stderr %q", res.stderr)
+	}
+}
