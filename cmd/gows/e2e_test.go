@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,9 +24,19 @@ import (
 	"github.com/gows-dev/gows/internal/testutil"
 )
 
+// runAsGowsEnv, set to 1 in a test binary's environment, makes it run as gows itself
+// (main's run with its arguments): tests that need a gows executable on PATH, such as the
+// shell completion scripts, link to the test binary instead of building one.
+const runAsGowsEnv = "GOWS_TEST_RUN_AS_GOWS"
+
 // TestMain fails the package if a test leaves goroutines behind (serve must stop
 // everything it started before it returns).
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsGowsEnv) == "1" {
+		os.Exit(run(os.Args[1:]))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // syncBuffer is a bytes.Buffer that the serving goroutine writes while the test reads.
 type syncBuffer struct {

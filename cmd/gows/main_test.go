@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
+
+	"github.com/gows-dev/gows/internal/testutil"
 )
 
 // cliResult is what one run of the command tree wrote and returned.
@@ -244,6 +248,72 @@ func TestCompletion_OutputFormats(t *testing.T) {
 			want := tt.want + fmt.Sprintf(":%d\n", cobra.ShellCompDirectiveNoFileComp)
 			if res.code != exitOK || res.stdout != want {
 				t.Errorf("exit %d, stdout %q, want %q", res.code, res.stdout, want)
+			}
+		})
+	}
+}
+
+// TestCompletion_BashCompletesCommandsAndFlags loads `gows completion bash` into a real
+// bash with the bash-completion package, as `source <(gows completion bash)` does, and
+// completes command lines the way Tab does: subcommands, flags and flag values.
+func TestCompletion_BashCompletesCommandsAndFlags(t *testing.T) {
+	bash := testutil.NeedCommand(t, "bash")
+	const lib = "/usr/share/bash-completion/bash_completion"
+	if _, err := os.Stat(lib); err != nil {
+		if testutil.InCI() {
+			t.Fatalf("%s is missing and CI is set: install bash-completion (see .ci/run)", lib)
+		}
+		t.Skipf("%s is missing; install bash-completion to run this test", lib)
+	}
+	// The script runs "gows __complete ..." from PATH: this test binary, as gows.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(self, filepath.Join(bin, "gows")); err != nil {
+		t.Fatal(err)
+	}
+	res := runCLI(t, []string{"completion", "bash"})
+	if res.code != exitOK {
+		t.Fatalf("completion bash: exit %d: %s", res.code, res.stderr)
+	}
+	script := writeFile(t, "gows.bash", res.stdout)
+
+	// complete prints, one a line, what bash offers for words (the last one being typed).
+	complete := func(t *testing.T, words ...string) []string {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), bash, "--norc", "--noprofile", "-c", `
+			source "$1" && source "$2" || exit 1
+			complete -p gows | grep -q __start_gows || exit 1
+			shift 2
+			COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"; COMP_POINT=${#COMP_LINE}
+			__start_gows 2>/dev/null
+			printf '%s\n' "${COMPREPLY[@]}"`, "bash", lib, script)
+		cmd.Args = append(cmd.Args, words...)
+		cmd.Env = append(os.Environ(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"), runAsGowsEnv+"=1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("bash completing %q: %v", words, err)
+		}
+		return strings.Fields(string(out))
+	}
+	tests := []struct {
+		words []string
+		want  []string
+	}{
+		{[]string{"gows", "ad"}, []string{"admin"}},
+		{[]string{"gows", "admin", "br"}, []string{"broadcast"}},
+		{[]string{"gows", "admin", "users", "--cur"}, []string{"--cursor"}},
+		{[]string{"gows", "admin", "--tim"}, []string{"--timeout"}},
+		{[]string{"gows", "admin", "state", "-o", ""}, []string{"table", "json"}},
+		{[]string{"gows", "completion", ""}, []string{"bash", "zsh", "fish", "powershell"}},
+		{[]string{"gows", "serve", "--drain-t"}, []string{"--drain-timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.words, " "), func(t *testing.T) {
+			if got := complete(t, tt.words...); !slices.Equal(got, tt.want) {
+				t.Errorf("completes to %q, want %q", got, tt.want)
 			}
 		})
 	}
