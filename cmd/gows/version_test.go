@@ -1,10 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func TestVersion_PrintsBuildInfo(t *testing.T) {
@@ -52,5 +60,92 @@ func TestVersion_LinkTimeStampsWin(t *testing.T) {
 	got := currentBuild()
 	if got.Version != "1.2.3" || got.Commit != "abc1234" || got.Date != "2026-01-02T03:04:05Z" {
 		t.Errorf("currentBuild() = %+v, want the stamped values", got)
+	}
+}
+
+// goreleaserFile is the release configuration, from this package's directory.
+const goreleaserFile = "../../.goreleaser.yaml"
+
+// goreleaserConfig is the part of .goreleaser.yaml that TestRelease_GoreleaserConfig
+// checks.
+type goreleaserConfig struct {
+	Version int `yaml:"version"`
+	Builds  []struct {
+		Main    string   `yaml:"main"`
+		Env     []string `yaml:"env"`
+		Goos    []string `yaml:"goos"`
+		Goarch  []string `yaml:"goarch"`
+		Flags   []string `yaml:"flags"`
+		Ldflags []string `yaml:"ldflags"`
+	} `yaml:"builds"`
+	Archives []struct {
+		Files []string `yaml:"files"`
+	} `yaml:"archives"`
+	Checksum struct {
+		NameTemplate string `yaml:"name_template"`
+	} `yaml:"checksum"`
+}
+
+// TestRelease_GoreleaserConfig checks .goreleaser.yaml against what a release needs
+// (linux and darwin on amd64 and arm64, CGO off, -trimpath, archives with the README,
+// LICENSE and example config, checksums), then links gows with its ldflags and runs
+// `gows version -o json`: the linker ignores -X for a variable that does not exist, so
+// only the built binary shows that the stamps arrive.
+func TestRelease_GoreleaserConfig(t *testing.T) {
+	raw, err := os.ReadFile(goreleaserFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg goreleaserConfig
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf("%s: %v", goreleaserFile, err)
+	}
+	if cfg.Version != 2 || len(cfg.Builds) != 1 || len(cfg.Archives) != 1 || cfg.Checksum.NameTemplate == "" {
+		t.Fatalf("%s: want goreleaser v2, one build, one archive and checksums: %+v", goreleaserFile, cfg)
+	}
+	b := cfg.Builds[0]
+	if b.Main != "./cmd/gows" || !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Contains(b.Flags, "-trimpath") {
+		t.Errorf("build: main %q, env %q, flags %q; want ./cmd/gows, CGO_ENABLED=0, -trimpath", b.Main, b.Env, b.Flags)
+	}
+	for _, want := range [][2][]string{{b.Goos, {"linux", "darwin"}}, {b.Goarch, {"amd64", "arm64"}}} {
+		for _, w := range want[1] {
+			if !slices.Contains(want[0], w) {
+				t.Errorf("build targets %q lack %s", want[0], w)
+			}
+		}
+	}
+	for _, f := range []string{"README.md", "LICENSE", "configs/gows.example.yaml"} {
+		if !slices.Contains(cfg.Archives[0].Files, f) {
+			t.Errorf("archive files %q lack %s", cfg.Archives[0].Files, f)
+		}
+		if _, err := os.Stat(filepath.Join("../..", f)); err != nil {
+			t.Errorf("archive file %s: %v", f, err)
+		}
+	}
+
+	if testing.Short() {
+		t.Skip("links the gows binary")
+	}
+	stamps := strings.NewReplacer("{{ .Version }}", "9.8.7", "{{ .Commit }}", "0123abc", "{{ .Date }}", "2026-03-04T05:06:07Z")
+	ldflags := stamps.Replace(strings.Join(b.Ldflags, " "))
+	bin := filepath.Join(t.TempDir(), "gows")
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build -ldflags %q: %v\n%s", ldflags, err, out)
+	}
+	out, err := exec.CommandContext(ctx, bin, "version", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("gows version -o json: %v", err)
+	}
+	var got buildInfo
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("gows version -o json: %v\n%s", err, out)
+	}
+	want := buildInfo{Version: "9.8.7", Commit: "0123abc", Date: "2026-03-04T05:06:07Z", GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	if got != want {
+		t.Errorf("gows version -o json of a binary linked with %q:\n got %+v\nwant %+v", ldflags, got, want)
 	}
 }
