@@ -105,6 +105,7 @@ docs/bench.md explains every figure.`,
 	f.StringVar(&opts.origin, "origin", "", "Origin header to send with every upgrade")
 	f.StringVar(&opts.jsonFile, "json", "", "also write the report as JSON to this file")
 	f.BoolVarP(&opts.quiet, "quiet", "q", false, "show no progress on stderr")
+	completeValues(cmd, "close", "rst", "graceful")
 	cmd.AddCommand(newBenchMergeCmd(s), newBenchPlotCmd(s), newBenchWorkerCmd(s))
 	return cmd
 }

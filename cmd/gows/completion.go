@@ -55,8 +55,11 @@ Start a new shell for the change to take effect.`,
 }
 
 // completeOutput makes cmd's --output flag complete to formats instead of file names.
-func completeOutput(cmd *cobra.Command, formats ...string) {
-	// It fails only for a command without an --output flag, or with one registered
-	// twice: a mistake in this package that TestCompletion_OutputFormats catches.
-	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(formats, cobra.ShellCompDirectiveNoFileComp))
+func completeOutput(cmd *cobra.Command, formats ...string) { completeValues(cmd, "output", formats...) }
+
+// completeValues makes cmd's flag complete to values instead of file names.
+func completeValues(cmd *cobra.Command, flag string, values ...string) {
+	// It fails only for a command without that flag, or with it registered twice: a
+	// mistake in this package that TestCompletion_FlagValues catches.
+	_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 }

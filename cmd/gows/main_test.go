@@ -229,9 +229,9 @@ func TestCompletion_PrintsScriptForEachShell(t *testing.T) {
 	}
 }
 
-// TestCompletion_OutputFormats: the shells' completion of -o offers the formats the
-// command takes, not file names.
-func TestCompletion_OutputFormats(t *testing.T) {
+// TestCompletion_FlagValues: the shells' completion of -o, and of other flags that take
+// one of a few words, offers those words, not file names.
+func TestCompletion_FlagValues(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
@@ -241,6 +241,10 @@ func TestCompletion_OutputFormats(t *testing.T) {
 		{"admin, before the subcommand", []string{"admin", "--output", ""}, "table\njson\n"},
 		{"version", []string{"version", "-o", ""}, "text\njson\n"},
 		{"token", []string{"token", "-o", ""}, "text\njson\n"},
+		{"serve --log-level", []string{"serve", "--log-level", ""}, "debug\ninfo\nwarn\nerror\n"},
+		{"serve --log-format", []string{"serve", "--log-format", ""}, "text\njson\n"},
+		{"serve --duplicate-login", []string{"serve", "--duplicate-login", ""}, "kick\nreject\n"},
+		{"bench --close", []string{"bench", "--close", ""}, "rst\ngraceful\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -141,6 +141,9 @@ exits 0 once drained, within --drain-timeout.`,
 	cmd.Flags().IntVar(&opts.nodes, "nodes", 1, "run this many node processes sharing the WebSocket and HTTP ports (SO_REUSEPORT), each with its own gRPC port, restarted if they die; more than 1 needs --redis")
 	cmd.Flags().BoolVar(&opts.checkConfig, "check-config", false, "check the configuration (values, and the TLS and key files it names), print it as YAML with secrets hidden, and exit: 0 if it is valid, 1 if not; binds no address and reaches no Redis")
 	addSettingFlags(cmd.Flags(), server.Default(), serveSettings())
+	completeValues(cmd, "log-level", "debug", "info", "warn", "error")
+	completeValues(cmd, "log-format", "text", "json")
+	completeValues(cmd, "duplicate-login", "kick", "reject")
 	return cmd
 }
 

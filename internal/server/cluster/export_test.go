@@ -54,3 +54,6 @@ func (r *Redis) ResyncIfStale(ctx context.Context) {
 		r.resync(ctx)
 	}
 }
+
+// ClientName is the Redis client name of a node's connections.
+func ClientName(nodeID string) string { return clientName(nodeID) }

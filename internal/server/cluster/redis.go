@@ -190,7 +190,7 @@ func newClient(cfg RedisConfig, onConnect func()) (redis.UniversalClient, error)
 	if len(opts.Addrs) == 0 {
 		return nil, errors.New("redis: give a URL or at least one address")
 	}
-	opts.ClientName = "gows-" + cfg.NodeID
+	opts.ClientName = clientName(cfg.NodeID)
 	// Every call is bounded by its context (ContextTimeoutEnabled) and by these, so a
 	// stalled or paused Redis never holds a caller longer than Timeout.
 	opts.DialTimeout = cfg.Timeout
@@ -1174,3 +1174,16 @@ var (
 	_ Broker = (*Redis)(nil)
 	_ Broker = (*Memory)(nil)
 )
+
+// clientName is the name the node's Redis connections carry (CLIENT LIST shows it):
+// "gows-" and the node id, each byte Redis refuses in a name (anything but printable
+// ASCII: a node id may be 東京-1) written as '_' instead of failing every call.
+func clientName(nodeID string) string {
+	b := []byte("gows-" + nodeID)
+	for i, c := range b {
+		if c < '!' || c > '~' {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}

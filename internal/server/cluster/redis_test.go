@@ -741,3 +741,17 @@ func TestRedis_DuplicateNodeIDIsReported(t *testing.T) {
 		}
 	}
 }
+
+// A node id outside printable ASCII (valid for node_id) is kept in the registry as it
+// is; only the Redis client name, which Redis restricts, is written with '_' for it.
+func TestRedis_NonASCIINodeID(t *testing.T) {
+	r := testutil.StartRedis(t)
+	a := startNode(t, []string{r.Addr}, "t1", "東京-1")
+	b := startNode(t, []string{r.Addr}, "t1", "b")
+	waitPeers(t, b, "東京-1")
+	a.login(User{App: 101, ID: "u1", Node: "東京-1", LoginMs: 1000})
+	waitOnline(t, b, 101, "u1", "東京-1")
+	if got := ClientName("東京-1 x"); got != "gows-______-1_x" {
+		t.Fatalf("client name %q", got)
+	}
+}
