@@ -58,7 +58,7 @@ func NeedCommand(t testing.TB, name string) string {
 }
 
 // StartRedis runs a redis-server for the test: `--port N --bind 127.0.0.1 --save ""
-// --appendonly no --dir t.TempDir()` plus args. It waits until PING answers, and retries
+// --appendonly no --dir t.TempDir()` plus args. It waits until the process answers, and retries
 // with another port if the chosen one was taken meanwhile.
 func StartRedis(t testing.TB, args ...string) *Redis {
 	t.Helper()
@@ -123,8 +123,14 @@ func (r *Redis) start() error {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if r.Ping() == nil {
-			return nil
+		// The port was free a moment ago; another test's redis-server may have taken it
+		// since, and then ours exits while that one answers PING. Only ours counts.
+		if pid, err := r.pid(); err == nil {
+			if pid == cmd.Process.Pid {
+				return nil
+			}
+			r.Kill()
+			return fmt.Errorf("port %d is taken by another redis-server (pid %d)", r.Port, pid)
 		}
 		select {
 		case <-exited:
@@ -134,7 +140,7 @@ func (r *Redis) start() error {
 		}
 		if time.Now().After(deadline) {
 			r.Kill()
-			return fmt.Errorf("redis-server on port %d did not answer PING within 10s", r.Port)
+			return fmt.Errorf("redis-server on port %d did not answer within 10s", r.Port)
 		}
 	}
 }
@@ -147,20 +153,22 @@ func lastLines(b []byte, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-// Ping sends PING on a new connection and expects PONG within a second.
-func (r *Redis) Ping() error {
-	out, err := r.Command(time.Second, "PING")
+// pid asks the server on r.Addr for its process id (INFO server).
+func (r *Redis) pid() (int, error) {
+	info, err := r.Command(time.Second, "INFO", "server")
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if out != "PONG" {
-		return fmt.Errorf("PING answered %q", out)
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
 	}
-	return nil
+	return 0, fmt.Errorf("INFO server has no process_id")
 }
 
 // Command sends one command (RESP2, on a new connection) and returns the first line of
-// the answer without its type byte. It is enough for PING, CLIENT PAUSE, CLUSTER INFO
+// the answer without its type byte. It is enough for INFO server, CLIENT PAUSE, CLUSTER INFO
 // and INFO memory checks in tests.
 func (r *Redis) Command(timeout time.Duration, args ...string) (string, error) {
 	c, err := net.DialTimeout("tcp", r.Addr, timeout)
