@@ -26,13 +26,18 @@ need() {
 	done
 }
 
-# free_port prints a loopback port nothing listens on (checked by connecting to it).
+# free_port prints a loopback port nothing listens on (checked by connecting to it) and
+# no TCP socket uses, not even as the local end of a connection or in TIME_WAIT (on
+# Linux, from /proc/net/tcp*): the ports overlap the ephemeral range, and the earlier
+# stages leave thousands of closed client connections behind, any of which makes a
+# server's bind to its port fail.
 used_ports=" "
 free_port() {
 	local p
 	for _ in $(seq 100); do
 		p=$((20000 + RANDOM % 20000))
 		[[ $used_ports == *" $p "* ]] && continue
+		port_has_socket "$p" && continue
 		if ! (exec 9<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			used_ports+="$p "
 			echo "$p"
@@ -40,6 +45,13 @@ free_port() {
 		fi
 	done
 	die "no free port found"
+}
+
+# port_has_socket PORT: succeeds when a TCP socket has PORT as its local port (the second
+# column of /proc/net/tcp and tcp6 is ADDR:PORT in hex); fails where those files are missing.
+port_has_socket() {
+	awk -v port="$(printf ':%04X' "$1")" 'FNR > 1 && substr($2, length($2) - 4) == port { found = 1; exit }
+		END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
 }
 
 # wait_for CMD...: retries a command for up to 20 seconds.
