@@ -371,16 +371,17 @@ func TestChat_RefusedLoginEndsTheSession(t *testing.T) {
 }
 
 // TestChat_HeartbeatsKeepAnIdleSessionAlive uses a server that closes silent connections
-// after 600ms and a client that beats every 100ms. It waits until the server has counted
-// enough heartbeats to span several timeouts, then checks the first session is still
-// the one connected.
+// after 1.5s and a client that beats every 100ms (a stall of 1.4s on a busy machine
+// still passes; a client that does not beat is dropped). It waits until the server has
+// counted enough heartbeats to span several timeouts, then checks the first session is
+// still the one connected.
 func TestChat_HeartbeatsKeepAnIdleSessionAlive(t *testing.T) {
-	srv := testutil.StartServer(t, func(c *server.Config) { c.HeartbeatTimeout = 600 * time.Millisecond })
+	srv := testutil.StartServer(t, func(c *server.Config) { c.HeartbeatTimeout = 1500 * time.Millisecond })
 	cfg := chatConfig(srv.WSURL, "idle")
 	cfg.HeartbeatInterval = 100 * time.Millisecond
 	c := startLineClient(t, t.Context(), cfg)
 	c.out.waitFor(t, 0, "-- connected")
-	const beats = 20 // 2s of heartbeats: over three heartbeat timeouts
+	const beats = 45 // 4.5s of heartbeats: three heartbeat timeouts
 	testutil.Eventually(t, waitTimeout, func() error {
 		st, err := serverState(srv)
 		if err != nil {
