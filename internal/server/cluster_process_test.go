@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,8 +37,28 @@ func buildGows(t *testing.T) string {
 }
 
 // startGows runs `gows serve` with args on free loopback ports and waits until it is
-// ready. The process is killed and reaped when the test ends.
+// ready. The process is killed and reaped when the test ends. The ports were free a
+// moment before the process binds them; when another process took one meanwhile, it
+// tries again with new ports.
 func startGows(t *testing.T, bin string, args ...string) *gowsProcess {
+	t.Helper()
+	var err error
+	for range 5 {
+		var p *gowsProcess
+		if p, err = tryStartGows(t, bin, args); err == nil {
+			return p
+		}
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	t.Fatal(err)
+	return nil
+}
+
+// tryStartGows starts one `gows serve` process and waits until it is ready; it returns
+// an error with the log when the process exits first.
+func tryStartGows(t *testing.T, bin string, args []string) (*gowsProcess, error) {
 	t.Helper()
 	httpAddr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
 	wsAddr := "127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))
@@ -67,23 +88,41 @@ func startGows(t *testing.T, bin string, args ...string) *gowsProcess {
 			}
 		}
 	})
-	testutil.Eventually(t, 20*time.Second, func() error {
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		// A process that has exited is not ready, whoever answers on its port.
+		if p.ready() == nil {
+			select {
+			case <-p.exited:
+			default:
+				return p, nil
+			}
+		}
 		select {
 		case <-p.exited:
-			t.Fatalf("gows serve %v exited", args)
-		default:
+			b, _ := os.ReadFile(logf.Name()) // for the message only
+			return nil, fmt.Errorf("gows serve %v exited: %s", args, b)
+		case <-tick.C:
 		}
-		resp, err := http.Get(p.HTTPURL + "/readyz")
-		if err != nil {
-			return err
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("gows serve %v: not ready after 20s: %v", args, p.ready())
 		}
-		_ = resp.Body.Close() // only the status matters
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("readyz: %d", resp.StatusCode)
-		}
-		return nil
-	})
-	return p
+	}
+}
+
+// ready asks the process's /readyz.
+func (p *gowsProcess) ready() error {
+	resp, err := http.Get(p.HTTPURL + "/readyz")
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close() // only the status matters
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("readyz: %d", resp.StatusCode)
+	}
+	return nil
 }
 
 // TestCluster_KilledNodeIsForgotten: a node process killed with SIGKILL cannot
