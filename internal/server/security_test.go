@@ -214,8 +214,10 @@ func TestSecurity_TokenExpiryAndRefresh(t *testing.T) {
 	// A token past its exp but within the clock-skew leeway logs in, and the session
 	// lasts until the token would be refused, not a moment less.
 	t.Run("expires without refresh", func(t *testing.T) {
+		t.Parallel()
 		c := testutil.Dial(t, srv.WSURL, nil)
-		exp := time.Now().Add(2*time.Second - auth.Leeway).Truncate(time.Second)
+		// exp + leeway is 3-4 s away: time enough for the login to arrive on a busy machine.
+		exp := time.Now().Add(4*time.Second - auth.Leeway).Truncate(time.Second)
 		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "short", ServiceToken: tokenExp(t, "short", 101, exp)}); r.Response.Code != 200 {
 			t.Fatal(r)
 		}
@@ -227,9 +229,10 @@ func TestSecurity_TokenExpiryAndRefresh(t *testing.T) {
 		}
 	})
 	t.Run("refresh keeps the session", func(t *testing.T) {
+		t.Parallel()
 		c := testutil.Dial(t, srv.WSURL, nil)
 		first := time.Now()
-		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "long", ServiceToken: tokenExp(t, "long", 101, first.Add(2*time.Second-auth.Leeway))}); r.Response.Code != 200 {
+		if r := c.Call(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "long", ServiceToken: tokenExp(t, "long", 101, first.Add(4*time.Second-auth.Leeway))}); r.Response.Code != 200 {
 			t.Fatal(r)
 		}
 		if r := c.Call(protocol.CmdRefresh, protocol.RefreshData{ServiceToken: "bad"}); r.Response.Code != protocol.Unauthorized {
@@ -242,7 +245,7 @@ func TestSecurity_TokenExpiryAndRefresh(t *testing.T) {
 		// session survives.
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
-		for time.Since(first) < 3500*time.Millisecond {
+		for time.Since(first) < 5500*time.Millisecond {
 			if r := c.Call(protocol.CmdHeartbeat, nil); r.Response.Code != 200 {
 				t.Fatalf("heartbeat: %+v", r)
 			}
