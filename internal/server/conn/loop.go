@@ -342,13 +342,24 @@ func (l *loop) deliver(c *Conn, op wsframe.Opcode, payload []byte) {
 }
 
 // control sends a control frame (pong) even past the send queue limit, as long as the
-// connection is open.
+// connection is open: a client is not closed as slow for answers to its own pings. A pong
+// still waiting at the end of the queue is replaced rather than joined by another (RFC 6455
+// section 5.5.3 allows answering only the latest ping), so that pings from a client that
+// reads nothing cannot grow the queue without bound.
 func (c *Conn) control(op wsframe.Opcode, payload []byte) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Load() == stOpen {
-		c.writeLocked(Frame(op, payload))
+	if c.state.Load() != stOpen {
+		return
 	}
+	f := Frame(op, payload)
+	if last := len(c.out) - 1; last > 0 || (last == 0 && c.outOff == 0) {
+		if q := c.out[last]; len(q) > 0 && q[0] == f[0] { // the same control opcode, not yet started
+			c.out[last] = f
+			return
+		}
+	}
+	c.writeLocked(f)
 }
 
 // peerClose answers the peer's close frame. It reports whether c was closed.
