@@ -226,7 +226,7 @@ func (l *loop) consume(c *Conn, b []byte) (int, bool) {
 		}
 		h, hn, err := wsframe.ParseHeader(b[off:])
 		if err == nil && hn > 0 {
-			err = l.checkFrame(c, h)
+			err = l.checkFrame(c, h, st == stClosing)
 		}
 		if err != nil {
 			l.fail(c, err)
@@ -249,13 +249,21 @@ func (l *loop) consume(c *Conn, b []byte) (int, bool) {
 	return off, false
 }
 
-// checkFrame applies the stateful framing rules to a header.
-func (l *loop) checkFrame(c *Conn, h wsframe.Header) error {
+// checkFrame applies the stateful framing rules to a header. Once our close frame is out
+// (closing), data frames are dropped unread, so a message the peer began before it saw our
+// close is held to the size limit only, not to the fragmentation rules.
+func (l *loop) checkFrame(c *Conn, h wsframe.Header, closing bool) error {
 	if err := h.Check(); err != nil {
 		return err
 	}
 	if !h.Masked {
 		return errUnmasked
+	}
+	if closing {
+		if h.Length > int64(l.e.cfg.MaxMessageBytes) {
+			return errTooBig
+		}
+		return nil
 	}
 	switch {
 	case h.Op == wsframe.OpContinuation && c.frag == nil:
@@ -390,8 +398,16 @@ func (l *loop) peerClose(c *Conn, payload []byte) bool {
 }
 
 // fail closes c for a protocol violation: close frame with the matching code, then the
-// socket as soon as the frame is out.
+// socket as soon as the frame is out. A connection already failed (or dropped) is left as
+// it is: what follows the first violation in its stream is not counted as another.
 func (l *loop) fail(c *Conn, err error) {
+	c.frag = nil
+	c.mu.Lock()
+	st := c.state.Load()
+	if st != stOpen && (st != stClosing || c.closeAfter) {
+		c.mu.Unlock()
+		return
+	}
 	code := protocol.CloseProtocolError
 	switch {
 	case errors.Is(err, wsframe.ErrInvalidUTF8):
@@ -403,16 +419,14 @@ func (l *loop) fail(c *Conn, err error) {
 	default:
 		l.e.stats.protocolErrors.Add(1)
 	}
-	l.e.log.Debug("closing connection for protocol violation", "conn_id", c.id, "err", err, "code", uint16(code))
-	c.frag = nil
-	c.mu.Lock()
-	if st := c.state.Load(); st == stOpen {
+	if st == stOpen {
 		c.closeLocked(code, code.Text(), true)
-	} else if st == stClosing {
+	} else {
 		c.closeAfter = true
 		c.wakeLoopLocked()
 	}
 	c.mu.Unlock()
+	l.e.log.Debug("closing connection for protocol violation", "conn_id", c.id, "err", err, "code", uint16(code))
 }
 
 // upgrade handles a complete handshake request. It reports whether c is now open.
