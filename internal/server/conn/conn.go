@@ -172,9 +172,12 @@ func (c *Conn) dropQueueLocked() {
 }
 
 // writeLocked writes frame now if nothing is queued, and queues what the socket does not
-// take. c.mu must be held.
+// take. During the handshake it carries the HTTP answer, which is not a frame. c.mu must
+// be held.
 func (c *Conn) writeLocked(frame []byte) {
-	c.e.stats.framesOut.Add(1)
+	if c.state.Load() != stHandshake {
+		c.e.stats.framesOut.Add(1)
+	}
 	if len(c.out) > 0 {
 		c.out = append(c.out, frame)
 		return

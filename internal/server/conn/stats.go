@@ -45,7 +45,7 @@ type Snapshot struct {
 	Handshaking    int64  // sockets accepted and not yet upgraded (TLS handshakes included)
 	Open           int64  // upgraded connections not yet closed
 	FramesIn       uint64
-	FramesOut      uint64
+	FramesOut      uint64 // frames given to the socket or queued for it (FramesDropped of them were not sent)
 	FramesDropped  uint64 // queued frames discarded when their connection was closed as slow
 	BytesIn        uint64
 	BytesOut       uint64
