@@ -125,6 +125,9 @@ func (c *Conn) Send(frame []byte) error {
 		c.e.stats.slowConsumers.Add(1)
 		c.e.log.Warn("slow consumer disconnected", "conn_id", c.id, "remote", c.remote.String(), "queued_frames", len(c.out))
 		c.dropQueueLocked()
+		// This frame is lost too: counted as given to the connection, and as dropped.
+		c.e.stats.framesOut.Add(1)
+		c.e.stats.framesDropped.Add(1)
 		c.closeLocked(protocol.CloseSlowConsumer, protocol.CloseSlowConsumer.Text(), false)
 		return ErrSlowConsumer
 	}

@@ -588,6 +588,11 @@ func (l *loop) closeConn(c *Conn, why *CloseError) {
 	if c.why == nil {
 		c.why = &CloseError{Code: CloseAbnormal, Reason: "connection dropped", Remote: true}
 	}
+	if lost := len(c.out); lost > 0 && prev != stHandshake { // a handshake's queue holds its HTTP answer
+		// Frames accepted and never written: the peer vanished, or stalled past a timeout.
+		l.e.stats.framesDropped.Add(uint64(lost))
+		l.e.log.Debug("connection closed with frames unsent", "conn_id", c.id, "remote", c.remote.String(), "frames", lost)
+	}
 	clear(c.out)
 	c.out, c.outOff = nil, 0
 	c.wstall.Store(0)

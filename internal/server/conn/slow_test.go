@@ -68,8 +68,11 @@ func TestConn_SlowConsumerAccounting(t *testing.T) {
 		t.Fatal("the slow consumer was not closed")
 	}
 	st := e.Stats()
-	if st.SlowConsumers != 1 || st.FramesDropped < queue-1 || st.FramesDropped > queue {
-		t.Fatalf("slow consumers %d, frames dropped %d; want 1 and %d or %d", st.SlowConsumers, st.FramesDropped, queue-1, queue)
+	// Dropped: the queue (less a frame cut in the middle, kept to finish), the frame that
+	// overflowed it, and at the close timeout what is still queued (that cut frame and the
+	// close frame, unless the socket took them).
+	if st.SlowConsumers != 1 || st.FramesDropped < queue || st.FramesDropped > queue+2 {
+		t.Fatalf("slow consumers %d, frames dropped %d; want 1 and %d..%d", st.SlowConsumers, st.FramesDropped, queue, queue+2)
 	}
 	if st.Open != 0 || st.Closed != 1 {
 		t.Fatalf("open %d, closed %d", st.Open, st.Closed)
@@ -96,7 +99,8 @@ func TestConn_WriteTimeoutDropsAStalledClient(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stalled client was not dropped")
 	}
-	if st := e.Stats(); st.WriteTimeouts != 1 || st.SlowConsumers != 0 || st.Open != 0 {
-		t.Fatalf("write timeouts %d, slow consumers %d, open %d", st.WriteTimeouts, st.SlowConsumers, st.Open)
+	// The frames still queued when the connection was dropped are counted as never sent.
+	if st := e.Stats(); st.WriteTimeouts != 1 || st.SlowConsumers != 0 || st.Open != 0 || st.FramesDropped == 0 || st.FramesDropped > uint64(h.n) {
+		t.Fatalf("write timeouts %d, slow consumers %d, open %d, frames dropped %d (of %d)", st.WriteTimeouts, st.SlowConsumers, st.Open, st.FramesDropped, h.n)
 	}
 }

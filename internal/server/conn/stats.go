@@ -46,7 +46,7 @@ type Snapshot struct {
 	Open           int64  // upgraded connections not yet closed
 	FramesIn       uint64
 	FramesOut      uint64 // frames given to the socket or queued for it (FramesDropped of them were not sent)
-	FramesDropped  uint64 // queued frames discarded when their connection was closed as slow
+	FramesDropped  uint64 // frames given to a connection and never sent: discarded when it was closed as a slow consumer, or closed (write or close timeout, reset, drain) before they were written
 	BytesIn        uint64
 	BytesOut       uint64
 	MessagesIn     uint64 // complete data messages delivered to the handler
