@@ -110,7 +110,7 @@ type State struct {
 	MessagesIn        uint64       `json:"messagesIn"`  // WebSocket messages received
 	MessagesOut       uint64       `json:"messagesOut"` // WebSocket frames sent
 	Pushes            uint64       `json:"pushes"`      // accepted push requests (HTTP and WebSocket send)
-	Dropped           uint64       `json:"dropped"`     // frames discarded with a slow consumer's queue
+	Dropped           uint64       `json:"dropped"`     // frames never written: discarded with a slow consumer's queue, or queued when a connection closed
 	SlowConsumers     uint64       `json:"slowConsumers"`
 	HandshakeFailures uint64       `json:"handshakeFailures"`
 	Draining          bool         `json:"draining"`
