@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Real-browser test of the web chat page: builds gows, starts `gows serve` on free loopback
-# ports, and drives two pages in Debian's headless Chromium with tests/browser/chat.test.mjs,
-# then checks the Origin policy from a cross-site page with tests/browser/origin.test.mjs
-# (playwright-core from npm; no browser is ever downloaded). The server is always stopped.
+# ports (and a second one that requires login tokens), and drives pages in Debian's headless
+# Chromium with tests/browser/chat.test.mjs, then checks the Origin policy from a cross-site
+# page with tests/browser/origin.test.mjs (playwright-core from npm; no browser is ever
+# downloaded). The servers are always stopped.
 #
 #   scripts/it/browser.sh
 #
@@ -45,11 +46,15 @@ done
 
 tmp=$(mktemp -d)
 server_pid=
+server_pids=()
 cleanup() {
-	if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	local pid
+	for pid in "${server_pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -73,14 +78,18 @@ free_ports() {
 		});'
 }
 
-# start_server starts gows serve and waits (at most 20s) for /healthz. It returns 1 when
+# start_server NAME [FLAG...] starts gows serve with the flags, logging to $tmp/NAME.log,
+# and waits (at most 20s) for /healthz; it sets base_url and ws_port. It returns 1 when
 # the server exits early (e.g. a port was taken meanwhile).
 start_server() {
+	local name=$1
+	shift
 	read -r http_port ws_port < <(free_ports)
 	base_url="http://127.0.0.1:$http_port"
-	"$tmp/gows" serve --http-addr "127.0.0.1:$http_port" --ws-addr "127.0.0.1:$ws_port" \
-		>"$tmp/server.log" 2>&1 &
+	"$tmp/gows" serve --http-addr "127.0.0.1:$http_port" --ws-addr "127.0.0.1:$ws_port" "$@" \
+		>"$tmp/$name.log" 2>&1 &
 	server_pid=$!
+	server_pids+=("$server_pid")
 	local i
 	for i in $(seq 1 200); do
 		if curl -fsS -o /dev/null --max-time 2 "$base_url/healthz" 2>/dev/null; then
@@ -97,27 +106,39 @@ start_server() {
 	return 2
 }
 
-started=
-for attempt in 1 2 3; do
-	rc=0
-	start_server || rc=$?
-	if [[ $rc -eq 0 ]]; then
-		started=1
-		break
-	fi
-	log "gows serve did not come up (attempt $attempt); its log:"
-	cat "$tmp/server.log" >&2
-	[[ $rc -eq 1 ]] || break
-done
-[[ -n $started ]] || { log "could not start gows serve"; exit 1; }
-log "gows serve is up: page $base_url/, WebSocket ws://127.0.0.1:$ws_port/acc"
+# up NAME [FLAG...] runs start_server, retrying with new ports when one was taken.
+up() {
+	local attempt rc
+	for attempt in 1 2 3; do
+		rc=0
+		start_server "$@" || rc=$?
+		if [[ $rc -eq 0 ]]; then
+			log "gows serve ($1) is up: page $base_url/, WebSocket ws://127.0.0.1:$ws_port/acc"
+			return 0
+		fi
+		log "gows serve ($1) did not come up (attempt $attempt); its log:"
+		cat "$tmp/$1.log" >&2
+		[[ $rc -eq 1 ]] || break
+	done
+	log "could not start gows serve ($1)"
+	exit 1
+}
+
+# A server that requires login tokens, and a token for user erin in app 101.
+auth_secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+GOWS_AUTH_SECRET=$auth_secret up auth
+auth_url=$base_url
+auth_token=$(GOWS_AUTH_SECRET=$auth_secret "$tmp/gows" token --user erin --app-id 101 --ttl 10m)
+
+up server
 
 status=0
-GOWS_BASE_URL=$base_url CHROMIUM=$chromium node tests/browser/chat.test.mjs || status=$?
+GOWS_BASE_URL=$base_url GOWS_AUTH_BASE_URL=$auth_url GOWS_AUTH_TOKEN=$auth_token CHROMIUM=$chromium \
+	node tests/browser/chat.test.mjs || status=$?
 GOWS_BASE_URL=$base_url GOWS_WS_URL="ws://127.0.0.1:$ws_port/acc" CHROMIUM=$chromium \
 	node tests/browser/origin.test.mjs || status=$?
 if [[ $status -ne 0 ]]; then
-	log "browser test failed; server log:"
-	cat "$tmp/server.log" >&2
+	log "browser test failed; server logs:"
+	cat "$tmp/server.log" "$tmp/auth.log" >&2
 fi
 exit "$status"

@@ -2,17 +2,25 @@
 // opens the page twice (alice and bob) against a running `gows serve` and checks that each
 // sees the other online, that alice is told bob came and went, and that messages cross in
 // both directions; a third page (carol, ?appID=102, the seed page's spelling) is in another
-// app and sees none of it.
+// app and sees none of it. A fourth page (a name with right-to-left text and a direction
+// override, in a phone-sized window) sends a long message without spaces: the layout must
+// stay inside the window and names must not reorder the text around them. Against a second
+// server that requires login tokens, a page without one must say how to log in, and a page
+// given one in its fragment (#token=) logs in as the token's user.
 //
 //   GOWS_BASE_URL=http://127.0.0.1:8080 node chat.test.mjs
 //
-// Environment: GOWS_BASE_URL (required) is the server's HTTP address; CHROMIUM (default
+// Environment: GOWS_BASE_URL (required) is the server's HTTP address; GOWS_AUTH_BASE_URL and
+// GOWS_AUTH_TOKEN (a token for user erin in app 101), when set, are the token-checking
+// server's and the token for its steps; CHROMIUM (default
 // /usr/bin/chromium) is the browser binary, never a browser downloaded by a test tool;
 // STEP_TIMEOUT_MS (default 15000) bounds each wait. Exits 1 on the first failed step, with
 // what each page showed. scripts/it/browser.sh builds and starts the server and runs this.
 import { chromium } from 'playwright-core';
 
 const baseURL = process.env.GOWS_BASE_URL;
+const authBaseURL = process.env.GOWS_AUTH_BASE_URL;
+const authToken = process.env.GOWS_AUTH_TOKEN || '';
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const stepTimeout = Number(process.env.STEP_TIMEOUT_MS || 15000);
 const overallTimeout = 20 * stepTimeout;
@@ -35,6 +43,7 @@ let failed = 0;
 
 async function main() {
   if (!baseURL) throw new Error('GOWS_BASE_URL is not set (e.g. http://127.0.0.1:8080)');
+  if (authBaseURL && !authToken) throw new Error('GOWS_AUTH_BASE_URL is set without GOWS_AUTH_TOKEN');
   const watchdog = setTimeout(() => {
     console.error(`browser test: still running after ${overallTimeout} ms, giving up`);
     process.exit(1);
@@ -49,7 +58,7 @@ async function main() {
     await online(alice); // before bob opens, so that she is told he came
     const bob = await openPage(browser, 'bob', pages);
     // carol uses the seed page's spelling, ?appID=: another app, which hears nothing of 101.
-    const carol = await openPage(browser, 'carol', pages, { appID: '102' });
+    const carol = await openPage(browser, 'carol', pages, { query: { appID: '102' } });
 
     await step('alice and bob log in', async () => {
       await online(alice);
@@ -108,6 +117,61 @@ async function main() {
       }
     });
 
+    // A phone-sized window; the name overrides the text direction (U+202E) and is Hebrew.
+    const rtlName = '\u202e\u05d0\u05d1-dave';
+    const dave = await openPage(browser, rtlName, pages, { viewport: { width: 360, height: 640 } });
+    await step('a long message without spaces stays inside a narrow window', async () => {
+      await online(dave);
+      await say(dave, 'y'.repeat(3000));
+      await receives(dave, rtlName, 'y'.repeat(3000), true);
+      const layout = await dave.page.evaluate(() => {
+        const r = (sel) => document.querySelector(sel).getBoundingClientRect();
+        return {
+          scrollWidth: document.documentElement.scrollWidth,
+          scrollHeight: document.documentElement.scrollHeight,
+          width: innerWidth,
+          height: innerHeight,
+          headerBottom: r('header').bottom,
+          usersTop: r('aside').top,
+          usersBottom: r('aside').bottom,
+          logTop: r('#log').top,
+          logBottom: r('#log').bottom,
+          composerTop: r('#send-form').top,
+        };
+      });
+      const bad = [];
+      if (layout.scrollWidth > layout.width) bad.push('the page scrolls sideways');
+      if (layout.scrollHeight > layout.height) bad.push('the page is taller than the window');
+      if (layout.usersTop < layout.headerBottom - 1) bad.push('the user list overlaps the header');
+      if (layout.logTop < layout.usersBottom - 1) bad.push('the log overlaps the user list');
+      if (layout.logBottom > layout.composerTop + 1) bad.push('the log overlaps the message box');
+      if (bad.length) throw new Error(`${bad.join('; ')}: ${JSON.stringify(layout)}`);
+    });
+
+    await step('names and messages are bidi-isolated from the text around them', async () => {
+      await seesUser(alice, rtlName);
+      await receives(alice, rtlName, 'y'.repeat(3000), false);
+      for (const p of [alice, dave]) {
+        const leaks = await p.page.evaluate((name) => {
+          const found = [];
+          const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+          for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+            const el = n.parentElement;
+            // The name must be all of an isolating element's text: words next to it in the
+            // same element (like " (you)") would be reordered by its override.
+            if (n.data.includes(name) && (el.textContent !== name || getComputedStyle(el).unicodeBidi !== 'isolate')) {
+              found.push(`${el.tagName.toLowerCase()}.${el.className}: ${JSON.stringify(el.textContent)}`);
+            }
+          }
+          return found;
+        }, rtlName);
+        if (leaks.length) throw new Error(`${p.name}'s page shows the name without isolation in:\n${leaks.join('\n')}`);
+      }
+      const self = await dave.page.locator('#users [data-testid="user"].self').textContent();
+      if (!self.endsWith(' (you)')) throw new Error(`own entry in the user list is ${JSON.stringify(self)}`);
+    });
+    await dave.context.close();
+
     await step('alice sees bob leave', async () => {
       await bob.context.close();
       await alice.page.locator('#users [data-testid="user"][data-user="bob"]').waitFor({ state: 'detached', timeout: stepTimeout });
@@ -124,6 +188,32 @@ async function main() {
       }
       if (problems.length) throw new Error(problems.join('\n'));
     });
+
+    if (authBaseURL) {
+      const guest = await openPage(browser, 'frank', pages, { server: authBaseURL });
+      await step('a token-checking server: a page without a token says how to log in', async () => {
+        const banner = guest.page.locator('#error');
+        await banner.waitFor({ state: 'visible', timeout: stepTimeout });
+        const said = await banner.textContent();
+        if (!said.includes('code 1003') || !said.includes('#token=')) {
+          throw new Error(`error banner says ${JSON.stringify(said)}, want code 1003 and how to pass #token=`);
+        }
+        const state = await guest.page.locator('#status').getAttribute('data-state');
+        if (state !== 'offline') throw new Error(`status is ${state}, want offline`);
+      });
+      await guest.context.close();
+      // No ?user=: the page takes the user (erin) from the token's sub.
+      const erin = await openPage(browser, 'erin', pages, { server: authBaseURL, token: authToken, withUser: false });
+      await step('a page given #token= logs in as the token\'s user', async () => {
+        await online(erin);
+        await seesUser(erin, 'erin');
+        if (await erin.page.locator('#error').isVisible()) {
+          throw new Error(`error banner: ${await erin.page.locator('#error').textContent()}`);
+        }
+      });
+    } else {
+      console.log('skip - token steps: GOWS_AUTH_BASE_URL is not set');
+    }
   } catch (err) {
     if (!(err instanceof StepFailed)) {
       failed++;
@@ -152,17 +242,20 @@ async function step(name, fn) {
 }
 
 // openPage opens the chat page as user in a context of its own (its own cookies and
-// storage, like a second browser) and records what the page logs.
-async function openPage(browser, name, pages, query = {}) {
-  const context = await browser.newContext();
+// storage, like a second browser) and records what the page logs. Options: query (more
+// query parameters), viewport (default playwright's 1280x720), server (default
+// GOWS_BASE_URL), token (put in the fragment as #token=), withUser (false leaves ?user= out).
+async function openPage(browser, name, pages, { query = {}, viewport, server = baseURL, token = '', withUser = true } = {}) {
+  const context = await browser.newContext(viewport ? { viewport } : {});
   context.setDefaultTimeout(stepTimeout);
   const page = await context.newPage();
   const p = { name, context, page, console: [], pageErrors: [] };
   pages.push(p);
   page.on('console', (m) => p.console.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => p.pageErrors.push(e.message));
-  const u = new URL('/', baseURL);
-  u.search = new URLSearchParams({ user: name, ...query }).toString();
+  const u = new URL('/', server);
+  u.search = new URLSearchParams({ ...(withUser ? { user: name } : {}), ...query }).toString();
+  if (token) u.hash = new URLSearchParams({ token }).toString();
   const url = u.href;
   const res = await page.goto(url, { timeout: stepTimeout });
   if (!res || !res.ok()) throw new Error(`GET ${url}: status ${res ? res.status() : 'none'}`);

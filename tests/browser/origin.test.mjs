@@ -8,6 +8,8 @@
 // and loads it twice in Debian's Chromium: as http://127.0.0.1:<port>/ (same host name as
 // the WebSocket endpoint: allowed) and as http://localhost:<port>/ (another site: the
 // handshake must be refused with 403, which the page sees as an error and close 1006).
+// Then the chat page itself, told with ?ws= to use the endpoint under another host name,
+// must tell its user that it cannot connect and that the server may refuse its origin.
 import http from 'node:http';
 import { chromium } from 'playwright-core';
 
@@ -50,6 +52,30 @@ async function outcome(browser, url) {
   }
 }
 
+// refusedChatPage opens the chat page from GOWS_BASE_URL with the endpoint under the host
+// name localhost (?ws=), which the server refuses for a page from 127.0.0.1, and returns
+// the error banner's text once it shows.
+async function refusedChatPage(browser) {
+  const ctx = await browser.newContext();
+  try {
+    const page = await ctx.newPage();
+    const ws = new URL(wsURL);
+    ws.hostname = 'localhost';
+    const u = new URL('/', baseURL);
+    u.search = new URLSearchParams({ user: 'olga', ws: ws.href }).toString();
+    await page.goto(u.href, { timeout: stepTimeout });
+    const banner = page.locator('#error');
+    try {
+      await banner.waitFor({ state: 'visible', timeout: stepTimeout });
+    } catch (err) {
+      return `no error banner (status: ${await page.textContent('#status')})`;
+    }
+    return await banner.textContent();
+  } finally {
+    await ctx.close();
+  }
+}
+
 async function forbiddenCount() {
   const res = await fetch(`${baseURL}/metrics`);
   const text = await res.text();
@@ -84,6 +110,13 @@ async function main() {
       console.log('ok   the server counted one forbidden handshake');
     } else {
       console.log(`FAIL forbidden handshakes went from ${before} to ${after}, want +1`);
+      failed++;
+    }
+    const said = await refusedChatPage(browser);
+    if (/Cannot connect/.test(said) && /allowed_origins/.test(said)) {
+      console.log('ok   the chat page says it cannot connect and names allowed_origins');
+    } else {
+      console.log(`FAIL refused chat page shows ${JSON.stringify(said)}, want "Cannot connect ... allowed_origins"`);
       failed++;
     }
   } finally {

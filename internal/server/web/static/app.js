@@ -1,7 +1,14 @@
 // gows web chat. Connects to the gows WebSocket endpoint, logs in, keeps the session alive,
 // shows who is online and the app's messages, and reconnects with backoff when the socket
 // drops. Everything that comes from the server or other users is put into the page with
-// textContent, never parsed as HTML.
+// textContent, never parsed as HTML, and inside a bidi isolate (dir=auto), so that a name or
+// message in a right-to-left script, or holding direction controls, cannot reorder the text
+// around it.
+//
+// Query parameters: user (nickname), appId (or appID), ws (WebSocket URL, for debugging).
+// A server that requires login tokens gets one from the fragment, #token=<JWT>: a fragment
+// is not sent to the server or a proxy, so it stays out of their access logs. The token's
+// sub and appId claims are then the default user and app.
 'use strict';
 
 (() => {
@@ -30,8 +37,11 @@
   };
 
   const params = new URLSearchParams(location.search);
-  const user = params.get('user') || randomNickname();
-  const appID = parseAppID(params.get('appId') ?? params.get('appID')); // appID: the seed's page
+  const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+  const claims = tokenClaims(token);
+  const user = (params.get('user') || '').trim() || claims.sub || randomNickname();
+  // appID: the seed page's spelling.
+  const appID = parseAppID(params.get('appId') ?? params.get('appID') ?? claims.appId ?? claims.appID);
   const wsURL = endpointURL(readConfig(), params.get('ws'));
 
   let ws = null;
@@ -43,8 +53,10 @@
   let retryTimer = 0;
   let attempt = 0; // consecutive failed connections, drives the backoff
   let stopped = false; // no automatic reconnect (kicked out, login refused, terminal close)
+  let everOnline = false; // logged in at least once since the page was opened
+  let unreachableShown = false; // the "cannot connect" error was shown for this outage
 
-  el.me.textContent = `You are ${user} in app ${appID}`;
+  el.me.replaceChildren('You are ', who(user), ` in app ${appID}`);
   el.form.addEventListener('submit', onSubmit);
   el.reconnect.addEventListener('click', () => { stopped = false; attempt = 0; connect(); });
   window.addEventListener('online', () => { if (retryTimer) { clearTimeout(retryTimer); connect(); } });
@@ -75,8 +87,22 @@
     return `${scheme}//${location.hostname}${port ? ':' + port : ''}${path}`;
   }
 
+  // tokenClaims reads the claims of a JWT without verifying it (the server does that), to
+  // learn the user and app it was issued for; {} for no token or one it cannot read.
+  function tokenClaims(jwt) {
+    try {
+      const body = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const bytes = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+      const c = JSON.parse(new TextDecoder().decode(bytes));
+      return c && typeof c === 'object' ? c : {};
+    } catch (e) {
+      return {};
+    }
+  }
+
   function parseAppID(raw) {
-    if (raw === null || raw === '') return DEFAULT_APP_ID;
+    if (raw === undefined || raw === null || raw === '') return DEFAULT_APP_ID;
+    raw = String(raw);
     if (/^[1-9][0-9]{0,9}$/.test(raw) && Number(raw) <= 0xffffffff) return Number(raw);
     showError(`appId must be a positive integer, got "${raw}"; using ${DEFAULT_APP_ID}`);
     return DEFAULT_APP_ID;
@@ -102,12 +128,16 @@
       return;
     }
     ws = sock;
+    let opened = false;
     sock.onopen = () => {
       if (ws !== sock) return;
-      request('login', { userId: user, appId: appID });
+      opened = true;
+      const login = { userId: user, appId: appID };
+      if (token) login.serviceToken = token;
+      request('login', login);
     };
     sock.onmessage = (ev) => { if (ws === sock) onFrame(ev.data); };
-    sock.onclose = (ev) => { if (ws === sock) onClose(ev); };
+    sock.onclose = (ev) => { if (ws === sock) onClose(ev, opened); };
   }
 
   function request(cmd, data) {
@@ -133,14 +163,15 @@
       case 'enter': userEntered(data.from); return;
       case 'exit': userLeft(data.from); return;
       case 'kickout':
-        addNotice('error', `Disconnected by the server: ${data.msg || 'logged in elsewhere'}`);
+        addNotice('error', 'Disconnected by the server: ', who(data.msg || 'logged in elsewhere'));
         stopped = true;
         return;
     }
     const cmd = pending.get(m.seq) || m.cmd;
     pending.delete(m.seq);
     if (res.code !== 200) {
-      showError(`${cmd} failed: ${res.codeMsg || 'error'} (code ${res.code})`);
+      const failed = `${cmd} failed: ${res.codeMsg || 'error'} (code ${res.code})`;
+      showError(cmd === 'login' ? `${failed}. ${loginHint(res.code)}` : failed);
       if (cmd === 'login') {
         stopped = true; // the same login would be refused again
         ws.close(1000, 'login refused');
@@ -154,12 +185,32 @@
     }
   }
 
+  // loginHint tells the user what to change after the server refused the login.
+  function loginHint(code) {
+    switch (code) {
+      case 1001: // parameter illegal: the page sends only the user and app, so the app
+        return 'Open the page with ?appId=N for an app this server allows.';
+      case 1002: // unauthorized user id: not 1..64 printable characters
+        return 'Pick another name: open the page with ?user=NAME (1 to 64 characters).';
+      case 1003: // unauthorized: the server requires a login token, or refused this one
+        return token
+          ? 'The server refused the login token in the address (#token=): get a new one for this user and app.'
+          : 'This server requires a login token: open the page with #token=JWT at the end of the ' +
+            'address (a token whose sub is your user id, e.g. from `gows token --user NAME`).';
+      case 1009: // operation failure: e.g. the user is logged in elsewhere (duplicate_login: reject)
+        return 'Close the other session or pick another name with ?user=NAME.';
+    }
+    return 'Reload the page to try again.';
+  }
+
   function onLogin() {
     loggedIn = true;
+    everOnline = true;
+    unreachableShown = false;
     attempt = 0;
     clearError();
     setStatus('online', 'online');
-    addNotice('info', `Connected as ${user}`);
+    addNotice('info', 'Connected as ', who(user));
     el.input.disabled = false;
     el.send.disabled = false;
     el.input.focus();
@@ -168,7 +219,8 @@
     heartbeatTimer = setInterval(() => request('heartbeat', { userId: user }), HEARTBEAT_MS);
   }
 
-  function onClose(ev) {
+  // onClose handles the end of a socket; opened says whether its handshake succeeded.
+  function onClose(ev, opened) {
     ws = null;
     pending.clear();
     clearInterval(heartbeatTimer);
@@ -180,6 +232,14 @@
     if (stopped || TERMINAL_CLOSE_CODES.has(ev.code)) {
       stop('offline', ev.code);
       return;
+    }
+    // A browser does not tell a page why a handshake failed: a server that is down and one
+    // that refused the page's Origin (HTTP 403) both look like close 1006 before open.
+    if (!opened && !unreachableShown) {
+      unreachableShown = true;
+      showError(`Cannot connect to ${wsURL}: the server is not running or not reachable` +
+        (everOnline ? '' : `, or it does not accept pages from ${location.origin} (its allowed_origins setting)`) +
+        '. Retrying.');
     }
     // Exponential backoff with jitter, so a restarted server is not hit by every page at once.
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** attempt);
@@ -213,17 +273,23 @@
     li.dataset.own = String(from === user);
     // The spaces keep the parts apart for screen readers and copied text.
     li.append(timeElement(), ' ');
-    if (data.target) li.append(span('target', `#${data.target}`), ' ');
-    li.append(span('from', from === user ? `${from} (you)` : from), ' ', span('text', String(data.msg ?? '')));
+    if (data.target) li.append(span('target', '#', who(data.target)), ' ');
+    const name = span('from', who(from));
+    if (from === user) name.append(' (you)');
+    const body = span('text', String(data.msg ?? ''));
+    body.dir = 'auto';
+    li.append(name, ' ', body);
     appendLog(li);
   }
 
-  function addNotice(kind, text) {
+  // addNotice logs a line of the page's own; parts are strings (the page's words) and
+  // elements (user-supplied text, isolated with who()).
+  function addNotice(kind, ...parts) {
     const li = document.createElement('li');
     li.className = `notice ${kind}`;
     li.dataset.testid = 'notice';
     li.dataset.kind = kind;
-    li.append(timeElement(), ' ', span('text', text));
+    li.append(timeElement(), ' ', span('text', ...parts));
     appendLog(li);
   }
 
@@ -236,14 +302,14 @@
 
   function userEntered(id) {
     if (!id) return;
-    if (id !== user) addNotice('enter', `${id} joined`);
+    if (id !== user) addNotice('enter', who(id), ' joined');
     online.add(id);
     renderUsers();
   }
 
   function userLeft(id) {
     if (!id) return;
-    if (id !== user) addNotice('exit', `${id} left`);
+    if (id !== user) addNotice('exit', who(id), ' left');
     online.delete(id);
     renderUsers();
   }
@@ -260,8 +326,11 @@
       const li = document.createElement('li');
       li.dataset.testid = 'user';
       li.dataset.user = id;
-      li.textContent = id === user ? `${id} (you)` : id;
-      if (id === user) li.className = 'self';
+      li.append(who(id));
+      if (id === user) {
+        li.append(' (you)');
+        li.className = 'self';
+      }
       return li;
     });
     el.users.replaceChildren(...items);
@@ -292,10 +361,19 @@
     return t;
   }
 
-  function span(className, text) {
+  // span returns <span class=className> holding parts (strings are added as text).
+  function span(className, ...parts) {
     const s = document.createElement('span');
     s.className = className;
-    s.textContent = text;
+    s.append(...parts);
     return s;
+  }
+
+  // who returns a user id, room or other text from elsewhere as isolated text: <bdi> takes
+  // its direction from its own content and does not reorder what is around it.
+  function who(name) {
+    const b = document.createElement('bdi');
+    b.textContent = String(name);
+    return b;
   }
 })();
