@@ -13,9 +13,10 @@ import (
 // any other path is an unknown route (JSON 404).
 func (s *Server) pageHandler() http.Handler {
 	page := web.Handler(web.Config{
-		PublicWSURL: s.cfg.PublicWSURL,
-		WSPort:      int(s.engine.Addr().Port()),
-		WSPath:      s.cfg.WSPath,
+		PublicWSURL:   s.cfg.PublicWSURL,
+		WSPort:        int(s.engine.Addr().Port()),
+		WSPath:        s.cfg.WSPath,
+		PresenceLimit: s.cfg.PresenceLimit,
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Real-browser test of the web chat page: builds gows, starts `gows serve` on free loopback
-# ports (and a second one that requires login tokens), and drives pages in Debian's headless
+# ports (and a second one that requires login tokens and sends no presence notices), and
+# drives pages in Debian's headless
 # Chromium with tests/browser/chat.test.mjs, then checks the Origin policy from a cross-site
 # page with tests/browser/origin.test.mjs (playwright-core from npm; no browser is ever
 # downloaded). The servers are always stopped.
@@ -124,16 +125,20 @@ up() {
 	exit 1
 }
 
-# A server that requires login tokens, and a token for user erin in app 101.
+# A server that requires login tokens and sends no enter/exit notices (the page must poll
+# the online users), and tokens for users erin and gus in app 101.
 auth_secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-GOWS_AUTH_SECRET=$auth_secret up auth
+GOWS_AUTH_SECRET=$auth_secret up auth --presence-limit 0
 auth_url=$base_url
-auth_token=$(GOWS_AUTH_SECRET=$auth_secret "$tmp/gows" token --user erin --app-id 101 --ttl 10m)
+auth_tokens=
+for who in erin gus; do
+	auth_tokens+="$(GOWS_AUTH_SECRET=$auth_secret "$tmp/gows" token --user "$who" --app-id 101 --ttl 10m) "
+done
 
 up server
 
 status=0
-GOWS_BASE_URL=$base_url GOWS_AUTH_BASE_URL=$auth_url GOWS_AUTH_TOKEN=$auth_token CHROMIUM=$chromium \
+GOWS_BASE_URL=$base_url GOWS_AUTH_BASE_URL=$auth_url GOWS_AUTH_TOKENS=$auth_tokens CHROMIUM=$chromium \
 	node tests/browser/chat.test.mjs || status=$?
 GOWS_BASE_URL=$base_url GOWS_WS_URL="ws://127.0.0.1:$ws_port/acc" CHROMIUM=$chromium \
 	node tests/browser/origin.test.mjs || status=$?

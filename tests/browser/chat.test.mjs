@@ -5,14 +5,15 @@
 // app and sees none of it. A fourth page (a name with right-to-left text and a direction
 // override, in a phone-sized window) sends a long message without spaces: the layout must
 // stay inside the window and names must not reorder the text around them. Against a second
-// server that requires login tokens, a page without one must say how to log in, and a page
-// given one in its fragment (#token=) logs in as the token's user.
+// server that requires login tokens and sends no presence notices, a page without a token
+// must say how to log in, a page given one in its fragment (#token=) logs in as the token's
+// user, and it sees a second such user come online (by polling the user list).
 //
 //   GOWS_BASE_URL=http://127.0.0.1:8080 node chat.test.mjs
 //
 // Environment: GOWS_BASE_URL (required) is the server's HTTP address; GOWS_AUTH_BASE_URL and
-// GOWS_AUTH_TOKEN (a token for user erin in app 101), when set, are the token-checking
-// server's and the token for its steps; CHROMIUM (default
+// GOWS_AUTH_TOKENS (tokens for users erin and gus in app 101, space-separated), when set, are
+// the token-checking server's (presence_limit 0) and the tokens for its steps; CHROMIUM (default
 // /usr/bin/chromium) is the browser binary, never a browser downloaded by a test tool;
 // STEP_TIMEOUT_MS (default 15000) bounds each wait. Exits 1 on the first failed step, with
 // what each page showed. scripts/it/browser.sh builds and starts the server and runs this.
@@ -20,7 +21,7 @@ import { chromium } from 'playwright-core';
 
 const baseURL = process.env.GOWS_BASE_URL;
 const authBaseURL = process.env.GOWS_AUTH_BASE_URL;
-const authToken = process.env.GOWS_AUTH_TOKEN || '';
+const [erinToken, gusToken] = (process.env.GOWS_AUTH_TOKENS || '').trim().split(/\s+/);
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const stepTimeout = Number(process.env.STEP_TIMEOUT_MS || 15000);
 const overallTimeout = 20 * stepTimeout;
@@ -43,7 +44,7 @@ let failed = 0;
 
 async function main() {
   if (!baseURL) throw new Error('GOWS_BASE_URL is not set (e.g. http://127.0.0.1:8080)');
-  if (authBaseURL && !authToken) throw new Error('GOWS_AUTH_BASE_URL is set without GOWS_AUTH_TOKEN');
+  if (authBaseURL && !gusToken) throw new Error('GOWS_AUTH_BASE_URL needs two tokens in GOWS_AUTH_TOKENS');
   const watchdog = setTimeout(() => {
     console.error(`browser test: still running after ${overallTimeout} ms, giving up`);
     process.exit(1);
@@ -203,13 +204,20 @@ async function main() {
       });
       await guest.context.close();
       // No ?user=: the page takes the user (erin) from the token's sub.
-      const erin = await openPage(browser, 'erin', pages, { server: authBaseURL, token: authToken, withUser: false });
+      const erin = await openPage(browser, 'erin', pages, { server: authBaseURL, token: erinToken, withUser: false });
       await step('a page given #token= logs in as the token\'s user', async () => {
         await online(erin);
         await seesUser(erin, 'erin');
         if (await erin.page.locator('#error').isVisible()) {
           throw new Error(`error banner: ${await erin.page.locator('#error').textContent()}`);
         }
+      });
+      const gus = await openPage(browser, 'gus', pages, { server: authBaseURL, token: gusToken, withUser: false });
+      await step('with no presence notices, erin still sees gus come online', async () => {
+        await online(gus);
+        await seesUser(erin, 'gus'); // within one poll of the user list
+        const count = await erin.page.locator('#user-count').textContent();
+        if (count !== '2') throw new Error(`erin's page counts ${count} users online, want 2`);
       });
     } else {
       console.log('skip - token steps: GOWS_AUTH_BASE_URL is not set');

@@ -46,6 +46,10 @@ type Config struct {
 	WSPort int
 	// WSPath is the WebSocket endpoint's path used when deriving the URL; "" means "/acc".
 	WSPath string
+	// PresenceLimit is the server's presence_limit: enter/exit notices come only in apps
+	// of at most this many users. In bigger apps, and when it is 0 (notices off), the page
+	// polls the online users instead.
+	PresenceLimit int
 }
 
 // pageConfig is the JSON document rendered into the page for static/app.js.
@@ -53,6 +57,8 @@ type pageConfig struct {
 	WSURL  string `json:"wsURL"`
 	WSPort int    `json:"wsPort"`
 	WSPath string `json:"wsPath"`
+	// PresenceLimit is Config.PresenceLimit.
+	PresenceLimit int `json:"presenceLimit"`
 }
 
 // contentSecurityPolicy allows only the page's own script and style, and WebSocket
@@ -110,8 +116,8 @@ func Handler(cfg Config) http.Handler {
 		wsPath = "/acc"
 	}
 	h := &handler{
-		page:    render(pageConfig{WSURL: cfg.PublicWSURL, WSPort: cfg.WSPort, WSPath: wsPath}),
-		proxied: render(pageConfig{WSURL: cfg.PublicWSURL, WSPath: wsPath}),
+		page:    render(pageConfig{WSURL: cfg.PublicWSURL, WSPort: cfg.WSPort, WSPath: wsPath, PresenceLimit: cfg.PresenceLimit}),
+		proxied: render(pageConfig{WSURL: cfg.PublicWSURL, WSPath: wsPath, PresenceLimit: cfg.PresenceLimit}),
 		static:  map[string]asset{},
 	}
 	// The embedded tree is fixed at build time; walking it cannot fail at run time.

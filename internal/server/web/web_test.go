@@ -52,6 +52,12 @@ func TestHandler_ServesPageWithConfig(t *testing.T) {
 			want: pageConfig{WSPort: 8089, WSPath: "/acc"},
 		},
 		{
+			name: "presence limit",
+			path: "/",
+			cfg:  Config{WSPort: 8089, PresenceLimit: 200},
+			want: pageConfig{WSPort: 8089, WSPath: "/acc", PresenceLimit: 200},
+		},
+		{
 			name: "seed address",
 			path: "/home/index",
 			cfg:  Config{WSPort: 9000, WSPath: "/ws"},
@@ -115,6 +121,10 @@ func TestHandler_ProxiedPageUsesThePagePort(t *testing.T) {
 	pub := serve(t, Handler(Config{PublicWSURL: "wss://chat.example.com/acc", WSPort: 8089}), http.MethodGet, "/", http.Header{"X-Real-Ip": {"203.0.113.9"}})
 	if got := pageConfigOf(t, pub.Body.String()); got.WSURL != "wss://chat.example.com/acc" {
 		t.Errorf("a configured public URL is kept behind a proxy: %+v", got)
+	}
+	limited := serve(t, Handler(Config{PresenceLimit: 7}), http.MethodGet, "/", http.Header{"X-Real-Ip": {"203.0.113.9"}})
+	if got := pageConfigOf(t, limited.Body.String()); got.PresenceLimit != 7 {
+		t.Errorf("the presence limit is kept behind a proxy: %+v", got)
 	}
 }
 

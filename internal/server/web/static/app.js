@@ -13,6 +13,7 @@
 
 (() => {
   const HEARTBEAT_MS = 30000; // the server closes sessions silent for its heartbeat timeout (6m)
+  const USERS_POLL_MS = 10000; // how often the online users are asked for when no notices come
   const BACKOFF_MIN_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
   const MAX_LOG_ENTRIES = 500; // older entries are dropped so a long session stays light
@@ -42,13 +43,19 @@
   const user = (params.get('user') || '').trim() || claims.sub || randomNickname();
   // appID: the seed page's spelling.
   const appID = parseAppID(params.get('appId') ?? params.get('appID') ?? claims.appId ?? claims.appID);
-  const wsURL = endpointURL(readConfig(), params.get('ws'));
+  const cfg = readConfig();
+  const wsURL = endpointURL(cfg, params.get('ws'));
+  // Enter/exit notices come only in apps of at most presenceLimit users (0: never); the
+  // page polls the users of bigger apps, as docs/protocol.md asks.
+  const presenceLimit = Number.isInteger(cfg.presenceLimit) ? cfg.presenceLimit : 0;
 
   let ws = null;
   let loggedIn = false;
   let seqCounter = 0;
   const pending = new Map(); // seq -> cmd of requests awaiting an answer
   const online = new Set();
+  let userCount = 0; // the app's online users in the last users answer (the list may be cut)
+  let lastSent = 0; // Date.now() of the last request, for the heartbeat
   let heartbeatTimer = 0;
   let retryTimer = 0;
   let attempt = 0; // consecutive failed connections, drives the backoff
@@ -145,6 +152,7 @@
     const seq = `${Date.now()}-${++seqCounter}`;
     pending.set(seq, cmd);
     ws.send(JSON.stringify({ seq, cmd, data }));
+    lastSent = Date.now();
     return true;
   }
 
@@ -181,7 +189,7 @@
     switch (cmd) {
       case 'login': onLogin(); break;
       case 'send': clearError(); break;
-      case 'users': setUsers(Array.isArray(data.userList) ? data.userList : []); break;
+      case 'users': setUsers(Array.isArray(data.userList) ? data.userList : [], data.userCount); break;
     }
   }
 
@@ -216,7 +224,17 @@
     el.input.focus();
     request('users', {});
     clearInterval(heartbeatTimer);
-    heartbeatTimer = setInterval(() => request('heartbeat', { userId: user }), HEARTBEAT_MS);
+    // Any request keeps the session alive: a users poll stands in for the heartbeat.
+    heartbeatTimer = setInterval(() => {
+      if (pollUsers()) request('users', {});
+      else if (Date.now() - lastSent >= HEARTBEAT_MS) request('heartbeat', { userId: user });
+    }, USERS_POLL_MS);
+  }
+
+  // pollUsers reports whether the server may not send enter/exit notices to this app: they
+  // are off, or the app has (or may have grown past) presenceLimit users.
+  function pollUsers() {
+    return presenceLimit <= 0 || Math.max(online.size, userCount) >= presenceLimit;
   }
 
   // onClose handles the end of a socket; opened says whether its handshake succeeded.
@@ -314,10 +332,11 @@
     renderUsers();
   }
 
-  function setUsers(list) {
+  function setUsers(list, count) {
     online.clear();
     for (const id of list) online.add(String(id));
     if (loggedIn) online.add(user);
+    userCount = Number.isInteger(count) ? count : online.size;
     renderUsers();
   }
 
@@ -334,7 +353,8 @@
       return li;
     });
     el.users.replaceChildren(...items);
-    el.userCount.textContent = String(online.size);
+    // Without notices the last answer's count is the best known; it may exceed the list.
+    el.userCount.textContent = String(pollUsers() ? Math.max(userCount, online.size) : online.size);
   }
 
   function setStatus(state, text) {
