@@ -98,7 +98,7 @@ func (q UserQuery) values() (url.Values, error) {
 	v.Set("appId", strconv.FormatUint(uint64(q.AppID), 10))
 	if q.Room != "" {
 		if !protocol.ValidRoom(q.Room) {
-			return nil, &InputError{Field: "room", Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxRoomLen)}
+			return nil, &InputError{Field: "room", Msg: "must be " + protocol.NameRule(protocol.MaxRoomLen)}
 		}
 		v.Set("room", q.Room)
 	}
@@ -228,7 +228,7 @@ func (c *Client) PushRoom(ctx context.Context, room string, m Message) (PushResu
 		return PushResult{}, err
 	}
 	if !protocol.ValidRoom(room) {
-		return PushResult{}, &InputError{Field: "room", Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxRoomLen)}
+		return PushResult{}, &InputError{Field: "room", Msg: "must be " + protocol.NameRule(protocol.MaxRoomLen)}
 	}
 	b.Room = room
 	return c.push(ctx, "/room/sendMessage", b)
@@ -342,7 +342,7 @@ func checkUser(field, user string) error {
 		return &InputError{Field: field, Msg: "is required"}
 	}
 	if !protocol.ValidUserID(user) {
-		return &InputError{Field: field, Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxUserIDLen)}
+		return &InputError{Field: field, Msg: "must be " + protocol.NameRule(protocol.MaxUserIDLen)}
 	}
 	return nil
 }

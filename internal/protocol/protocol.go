@@ -352,17 +352,36 @@ const MaxTypeLen = 32
 // characters of valid UTF-8, none of them a control character.
 func ValidType(t string) bool { return validName(t, MaxTypeLen) }
 
+// NameRule describes the rule of ValidUserID, ValidRoom and ValidType for error messages:
+// "must be " + NameRule(MaxUserIDLen).
+func NameRule(max int) string {
+	return fmt.Sprintf("1..%d printable characters, without white space at either end", max)
+}
+
 func validName(s string, max int) bool {
 	if len(s) == 0 || len(s) > utf8.UTFMax*max || !utf8.ValidString(s) {
 		return false
 	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if unicode.IsSpace(first) || unicode.IsSpace(last) { // " bob" would pass for "bob" in a list
+		return false
+	}
 	n := 0
 	for _, r := range s {
-		if n++; n > max || unicode.IsControl(r) { // C0, DEL and C1 (U+0080-U+009F, e.g. CSI)
+		// Control characters: C0, DEL and C1 (U+0080-U+009F, e.g. CSI). Direction
+		// controls would reorder the text around a name wherever it is shown.
+		if n++; n > max || unicode.IsControl(r) || isBidiControl(r) {
 			return false
 		}
 	}
 	return true
+}
+
+// isBidiControl reports whether r is one of Unicode's explicit direction controls (marks,
+// embeddings, overrides and isolates).
+func isBidiControl(r rune) bool {
+	return r == 0x061C || r == 0x200E || r == 0x200F || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // flexAppID decodes an appId given as a JSON number or a numeric string.

@@ -429,6 +429,14 @@ func TestValidUserIDAndRoom(t *testing.T) {
 		{name: "invalid UTF-8", in: "a\xffb", want: false},
 		{name: "truncated UTF-8", in: "a\xe4\xb8", want: false},
 		{name: "surrogate bytes", in: "\xed\xa0\x80", want: false},
+		{name: "only spaces", in: "   ", want: false},
+		{name: "leading space", in: " bob", want: false},
+		{name: "trailing ideographic space", in: "bob\u3000", want: false},
+		{name: "right-to-left override", in: "bob\u202etxt.exe", want: false},
+		{name: "right-to-left isolate", in: "\u2067bob", want: false},
+		{name: "left-to-right mark", in: "bob\u200e", want: false},
+		{name: "Hebrew", in: "\u05e9\u05dc\u05d5\u05dd", want: true},
+		{name: "emoji with zero-width joiners", in: "\U0001F468\u200d\U0001F469\u200d\U0001F467", want: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -50,7 +50,7 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 		p.Type = protocol.TypeText
 	}
 	if !protocol.ValidType(p.Type) {
-		return api.PushResult{}, &api.ParamError{Field: "type", Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxTypeLen)}
+		return api.PushResult{}, &api.ParamError{Field: "type", Msg: "must be " + protocol.NameRule(protocol.MaxTypeLen)}
 	}
 	// Ids the server makes are unique: only a client's own ids need deduplication,
 	// which in a cluster costs a Redis call.

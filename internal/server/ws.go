@@ -179,7 +179,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.ParameterIllegal, fmt.Sprintf("appId %d is not allowed on this server", d.AppID), nil
 	}
 	if !protocol.ValidUserID(d.UserID) {
-		return protocol.UnauthorizedUserID, fmt.Sprintf("userId must be 1..%d printable characters", protocol.MaxUserIDLen), nil
+		return protocol.UnauthorizedUserID, "userId must be " + protocol.NameRule(protocol.MaxUserIDLen), nil
 	}
 	c := sess.Conn().(*conn.Conn)
 	exp, code, msg := s.checkLogin(sess, d)
@@ -344,7 +344,7 @@ func roomArg(req protocol.Request) (string, protocol.Code, string) {
 		return "", protocol.ParameterIllegal, "room data: " + err.Error()
 	}
 	if !protocol.ValidRoom(d.Room) {
-		return "", protocol.ParameterIllegal, fmt.Sprintf("room must be 1..%d printable characters", protocol.MaxRoomLen)
+		return "", protocol.ParameterIllegal, "room must be " + protocol.NameRule(protocol.MaxRoomLen)
 	}
 	return d.Room, protocol.OK, ""
 }

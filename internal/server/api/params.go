@@ -153,7 +153,7 @@ func (p params) userID(names ...string) (string, error) {
 		return "", &ParamError{Field: names[0], Msg: "is required"}
 	}
 	if !protocol.ValidUserID(s) {
-		return "", &ParamError{Field: names[0], Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxUserIDLen)}
+		return "", &ParamError{Field: names[0], Msg: "must be " + protocol.NameRule(protocol.MaxUserIDLen)}
 	}
 	return s, nil
 }
@@ -164,7 +164,7 @@ func (p params) room() (string, error) {
 		return "", &ParamError{Field: "room", Msg: "is required"}
 	}
 	if !protocol.ValidRoom(s) {
-		return "", &ParamError{Field: "room", Msg: fmt.Sprintf("must be 1..%d printable characters", protocol.MaxRoomLen)}
+		return "", &ParamError{Field: "room", Msg: "must be " + protocol.NameRule(protocol.MaxRoomLen)}
 	}
 	return s, nil
 }
@@ -214,7 +214,7 @@ func (p params) push(t Target) (Push, error) {
 		push.From, fromField = p.sender()
 	}
 	if push.From != "" && !protocol.ValidUserID(push.From) {
-		return Push{}, &ParamError{Field: fromField, Msg: fmt.Sprintf("sender must be 1..%d printable characters", protocol.MaxUserIDLen)}
+		return Push{}, &ParamError{Field: fromField, Msg: "sender must be " + protocol.NameRule(protocol.MaxUserIDLen)}
 	}
 	return push, nil
 }
