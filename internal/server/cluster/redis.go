@@ -361,7 +361,12 @@ func (r *Redis) heartbeatLoop(ctx context.Context) error {
 			continue
 		case <-t.C:
 		}
-		_ = r.heartbeat(ctx) // failures are recorded by fail and retried below
+		// An outage is logged once by fail; any other failure (an error reply, a reply
+		// of the wrong shape, node info that does not encode) would otherwise be seen
+		// nowhere but in a counter while the lease runs out. It is retried below.
+		if err := r.heartbeat(ctx); err != nil && !r.isDown() && ctx.Err() == nil {
+			r.log.Warn("renew node lease", "node_id", r.cfg.NodeID, "err", err)
+		}
 		last = time.Now()
 		next := r.cfg.NodeTTL / 3
 		if r.isDown() {
