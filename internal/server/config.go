@@ -317,15 +317,6 @@ func (c Config) Validate() error {
 		val int
 	}{
 		{"max_conns", c.MaxConns}, {"presence_limit", c.PresenceLimit}, {"workers", c.Workers},
-	} {
-		if n.val < 0 {
-			return fmt.Errorf("%s: must not be negative, got %d", n.key, n.val)
-		}
-	}
-	for _, n := range []struct {
-		key string
-		val int
-	}{
 		{"max_conns_per_ip", c.MaxConnsPerIP}, {"message_rate", c.MessageRate}, {"message_burst", c.MessageBurst},
 		{"max_login_failures", c.MaxLoginFailures}, {"max_rooms", c.MaxRooms},
 	} {
