@@ -143,7 +143,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}
 	workers := cfg.Workers
 	if workers == 0 {
-		workers = 8 * runtime.GOMAXPROCS(0)
+		workers = workersPerCPU * runtime.GOMAXPROCS(0)
 	}
 	s.work = newWorkers(workers, s.handleJob)
 	s.engine, err = conn.New(conn.Config{
@@ -186,15 +186,30 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.httpSrv = &http.Server{
 		Handler:           s.routes(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		WriteTimeout:      httpWriteTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		MaxHeaderBytes:    httpMaxHeaderBytes,
 		ErrorLog:          stdlog.New(httpErrorLog{log}, "", 0),
 	}
 	return s, nil
 }
+
+// workersPerCPU sizes the worker pool when Config.Workers is 0: commands mostly wait on
+// Redis or a peer, so there are several workers per CPU.
+const workersPerCPU = 8
+
+// Limits of the HTTP server (the API, metrics, pprof and the chat page), so that a slow
+// or idle client cannot hold a connection open. The write timeout leaves room for
+// pprof's default 30-second profile.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = 30 * time.Second
+	httpWriteTimeout      = 60 * time.Second
+	httpIdleTimeout       = 2 * time.Minute
+	httpMaxHeaderBytes    = 64 << 10
+)
 
 // httpErrorLog carries net/http's own log lines (a handler's panic, a broken
 // connection) to the node's log at warn, except failed TLS handshakes, at debug: a
