@@ -418,7 +418,7 @@ func (l *loop) upgraded(fd int32, s *slot, head []byte) bool {
 	s.start = now
 	d := protocol.LoginData{AppID: l.w.spec.Cfg.AppID, UserID: l.w.userID(s.id)}
 	if secret := l.w.spec.Cfg.AuthSecret; secret != "" {
-		tok, err := auth.MintHMAC([]byte(secret), auth.MintOptions{UserID: d.UserID, AppID: d.AppID, TTL: TokenTTL})
+		tok, err := auth.MintHMAC([]byte(secret), auth.MintOptions{UserID: d.UserID, AppID: d.AppID, TTL: tokenTTL})
 		if err != nil {
 			l.fail(fd, s, "token") // cannot happen for a valid config
 			return false

@@ -49,7 +49,7 @@ type Config struct {
 	UserPrefix string `json:"user_prefix"`
 	// AuthSecret, for servers that verify login tokens with an HMAC secret (auth_secret),
 	// signs an HS256 token for each login (sub: its userId, appId: AppID, valid for
-	// TokenTTL). Empty sends none. It reaches worker processes on their stdin, as part of
+	// 24 hours). Empty sends none. It reaches worker processes on their stdin, as part of
 	// their task, and is never part of a report.
 	AuthSecret string `json:"auth_secret,omitempty"`
 	// Hold is how long the connections are held after the last one is established, and
@@ -119,9 +119,9 @@ type Config struct {
 	Logger *slog.Logger `json:"-"`
 }
 
-// TokenTTL is how long the login tokens bench signs with AuthSecret stay valid: longer
+// tokenTTL is how long the login tokens bench signs with AuthSecret stay valid: longer
 // than any run, so that no session is closed for an expired token mid-run.
-const TokenTTL = 24 * time.Hour
+const tokenTTL = 24 * time.Hour
 
 // Default returns the defaults: 1,000 connections at 5,000 per second, login to app
 // 101, a 10 s hold with heartbeats every 30 s, RST close.

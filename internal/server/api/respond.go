@@ -7,8 +7,8 @@ import (
 	"github.com/gows-dev/gows/internal/protocol"
 )
 
-// Body is the seed-compatible answer body of every route.
-type Body struct {
+// body is the seed-compatible answer body of every route.
+type body struct {
 	Code protocol.Code `json:"code"`
 	Msg  string        `json:"msg"`
 	Data any           `json:"data"`
@@ -29,7 +29,7 @@ func WriteError(w http.ResponseWriter, status int, code protocol.Code, msg strin
 }
 
 func writeBody(w http.ResponseWriter, status int, code protocol.Code, msg string, data any) {
-	b, err := json.Marshal(Body{Code: code, Msg: msg, Data: data})
+	b, err := json.Marshal(body{Code: code, Msg: msg, Data: data})
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"code":1004,"msg":"encode answer failed","data":null}`)

@@ -27,7 +27,7 @@ type AdminGuard struct {
 // request may be sent to as well as localhost and an IP address.
 func NewAdminGuard(token string, local func(*http.Request) bool, hosts ...string) *AdminGuard {
 	if local == nil {
-		local = func(r *http.Request) bool { return IsLoopback(r.RemoteAddr) }
+		local = func(r *http.Request) bool { return isLoopback(r.RemoteAddr) }
 	}
 	g := &AdminGuard{local: local}
 	for _, h := range hosts {
@@ -108,8 +108,8 @@ func bearer(h string) (string, bool) {
 	return strings.TrimSpace(token), true
 }
 
-// IsLoopback reports whether a RemoteAddr ("ip:port") is a loopback address.
-func IsLoopback(remote string) bool {
+// isLoopback reports whether a RemoteAddr ("ip:port") is a loopback address.
+func isLoopback(remote string) bool {
 	host, _, err := net.SplitHostPort(remote)
 	if err != nil {
 		host = remote

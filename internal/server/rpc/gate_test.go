@@ -32,7 +32,7 @@ func TestTokenGate_GuardsStreams(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			if tc.token != "" {
-				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(TokenHeader, tc.token))
+				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(tokenHeader, tc.token))
 			}
 			called := false
 			err := g.stream(nil, streamWithContext{ctx: ctx}, info, func(any, grpc.ServerStream) error { called = true; return nil })

@@ -155,7 +155,7 @@ func (p *Peers) get(t Target) (*peer, error) {
 
 func (p *Peers) sendToken(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	if p.cfg.Token != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, TokenHeader, p.cfg.Token)
+		ctx = metadata.AppendToOutgoingContext(ctx, tokenHeader, p.cfg.Token)
 	}
 	return invoker(ctx, method, req, reply, cc, opts...)
 }

@@ -28,8 +28,8 @@ import (
 	gowsv1 "github.com/gows-dev/gows/proto/gows/v1"
 )
 
-// TokenHeader is the metadata key that carries the cluster token.
-const TokenHeader = "x-gows-cluster-token"
+// tokenHeader is the metadata key that carries the cluster token.
+const tokenHeader = "x-gows-cluster-token"
 
 // Local is what the service needs of its node.
 type Local struct {
@@ -79,7 +79,7 @@ func newTokenGate(token string, log *slog.Logger) *tokenGate {
 
 func (g *tokenGate) check(ctx context.Context, method string) error {
 	md, _ := metadata.FromIncomingContext(ctx) // no metadata: got stays empty
-	got := md.Get(TokenHeader)
+	got := md.Get(tokenHeader)
 	ok := 0
 	if len(got) == 1 {
 		h := sha256.Sum256([]byte(got[0]))
