@@ -564,25 +564,7 @@ func (c *coordinator) report() Report {
 	stoppedEarly := c.holdStart.IsZero() // no peak: every worker's figures are from before it
 	for i, r := range c.results {
 		if r == nil || (r.Established == 0 && r.Failed == 0 && c.latest[i].Attempted > 0) {
-			// The worker never reported its result (it failed or was killed): count what
-			// its last progress showed, so the report does not lose its connections.
-			p := c.latest[i]
-			rep.Established += int(p.Established)
-			rep.Failed += int(p.Failed)
-			if p.Failed > 0 { // their kinds were in the result it never sent
-				rep.Failures[failureUnreported] += int(p.Failed)
-			}
-			rep.ClientRSSBytes += p.RSSBytes
-			rep.ClientRSSBeforeBytes += c.rssFirst[i] // so that before and after cover the same workers
-			rep.CPUSeconds += p.CPUSeconds
-			if c.broadcast != nil {
-				c.broadcast.Delivered += int(p.Delivered)
-			}
-			if p.Attempted > 0 {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-					"worker %d sent no result; its counts are from its last progress (%d established, %d failed) and its latencies are missing",
-					i, p.Established, p.Failed))
-			}
+			c.addLastProgress(&rep, i)
 			continue
 		}
 		rep.Established += int(r.Established)
@@ -641,20 +623,7 @@ func (c *coordinator) report() Report {
 	if rep.Established > 0 {
 		rep.CPUSecondsPerConn = rep.CPUSeconds / float64(rep.Established)
 	}
-	busiest := 0
-	for i := range c.cpu {
-		if c.cpu[i].max > c.cpu[busiest].max {
-			busiest = i
-		}
-	}
-	rep.MaxWorkerCPU = c.cpu[busiest].max
-	// Only a measured connect rate can have been limited: a handful of connections
-	// opened in a few milliseconds puts a worker's start-up in a window of its own.
-	if rep.MaxWorkerCPU >= 0.9 && rep.ConnectRate > 0 {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-			"worker %d used %.0f%% of its %d core(s) in one window of its run: bench itself may have limited the rate; use more --workers or cores",
-			busiest, rep.MaxWorkerCPU*100, c.plan.workers[busiest].Loops))
-	}
+	c.addWorkerCPU(&rep)
 	rep.Servers = matchServers(c.before, c.peak)
 	rep.fillServers()
 	for _, s := range rep.Servers {
@@ -669,6 +638,52 @@ func (c *coordinator) report() Report {
 	rep.DurationS = time.Since(c.start).Seconds()
 	return rep
 }
+
+// addLastProgress adds worker i, which never reported its result (it failed or was
+// killed), to rep from its last progress, so that the report does not lose its
+// connections.
+func (c *coordinator) addLastProgress(rep *Report, i int) {
+	p := c.latest[i]
+	rep.Established += int(p.Established)
+	rep.Failed += int(p.Failed)
+	if p.Failed > 0 { // their kinds were in the result it never sent
+		rep.Failures[failureUnreported] += int(p.Failed)
+	}
+	rep.ClientRSSBytes += p.RSSBytes
+	rep.ClientRSSBeforeBytes += c.rssFirst[i] // so that before and after cover the same workers
+	rep.CPUSeconds += p.CPUSeconds
+	if c.broadcast != nil {
+		c.broadcast.Delivered += int(p.Delivered)
+	}
+	if p.Attempted > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"worker %d sent no result; its counts are from its last progress (%d established, %d failed) and its latencies are missing",
+			i, p.Established, p.Failed))
+	}
+}
+
+// addWorkerCPU sets rep.MaxWorkerCPU from the busiest worker, and warns when that worker
+// was busy enough to have limited the connect rate. rep.ConnectRate must be set.
+func (c *coordinator) addWorkerCPU(rep *Report) {
+	busiest := 0
+	for i := range c.cpu {
+		if c.cpu[i].max > c.cpu[busiest].max {
+			busiest = i
+		}
+	}
+	rep.MaxWorkerCPU = c.cpu[busiest].max
+	// Only a measured connect rate can have been limited: a handful of connections
+	// opened in a few milliseconds puts a worker's start-up in a window of its own.
+	if rep.MaxWorkerCPU >= maxWorkerCPU && rep.ConnectRate > 0 {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"worker %d used %.0f%% of its %d core(s) in one window of its run: bench itself may have limited the rate; use more --workers or cores",
+			busiest, rep.MaxWorkerCPU*100, c.plan.workers[busiest].Loops))
+	}
+}
+
+// maxWorkerCPU is the share of its cores a worker may use in one window before the
+// report warns that bench itself may have limited the connect rate.
+const maxWorkerCPU = 0.9
 
 // matchServers pairs each node's state before the run with its state at the peak.
 func matchServers(before, peak []nodeState) []ServerReport {
