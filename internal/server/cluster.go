@@ -130,6 +130,7 @@ func (s *Server) serveGRPC(ctx context.Context) error {
 	select {
 	case <-stopped:
 	case <-t.C:
+		s.log.Warn("grpc drain timed out: stopping the calls still running", "drain_timeout", s.cfg.DrainTimeout)
 		s.grpcSrv.Stop()
 		<-stopped
 	}

@@ -369,7 +369,9 @@ func (s *Server) serveHTTP(stopped <-chan struct{}) error {
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	defer cancel()
 	if err := s.httpSrv.Shutdown(sctx); err != nil {
-		_ = s.httpSrv.Close() // drain timed out: drop what is left
+		// Requests still running are cut off: say so, as for any work accepted and lost.
+		s.log.Warn("http drain timed out: closing the requests still open", "drain_timeout", s.cfg.DrainTimeout, "err", err)
+		_ = s.httpSrv.Close() // the listener and idle connections are closed already; this ends the rest
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("http server: %w", err)
