@@ -63,8 +63,8 @@ const (
 	CloseNormal          CloseCode = 1000 // normal closure (answer to a client close)
 	CloseGoingAway       CloseCode = 1001 // server shutting down or draining: reconnect (to another node)
 	CloseProtocolError   CloseCode = 1002 // RFC 6455 violation: fix the client; do not retry as is
-	CloseUnsupportedData CloseCode = 1003 // binary frame on a text-only endpoint
-	CloseInvalidPayload  CloseCode = 1007 // text frame that is not valid UTF-8
+	CloseUnsupportedData CloseCode = 1003 // binary frame on a text-only endpoint: terminal, fix the client
+	CloseInvalidPayload  CloseCode = 1007 // text frame that is not valid UTF-8: terminal, fix the client
 	ClosePolicyViolation CloseCode = 1008 // generic policy violation
 	CloseMessageTooBig   CloseCode = 1009 // message above the read limit: do not resend it
 	CloseInternalError   CloseCode = 1011 // server fault: reconnect with backoff
@@ -80,7 +80,9 @@ const (
 	CloseTokenExpired     CloseCode = 4005 // the login token expired without refresh: reconnect with a new token
 	CloseRateLimited      CloseCode = 4006 // sustained inbound rate abuse: reconnect after a backoff
 	CloseAdminKick        CloseCode = 4007 // closed by an operator: terminal, do not reconnect automatically
-	CloseSlowConsumer     CloseCode = CloseTryAgainLater
+	// CloseSlowConsumer is the code of a client whose send queue was full: 1013, reconnect
+	// with backoff.
+	CloseSlowConsumer CloseCode = CloseTryAgainLater
 )
 
 // Terminal reports whether a client should not reconnect automatically after this close code.
