@@ -32,7 +32,10 @@ const rssDrift = 32
 type memReader struct {
 	maxAge time.Duration // how long a PSS figure is reused; 0 means pssMaxAge
 
-	mu    sync.Mutex // guards pss, pssAt and pssRSS
+	// mu guards pss, pssAt and pssRSS. It is held across the PSS read on purpose: callers
+	// that come during a read (the registry renewal, /system/state, a peer's State call)
+	// wait for its figure instead of walking the page tables again.
+	mu    sync.Mutex
 	pss   uint64
 	pssAt time.Time
 	// pssRSS is the RSS read with the PSS.
