@@ -137,7 +137,13 @@ type Redis struct {
 	downSince time.Time
 
 	errs, outages, writes, batches, dropped, resyncs, takeovers, collected atomic.Uint64
+
+	// Error replies since the last line that logged them, and when that was (Unix ms).
+	replyErrs, replyLogMs atomic.Int64
 }
+
+// replyLogEvery is the least time between two lines logging Redis's error replies.
+const replyLogEvery = time.Minute
 
 // NewRedis returns a broker for cfg. It does not connect: Redis may be down when the
 // node starts, and the node registers itself once Redis answers.
@@ -269,6 +275,7 @@ func (r *Redis) fail(parent context.Context, err error) {
 	r.errs.Add(1)
 	var reply redis.Error
 	if errors.As(err, &reply) && !errors.Is(err, context.DeadlineExceeded) {
+		r.logReply(err)
 		return
 	}
 	r.healthMu.Lock()
@@ -282,6 +289,18 @@ func (r *Redis) fail(parent context.Context, err error) {
 		r.stale.Store(true)
 		r.renewSoon() // the renewal probes Redis every downProbe from now, not from NodeTTL/3
 		r.log.Warn("redis unavailable: cluster-wide operations fail until it answers; local delivery continues", "err", err)
+	}
+}
+
+// logReply logs an error reply (Redis is up but refused a command: out of memory, read
+// only, a script error): the first at once, then at most one line every replyLogEvery
+// with the count since the last line. Each failed call is counted in errs either way.
+func (r *Redis) logReply(err error) {
+	n := r.replyErrs.Add(1)
+	now, last := time.Now().UnixMilli(), r.replyLogMs.Load()
+	if (last == 0 || now-last >= replyLogEvery.Milliseconds()) && r.replyLogMs.CompareAndSwap(last, now) {
+		r.log.Warn("redis refused a command; presence writes that failed are repaired by the next rewrite", "err", err, "refusals", n)
+		r.replyErrs.Add(-n)
 	}
 }
 
@@ -365,7 +384,7 @@ func (r *Redis) heartbeatLoop(ctx context.Context) error {
 		// of the wrong shape, node info that does not encode) would otherwise be seen
 		// nowhere but in a counter while the lease runs out. It is retried below.
 		if err := r.heartbeat(ctx); err != nil && !r.isDown() && ctx.Err() == nil {
-			r.log.Warn("renew node lease", "node_id", r.cfg.NodeID, "err", err)
+			r.log.Warn("node lease renewal failed; the node leaves the cluster if this lasts past node_ttl", "node_id", r.cfg.NodeID, "err", err)
 		}
 		last = time.Now()
 		next := r.cfg.NodeTTL / 3

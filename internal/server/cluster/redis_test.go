@@ -769,3 +769,35 @@ func TestRedis_NonASCIINodeID(t *testing.T) {
 		t.Fatalf("client name %q", got)
 	}
 }
+
+// Error replies (Redis up, but refusing writes: here out of memory) do not mark Redis
+// down; they are counted, logged once for a burst, and the presence they failed to write
+// is marked for a rewrite.
+func TestRedis_ErrorRepliesAreLoggedOnce(t *testing.T) {
+	r := testutil.StartRedis(t)
+	var log strings.Builder // the broker does not run: only this goroutine logs
+	b, err := NewRedis(RedisConfig{NodeID: "full", Addrs: []string{r.Addr}, Prefix: "t12",
+		Timeout: testTimeout, NodeTTL: testTTL, DedupWindow: time.Minute,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))},
+		Hooks{Self: func() Node { return Node{GRPCAddr: "127.0.0.1:1", StartedMs: 1} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.Heartbeat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Command(5*time.Second, "CONFIG", "SET", "maxmemory", "1"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		b.WriteLogins(t.Context(), []User{{App: 101, ID: fmt.Sprintf("u%d", i), Node: "full", LoginMs: 1}})
+	}
+	st := b.Stats()
+	if !st.Up || st.Errors != 3 || st.Dropped != 3 || st.Outages != 0 {
+		t.Fatalf("stats %+v: want up, 3 errors, 3 dropped, no outage", st)
+	}
+	if n := strings.Count(log.String(), "redis refused a command"); n != 1 || !strings.Contains(log.String(), "OOM") {
+		t.Fatalf("logged %d times, want once naming the reply:\n%s", n, log.String())
+	}
+}
