@@ -53,9 +53,10 @@ once. docs/chat.md describes the format.
 Exit status: 0 when the session ended normally; 1 when the server ended it for good
 (kicked out, login refused, handshake refused with a 4xx status before the first login),
 in line mode when a line was refused (a server error code, e.g. /msg to a user who is
-not online; an unknown or malformed command; /leave in no room), or on another error;
-2 for a wrong command line; 3 in line mode when it never connected before the input
-ended, or some lines could not be sent for want of a connection (and none was refused).`,
+not online; an unknown or malformed command; /leave in no room; a line or message too
+long), or on another error; 2 for a wrong command line; 3 in line mode when it never
+connected before the input ended, or some lines could not be sent for want of a
+connection (and none was refused).`,
 		Example: `  gows chat --user alice
   gows chat --url ws://chat.example.com:8089/acc --user alice --app-id 101 --room lobby
   printf 'hello\n/msg bob see you\n' | gows chat --user script --no-tui
