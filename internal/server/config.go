@@ -98,7 +98,7 @@ type Config struct {
 	// AuthAudience, when set, must be one of the login token's aud claim; empty: aud is
 	// not checked. Needs AuthSecret or AuthPublicKey.
 	AuthAudience string `mapstructure:"auth_audience"`
-	// MaxLoginFailures closes (4004) a connection after this many failed logins in a row.
+	// MaxLoginFailures closes (4004) a connection after this many failed logins or refreshes in a row.
 	MaxLoginFailures int `mapstructure:"max_login_failures"`
 	// AdminToken protects the admin HTTP routes (push, lists, state, kick, nodes, metrics,
 	// pprof): requests need "Authorization: Bearer <token>". Empty: those routes answer

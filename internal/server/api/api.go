@@ -108,7 +108,7 @@ type State struct {
 	PSSBytes          uint64       `json:"pssBytes"` // proportional set size: adds up across processes sharing the binary
 	MaxConns          int          `json:"maxConns"`
 	MessagesIn        uint64       `json:"messagesIn"`  // WebSocket messages received
-	MessagesOut       uint64       `json:"messagesOut"` // WebSocket frames sent
+	MessagesOut       uint64       `json:"messagesOut"` // WebSocket frames given to connections (Dropped of them never written)
 	Pushes            uint64       `json:"pushes"`      // accepted push requests (HTTP and WebSocket send)
 	Dropped           uint64       `json:"dropped"`     // frames never written: discarded with a slow consumer's queue, or queued when a connection closed
 	SlowConsumers     uint64       `json:"slowConsumers"`
