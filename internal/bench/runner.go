@@ -95,6 +95,11 @@ func (r *Runner) Run(ctx context.Context) (Report, error) {
 	c.loop(ctx)
 	close(c.stop)
 	waitErr := g.Wait()
+	if c.bcastInFlight {
+		// The workers finished before the loop read the broadcast's outcome (a run
+		// stopped early abandons the request): it is in c.bcastDone by now.
+		c.broadcastAnswered(<-c.bcastDone)
+	}
 	rep := c.report()
 	var errs []error
 	errs = append(errs, c.errs...)
@@ -252,9 +257,7 @@ func (c *coordinator) loop(ctx context.Context) {
 	for c.finished < n {
 		select {
 		case out := <-c.bcastDone:
-			c.bcastInFlight = false
-			c.broadcast.Accepted += out.accepted
-			c.warnings = append(c.warnings, out.warnings...)
+			c.broadcastAnswered(out)
 		case ev := <-c.events:
 			if c.onEvent(ctx, ev) {
 				holdTimer.Reset(c.cfg.Hold)
@@ -482,6 +485,13 @@ func (c *coordinator) sendBroadcast(ctx context.Context) {
 		c.bcastDone <- out // buffered: never blocks
 		return nil
 	})
+}
+
+// broadcastAnswered records the outcome of the broadcast request.
+func (c *coordinator) broadcastAnswered(out bcastOutcome) {
+	c.bcastInFlight = false
+	c.broadcast.Accepted += out.accepted
+	c.warnings = append(c.warnings, out.warnings...)
 }
 
 // sample appends a point to the timeline.
