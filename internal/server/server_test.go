@@ -442,13 +442,16 @@ func TestWS_Timeouts(t *testing.T) {
 // else outlives its heartbeat timeout several times over. They do not log a connection
 // in: one that only pings is still closed by the login timeout.
 func TestWS_ControlFramesAreLiveness(t *testing.T) {
-	const heartbeat = 400 * time.Millisecond
+	// Wide enough that a busy machine stalling the process for most of a second does not
+	// close a connection whose frames were due; the subtests run in parallel.
+	const heartbeat = time.Second
 	srv := testutil.StartServer(t, func(c *server.Config) {
 		c.LoginTimeout = 300 * time.Millisecond
 		c.HeartbeatTimeout = heartbeat
 	})
 	for _, op := range []int{websocket.PingMessage, websocket.PongMessage} {
 		t.Run(fmt.Sprintf("opcode %d keeps a session", op), func(t *testing.T) {
+			t.Parallel()
 			c := testutil.Dial(t, srv.WSURL, nil)
 			c.Login(uint32(200+op), "alive") // an app of its own: no presence notices
 			defer controlFramesEvery(c, op, heartbeat/8)()
@@ -462,6 +465,7 @@ func TestWS_ControlFramesAreLiveness(t *testing.T) {
 		})
 	}
 	t.Run("pings do not replace the login", func(t *testing.T) {
+		t.Parallel()
 		c := testutil.Dial(t, srv.WSURL, nil)
 		defer controlFramesEvery(c, websocket.PingMessage, heartbeat/8)()
 		var ce *websocket.CloseError
