@@ -301,7 +301,7 @@ func TestWS_DuplicateLoginKicksOldConnection(t *testing.T) {
 	if st := getState(t, srv); st.Users != 1 {
 		t.Fatalf("users = %d, want 1", st.Users)
 	}
-	if k, r := metric(t, srv, `gows_duplicate_logins_total{result="kicked"}`), metric(t, srv, `gows_duplicate_logins_total{result="rejected"}`); k != "1" || r != "0" {
+	if k, r := duplicateLogins(t, srv); k != "1" || r != "0" {
 		t.Fatalf("duplicate logins kicked %q, rejected %q; want 1 and 0", k, r)
 	}
 }
@@ -354,9 +354,15 @@ func TestWS_DuplicateLoginRejectMode(t *testing.T) {
 	if got := testutil.Data[protocol.UsersResult](t, r); r.Response.Code != protocol.OK || !slices.Equal(got.UserList, []string{"u1", "u2"}) {
 		t.Fatalf("after a refused switch: %+v", r)
 	}
-	if k, r := metric(t, srv, `gows_duplicate_logins_total{result="kicked"}`), metric(t, srv, `gows_duplicate_logins_total{result="rejected"}`); k != "0" || r != "2" {
+	if k, r := duplicateLogins(t, srv); k != "0" || r != "2" {
 		t.Fatalf("duplicate logins kicked %q, rejected %q; want 0 and 2", k, r)
 	}
+}
+
+// duplicateLogins reads gows_duplicate_logins_total's kicked and rejected counts.
+func duplicateLogins(t *testing.T, srv *testutil.Server) (kicked, rejected string) {
+	t.Helper()
+	return metric(t, srv, `gows_duplicate_logins_total{result="kicked"}`), metric(t, srv, `gows_duplicate_logins_total{result="rejected"}`)
 }
 
 // A connection may be in at most max_rooms rooms: the next join is refused until it

@@ -15,6 +15,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/gows-dev/gows/internal/lograte"
 )
 
 // RedisConfig configures the Redis broker. The zero value is not usable; NewRedis
@@ -138,12 +140,8 @@ type Redis struct {
 
 	errs, outages, writes, batches, dropped, resyncs, takeovers, collected atomic.Uint64
 
-	// Error replies since the last line that logged them, and when that was (Unix ms).
-	replyErrs, replyLogMs atomic.Int64
+	replies lograte.Limiter // paces the lines logging error replies (see logReply)
 }
-
-// replyLogEvery is the least time between two lines logging Redis's error replies.
-const replyLogEvery = time.Minute
 
 // NewRedis returns a broker for cfg. It does not connect: Redis may be down when the
 // node starts, and the node registers itself once Redis answers.
@@ -173,6 +171,7 @@ func NewRedis(cfg RedisConfig, hooks Hooks) (*Redis, error) {
 		dead:  make(chan string, 16),
 		live:  make(map[string]liveNode),
 	}
+	r.replies.Every = time.Minute
 	rdb, err := newClient(cfg, r.renewSoon)
 	if err != nil {
 		return nil, err
@@ -293,14 +292,11 @@ func (r *Redis) fail(parent context.Context, err error) {
 }
 
 // logReply logs an error reply (Redis is up but refused a command: out of memory, read
-// only, a script error): the first at once, then at most one line every replyLogEvery
-// with the count since the last line. Each failed call is counted in errs either way.
+// only, a script error): the first at once, then at most one line a minute with the
+// count since the last line. Each failed call is counted in errs either way.
 func (r *Redis) logReply(err error) {
-	n := r.replyErrs.Add(1)
-	now, last := time.Now().UnixMilli(), r.replyLogMs.Load()
-	if (last == 0 || now-last >= replyLogEvery.Milliseconds()) && r.replyLogMs.CompareAndSwap(last, now) {
+	if n, ok := r.replies.Note(); ok {
 		r.log.Warn("redis refused a command; presence writes that failed are repaired by the next rewrite", "err", err, "refusals", n)
-		r.replyErrs.Add(-n)
 	}
 }
 

@@ -140,14 +140,19 @@ func (e *Engine) releaseIP(ip netip.Addr) {
 	if e.cfg.MaxConnsPerIP == 0 {
 		return
 	}
-	ip = ipBucket(ip)
 	e.ipMu.Lock()
-	if n := e.perIP[ip] - 1; n > 0 {
-		e.perIP[ip] = n
-	} else {
-		delete(e.perIP, ip)
-	}
+	decrement(e.perIP, ipBucket(ip))
 	e.ipMu.Unlock()
+}
+
+// decrement takes one from counts[k], dropping the entry at zero so that the map holds
+// only addresses with connections. The map's lock (e.ipMu) must be held.
+func decrement(counts map[netip.Addr]int32, k netip.Addr) {
+	if n := counts[k] - 1; n > 0 {
+		counts[k] = n
+	} else {
+		delete(counts, k)
+	}
 }
 
 // AddrString formats a client address for people and presence: ip:port, or the IP alone

@@ -64,11 +64,7 @@ func (t tlsTicket) release(e *Engine) {
 		return
 	}
 	e.ipMu.Lock()
-	if n := e.tlsPerIP[t.bucket] - 1; n > 0 {
-		e.tlsPerIP[t.bucket] = n
-	} else {
-		delete(e.tlsPerIP, t.bucket)
-	}
+	decrement(e.tlsPerIP, t.bucket)
 	e.ipMu.Unlock()
 }
 

@@ -104,6 +104,24 @@ func refusedAtOnce(addr string) error {
 	return nil
 }
 
+// inTLSHandshake opens a socket that never sends its TLS hello and waits until the engine
+// counts it as a handshake in progress. The test closes it, or its end does.
+func inTLSHandshake(t *testing.T, e *Engine) net.Conn {
+	t.Helper()
+	idle, err := net.Dial("tcp", e.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idle.Close() })
+	eventually(t, 5*time.Second, func() error {
+		if n := e.Stats().Handshaking; n != 1 {
+			return fmt.Errorf("handshaking = %d, want 1", n)
+		}
+		return nil
+	})
+	return idle
+}
+
 func tlsDialer() *websocket.Dialer {
 	return &websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 5 * time.Second}
 }
@@ -121,17 +139,7 @@ func TestEngine_TLSPastMaxConnsIsRefusedBeforeItsHandshake(t *testing.T) {
 		t.Fatalf("echo: %q, %v", got, err)
 	}
 	// A socket in its TLS handshake (it never sends its hello) takes the second slot.
-	idle, err := net.Dial("tcp", e.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	eventually(t, 5*time.Second, func() error {
-		if n := e.Stats().Handshaking; n != 1 {
-			return fmt.Errorf("handshaking = %d, want 1", n)
-		}
-		return nil
-	})
+	idle := inTLSHandshake(t, e)
 
 	const flood = 30
 	for i := range flood {
@@ -165,17 +173,7 @@ func TestEngine_TLSPastMaxConnsPerIPIsRefusedBeforeItsHandshake(t *testing.T) {
 	e, url := startEngine(t, Config{MaxConnsPerIP: 1, HandshakeTimeout: 30 * time.Second,
 		TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}, &echoHandler{})
 	wss := "wss" + url[2:] + "/echo"
-	idle, err := net.Dial("tcp", e.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer idle.Close()
-	eventually(t, 5*time.Second, func() error {
-		if n := e.Stats().Handshaking; n != 1 {
-			return fmt.Errorf("handshaking = %d, want 1", n)
-		}
-		return nil
-	})
+	idle := inTLSHandshake(t, e)
 	if err := refusedAtOnce(e.Addr().String()); err != nil {
 		t.Fatalf("second socket from one address: %v", err)
 	}

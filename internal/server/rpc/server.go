@@ -13,7 +13,6 @@ import (
 	"crypto/subtle"
 	"log/slog"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -22,6 +21,7 @@ import (
 	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/gows-dev/gows/internal/lograte"
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/conn"
 	"github.com/gows-dev/gows/internal/server/hub"
@@ -45,9 +45,6 @@ type Local struct {
 	Logger *slog.Logger
 }
 
-// refusedLogEvery is the least time between two warnings about refused calls.
-const refusedLogEvery = time.Minute
-
 // NewServer returns a gRPC server with the Node service for l registered. When token is
 // not "", every call must carry it. The caller serves and stops the server.
 func NewServer(token string, l Local, opts ...grpc.ServerOption) *grpc.Server {
@@ -68,13 +65,15 @@ func NewServer(token string, l Local, opts ...grpc.ServerOption) *grpc.Server {
 // comparison takes the same time whatever the lengths. Refusals are logged: the first at
 // once, then at most one line a minute with the count since the last line.
 type tokenGate struct {
-	want               [sha256.Size]byte
-	log                *slog.Logger
-	refused, lastLogMs atomic.Int64
+	want    [sha256.Size]byte
+	log     *slog.Logger
+	refused lograte.Limiter
 }
 
 func newTokenGate(token string, log *slog.Logger) *tokenGate {
-	return &tokenGate{want: sha256.Sum256([]byte(token)), log: log}
+	g := &tokenGate{want: sha256.Sum256([]byte(token)), log: log}
+	g.refused.Every = time.Minute
+	return g
 }
 
 func (g *tokenGate) check(ctx context.Context, method string) error {
@@ -88,16 +87,13 @@ func (g *tokenGate) check(ctx context.Context, method string) error {
 	if ok == 1 {
 		return nil
 	}
-	n := g.refused.Add(1)
-	now, last := time.Now().UnixMilli(), g.lastLogMs.Load()
-	if (last == 0 || now-last >= refusedLogEvery.Milliseconds()) && g.lastLogMs.CompareAndSwap(last, now) {
+	if n, ok := g.refused.Note(); ok {
 		from := ""
 		if p, ok := grpcpeer.FromContext(ctx); ok && p.Addr != nil {
 			from = p.Addr.String()
 		}
 		g.log.Warn("refused a call from another node: missing or wrong cluster token; cluster.token must be the same on every node",
 			"from", from, "method", method, "token_sent", len(got) == 1, "refused", n)
-		g.refused.Add(-n)
 	}
 	return status.Error(codes.Unauthenticated, "missing or wrong cluster token")
 }
