@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -69,19 +70,25 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 	defer context.AfterFunc(ctx, stop)()
 	log.Info("starting local cluster", "nodes", opts.nodes, "ws_addr", cfg.WSAddr, "http_addr", cfg.HTTPAddr)
 	return launcher.Run(ctx, launcher.Config{
-		Nodes: opts.nodes,
-		Exe:   exe,
-		Name:  name,
-		Args: func(i int) []string {
-			return append([]string{"serve"}, append(args,
-				"--reuseport", "--node-id="+name(i), "--grpc-addr="+net.JoinHostPort(grpcHost, "0"))...)
-		},
+		Nodes:       opts.nodes,
+		Exe:         exe,
+		Name:        name,
+		Args:        func(i int) []string { return nodeServeArgs(args, name(i), grpcHost) },
 		Env:         env,
 		Stdout:      s.out,
 		Stderr:      s.err,
 		StopTimeout: stopBudget(cfg),
 		Logger:      log,
 	})
+}
+
+// nodeServeArgs is the command line of the node named nodeID: serve with args, sharing
+// the ports, on a gRPC port of its own. It copies args, which the launcher's goroutines
+// share (appending to args itself would let them write over each other's node ids in
+// its spare capacity).
+func nodeServeArgs(args []string, nodeID, grpcHost string) []string {
+	return slices.Concat([]string{"serve"}, args,
+		[]string{"--reuseport", "--node-id=" + nodeID, "--grpc-addr=" + net.JoinHostPort(grpcHost, "0")})
 }
 
 // nodeArgs rebuilds the serve flags the user set, minus the launcher's own, so every node

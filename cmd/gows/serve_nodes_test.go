@@ -11,8 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -254,4 +256,26 @@ func startLocalCluster(t *testing.T, prefix string, args ...string) *localCluste
 		return nil
 	})
 	return l
+}
+
+// The launcher builds its nodes' command lines from one shared args slice, in a goroutine
+// per node: each must get its own node id, however much spare capacity args has.
+func TestNodeServeArgs_ConcurrentNodesKeepTheirIDs(t *testing.T) {
+	args := make([]string, 1, 16) // room to append in place
+	args[0] = "--redis=redis://127.0.0.1:1/0"
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Go(func() {
+			id := fmt.Sprintf("n-node%d", i+1)
+			for range 200 {
+				got := nodeServeArgs(args, id, "127.0.0.1")
+				want := []string{"serve", args[0], "--reuseport", "--node-id=" + id, "--grpc-addr=127.0.0.1:0"}
+				if !slices.Equal(got, want) {
+					t.Errorf("args %q, want %q", got, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
