@@ -129,6 +129,9 @@ func TestVerifier_HMAC(t *testing.T) {
 	noExp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1"}).SignedString(secret)
 	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix()}).SignedString(jwt.UnsafeAllowNoneSignatureType)
 	strApp, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "appId": "101", "exp": now.Add(time.Hour).Unix()}).SignedString(secret)
+	critTok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u1", "exp": now.Add(time.Hour).Unix(), "b64": false})
+	critTok.Header["crit"] = []string{"b64"}
+	crit, _ := critTok.SignedString(secret)
 	cases := []struct {
 		name  string
 		token string
@@ -147,6 +150,7 @@ func TestVerifier_HMAC(t *testing.T) {
 		{"no exp", noExp, 101, "u1", ErrBadToken},
 		{"alg none", none, 101, "u1", ErrBadToken},
 		{"garbage", "a.b.c", 101, "u1", ErrBadToken},
+		{"crit extension", crit, 101, "u1", ErrBadToken},
 	}
 	t.Run("expired within the leeway", func(t *testing.T) {
 		exp := now.Add(-2 * time.Second).Truncate(time.Second)

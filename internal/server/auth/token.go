@@ -209,7 +209,7 @@ func (v *Verifier) Verify(token string, app uint32, user string) (Claims, error)
 		return Claims{}, ErrNoToken
 	}
 	var tc tokenClaims
-	_, err := jwt.ParseWithClaims(token, &tc, func(*jwt.Token) (any, error) { return v.key, nil }, v.opts...)
+	_, err := jwt.ParseWithClaims(token, &tc, v.keyFor, v.opts...)
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return Claims{}, ErrTokenExpired
@@ -224,6 +224,16 @@ func (v *Verifier) Verify(token string, app uint32, user string) (Claims, error)
 		return Claims{}, ErrTokenMismatch
 	}
 	return c, nil
+}
+
+// keyFor hands the parser the verification key, unless the token's header lists
+// critical extensions ("crit", RFC 7515 section 4.1.11): the verifier implements none,
+// and a recipient that does not understand one must refuse the token.
+func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+	if crit, ok := t.Header["crit"]; ok {
+		return nil, fmt.Errorf("the header's crit lists extensions this server does not implement: %v", crit)
+	}
+	return v.key, nil
 }
 
 // MintOptions describe a token for Mint.
