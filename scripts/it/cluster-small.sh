@@ -16,15 +16,7 @@ source scripts/it/lib.sh
 need redis-server redis-cli curl go python3 pgrep
 
 conns=${CONNS:-20000}
-tmp=$(mktemp -d)
-cleanup() {
-	local status=$?
-	stop_started
-	((status == 0)) || show_logs "$tmp"/*.log
-	rm -rf "$tmp"
-	exit "$status"
-}
-trap cleanup EXIT INT TERM
+with_workdir
 
 say "building gows"
 go build -o "$tmp/gows" ./cmd/gows

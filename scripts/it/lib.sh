@@ -155,3 +155,18 @@ run_in_netns() {
 	GOWS_NETNS=$ns ip netns exec "$ns" "$@" || status=$?
 	exit "$status"
 }
+
+# with_workdir: makes a temporary directory, tmp, and on exit (or INT/TERM) stops the
+# processes the script started, shows the tail of tmp's logs if the script failed, and
+# removes tmp, keeping the script's exit status.
+with_workdir() {
+	tmp=$(mktemp -d)
+	trap workdir_cleanup EXIT INT TERM
+}
+workdir_cleanup() {
+	local status=$?
+	stop_started
+	((status == 0)) || show_logs "$tmp"/*.log
+	rm -rf "$tmp"
+	exit "$status"
+}
