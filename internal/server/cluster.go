@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/server/cluster"
 	"github.com/gows-dev/gows/internal/server/conn"
+	"github.com/gows-dev/gows/internal/server/hub"
 	"github.com/gows-dev/gows/internal/server/rpc"
 	gowsv1 "github.com/gows-dev/gows/proto/gows/v1"
 	"google.golang.org/grpc"
@@ -36,8 +38,9 @@ func (s *Server) newBroker() error {
 		Local:      s.localUsers,
 		OnPeers:    s.syncPeers,
 		OnTakeover: s.takeover,
-		LocalUser:  s.localUser,
-		LocalApp:   s.hub.Users,
+		LocalUser:     s.localUser,
+		LocalSessions: s.localSessions,
+		LocalApp:      s.hub.Users,
 	}
 	cc := s.cfg.Cluster
 	if !cc.Enabled() {
@@ -54,6 +57,8 @@ func (s *Server) newBroker() error {
 		Timeout:     cc.RedisTimeout,
 		NodeTTL:     cc.NodeTTL,
 		DedupWindow: s.cfg.DedupWindow,
+		// 0 (no limit) is negative here: the broker's zero value keeps one session.
+		ConnsPerUser: cmp.Or(s.cfg.MaxConnsPerUser, -1),
 		Logger:      s.log.With("component", "cluster"),
 	}, hooks)
 	if err != nil {
@@ -157,27 +162,45 @@ func (s *Server) selfNode() cluster.Node {
 	}
 }
 
-// localUser describes app/user when logged in on this node.
+// localUser describes app/user's newest session when logged in on this node.
 func (s *Server) localUser(app uint32, user string) (cluster.User, bool) {
 	sess := s.hub.Lookup(app, user)
 	if sess == nil {
 		return cluster.User{}, false
 	}
+	return s.sessionUser(sess)
+}
+
+// localSessions describes app/user's sessions on this node, oldest first.
+func (s *Server) localSessions(app uint32, user string) []cluster.User {
+	ss := s.hub.Sessions(app, user)
+	out := make([]cluster.User, 0, len(ss))
+	for _, sess := range slices.Backward(ss) {
+		if u, ok := s.sessionUser(sess); ok {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (s *Server) sessionUser(sess *hub.Session) (cluster.User, bool) {
 	ms := sess.LoginMs()
 	if ms == 0 {
 		return cluster.User{}, false
 	}
-	return cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: ms, Addr: remoteAddr(sess.Conn())}, true
+	return cluster.User{App: sess.App(), ID: sess.User(), Node: s.nodeID, LoginMs: ms, Addr: remoteAddr(sess.Conn())}, true
 }
 
-// localUsers lists the users logged in here, for a presence rewrite.
+// localUsers lists the sessions here, for a presence rewrite: a user's one after the
+// other, oldest first.
 func (s *Server) localUsers() iter.Seq[cluster.User] {
 	return func(yield func(cluster.User) bool) {
 		for app := range s.hub.Apps() {
 			for _, user := range s.hub.Users(app) {
-				u, ok := s.localUser(app, user)
-				if ok && !yield(u) {
-					return
+				for _, u := range s.localSessions(app, user) {
+					if !yield(u) {
+						return
+					}
 				}
 			}
 		}
@@ -207,9 +230,16 @@ func targets(nodes []cluster.Node) []rpc.Target {
 	return out
 }
 
-// takeover closes, on its node, the session that a login here replaced. The kick names
-// the replaced login's time, so that a still newer session there is left alone.
+// takeover closes, on its node, the session that a login here replaced (or pushed past
+// max_conns_per_user). The kick names the session's login time, so that only that
+// session is closed.
 func (s *Server) takeover(old, by cluster.User) {
+	if old.Node == s.nodeID {
+		if s.kickLocal(old.App, old.ID, 0, old.LoginMs, protocol.CloseKickout, "logged in elsewhere") > 0 {
+			s.metrics.duplicates.WithLabelValues("kicked").Inc()
+		}
+		return
+	}
 	n, ok := s.broker.Node(old.Node)
 	if !ok || s.peers == nil {
 		return
@@ -224,31 +254,33 @@ func (s *Server) takeover(old, by cluster.User) {
 		defer func() { <-s.kickSlots }()
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Cluster.RPCTimeout)
 		defer cancel()
-		k, err := s.peers.Kick(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, old.App, old.ID, old.LoginMs,
+		k, err := s.peers.KickSession(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, old.App, old.ID, old.LoginMs,
 			uint32(protocol.CloseKickout), protocol.CloseKickout.Text())
 		s.log.Debug("older session on another node kicked", "app_id", old.App, "user_id", old.ID,
 			"node_id", old.Node, "kicked", k, "err", err)
 	})
 }
 
-// kickLocal closes app/user's session here if it logged in at or before beforeMs (0:
-// any); the node service calls it for other nodes.
-func (s *Server) kickLocal(app uint32, user string, beforeMs int64, code protocol.CloseCode, reason string) bool {
-	sess := s.hub.Lookup(app, user)
-	if sess == nil {
-		return false
-	}
-	if ms := sess.LoginMs(); ms == 0 || (beforeMs != 0 && ms > beforeMs) {
-		return false
-	}
+// kickLocal closes app/user's sessions here that logged in at or before beforeMs (0:
+// any), or only the one that logged in at loginMs when that is not 0, and returns how
+// many it closed; the node service calls it for other nodes.
+func (s *Server) kickLocal(app uint32, user string, beforeMs, loginMs int64, code protocol.CloseCode, reason string) int {
 	if reason == "" {
 		reason = code.Text()
 	}
-	if code == protocol.CloseKickout { // a login on another node replaced it
-		sess.MarkReplaced()
+	n := 0
+	for _, sess := range s.hub.Sessions(app, user) {
+		ms := sess.LoginMs()
+		if ms == 0 || (loginMs != 0 && ms != loginMs) || (beforeMs != 0 && ms > beforeMs) {
+			continue
+		}
+		if code == protocol.CloseKickout { // a newer login (here or elsewhere) replaced it
+			sess.MarkReplaced()
+		}
+		s.kick(sess, code, reason)
+		n++
 	}
-	s.kick(sess, code, reason)
-	return true
+	return n
 }
 
 // clusterState is this node's view of the cluster for /system/state: the registry is
@@ -292,27 +324,70 @@ type storeUnavailable struct{ err error }
 func (e storeUnavailable) Error() string   { return e.err.Error() }
 func (e storeUnavailable) Unwrap() []error { return []error{e.err, api.ErrUnavailable} }
 
-// sendRemote pushes payload to app/user on the node presence names.
-func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payload []byte) (int, error) {
-	u, ok, err := s.broker.Lookup(ctx, app, user)
+// elsewhere returns the live nodes other than this one that presence says hold a
+// session of app/user (each once, in the order of their oldest session), and how many
+// sessions they hold.
+func (s *Server) elsewhere(ctx context.Context, app uint32, user string) ([]cluster.Node, int, error) {
+	us, err := s.broker.Sessions(ctx, app, user)
 	if err != nil {
-		return 0, unavailable("push to "+user, err)
+		return nil, 0, err
 	}
-	if !ok || u.Node == s.nodeID {
-		return 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
+	var nodes []cluster.Node
+	conns := 0
+	for _, u := range us {
+		if u.Node == s.nodeID {
+			continue // here, presence lags the hub
+		}
+		n, live := s.broker.Node(u.Node)
+		if !live {
+			continue
+		}
+		conns++
+		if !slices.ContainsFunc(nodes, func(o cluster.Node) bool { return o.ID == n.ID }) {
+			nodes = append(nodes, n)
+		}
 	}
-	n, ok := s.broker.Node(u.Node)
-	if !ok || s.peers == nil {
-		return 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
+	return nodes, conns, nil
+}
+
+// sendRemote pushes payload to app/user's sessions on the other nodes presence names,
+// one call per node, in parallel. It returns the connections reached and the nodes that
+// failed; api.ErrNotOnline when there are none, and an error when none answered.
+func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payload []byte) (int, int, error) {
+	nodes, _, err := s.elsewhere(ctx, app, user)
+	if err != nil {
+		return 0, 0, unavailable("push to "+user, err)
 	}
-	d, err := s.peers.SendUser(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, payload)
+	if len(nodes) == 0 || s.peers == nil {
+		return 0, 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
+	}
+	ds := make([]int, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			ds[i], errs[i] = s.peers.SendUser(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, payload)
+		})
+	}
+	wg.Wait()
+	delivered, failed := 0, 0
+	var firstErr error
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			delivered += ds[i]
+		case !errors.Is(err, rpc.ErrNotFound): // gone from that node since: not a failure
+			failed++
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
 	switch {
-	case errors.Is(err, rpc.ErrNotFound):
-		return 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
-	case err != nil:
-		return 0, unavailable("push to "+user, err)
+	case delivered > 0:
+		return delivered, failed, nil
+	case firstErr != nil:
+		return 0, failed, unavailable("push to "+user, firstErr)
 	}
-	return d, nil
+	return 0, 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
 }
 
 // peersMaxAge is how old the registry view of a fan-out to every peer (a broadcast, a
@@ -420,29 +495,45 @@ func nodeState(n cluster.Node, self bool) api.NodeState {
 	return st
 }
 
-// kickRemote kicks app/user on the node presence names, for /user/kick.
+// kickRemote kicks app/user's sessions on the other nodes presence names, for
+// /user/kick, and returns how many it closed.
 func (s *Server) kickRemote(ctx context.Context, app uint32, user, reason string) (int, error) {
-	u, ok, err := s.broker.Lookup(ctx, app, user)
+	nodes, _, err := s.elsewhere(ctx, app, user)
 	if err != nil {
 		return 0, unavailable("kick "+user, err)
 	}
-	n, live := s.broker.Node(u.Node)
-	if !ok || u.Node == s.nodeID || !live || s.peers == nil {
-		return 0, fmt.Errorf("kick %s: %w", user, api.ErrNotOnline)
+	if len(nodes) == 0 || s.peers == nil {
+		return 0, nil
 	}
-	k, err := s.peers.Kick(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, 0, uint32(protocol.CloseAdminKick), reason)
-	if err != nil {
+	ks := make([]int, len(nodes))
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Go(func() {
+			ks[i], errs[i] = s.peers.Kick(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, 0, uint32(protocol.CloseAdminKick), reason)
+		})
+	}
+	wg.Wait()
+	kicked := 0
+	for _, k := range ks {
+		kicked += k
+	}
+	if err := errors.Join(errs...); err != nil && kicked == 0 {
 		return 0, unavailable("kick "+user, err)
 	}
-	if k == 0 {
-		return 0, fmt.Errorf("kick %s: %w", user, api.ErrNotOnline)
-	}
-	return k, nil
+	return kicked, nil
 }
 
-// onOtherNode reports whether app/user is online on another node (for
-// duplicate_login: reject). When Redis cannot say, the login is let through.
-func (s *Server) onOtherNode(ctx context.Context, app uint32, user string) bool {
-	u, ok, err := s.broker.Lookup(ctx, app, user)
-	return err == nil && ok && u.Node != s.nodeID
+// userConns counts app/user's connections cluster-wide, for duplicate_login: reject:
+// this node's, and unless they already reach the limit, the other nodes' (when Redis
+// cannot say, those count as none and the login is let through).
+func (s *Server) userConns(ctx context.Context, app uint32, user string) int {
+	n := s.hub.Conns(app, user)
+	if limit := s.cfg.MaxConnsPerUser; limit > 0 && n >= limit {
+		return n
+	}
+	if _, others, err := s.elsewhere(ctx, app, user); err == nil {
+		n += others
+	}
+	return n
 }

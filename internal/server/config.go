@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"net/url"
@@ -65,9 +66,14 @@ type Config struct {
 	// answering 503, before it stops accepting and closes its connections: time for load
 	// balancers that poll /readyz to take it out of rotation. 0: no delay.
 	DrainDelay time.Duration `mapstructure:"drain_delay"`
-	// DuplicateLogin decides what a second login of the same appId+userId does: "kick"
-	// (the older connection gets a kickout push and is closed with 4001) or "reject" (the
-	// new login is refused with code 1009).
+	// MaxConnsPerUser is the most connections one user (appId+userId) may have logged in
+	// at once, across the cluster; DuplicateLogin decides what a login past it does. 1
+	// (the default): one connection per user. 0 means no limit.
+	MaxConnsPerUser int `mapstructure:"max_conns_per_user"`
+	// DuplicateLogin decides what a login that would give its user more than
+	// MaxConnsPerUser connections does: "kick" (the user's oldest connection gets a
+	// kickout push and is closed with 4001) or "reject" (the new login is refused with
+	// code 1009).
 	DuplicateLogin string `mapstructure:"duplicate_login"`
 	// PresenceLimit bounds enter/exit notices: they are sent only in apps (on login and
 	// logout) and rooms (on join and leave) with at most this many online users (an
@@ -255,6 +261,7 @@ func Default() Config {
 		WriteTimeout:     10 * time.Second,
 		DrainTimeout:     10 * time.Second,
 		RequestTimeout:   5 * time.Second,
+		MaxConnsPerUser:  1,
 		DuplicateLogin:   "kick",
 		MaxLoginFailures: 3,
 		MessageRate:      50,
@@ -319,6 +326,7 @@ func (c Config) Validate() error {
 		{"max_conns", c.MaxConns}, {"presence_limit", c.PresenceLimit}, {"workers", c.Workers},
 		{"max_conns_per_ip", c.MaxConnsPerIP}, {"message_rate", c.MessageRate}, {"message_burst", c.MessageBurst},
 		{"max_login_failures", c.MaxLoginFailures}, {"max_rooms", c.MaxRooms},
+		{"max_conns_per_user", c.MaxConnsPerUser},
 	} {
 		if n.val < 0 {
 			return fmt.Errorf("%s: must not be negative, got %d", n.key, n.val)
@@ -347,6 +355,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxMessageBytes < 128 {
 		return fmt.Errorf("max_message_bytes: must be at least 128, got %d", c.MaxMessageBytes)
+	}
+	if c.MaxLoginFailures > math.MaxUint16 {
+		return fmt.Errorf("max_login_failures: must be at most %d, got %d", math.MaxUint16, c.MaxLoginFailures)
 	}
 	if c.SendQueue < 1 {
 		return fmt.Errorf("send_queue: must be at least 1, got %d", c.SendQueue)

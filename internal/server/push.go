@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	rtmetrics "runtime/metrics"
 	"time"
 
@@ -81,12 +82,13 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 	frame := conn.TextFrame(payload)
 	switch p.Target {
 	case api.ToUser:
-		if s.hub.SendUser(p.AppID, p.UserID, frame) {
-			res.Delivered = 1
+		res.Delivered = s.hub.SendUser(p.AppID, p.UserID, frame)
+		if s.allHere(res.Delivered) {
 			break
 		}
-		res.Delivered, err = s.sendRemote(ctx, p.AppID, p.UserID, payload)
-		if err != nil {
+		remote, failed, err := s.sendRemote(ctx, p.AppID, p.UserID, payload)
+		res.Delivered, res.NodesFailed = res.Delivered+remote, failed
+		if err != nil && res.Delivered == 0 {
 			forget()
 			result := "unavailable"
 			if errors.Is(err, api.ErrNotOnline) {
@@ -94,6 +96,10 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 			}
 			s.metrics.pushed(p.Target.String(), result)
 			return res, err
+		}
+		if err != nil && !errors.Is(err, api.ErrNotOnline) {
+			// Delivered here; the other nodes could not be asked (Redis is down).
+			s.log.Debug("push to a user reached this node only", "app_id", p.AppID, "user_id", p.UserID, "err", err)
 		}
 	case api.ToRoom, api.ToApp:
 		// The other nodes start while this one sends to its own connections, rather than
@@ -121,25 +127,47 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 	return res, nil
 }
 
-// online reports where app/user is connected, here or on another node.
+// allHere reports whether n connections of a user on this node are all the user may
+// have (max_conns_per_user), so that no other node need be asked about the user.
+func (s *Server) allHere(n int) bool {
+	return n > 0 && s.cfg.MaxConnsPerUser > 0 && n >= s.cfg.MaxConnsPerUser
+}
+
+// online reports where app/user is connected, here and on other nodes. NodeID, Addr and
+// LoginAt describe the newest connection.
 func (s *Server) online(ctx context.Context, app uint32, user string) (api.Presence, error) {
 	p := api.Presence{AppID: app, UserID: user}
-	if sess := s.hub.Lookup(app, user); sess != nil {
-		if ms := sess.LoginMs(); ms != 0 {
-			p.Online, p.NodeID, p.Addr = true, s.nodeID, remoteAddr(sess.Conn())
+	var newest int64
+	add := func(node, addr string, ms int64) {
+		p.Online = true
+		p.Connections++
+		if !slices.Contains(p.Nodes, node) {
+			p.Nodes = append(p.Nodes, node)
+		}
+		if ms >= newest {
+			newest, p.NodeID, p.Addr = ms, node, addr
 			p.LoginAt = time.UnixMilli(ms).UTC().Format(time.RFC3339Nano)
-			return p, nil
 		}
 	}
-	u, ok, err := s.broker.Lookup(ctx, app, user)
-	if err != nil {
-		return p, unavailable("online "+user, err)
+	for _, u := range s.localSessions(app, user) {
+		add(u.Node, u.Addr, u.LoginMs)
 	}
-	if !ok || u.Node == s.nodeID { // here, presence lags the hub: the user just left
+	if s.allHere(p.Connections) {
 		return p, nil
 	}
-	p.Online, p.NodeID, p.Addr = true, u.Node, u.Addr
-	p.LoginAt = time.UnixMilli(u.LoginMs).UTC().Format(time.RFC3339Nano)
+	us, err := s.broker.Sessions(ctx, app, user)
+	if err != nil {
+		if p.Online { // the user is here; whether also elsewhere cannot be told
+			return p, nil
+		}
+		return p, unavailable("online "+user, err)
+	}
+	for _, u := range us {
+		if u.Node != s.nodeID { // here, presence lags the hub: the hub is right
+			add(u.Node, u.Addr, u.LoginMs)
+		}
+	}
+	slices.Sort(p.Nodes)
 	return p, nil
 }
 

@@ -119,7 +119,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		version:   deps.Version,
 		nodeID:    cfg.NodeID,
 		started:   time.Now(),
-		hub:       hub.New(),
+		hub:       hub.New(cfg.MaxConnsPerUser),
 		origins:   origins,
 		sec:       sec,
 		kickSlots: make(chan struct{}, maxTakeoverKicks),

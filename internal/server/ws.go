@@ -192,25 +192,29 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	}
 	// Refused before the session leaves the identity it has: a refused switch keeps it.
 	if s.cfg.DuplicateLogin == "reject" {
-		if other := s.hub.Lookup(d.AppID, d.UserID); (other != nil && other != sess) || s.onOtherNode(ctx, d.AppID, d.UserID) {
+		if n := s.userConns(ctx, d.AppID, d.UserID); s.cfg.MaxConnsPerUser > 0 && n >= s.cfg.MaxConnsPerUser {
 			s.metrics.duplicates.WithLabelValues("rejected").Inc()
-			return protocol.OperationFailure, "user " + d.UserID + " is already logged in", nil
+			if s.cfg.MaxConnsPerUser == 1 {
+				return protocol.OperationFailure, "user " + d.UserID + " is already logged in", nil
+			}
+			return protocol.OperationFailure, fmt.Sprintf("user %s is already logged in on %d connections, the most allowed (max_conns_per_user)", d.UserID, n), nil
 		}
 	}
 	s.logout(sess) // a session switching identity leaves the old one first
-	loginMs := time.Now().UnixMilli()
-	old := s.hub.Login(sess, d.AppID, d.UserID, loginMs)
-	// Queued, not awaited: a login costs no Redis round trip. A session of this user on
-	// another node is kicked when the write reports it (Server.takeover).
-	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: loginMs, Addr: conn.AddrString(c.RemoteAddr())})
+	over, first := s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
+	// Queued, not awaited: a login costs no Redis round trip. Sessions of this user on
+	// other nodes past the limit are kicked when the write reports them (Server.takeover).
+	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: sess.LoginMs(), Addr: conn.AddrString(c.RemoteAddr())})
 	c.ClearDeadline()
 	expireAt(c, exp)
 	s.metrics.logins.Inc()
-	if old != nil && old != sess {
+	for _, old := range over {
 		s.metrics.duplicates.WithLabelValues("kicked").Inc()
 		s.kick(old, protocol.CloseKickout, "logged in elsewhere")
 	}
-	s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, d.UserID)
+	if first { // a user's second connection, or one replacing another, is no news
+		s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, d.UserID)
+	}
 	s.log.Debug("login", "conn_id", c.ID(), "app_id", d.AppID, "user_id", d.UserID)
 	return protocol.OK, "", nil
 }
@@ -229,18 +233,21 @@ func (s *Server) logout(sess *hub.Session) {
 	}
 	app, user, loginMs := sess.App(), sess.User(), sess.LoginMs()
 	rooms := slices.Clone(sess.Rooms()) // Logout leaves them
-	current := s.hub.Logout(sess)
-	if current {
+	listed, last := s.hub.Logout(sess)
+	if listed {
 		s.broker.Logout(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: loginMs})
 	}
-	// The rooms lost a member even when the user is still online elsewhere: the new
-	// session has joined none of them.
+	// The rooms lost a member even when the user is still online elsewhere (a newer
+	// session has joined none of them), unless another connection of the user here is
+	// still in the room.
 	for _, r := range rooms {
-		s.notify(app, r, s.hub.RoomSize(app, r), protocol.CmdExit, user)
+		if !s.hub.InRoomElsewhere(sess, r) {
+			s.notify(app, r, s.hub.RoomSize(app, r), protocol.CmdExit, user)
+		}
 	}
-	// A session replaced by a newer login (here, or on another node) leaves an online
-	// user behind: no exit for the app.
-	if current && !sess.Replaced() {
+	// A session replaced by a newer login (here, or on another node), or one of several
+	// connections of the user, leaves an online user behind: no exit for the app.
+	if last && !sess.Replaced() {
 		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, user)
 	}
 }
@@ -319,7 +326,7 @@ func (s *Server) cmdJoin(ctx context.Context, sess *hub.Session, req protocol.Re
 		return protocol.OperationFailure, fmt.Sprintf("already in %d rooms, the most a connection may join (max_rooms): leave one first", maxRooms), nil
 	}
 	n := s.hub.Join(sess, room)
-	if !already {
+	if !already && !s.hub.InRoomElsewhere(sess, room) {
 		s.notify(sess.App(), room, n, protocol.CmdEnter, sess.User())
 	}
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
@@ -334,7 +341,9 @@ func (s *Server) cmdLeave(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.NotData, "not in room " + room, nil
 	}
 	n := s.hub.RoomSize(sess.App(), room)
-	s.notify(sess.App(), room, n, protocol.CmdExit, sess.User())
+	if !s.hub.InRoomElsewhere(sess, room) {
+		s.notify(sess.App(), room, n, protocol.CmdExit, sess.User())
+	}
 	return protocol.OK, "", roomData{Room: room, UserCount: n}
 }
 

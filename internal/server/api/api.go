@@ -83,6 +83,10 @@ type Presence struct {
 	NodeID  string `json:"nodeId,omitempty"`
 	Addr    string `json:"addr,omitempty"`    // client address as the node saw it
 	LoginAt string `json:"loginAt,omitempty"` // RFC 3339
+	// NodeID, Addr and LoginAt describe the user's newest connection; Connections counts
+	// all of them, on the nodes listed in Nodes (sorted).
+	Connections int      `json:"connections,omitempty"`
+	Nodes       []string `json:"nodes,omitempty"`
 }
 
 // UserPage is one page of an app's (or room's) online users, sorted by user id.

@@ -53,8 +53,11 @@ type Presence interface {
 	// Logout removes u's record if it is still the one Login wrote (same node and
 	// login time), so a newer login elsewhere is never undone.
 	Logout(u User)
-	// Lookup finds app/user on a live node; false when not online.
+	// Lookup finds app/user's newest session on a live node; false when not online.
 	Lookup(ctx context.Context, app uint32, user string) (User, bool, error)
+	// Sessions returns app/user's sessions on live nodes, oldest first; none when not
+	// online.
+	Sessions(ctx context.Context, app uint32, user string) ([]User, error)
 	// Users returns a page of app's online users after cursor.
 	Users(ctx context.Context, app uint32, cursor string, limit int) (Page, error)
 }
@@ -109,10 +112,12 @@ type Hooks struct {
 	// OnTakeover is called when a login here (by) replaced the record of old on another
 	// live node; that node should close old's connection.
 	OnTakeover func(old, by User)
-	// LocalUser finds a user logged in on this node, and LocalApp lists an app's users on
+	// LocalUser finds a user's newest session on this node, LocalSessions all of its
+	// sessions here (oldest first; nil: LocalUser's), and LocalApp lists an app's users on
 	// this node, sorted. Memory answers presence with them.
-	LocalUser func(app uint32, user string) (User, bool)
-	LocalApp  func(app uint32) []string
+	LocalUser     func(app uint32, user string) (User, bool)
+	LocalSessions func(app uint32, user string) []User
+	LocalApp      func(app uint32) []string
 }
 
 func (h Hooks) withDefaults(nodeID string) Hooks {
@@ -131,13 +136,24 @@ func (h Hooks) withDefaults(nodeID string) Hooks {
 	if h.LocalUser == nil {
 		h.LocalUser = func(uint32, string) (User, bool) { return User{}, false }
 	}
+	if h.LocalSessions == nil {
+		one := h.LocalUser
+		h.LocalSessions = func(app uint32, user string) []User {
+			if u, ok := one(app, user); ok {
+				return []User{u}
+			}
+			return nil
+		}
+	}
 	if h.LocalApp == nil {
 		h.LocalApp = func(uint32) []string { return nil }
 	}
 	return h
 }
 
-// presenceValue encodes where a user is: "node|loginMs|addr".
+// presenceValue encodes where a session is: "node|loginMs|addr". A user with several
+// sessions has their records in one value, separated by spaces (neither node ids nor
+// addresses contain one), oldest first.
 func presenceValue(u User) string {
 	return u.Node + "|" + strconv.FormatInt(u.LoginMs, 10) + "|" + u.Addr
 }

@@ -43,6 +43,11 @@ func (m *Memory) Lookup(ctx context.Context, app uint32, user string) (User, boo
 	return u, ok, nil
 }
 
+// Sessions returns app/user's sessions in the node's registry.
+func (m *Memory) Sessions(ctx context.Context, app uint32, user string) ([]User, error) {
+	return m.hooks.LocalSessions(app, user), nil
+}
+
 // Users returns a page of app's users after cursor.
 func (m *Memory) Users(ctx context.Context, app uint32, cursor string, limit int) (Page, error) {
 	return PageOf(m.hooks.LocalApp(app), cursor, limit), nil

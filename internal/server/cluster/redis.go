@@ -44,6 +44,11 @@ type RedisConfig struct {
 	NodeTTL time.Duration
 	// DedupWindow is how long a message id is remembered.
 	DedupWindow time.Duration
+	// ConnsPerUser is the most sessions of one user presence keeps, cluster-wide: a
+	// login past it drops the oldest records and reports their sessions to
+	// Hooks.OnTakeover. 0 or 1: one (a login replaces the user's record); negative: no
+	// limit.
+	ConnsPerUser int
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -87,12 +92,12 @@ type presenceOp struct {
 	owner string // for a logout, the prefix the record must have; "" means presenceOwner(u)
 }
 
-// args are the op's presenceScript arguments.
-func (op presenceOp) args() []any {
+// args are the op's presenceScript arguments; limit is the login's (see limit).
+func (op presenceOp) args(limit string) []any {
 	if op.login {
-		return []any{"in", op.u.ID, presenceValue(op.u)}
+		return []any{"in", op.u.ID, presenceValue(op.u), limit}
 	}
-	return []any{"out", op.u.ID, op.logoutOwner()}
+	return []any{"out", op.u.ID, op.logoutOwner(), ""}
 }
 
 // logoutOwner is the prefix a logout needs the record to have.
@@ -230,6 +235,19 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 // Close releases the Redis client of a broker whose Run was never called; Run closes it
 // itself.
 func (r *Redis) Close() error { return r.rdb.Close() }
+
+// limit is the presenceScript limit of a login: "1" for one session per user, "0" for
+// none.
+func (r *Redis) limit() string {
+	switch n := r.cfg.ConnsPerUser; {
+	case n == 0:
+		return "1"
+	case n < 0:
+		return "0"
+	default:
+		return strconv.Itoa(n)
+	}
+}
 
 // keys builds the key names; see the package doc for the layout.
 type keys struct{ p string }
@@ -915,12 +933,17 @@ func (r *Redis) queueOps(ctx context.Context, p redis.Pipeliner, ops []presenceO
 			m.in = false
 		} // else: the logout of an older login, which the script leaves alone
 	}
+	self := r.k.nodeUsers(r.cfg.NodeID)
 	for _, st := range sets {
 		var add, rem []any
 		for _, name := range st.order {
-			if st.members[name].in {
+			switch {
+			case st.members[name].in:
 				add = append(add, name)
-			} else {
+			case st.key == self && r.stillHere(name):
+				// The logout of one of the user's sessions here: another stays, with its
+				// own record, which the node's cleanup must still find.
+			default:
 				rem = append(rem, name)
 			}
 		}
@@ -934,10 +957,21 @@ func (r *Redis) queueOps(ctx context.Context, p redis.Pipeliner, ops []presenceO
 	return where
 }
 
+// stillHere reports whether the user of a node set member has a session on this node.
+func (r *Redis) stillHere(member string) bool {
+	app, user, ok := parseMember(member)
+	if !ok {
+		return false
+	}
+	_, here := r.hooks.LocalUser(app, user)
+	return here
+}
+
 // queueScripts adds one presenceScript call per app of ops (in the order the apps first
 // appear) to p, which must be empty, and returns where each op's answer is.
 func (r *Redis) queueScripts(ctx context.Context, p redis.Pipeliner, ops []presenceOp) []opAnswer {
 	where := make([]opAnswer, len(ops))
+	limit := r.limit()
 	calls := map[uint32]int{}
 	var args [][]any
 	var apps []uint32
@@ -949,8 +983,8 @@ func (r *Redis) queueScripts(ctx context.Context, p redis.Pipeliner, ops []prese
 			apps = append(apps, op.u.App)
 			args = append(args, nil)
 		}
-		where[i] = opAnswer{call: call, pos: len(args[call]) / 3}
-		args[call] = append(args[call], op.args()...)
+		where[i] = opAnswer{call: call, pos: len(args[call]) / 4}
+		args[call] = append(args[call], op.args(limit)...)
 	}
 	for i, app := range apps {
 		presenceScript.EvalSha(ctx, p, []string{r.k.appUsers(app), r.k.appIndex(app)}, args[i]...)
@@ -974,18 +1008,25 @@ func (r *Redis) takeoversIn(ops []presenceOp, cmds []redis.Cmder, where []opAnsw
 			continue
 		}
 		prev, _ := answers[where[i].pos].(string)
-		if prev == "" {
-			continue
+		for rec := range strings.FieldsSeq(prev) {
+			old, err := parsePresence(op.u.App, op.u.ID, rec)
+			switch {
+			case err != nil || (old.Node == op.u.Node && old.LoginMs == op.u.LoginMs):
+				continue // the login's own record, written again
+			case old.Node == r.cfg.NodeID:
+				// With one session per user the hub has already replaced it; with more,
+				// the hub kept it but the cluster has too many: the hook closes it here.
+				if r.limit() != "1" {
+					r.hooks.OnTakeover(old, op.u)
+				}
+				continue
+			}
+			if _, live := r.liveNode(old.Node, now); !live {
+				continue // a dead node's sessions are gone already
+			}
+			r.takeovers.Add(1)
+			r.hooks.OnTakeover(old, op.u)
 		}
-		old, err := parsePresence(op.u.App, op.u.ID, prev)
-		if err != nil || old.Node == r.cfg.NodeID {
-			continue // on this node the hub has already replaced the session
-		}
-		if _, live := r.liveNode(old.Node, now); !live {
-			continue // a dead node's sessions are gone already
-		}
-		r.takeovers.Add(1)
-		r.hooks.OnTakeover(old, op.u)
 	}
 }
 
@@ -1008,10 +1049,17 @@ func (r *Redis) resync(ctx context.Context) {
 		r.stale.Store(true)
 		return
 	}
-	ops := make([]presenceOp, 0, batchMax)
+	ops := make([]presenceOp, 0, 2*batchMax)
+	several := r.limit() != "1"
 	for chunk := range slices.Chunk(users, batchMax) {
 		ops = ops[:0]
-		for _, u := range chunk {
+		for j, u := range chunk {
+			if several && (j == 0 || chunk[j-1].App != u.App || chunk[j-1].ID != u.ID) {
+				// Records an earlier process with this node id left for a user still
+				// here go first (a login replaces the whole value with one session per
+				// user, and a record with the same login time with more).
+				ops = append(ops, presenceOp{u: u, owner: r.cfg.NodeID + "|"})
+			}
 			ops = append(ops, presenceOp{login: true, u: u})
 		}
 		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
@@ -1029,39 +1077,58 @@ func (r *Redis) resync(ctx context.Context) {
 		"took", time.Since(start).Round(time.Millisecond))
 }
 
-// Lookup finds app/user on a live node.
+// Lookup finds app/user's newest session on a live node.
 func (r *Redis) Lookup(ctx context.Context, app uint32, user string) (User, bool, error) {
+	us, err := r.Sessions(ctx, app, user)
+	if err != nil || len(us) == 0 {
+		return User{}, false, err
+	}
+	return us[len(us)-1], true, nil
+}
+
+// Sessions returns app/user's sessions on live nodes, oldest first.
+func (r *Redis) Sessions(ctx context.Context, app uint32, user string) ([]User, error) {
 	if r.isDown() {
-		return User{}, false, unavailable("look up user", nil)
+		return nil, unavailable("look up user", nil)
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	v, err := r.rdb.HGet(cctx, r.k.appUsers(app), user).Result()
 	if errors.Is(err, redis.Nil) {
-		return User{}, false, nil
+		return nil, nil
 	}
 	if err != nil {
 		r.fail(ctx, err)
-		return User{}, false, unavailable("look up user", err)
+		return nil, unavailable("look up user", err)
 	}
-	u, err := parsePresence(app, user, v)
-	if err != nil {
-		return User{}, false, err
+	var us []User
+	for rec := range strings.FieldsSeq(v) {
+		u, err := parsePresence(app, user, rec)
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
 	}
-	if u.Node == r.cfg.NodeID {
-		return u, true, nil
+	refreshed := false
+	out := us[:0]
+	for _, u := range us {
+		_, live := r.Node(u.Node)
+		if !live && u.Node != r.cfg.NodeID && !refreshed {
+			// A node that joined (or came back) after the last renewal, or a dead one:
+			// ask the registry. This costs a second round trip only for users of nodes
+			// not known live, which a dead node's are for at most 2 x NodeTTL, until it
+			// is collected.
+			if err := r.refresh(cctx); err != nil {
+				return nil, err
+			}
+			refreshed = true
+			_, live = r.Node(u.Node)
+		}
+		if live || u.Node == r.cfg.NodeID {
+			out = append(out, u)
+		}
 	}
-	if _, live := r.Node(u.Node); live {
-		return u, true, nil
-	}
-	// A node that joined (or came back) after the last renewal, or a dead one: ask the
-	// registry. This costs a second round trip only for users of nodes not known live,
-	// which a dead node's are for at most 2 x NodeTTL, until it is collected.
-	if err := r.refresh(cctx); err != nil {
-		return User{}, false, err
-	}
-	_, live := r.Node(u.Node)
-	return u, live, nil
+	return out, nil
 }
 
 // Node returns a live node from the cache (no I/O).

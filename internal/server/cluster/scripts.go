@@ -7,26 +7,65 @@ import "github.com/redis/go-redis/v9"
 // only real ones.
 
 // presenceScript applies a batch of presence operations of one app, in order, so that a
-// batch of 512 logins costs one script call per app rather than one per login. ARGV
-// holds triples: "in", user, value records user and answers the value it replaced (an
-// empty string if none); "out", user, owner removes user's record if its value starts
-// with owner (the login's "node|loginMs|", or "node|" to remove whatever a node
-// recorded) and answers "1" if it did, an empty string otherwise. Returns the answers in
-// order.
+// batch of 512 logins costs one script call per app rather than one per login. A user's
+// value is one session record "node|loginMs|addr", or several separated by spaces,
+// oldest first. ARGV holds quadruples: "in", user, record, limit adds a session record
+// (replacing one with the same "node|loginMs|") and, past limit records (0: no limit),
+// removes the oldest; it answers the records it removed or replaced, space-separated
+// (an empty string if none). With limit 1 the record replaces the whole value, as when
+// a user held one session at most. "out", user, owner, "" removes the user's records
+// that start with owner (a login's "node|loginMs|", or "node|" for whatever a node
+// recorded) and answers "1" if it removed any, an empty string otherwise. A user left
+// with no record leaves the index. Returns the answers in order.
 // KEYS: app users hash, app index zset.
 var presenceScript = redis.NewScript(`
+local function split(v)
+  local t = {}
+  for r in string.gmatch(v, '[^ ]+') do t[#t + 1] = r end
+  return t
+end
+local function owner(rec)
+  local a = string.find(rec, '|', 1, true)
+  local b = string.find(rec, '|', a + 1, true)
+  return string.sub(rec, 1, b)
+end
 local out = {}
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV, 4 do
   local user, v = ARGV[i + 1], ARGV[i + 2]
   local cur = redis.call('HGET', KEYS[1], user)
   if ARGV[i] == 'in' then
-    redis.call('HSET', KEYS[1], user, v)
+    local limit = tonumber(ARGV[i + 3])
+    if not cur or limit == 1 then
+      redis.call('HSET', KEYS[1], user, v)
+      out[#out + 1] = cur or ''
+    else
+      local mine, kept, gone = owner(v), {}, {}
+      for _, r in ipairs(split(cur)) do
+        if string.sub(r, 1, #mine) == mine then gone[#gone + 1] = r else kept[#kept + 1] = r end
+      end
+      kept[#kept + 1] = v
+      local drop = 0
+      if limit > 0 and #kept > limit then drop = #kept - limit end
+      for j = 1, drop do gone[#gone + 1] = kept[j] end
+      redis.call('HSET', KEYS[1], user, table.concat(kept, ' ', drop + 1))
+      out[#out + 1] = table.concat(gone, ' ')
+    end
     redis.call('ZADD', KEYS[2], 0, user)
-    out[#out + 1] = cur or ''
-  elseif cur and string.sub(cur, 1, #v) == v then
-    redis.call('HDEL', KEYS[1], user)
-    redis.call('ZREM', KEYS[2], user)
-    out[#out + 1] = '1'
+  elseif cur then
+    local kept, n = {}, 0
+    for _, r in ipairs(split(cur)) do
+      if string.sub(r, 1, #v) == v then n = n + 1 else kept[#kept + 1] = r end
+    end
+    if n == 0 then
+      out[#out + 1] = ''
+    elseif #kept == 0 then
+      redis.call('HDEL', KEYS[1], user)
+      redis.call('ZREM', KEYS[2], user)
+      out[#out + 1] = '1'
+    else
+      redis.call('HSET', KEYS[1], user, table.concat(kept, ' '))
+      out[#out + 1] = '1'
+    end
   else
     out[#out + 1] = ''
   end

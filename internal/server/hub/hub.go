@@ -2,6 +2,14 @@
 // to their local connections. It does no network I/O of its own: delivering a frame is a
 // non-blocking Conn.Send.
 //
+// # Connections per user
+//
+// A user (app id + user id) may hold several sessions here, up to the hub's limit (see
+// New). They form a list through Session.next, newest first, whose head is the value of
+// the user's map entry: a user with one connection costs the map entry and nothing
+// more, no slice or second allocation. Users are counted once however many sessions
+// they hold (Count, AppCount, Users, RoomUsers).
+//
 // # Locking
 //
 // Users live in shards, each guarded by its own mutex; rooms likewise. No method holds two
@@ -15,6 +23,7 @@ package hub
 import (
 	"cmp"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -31,15 +40,26 @@ type Conn interface {
 }
 
 // Session is one connection's login state on this node.
+//
+// The replaced flag and the failure count share one word so that the struct stays 80
+// bytes (one size class) with the next pointer: it is allocated once per connection.
 type Session struct {
-	conn     Conn
-	app      uint32
-	replaced atomic.Bool // a login of the same user elsewhere replaced it
-	user     string
-	loginMs  atomic.Int64 // unix milliseconds of the login; 0 when not logged in
-	rooms    []string     // rooms joined; owned by the session's serving goroutine
-	fails    uint32       // token checks failed in a row; owned by the serving goroutine
+	conn    Conn
+	next    *Session // the user's next older session here; guarded by the user's shard
+	user    string
+	rooms   []string     // rooms joined; owned by the session's serving goroutine
+	loginMs atomic.Int64 // unix milliseconds of the login; 0 when not logged in
+	app     uint32
+	// flags holds replaced (a newer login of the same user replaced the session) and,
+	// in its low 16 bits, the token checks failed in a row (saturating; counted only
+	// by the serving goroutine).
+	flags atomic.Uint32
 }
+
+const (
+	replaced  = 1 << 31
+	failsMask = math.MaxUint16
+)
 
 // NewSession returns the state for a new, not yet logged-in connection.
 func NewSession(c Conn) *Session { return &Session{conn: c} }
@@ -58,10 +78,10 @@ func (s *Session) LoginMs() int64 { return s.loginMs.Load() }
 
 // MarkReplaced records that a login of the same user on another node replaced the
 // session: the user stays online, so its logout is no one's business.
-func (s *Session) MarkReplaced() { s.replaced.Store(true) }
+func (s *Session) MarkReplaced() { s.flags.Or(replaced) }
 
 // Replaced reports whether MarkReplaced was called.
-func (s *Session) Replaced() bool { return s.replaced.Load() }
+func (s *Session) Replaced() bool { return s.flags.Load()&replaced != 0 }
 
 // LoggedIn reports whether the session has logged in.
 func (s *Session) LoggedIn() bool { return s.loginMs.Load() != 0 }
@@ -69,15 +89,19 @@ func (s *Session) LoggedIn() bool { return s.loginMs.Load() != 0 }
 // LoginFailed counts a failed token check (a login or a refresh) and returns how many
 // failed in a row. Like the rooms, it belongs to the goroutine serving the session.
 func (s *Session) LoginFailed() int {
-	s.fails++
-	return int(s.fails)
+	for {
+		f := s.flags.Load()
+		if f&failsMask == failsMask || s.flags.CompareAndSwap(f, f+1) {
+			return s.LoginFailures()
+		}
+	}
 }
 
 // LoginSucceeded resets the count of failed token checks.
-func (s *Session) LoginSucceeded() { s.fails = 0 }
+func (s *Session) LoginSucceeded() { s.flags.And(^uint32(failsMask)) }
 
 // LoginFailures returns how many token checks failed in a row.
-func (s *Session) LoginFailures() int { return int(s.fails) }
+func (s *Session) LoginFailures() int { return int(s.flags.Load() & failsMask) }
 
 // Rooms returns the rooms the session has joined.
 func (s *Session) Rooms() []string { return s.rooms }
@@ -95,8 +119,8 @@ type roomKey struct {
 const shardCount = 64
 
 type userShard struct {
-	mu    sync.Mutex // guards users
-	users map[userKey]*Session
+	mu    sync.Mutex           // guards users and the next links of their sessions
+	users map[userKey]*Session // the newest session of each user; older ones follow next
 }
 
 type roomShard struct {
@@ -107,19 +131,21 @@ type roomShard struct {
 // Hub is the node-local registry of logged-in sessions and rooms. It is safe for
 // concurrent use.
 type Hub struct {
+	perUser  int // most sessions of one user; 0: no limit
 	seed     maphash.Seed
 	users    [shardCount]userShard
 	rooms    [shardCount]roomShard
-	count    atomic.Int64 // logged-in sessions
+	count    atomic.Int64 // users with a session here
 	appMu    sync.Mutex   // guards apps
 	apps     map[uint32]int
 	sent     atomic.Uint64
 	failures atomic.Uint64
 }
 
-// New returns an empty hub.
-func New() *Hub {
-	h := &Hub{seed: maphash.MakeSeed(), apps: make(map[uint32]int)}
+// New returns an empty hub in which a user holds at most perUser sessions at once (0:
+// any number).
+func New(perUser int) *Hub {
+	h := &Hub{perUser: max(perUser, 0), seed: maphash.MakeSeed(), apps: make(map[uint32]int)}
 	for i := range h.users {
 		h.users[i].users = make(map[userKey]*Session)
 		h.rooms[i].rooms = make(map[roomKey]map[*Session]struct{})
@@ -145,30 +171,56 @@ func (h *Hub) hash(app uint32, s string) uint64 {
 	return m.Sum64()
 }
 
-// Login records s as app/user, logged in at loginMs (unix ms). If another session of the
-// same user was logged in here, it is replaced and returned so the caller can kick it. A
-// session that is already logged in must Logout first.
-func (h *Hub) Login(s *Session, app uint32, user string, loginMs int64) *Session {
+// Login records s as app/user, logged in at loginMs (unix ms) or, when the user's newest
+// session here logged in at or after that, 1 ms after it: a user's sessions here have
+// distinct login times, which name them (see Kick). When the user then has more
+// sessions than the hub's limit, the oldest are removed from the user and returned,
+// oldest first, so the caller can kick them; they leave their rooms at their Logout.
+// first reports whether s is the user's only session here. A session that is already
+// logged in must Logout first.
+func (h *Hub) Login(s *Session, app uint32, user string, loginMs int64) (over []*Session, first bool) {
 	sh := h.userShard(app, user)
-	sh.mu.Lock()
-	s.app, s.user = app, user
-	s.loginMs.Store(loginMs)
 	k := userKey{app, user}
-	old := sh.users[k]
+	sh.mu.Lock()
+	head := sh.users[k]
+	if head != nil {
+		loginMs = max(loginMs, head.loginMs.Load()+1)
+	}
+	s.app, s.user, s.next = app, user, head
+	s.loginMs.Store(loginMs)
 	sh.users[k] = s
+	if h.perUser > 0 {
+		p := s
+		for range h.perUser - 1 {
+			if p = p.next; p == nil {
+				break
+			}
+		}
+		if p != nil && p.next != nil {
+			for o := p.next; o != nil; o = o.next {
+				over = append(over, o)
+			}
+			p.next = nil
+			for _, o := range over {
+				o.next = nil
+			}
+			slices.Reverse(over)
+		}
+	}
 	sh.mu.Unlock()
-	if old == nil {
+	if head == nil {
 		h.count.Add(1)
 		h.addApp(app, 1)
 	}
-	return old
+	return over, head == nil
 }
 
-// Logout removes s from the registry and from its rooms. It reports whether s was still
-// the registered session of its user (false after it was replaced by a newer login).
-func (h *Hub) Logout(s *Session) bool {
+// Logout removes s from the registry and from its rooms. listed reports whether s was
+// still one of its user's sessions (false after a newer login replaced it), last
+// whether it was the user's last session here.
+func (h *Hub) Logout(s *Session) (listed, last bool) {
 	if !s.LoggedIn() {
-		return false
+		return false, false
 	}
 	for _, r := range s.rooms {
 		h.leaveRoom(s, r)
@@ -177,20 +229,33 @@ func (h *Hub) Logout(s *Session) bool {
 	sh := h.userShard(s.app, s.user)
 	k := userKey{s.app, s.user}
 	sh.mu.Lock()
-	cur := sh.users[k] == s
-	if cur {
+	head := sh.users[k]
+	switch {
+	case head == s && s.next == nil:
 		delete(sh.users, k)
+		listed, last = true, true
+	case head == s:
+		sh.users[k] = s.next
+		listed = true
+	default:
+		for p := head; p != nil; p = p.next {
+			if p.next == s {
+				p.next, listed = s.next, true
+				break
+			}
+		}
 	}
+	s.next = nil
 	s.loginMs.Store(0)
 	sh.mu.Unlock()
-	if cur {
+	if last {
 		h.count.Add(-1)
 		h.addApp(s.app, -1)
 	}
-	return cur
+	return listed, last
 }
 
-// Lookup returns the session of app/user on this node, or nil.
+// Lookup returns the newest session of app/user on this node, or nil.
 func (h *Hub) Lookup(app uint32, user string) *Session {
 	sh := h.userShard(app, user)
 	sh.mu.Lock()
@@ -198,7 +263,31 @@ func (h *Hub) Lookup(app uint32, user string) *Session {
 	return sh.users[userKey{app, user}]
 }
 
-// Count returns the number of logged-in sessions.
+// Sessions returns the sessions of app/user on this node, newest first.
+func (h *Hub) Sessions(app uint32, user string) []*Session {
+	sh := h.userShard(app, user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var out []*Session
+	for p := sh.users[userKey{app, user}]; p != nil; p = p.next {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Conns returns how many sessions app/user has on this node.
+func (h *Hub) Conns(app uint32, user string) int {
+	sh := h.userShard(app, user)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	n := 0
+	for p := sh.users[userKey{app, user}]; p != nil; p = p.next {
+		n++
+	}
+	return n
+}
+
+// Count returns the number of users with a session here (each counted once).
 func (h *Hub) Count() int { return int(h.count.Load()) }
 
 // Join adds a logged-in session to a room of its app and returns the room's size after.
@@ -249,7 +338,8 @@ func (h *Hub) leaveRoom(s *Session, room string) {
 	sh.mu.Unlock()
 }
 
-// RoomSize returns how many local sessions are in a room.
+// RoomSize returns how many local sessions are in a room (two connections of one user
+// that both joined count twice).
 func (h *Hub) RoomSize(app uint32, room string) int {
 	sh := h.roomShard(app, room)
 	sh.mu.Lock()
@@ -324,17 +414,44 @@ func (h *Hub) RoomUsers(app uint32, room string) []string {
 	}
 	sh.mu.Unlock()
 	slices.Sort(out)
-	return out
+	return slices.Compact(out) // a user whose connections both joined is listed once
 }
 
-// SendUser sends frame to app/user's session on this node and reports whether it was
-// queued.
-func (h *Hub) SendUser(app uint32, user string, frame []byte) bool {
-	s := h.Lookup(app, user)
-	if s == nil {
+// InRoomElsewhere reports whether another session of s's user here is in room: a
+// second connection joining or leaving a room does not change who is in it.
+func (h *Hub) InRoomElsewhere(s *Session, room string) bool {
+	others := h.Sessions(s.app, s.user)
+	if len(others) < 2 && (len(others) == 0 || others[0] == s) {
 		return false
 	}
-	return h.send([]*Session{s}, frame) == 1
+	sh := h.roomShard(s.app, room)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	m := sh.rooms[roomKey{s.app, room}]
+	for _, o := range others {
+		if _, in := m[o]; in && o != s {
+			return true
+		}
+	}
+	return false
+}
+
+// SendUser sends frame to every session of app/user on this node and returns how many
+// queued it.
+func (h *Hub) SendUser(app uint32, user string, frame []byte) int {
+	sh := h.userShard(app, user)
+	sh.mu.Lock()
+	s := sh.users[userKey{app, user}]
+	if s != nil && s.next == nil { // one connection: no snapshot to allocate
+		sh.mu.Unlock()
+		return h.send([]*Session{s}, frame)
+	}
+	var to []*Session
+	for p := s; p != nil; p = p.next {
+		to = append(to, p)
+	}
+	sh.mu.Unlock()
+	return h.send(to, frame)
 }
 
 // SendApp sends frame to every session of app on this node, except except's (a user id;
@@ -349,7 +466,9 @@ func (h *Hub) SendApp(app uint32, frame []byte, except string) int {
 		sh.mu.Lock()
 		for k, s := range sh.users {
 			if k.app == app && k.user != except { // no user id is ""
-				batch = append(batch, s)
+				for ; s != nil; s = s.next {
+					batch = append(batch, s)
+				}
 			}
 		}
 		sh.mu.Unlock()

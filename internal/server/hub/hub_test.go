@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/gows-dev/gows/internal/protocol"
 )
@@ -45,35 +46,106 @@ func login(t *testing.T, h *Hub, app uint32, user string) (*Session, *recConn) {
 	t.Helper()
 	c := &recConn{}
 	s := NewSession(c)
-	if old := h.Login(s, app, user, 1); old != nil {
+	if over, _ := h.Login(s, app, user, 1); over != nil {
 		t.Fatalf("unexpected replaced session for %s", user)
 	}
 	return s, c
 }
 
 func TestHub_LoginReplacesAndLogoutKeepsNewer(t *testing.T) {
-	h := New()
+	h := New(1)
 	old, _ := login(t, h, 101, "u1")
 	newer := NewSession(&recConn{})
-	if got := h.Login(newer, 101, "u1", 2); got != old {
-		t.Fatalf("Login returned %v, want the old session", got)
+	if got, first := h.Login(newer, 101, "u1", 2); len(got) != 1 || got[0] != old || first {
+		t.Fatalf("Login returned %v (first %v), want the old session", got, first)
 	}
 	if h.Count() != 1 || h.AppCount(101) != 1 {
 		t.Fatalf("count %d app %d, want 1 and 1", h.Count(), h.AppCount(101))
 	}
-	if h.Logout(old) {
+	if listed, _ := h.Logout(old); listed {
 		t.Fatal("logging out the replaced session reported it as current")
 	}
 	if h.Lookup(101, "u1") != newer {
 		t.Fatal("the replaced session's logout removed the newer one")
 	}
-	if !h.Logout(newer) || h.Count() != 0 || h.AppCount(101) != 0 || h.Lookup(101, "u1") != nil {
+	if listed, last := h.Logout(newer); !listed || !last || h.Count() != 0 || h.AppCount(101) != 0 || h.Lookup(101, "u1") != nil {
 		t.Fatal("logout of the current session did not remove it")
 	}
 }
 
+// TestHub_SeveralSessionsPerUser: with a limit of 2 a user holds two sessions, both
+// receive, the user is counted and listed once, a third login removes the oldest, the
+// login times stay distinct, and the user leaves only with its last session.
+func TestHub_SeveralSessionsPerUser(t *testing.T) {
+	h := New(2)
+	a, ca := login(t, h, 101, "u1")
+	b, cb := NewSession(&recConn{}), (*recConn)(nil)
+	cb = b.conn.(*recConn)
+	if over, first := h.Login(b, 101, "u1", 1); over != nil || first {
+		t.Fatalf("second login: over %v first %v, want none and false", over, first)
+	}
+	if a.LoginMs() == b.LoginMs() {
+		t.Fatalf("two sessions share login time %d", a.LoginMs())
+	}
+	if h.Count() != 1 || h.AppCount(101) != 1 || !slices.Equal(h.Users(101), []string{"u1"}) || h.Conns(101, "u1") != 2 {
+		t.Fatalf("count %d app %d users %v conns %d, want the user once with 2 connections",
+			h.Count(), h.AppCount(101), h.Users(101), h.Conns(101, "u1"))
+	}
+	if n := h.SendUser(101, "u1", []byte("x")); n != 2 || ca.count() != 1 || cb.count() != 1 {
+		t.Fatalf("SendUser reached %d (a %d b %d), want both", n, ca.count(), cb.count())
+	}
+	if n := h.SendApp(101, []byte("y"), ""); n != 2 {
+		t.Fatalf("SendApp reached %d, want 2", n)
+	}
+	h.Join(a, "r")
+	h.Join(b, "r")
+	if got := h.RoomUsers(101, "r"); !slices.Equal(got, []string{"u1"}) {
+		t.Fatalf("room users %v, want u1 once", got)
+	}
+	if !h.InRoomElsewhere(a, "r") {
+		t.Fatal("a's user has b in the room too")
+	}
+	c := NewSession(&recConn{})
+	over, first := h.Login(c, 101, "u1", 1)
+	if len(over) != 1 || over[0] != a || first {
+		t.Fatalf("third login removed %v (first %v), want the oldest session", over, first)
+	}
+	if got := h.Sessions(101, "u1"); len(got) != 2 || got[0] != c || got[1] != b {
+		t.Fatalf("sessions %v, want c then b", got)
+	}
+	if listed, _ := h.Logout(a); listed {
+		t.Fatal("the removed session was still listed")
+	}
+	if listed, last := h.Logout(b); !listed || last || h.Count() != 1 {
+		t.Fatalf("logout of b: listed %v last %v count %d, want listed, not last, 1", listed, last, h.Count())
+	}
+	if listed, last := h.Logout(c); !listed || !last || h.Count() != 0 || h.Lookup(101, "u1") != nil {
+		t.Fatalf("logout of c: listed %v last %v count %d, want the user gone", listed, last, h.Count())
+	}
+}
+
+func TestHub_NoLimit(t *testing.T) {
+	h := New(0)
+	for i := range 50 {
+		if over, first := h.Login(NewSession(&recConn{}), 101, "u1", 1); over != nil || first != (i == 0) {
+			t.Fatalf("login %d: over %v first %v", i, over, first)
+		}
+	}
+	if n := h.SendUser(101, "u1", []byte("x")); n != 50 || h.Count() != 1 {
+		t.Fatalf("sent to %d of 50 sessions, count %d", n, h.Count())
+	}
+}
+
+func TestHub_SessionSize(t *testing.T) {
+	// 80 bytes is a size class of its own: one more field that is not paid for by
+	// another's space moves every connection's session to 96.
+	if got := unsafe.Sizeof(Session{}); got > 80 {
+		t.Fatalf("Session is %d bytes, want at most 80", got)
+	}
+}
+
 func TestHub_RoomsAndLists(t *testing.T) {
-	h := New()
+	h := New(1)
 	a, ca := login(t, h, 101, "alice")
 	b, cb := login(t, h, 101, "bob")
 	_, cc := login(t, h, 102, "carol")
@@ -108,13 +180,13 @@ func TestHub_RoomsAndLists(t *testing.T) {
 }
 
 func TestHub_SendCountsFailures(t *testing.T) {
-	h := New()
+	h := New(1)
 	_, c := login(t, h, 101, "slow")
 	c.full = true
-	if h.SendUser(101, "slow", []byte("x")) {
+	if h.SendUser(101, "slow", []byte("x")) != 0 {
 		t.Fatal("a failed send reported success")
 	}
-	if h.SendUser(101, "nobody", []byte("x")) {
+	if h.SendUser(101, "nobody", []byte("x")) != 0 {
 		t.Fatal("send to an unknown user reported success")
 	}
 	if sent, failed := h.Delivered(); sent != 0 || failed != 1 {
@@ -123,7 +195,7 @@ func TestHub_SendCountsFailures(t *testing.T) {
 }
 
 func TestHub_ConcurrentUse(t *testing.T) {
-	h := New()
+	h := New(1)
 	var wg sync.WaitGroup
 	var sent atomic.Int64
 	for w := range 8 {
@@ -169,7 +241,7 @@ func (c idConn) ID() uint64 { return c.id }
 // (the hub's share of a broadcast, sorting them into connection order included; socket
 // writes are not).
 func BenchmarkHub_SendApp(b *testing.B) {
-	h := New()
+	h := New(1)
 	for i := range 10000 {
 		h.Login(NewSession(idConn{id: uint64(i)}), 101, fmt.Sprint("u", i), 1)
 	}
@@ -186,7 +258,7 @@ func BenchmarkHub_SendApp(b *testing.B) {
 
 // BenchmarkHub_Login measures registering and removing a user.
 func BenchmarkHub_Login(b *testing.B) {
-	h := New()
+	h := New(1)
 	ids := make([]string, 1024)
 	for i := range ids {
 		ids[i] = fmt.Sprint("user-", i)
@@ -211,7 +283,7 @@ func (c *numberedConn) Send([]byte) error                       { *c.log = appen
 func (c *numberedConn) Close(code protocol.CloseCode, _ string) {}
 
 func TestHub_FanOutFollowsConnectionOrder(t *testing.T) {
-	h := New()
+	h := New(1)
 	var order []uint64
 	const n = 500
 	for i := range n {
@@ -254,7 +326,7 @@ func TestHub_SendLeavesOutAUser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := New()
+			h := New(1)
 			s1, c1 := login(t, h, 101, "u1")
 			s2, c2 := login(t, h, 101, "u2")
 			var n int
@@ -275,7 +347,7 @@ func TestHub_SendLeavesOutAUser(t *testing.T) {
 // A broadcast is serialised once: SendApp and SendRoom hand every connection the caller's
 // frame itself, the same bytes, never a copy or a re-encoding per recipient.
 func TestHub_BroadcastSharesOneFrame(t *testing.T) {
-	h := New()
+	h := New(1)
 	var conns []*recConn
 	for i := range 50 {
 		s, c := login(t, h, 101, fmt.Sprint("u", i))

@@ -284,11 +284,23 @@ func (p *Peers) Online(ctx context.Context, t Target, app uint32, user string) (
 	})
 }
 
-// Kick asks node t to close app/user's session if it logged in at or before beforeMs
-// (0: any session) and returns how many it closed.
+// Kick asks node t to close app/user's sessions that logged in at or before beforeMs
+// (0: every session) and returns how many it closed.
 func (p *Peers) Kick(ctx context.Context, t Target, app uint32, user string, beforeMs int64, code uint32, reason string) (int, error) {
 	r, err := call(ctx, p, t, "Kick", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.KickResponse, error) {
 		return c.Kick(ctx, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: beforeMs, CloseCode: code, Reason: reason})
+	})
+	if err != nil {
+		return 0, err
+	}
+	return int(r.GetKicked()), nil
+}
+
+// KickSession asks node t to close app/user's session that logged in at loginMs (the
+// one presence dropped) and returns how many it closed: 1, or 0 when it is gone.
+func (p *Peers) KickSession(ctx context.Context, t Target, app uint32, user string, loginMs int64, code uint32, reason string) (int, error) {
+	r, err := call(ctx, p, t, "Kick", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.KickResponse, error) {
+		return c.Kick(ctx, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: loginMs, LoginMs: loginMs, CloseCode: code, Reason: reason})
 	})
 	if err != nil {
 		return 0, err

@@ -66,7 +66,7 @@ func startNode(t testing.TB, token string) *node {
 // startLoggedNode is startNode with the service's logger.
 func startLoggedNode(t testing.TB, token string, log *slog.Logger) *node {
 	t.Helper()
-	h := hub.New()
+	h := hub.New(1)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +74,13 @@ func startLoggedNode(t testing.TB, token string, log *slog.Logger) *node {
 	srv := rpc.NewServer(token, rpc.Local{
 		Hub:   h,
 		State: func() *gowsv1.StateResponse { return &gowsv1.StateResponse{NodeId: "n1", Users: int64(h.Count())} },
-		Kick: func(app uint32, user string, beforeMs int64, code protocol.CloseCode, reason string) bool {
+		Kick: func(app uint32, user string, beforeMs, _ int64, code protocol.CloseCode, reason string) int {
 			s := h.Lookup(app, user)
 			if s == nil || (beforeMs != 0 && s.LoginMs() > beforeMs) {
-				return false
+				return 0
 			}
 			s.Conn().Close(code, reason)
-			return true
+			return 1
 		},
 		Logger: log,
 	})

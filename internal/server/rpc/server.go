@@ -37,9 +37,10 @@ type Local struct {
 	Hub *hub.Hub
 	// State describes the node.
 	State func() *gowsv1.StateResponse
-	// Kick closes app/user's session here if it logged in at or before beforeMs (0:
-	// any) and reports whether it did.
-	Kick func(app uint32, user string, beforeMs int64, code protocol.CloseCode, reason string) bool
+	// Kick closes app/user's sessions here that logged in at or before beforeMs (0:
+	// any), or only the one that logged in at loginMs when that is not 0, and returns
+	// how many it closed.
+	Kick func(app uint32, user string, beforeMs, loginMs int64, code protocol.CloseCode, reason string) int
 	// Logger receives a warning when calls are refused for a missing or wrong cluster
 	// token (at most one a minute); nil discards it.
 	Logger *slog.Logger
@@ -123,10 +124,11 @@ func (s *service) SendUser(ctx context.Context, r *gowsv1.SendUserRequest) (*gow
 	if r.GetAppId() == 0 || r.GetUserId() == "" || len(r.GetPayload()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "app_id, user_id and payload are required")
 	}
-	if !s.l.Hub.SendUser(r.GetAppId(), r.GetUserId(), conn.TextFrame(r.GetPayload())) {
+	n := s.l.Hub.SendUser(r.GetAppId(), r.GetUserId(), conn.TextFrame(r.GetPayload()))
+	if n == 0 {
 		return nil, status.Errorf(codes.NotFound, "user %s is not on this node", r.GetUserId())
 	}
-	return &gowsv1.SendResponse{Delivered: 1}, nil
+	return &gowsv1.SendResponse{Delivered: int64(n)}, nil
 }
 
 func (s *service) SendApp(ctx context.Context, r *gowsv1.SendAppRequest) (*gowsv1.SendResponse, error) {
@@ -176,8 +178,6 @@ func (s *service) Kick(ctx context.Context, r *gowsv1.KickRequest) (*gowsv1.Kick
 	if r.GetAppId() == 0 || r.GetUserId() == "" || code < 4000 || code > 4999 {
 		return nil, status.Error(codes.InvalidArgument, "app_id, user_id and an application close_code (4000-4999) are required")
 	}
-	if !s.l.Kick(r.GetAppId(), r.GetUserId(), r.GetLoginBeforeMs(), code, r.GetReason()) {
-		return &gowsv1.KickResponse{}, nil
-	}
-	return &gowsv1.KickResponse{Kicked: 1}, nil
+	n := s.l.Kick(r.GetAppId(), r.GetUserId(), r.GetLoginBeforeMs(), r.GetLoginMs(), code, r.GetReason())
+	return &gowsv1.KickResponse{Kicked: int64(n)}, nil
 }

@@ -632,8 +632,14 @@ type KickRequest struct {
 	// milliseconds, the node's own clock) is closed; 0 closes any session of the user.
 	LoginBeforeMs int64 `protobuf:"varint,3,opt,name=login_before_ms,json=loginBeforeMs,proto3" json:"login_before_ms,omitempty"`
 	// close_code is the WebSocket close code (4001 logged in elsewhere, 4007 operator).
-	CloseCode     uint32 `protobuf:"varint,4,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	CloseCode uint32 `protobuf:"varint,4,opt,name=close_code,json=closeCode,proto3" json:"close_code,omitempty"`
+	Reason    string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// login_ms, when not 0, closes only the session that logged in at exactly this time
+	// (unix milliseconds, the node's own clock; a user's sessions on one node have
+	// distinct login times): the one session presence dropped past the per-user limit.
+	// A node that predates the field reads login_before_ms, which callers set to the same
+	// time.
+	LoginMs       int64 `protobuf:"varint,6,opt,name=login_ms,json=loginMs,proto3" json:"login_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -701,6 +707,13 @@ func (x *KickRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *KickRequest) GetLoginMs() int64 {
+	if x != nil {
+		return x.LoginMs
+	}
+	return 0
 }
 
 type KickResponse struct {
@@ -793,14 +806,15 @@ const file_node_proto_rawDesc = "" +
 	"\x05rooms\x18\x06 \x01(\x03R\x05rooms\x12\x1b\n" +
 	"\trss_bytes\x18\a \x01(\x04R\brssBytes\x12\x1a\n" +
 	"\bdraining\x18\b \x01(\bR\bdraining\x12\x1b\n" +
-	"\tpss_bytes\x18\t \x01(\x04R\bpssBytes\"\x9c\x01\n" +
+	"\tpss_bytes\x18\t \x01(\x04R\bpssBytes\"\xb7\x01\n" +
 	"\vKickRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\rR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12&\n" +
 	"\x0flogin_before_ms\x18\x03 \x01(\x03R\rloginBeforeMs\x12\x1d\n" +
 	"\n" +
 	"close_code\x18\x04 \x01(\rR\tcloseCode\x12\x16\n" +
-	"\x06reason\x18\x05 \x01(\tR\x06reason\"&\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x19\n" +
+	"\blogin_ms\x18\x06 \x01(\x03R\aloginMs\"&\n" +
 	"\fKickResponse\x12\x16\n" +
 	"\x06kicked\x18\x01 \x01(\x03R\x06kicked2\x9b\x03\n" +
 	"\x04Node\x12;\n" +

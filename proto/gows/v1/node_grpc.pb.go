@@ -55,8 +55,9 @@ type NodeClient interface {
 	Users(ctx context.Context, in *UsersRequest, opts ...grpc.CallOption) (*UsersResponse, error)
 	// State reports the node's counters.
 	State(ctx context.Context, in *StateRequest, opts ...grpc.CallOption) (*StateResponse, error)
-	// Kick closes the user's session on this node if it logged in at or before
-	// login_before_ms, so that a newer session is never closed by a stale request.
+	// Kick closes the user's sessions on this node that logged in at or before
+	// login_before_ms (or the one of login_ms), so that a newer session is never closed
+	// by a stale request.
 	Kick(ctx context.Context, in *KickRequest, opts ...grpc.CallOption) (*KickResponse, error)
 }
 
@@ -158,8 +159,9 @@ type NodeServer interface {
 	Users(context.Context, *UsersRequest) (*UsersResponse, error)
 	// State reports the node's counters.
 	State(context.Context, *StateRequest) (*StateResponse, error)
-	// Kick closes the user's session on this node if it logged in at or before
-	// login_before_ms, so that a newer session is never closed by a stale request.
+	// Kick closes the user's sessions on this node that logged in at or before
+	// login_before_ms (or the one of login_ms), so that a newer session is never closed
+	// by a stale request.
 	Kick(context.Context, *KickRequest) (*KickResponse, error)
 	mustEmbedUnimplementedNodeServer()
 }
