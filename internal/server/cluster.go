@@ -34,10 +34,10 @@ const maxTakeoverKicks = 256
 // newBroker builds the cluster broker: Redis when configured, else the in-memory one.
 func (s *Server) newBroker() error {
 	hooks := cluster.Hooks{
-		Self:       s.selfNode,
-		Local:      s.localUsers,
-		OnPeers:    s.syncPeers,
-		OnTakeover: s.takeover,
+		Self:          s.selfNode,
+		Local:         s.localUsers,
+		OnPeers:       s.syncPeers,
+		OnTakeover:    s.takeover,
 		LocalUser:     s.localUser,
 		LocalSessions: s.localSessions,
 		LocalApp:      s.hub.Users,
@@ -59,7 +59,7 @@ func (s *Server) newBroker() error {
 		DedupWindow: s.cfg.DedupWindow,
 		// 0 (no limit) is negative here: the broker's zero value keeps one session.
 		ConnsPerUser: cmp.Or(s.cfg.MaxConnsPerUser, -1),
-		Logger:      s.log.With("component", "cluster"),
+		Logger:       s.log.With("component", "cluster"),
 	}, hooks)
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)

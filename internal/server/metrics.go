@@ -59,7 +59,7 @@ func newMetrics(s *Server) *metrics {
 		m.joinsRefused.WithLabelValues(r) // every reason is exported from the start, at 0
 	}
 	m.duplicates = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gows_duplicate_logins_total", Help: "Logins of a user already online (duplicate_login), by result: kicked (the older session here closed with 4001) or rejected (the new login refused)."}, []string{"result"})
+		Name: "gows_duplicate_logins_total", Help: "Logins past a user's max_conns_per_user connections (duplicate_login), by result: kicked (an older connection here closed with 4001, one per connection) or rejected (the new login refused)."}, []string{"result"})
 	m.duplicates.WithLabelValues("kicked")
 	m.duplicates.WithLabelValues("rejected")
 	e := s.engine

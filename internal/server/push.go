@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	rtmetrics "runtime/metrics"
+	"slices"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
