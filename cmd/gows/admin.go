@@ -314,6 +314,10 @@ func adminOnline(ctx context.Context, c *admin.Client, out *adminOutput, opts *a
 			since = fmt.Sprintf("%s (%s ago)", t.Format(time.RFC3339), time.Since(t).Round(time.Second))
 		}
 		rows = append(rows, [2]string{"NODE", p.NodeID}, [2]string{"ADDRESS", p.Addr}, [2]string{"SINCE", since})
+		if p.Connections > 1 {
+			// NODE, ADDRESS and SINCE are the newest connection's; say there are more.
+			rows = append(rows, [2]string{"CONNECTIONS", fmt.Sprintf("%d on %s", p.Connections, strings.Join(p.Nodes, ", "))})
+		}
 	}
 	if err := out.record(p.Raw(), rows); err != nil {
 		return err

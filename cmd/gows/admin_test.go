@@ -558,6 +558,25 @@ func TestAdmin_JSONOutputIsTheServersData(t *testing.T) {
 	}
 }
 
+// TestAdmin_OnlineCountsAUsersConnections: with max_conns_per_user above 1, a user online
+// twice is shown with the newest connection's details and a CONNECTIONS row; once is
+// shown without it.
+func TestAdmin_OnlineCountsAUsersConnections(t *testing.T) {
+	isolateEnv(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.MaxConnsPerUser = 2 })
+	t.Setenv("GOWS_SERVER", srv.HTTPURL)
+	testutil.Dial(t, srv.WSURL, nil).Login(101, "u1")
+	res := runCLI(t, []string{"admin", "online", "u1", "--app-id", "101"})
+	if res.code != 0 || strings.Contains(res.stdout, "CONNECTIONS") {
+		t.Fatalf("one connection: exit %d, stdout %q, stderr %q; want exit 0 and no CONNECTIONS row", res.code, res.stdout, res.stderr)
+	}
+	testutil.Dial(t, srv.WSURL, nil).Login(101, "u1")
+	res = runCLI(t, []string{"admin", "online", "u1", "--app-id", "101"})
+	if want := "CONNECTIONS  2 on " + srv.NodeID() + "\n"; res.code != 0 || !strings.Contains(res.stdout, want) {
+		t.Fatalf("two connections: exit %d, stdout %q; want exit 0 and %q", res.code, res.stdout, want)
+	}
+}
+
 func TestAdmin_OfflineUserExits1WithTheServersMessage(t *testing.T) {
 	startAdminEnv(t)
 	tests := []struct {
