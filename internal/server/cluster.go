@@ -361,24 +361,15 @@ func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payloa
 	if len(nodes) == 0 || s.peers == nil {
 		return 0, 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
 	}
-	ds := make([]int, len(nodes))
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Go(func() {
-			ds[i], errs[i] = s.peers.SendUser(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, payload)
-		})
-	}
-	wg.Wait()
 	delivered, failed := 0, 0
 	var firstErr error
-	for i, err := range errs {
+	for _, r := range s.peers.SendUserOn(ctx, targets(nodes), app, user, payload) {
 		switch {
-		case err == nil:
-			delivered += ds[i]
-		case !errors.Is(err, rpc.ErrNotFound): // gone from that node since: not a failure
+		case r.Err == nil:
+			delivered += r.Value
+		case !errors.Is(r.Err, rpc.ErrNotFound): // gone from that node since: not a failure
 			failed++
-			firstErr = cmp.Or(firstErr, err)
+			firstErr = cmp.Or(firstErr, r.Err)
 		}
 	}
 	switch {
@@ -505,18 +496,11 @@ func (s *Server) kickRemote(ctx context.Context, app uint32, user, reason string
 	if len(nodes) == 0 || s.peers == nil {
 		return 0, nil
 	}
-	ks := make([]int, len(nodes))
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Go(func() {
-			ks[i], errs[i] = s.peers.Kick(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr}, app, user, 0, uint32(protocol.CloseAdminKick), reason)
-		})
-	}
-	wg.Wait()
 	kicked := 0
-	for _, k := range ks {
-		kicked += k
+	var errs []error
+	for _, r := range s.peers.KickOn(ctx, targets(nodes), app, user, uint32(protocol.CloseAdminKick), reason) {
+		kicked += r.Value
+		errs = append(errs, r.Err)
 	}
 	if err := errors.Join(errs...); err != nil && kicked == 0 {
 		return 0, unavailable("kick "+user, err)

@@ -225,13 +225,23 @@ func fanOut[T any](ctx context.Context, p *Peers, targets []Target, method strin
 // SendUser pushes payload to app/user on node t and returns the connections reached.
 // The error wraps ErrNotFound when t does not hold the user.
 func (p *Peers) SendUser(ctx context.Context, t Target, app uint32, user string, payload []byte) (int, error) {
-	r, err := call(ctx, p, t, "SendUser", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
-		return c.SendUser(ctx, &gowsv1.SendUserRequest{AppId: app, UserId: user, Payload: payload})
-	})
+	r, err := call(ctx, p, t, "SendUser", sendUserCall(app, user, payload))
 	if err != nil {
 		return 0, err
 	}
 	return int(r.GetDelivered()), nil
+}
+
+// SendUserOn pushes payload to app/user on every target, in parallel; the error of a
+// target that does not hold the user wraps ErrNotFound.
+func (p *Peers) SendUserOn(ctx context.Context, targets []Target, app uint32, user string, payload []byte) []Result[int] {
+	return delivered(fanOut(ctx, p, targets, "SendUser", sendUserCall(app, user, payload)))
+}
+
+func sendUserCall(app uint32, user string, payload []byte) func(context.Context, gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
+	return func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
+		return c.SendUser(ctx, &gowsv1.SendUserRequest{AppId: app, UserId: user, Payload: payload})
+	}
 }
 
 // SendApp pushes payload to app's connections on every target, in parallel, leaving out
@@ -287,25 +297,38 @@ func (p *Peers) Online(ctx context.Context, t Target, app uint32, user string) (
 // Kick asks node t to close app/user's sessions that logged in at or before beforeMs
 // (0: every session) and returns how many it closed.
 func (p *Peers) Kick(ctx context.Context, t Target, app uint32, user string, beforeMs int64, code uint32, reason string) (int, error) {
-	r, err := call(ctx, p, t, "Kick", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.KickResponse, error) {
-		return c.Kick(ctx, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: beforeMs, CloseCode: code, Reason: reason})
-	})
+	return kickOne(ctx, p, t, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: beforeMs, CloseCode: code, Reason: reason})
+}
+
+// KickSession asks node t to close app/user's session that logged in at loginMs (the
+// one presence dropped) and returns how many it closed: 1, or 0 when it is gone.
+func (p *Peers) KickSession(ctx context.Context, t Target, app uint32, user string, loginMs int64, code uint32, reason string) (int, error) {
+	return kickOne(ctx, p, t, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: loginMs, LoginMs: loginMs, CloseCode: code, Reason: reason})
+}
+
+// KickOn asks every target, in parallel, to close all of app/user's sessions there, and
+// returns how many each closed.
+func (p *Peers) KickOn(ctx context.Context, targets []Target, app uint32, user string, code uint32, reason string) []Result[int] {
+	rs := fanOut(ctx, p, targets, "Kick", kickCall(&gowsv1.KickRequest{AppId: app, UserId: user, CloseCode: code, Reason: reason}))
+	out := make([]Result[int], len(rs))
+	for i, r := range rs {
+		out[i] = Result[int]{Node: r.Node, Value: int(r.Value.GetKicked()), Err: r.Err}
+	}
+	return out
+}
+
+func kickOne(ctx context.Context, p *Peers, t Target, req *gowsv1.KickRequest) (int, error) {
+	r, err := call(ctx, p, t, "Kick", kickCall(req))
 	if err != nil {
 		return 0, err
 	}
 	return int(r.GetKicked()), nil
 }
 
-// KickSession asks node t to close app/user's session that logged in at loginMs (the
-// one presence dropped) and returns how many it closed: 1, or 0 when it is gone.
-func (p *Peers) KickSession(ctx context.Context, t Target, app uint32, user string, loginMs int64, code uint32, reason string) (int, error) {
-	r, err := call(ctx, p, t, "Kick", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.KickResponse, error) {
-		return c.Kick(ctx, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: loginMs, LoginMs: loginMs, CloseCode: code, Reason: reason})
-	})
-	if err != nil {
-		return 0, err
+func kickCall(req *gowsv1.KickRequest) func(context.Context, gowsv1.NodeClient) (*gowsv1.KickResponse, error) {
+	return func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.KickResponse, error) {
+		return c.Kick(ctx, req)
 	}
-	return int(r.GetKicked()), nil
 }
 
 // creds are the transport credentials of the connections to peers.
