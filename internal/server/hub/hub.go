@@ -268,24 +268,20 @@ func (h *Hub) Sessions(app uint32, user string) []*Session {
 	sh := h.userShard(app, user)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	return sh.sessions(userKey{app, user})
+}
+
+// sessions lists k's sessions, newest first. sh.mu must be held.
+func (sh *userShard) sessions(k userKey) []*Session {
 	var out []*Session
-	for p := sh.users[userKey{app, user}]; p != nil; p = p.next {
+	for p := sh.users[k]; p != nil; p = p.next {
 		out = append(out, p)
 	}
 	return out
 }
 
 // Conns returns how many sessions app/user has on this node.
-func (h *Hub) Conns(app uint32, user string) int {
-	sh := h.userShard(app, user)
-	sh.mu.Lock()
-	defer sh.mu.Unlock()
-	n := 0
-	for p := sh.users[userKey{app, user}]; p != nil; p = p.next {
-		n++
-	}
-	return n
-}
+func (h *Hub) Conns(app uint32, user string) int { return len(h.Sessions(app, user)) }
 
 // Count returns the number of users with a session here (each counted once).
 func (h *Hub) Count() int { return int(h.count.Load()) }
@@ -420,8 +416,15 @@ func (h *Hub) RoomUsers(app uint32, room string) []string {
 // InRoomElsewhere reports whether another session of s's user here is in room: a
 // second connection joining or leaving a room does not change who is in it.
 func (h *Hub) InRoomElsewhere(s *Session, room string) bool {
-	others := h.Sessions(s.app, s.user)
-	if len(others) < 2 && (len(others) == 0 || others[0] == s) {
+	us := h.userShard(s.app, s.user)
+	k := userKey{s.app, s.user}
+	var others []*Session
+	us.mu.Lock()
+	if head := us.users[k]; head != nil && (head != s || s.next != nil) {
+		others = us.sessions(k) // only with another session: a lone one allocates nothing
+	}
+	us.mu.Unlock()
+	if len(others) == 0 {
 		return false
 	}
 	sh := h.roomShard(s.app, room)
@@ -446,10 +449,7 @@ func (h *Hub) SendUser(app uint32, user string, frame []byte) int {
 		sh.mu.Unlock()
 		return h.send([]*Session{s}, frame)
 	}
-	var to []*Session
-	for p := s; p != nil; p = p.next {
-		to = append(to, p)
-	}
+	to := sh.sessions(userKey{app, user})
 	sh.mu.Unlock()
 	return h.send(to, frame)
 }
