@@ -249,6 +249,9 @@ func (r *Redis) limit() string {
 	}
 }
 
+// several reports whether a user may have more than one session.
+func (r *Redis) several() bool { return r.cfg.ConnsPerUser != 0 && r.cfg.ConnsPerUser != 1 }
+
 // keys builds the key names; see the package doc for the layout.
 type keys struct{ p string }
 
@@ -1016,7 +1019,7 @@ func (r *Redis) takeoversIn(ops []presenceOp, cmds []redis.Cmder, where []opAnsw
 			case old.Node == r.cfg.NodeID:
 				// With one session per user the hub has already replaced it; with more,
 				// the hub kept it but the cluster has too many: the hook closes it here.
-				if r.limit() != "1" {
+				if r.several() {
 					r.hooks.OnTakeover(old, op.u)
 				}
 				continue
@@ -1050,7 +1053,7 @@ func (r *Redis) resync(ctx context.Context) {
 		return
 	}
 	ops := make([]presenceOp, 0, 2*batchMax)
-	several := r.limit() != "1"
+	several := r.several()
 	for chunk := range slices.Chunk(users, batchMax) {
 		ops = ops[:0]
 		for j, u := range chunk {
