@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -435,7 +434,8 @@ func (s *Server) nodes(ctx context.Context) ([]api.NodeState, error) {
 	}
 	out := make([]api.NodeState, len(ns))
 	seen := false
-	var wg sync.WaitGroup
+	var ask []rpc.Target
+	var at []int // the index in out of each node asked
 	for i, n := range ns {
 		if n.ID == s.nodeID {
 			hb := n.HeartbeatMs
@@ -450,21 +450,21 @@ func (s *Server) nodes(ctx context.Context) ([]api.NodeState, error) {
 		if s.peers == nil || n.GRPCAddr == "" {
 			continue
 		}
-		// The registry's figures are up to a renewal old; ask the node for its own now,
-		// keeping the registry's if it does not answer within the RPC deadline.
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, err := s.peers.State(ctx, rpc.Target{ID: n.ID, Addr: n.GRPCAddr})
-			if err != nil {
-				return
+		ask = append(ask, rpc.Target{ID: n.ID, Addr: n.GRPCAddr})
+		at = append(at, i)
+	}
+	// The registry's figures are up to a renewal old; ask the nodes for their own now,
+	// keeping the registry's for a node that does not answer within the RPC deadline.
+	if len(ask) > 0 {
+		for j, r := range s.peers.StateOn(ctx, ask) {
+			if r.Err != nil {
+				continue
 			}
-			o := &out[i]
+			st, o := r.Value, &out[at[j]]
 			o.Connections, o.Users, o.RSSBytes, o.PSSBytes, o.Draining = st.Connections, st.Users, st.RssBytes, st.PssBytes, st.Draining
 			o.Live = true
-		}()
+		}
 	}
-	wg.Wait()
 	if !seen { // not registered yet (Redis just came back)
 		self := nodeState(s.selfNode(), true)
 		self.Live = true

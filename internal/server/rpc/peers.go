@@ -282,9 +282,16 @@ func (p *Peers) Users(ctx context.Context, targets []Target, app uint32, room st
 
 // State asks node t for its state.
 func (p *Peers) State(ctx context.Context, t Target) (*gowsv1.StateResponse, error) {
-	return call(ctx, p, t, "State", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.StateResponse, error) {
-		return c.State(ctx, &gowsv1.StateRequest{})
-	})
+	return call(ctx, p, t, "State", stateCall)
+}
+
+// StateOn asks every target for its state, in parallel.
+func (p *Peers) StateOn(ctx context.Context, targets []Target) []Result[*gowsv1.StateResponse] {
+	return fanOut(ctx, p, targets, "State", stateCall)
+}
+
+func stateCall(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.StateResponse, error) {
+	return c.State(ctx, &gowsv1.StateRequest{})
 }
 
 // Online asks node t whether app/user is connected there.
