@@ -77,7 +77,7 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 		{"login without data", `{"seq":"a7","cmd":"login"}`, "a7", protocol.ParameterIllegal, "missing data"},
 		{"login without appId", `{"seq":"a8","cmd":"login","data":{"userId":"u1"}}`, "a8", protocol.ParameterIllegal, "appId"},
 		{"login with bad appId", `{"seq":"a9","cmd":"login","data":{"userId":"u1","appId":"x"}}`, "a9", protocol.ParameterIllegal, "appId"},
-		{"login to a refused app", `{"seq":"a10","cmd":"login","data":{"userId":"u1","appId":7}}`, "a10", protocol.ParameterIllegal, "not allowed"},
+		{"login to a refused app", `{"seq":"a10","cmd":"login","data":{"userId":"u1","appId":7}}`, "a10", protocol.Unauthorized, "not allowed"},
 		{"login without userId", `{"seq":"a11","cmd":"login","data":{"appId":101}}`, "a11", protocol.UnauthorizedUserID, "userId"},
 		{"login with long userId", `{"seq":"a12","cmd":"login","data":{"appId":101,"userId":"` + strings.Repeat("x", 65) + `"}}`, "a12", protocol.UnauthorizedUserID, "userId"},
 		// Errors name the field and the JSON type it needs, not Go's types.

@@ -176,7 +176,7 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.ParameterIllegal, "appId is required", nil
 	}
 	if !s.appAllowed(d.AppID) {
-		return protocol.ParameterIllegal, fmt.Sprintf("appId %d is not allowed on this server", d.AppID), nil
+		return protocol.Unauthorized, fmt.Sprintf("appId %d is not allowed on this server", d.AppID), nil // as the seed
 	}
 	if !protocol.ValidUserID(d.UserID) {
 		return protocol.UnauthorizedUserID, "userId must be " + protocol.NameRule(protocol.MaxUserIDLen), nil

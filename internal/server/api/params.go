@@ -63,6 +63,9 @@ func parseParams(w http.ResponseWriter, r *http.Request, maxBody int64) (params,
 				p[k] = strconv.FormatBool(x)
 			case nil:
 			default:
+				if k == "" { // {"":[...]}: a field with no name to report
+					return nil, &ParamError{Field: "body", Msg: `field "" must be a string or a number`}
+				}
 				return nil, &ParamError{Field: k, Msg: "must be a string or a number"}
 			}
 		}
