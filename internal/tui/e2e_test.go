@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/vt"
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
 
@@ -66,6 +67,70 @@ func (o *output) waitFor(t *testing.T, mark int, want string) int {
 		return nil
 	})
 	return at
+}
+
+// screen is what a terminal shows of what the full-screen client writes. The client
+// draws only the cells that changed since its last frame, so its output read as a stream
+// does not hold its text in order: a terminal emulator puts it on a screen. Like a
+// pseudo-terminal with nothing behind it, it answers none of the client's questions. It
+// also keeps every byte written, for tests of the sequences themselves.
+type screen struct {
+	mu      sync.Mutex // guards term and raw
+	term    *vt.Emulator
+	raw     bytes.Buffer
+	answers sync.WaitGroup
+}
+
+func newScreen(cols, rows int) *screen {
+	s := &screen{term: vt.NewEmulator(cols, rows)}
+	// The emulator's answers go to a pipe that must be read for it to go on: drop them.
+	s.answers.Go(func() { _, _ = io.Copy(io.Discard, s.term) })
+	return s
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.raw.Write(p)
+	return s.term.Write(p)
+}
+
+// close stops the answers' reader. (Not through the emulator's Close, which would race
+// with that reader on the emulator's closed flag.)
+func (s *screen) close() {
+	if c, ok := s.term.InputPipe().(io.Closer); ok {
+		_ = c.Close()
+	}
+	s.answers.Wait()
+}
+
+// text returns the screen's text, a line per row.
+func (s *screen) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.term.String()
+}
+
+// written returns every byte written so far.
+func (s *screen) written() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.raw.Bytes())
+}
+
+// waitFor waits until the screen shows want.
+func (s *screen) waitFor(t *testing.T, want string) { t.Helper(); s.waitForCount(t, want, 1) }
+
+// waitForCount waits until the screen shows want n times.
+func (s *screen) waitForCount(t *testing.T, want string, n int) {
+	t.Helper()
+	testutil.Eventually(t, waitTimeout, func() error {
+		text := s.text()
+		if got := strings.Count(text, want); got < n {
+			return fmt.Errorf("%q shown %d times, want %d; the screen:\n%s: %w", want, got, n, text, testutil.ErrNotYet)
+		}
+		return nil
+	})
 }
 
 // chatConfig is a Config for a test client of srv that reconnects quickly.
@@ -134,7 +199,7 @@ func (c *lineClient) wait(t *testing.T) error {
 
 // tuiClient is a full-screen Run in a pseudo-terminal.
 type tuiClient struct {
-	screen *output
+	screen *screen
 	ptmx   *os.File // the terminal's side: keys are written here, the screen read here
 	tty    *os.File // the program's side
 	before *unix.Termios
@@ -158,7 +223,7 @@ func startTUIClient(t *testing.T, ctx context.Context, cfg Config) *tuiClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &tuiClient{screen: &output{}, ptmx: ptmx, tty: tty, before: before, done: make(chan error, 1)}
+	c := &tuiClient{screen: newScreen(100, 24), ptmx: ptmx, tty: tty, before: before, done: make(chan error, 1)}
 	c.reader.Go(func() {
 		_, _ = io.Copy(c.screen, ptmx) // ends with an error when ptmx is closed
 	})
@@ -172,6 +237,7 @@ func startTUIClient(t *testing.T, ctx context.Context, cfg Config) *tuiClient {
 		_ = tty.Close()
 		_ = ptmx.Close()
 		c.reader.Wait()
+		c.screen.close()
 	})
 	return c
 }
@@ -213,42 +279,42 @@ func TestChat_TUIAndLineModeChatAcrossAServerRestart(t *testing.T) {
 	aliceCfg := chatConfig(srv.WSURL, "alice")
 	aliceCfg.Room = "lobby"
 	alice := startTUIClient(t, ctx, aliceCfg)
-	scr := alice.screen.waitFor(t, 0, "-- joined lobby")
-	alice.screen.waitFor(t, 0, "connected | #lobby | alice@"+wsAddr)
+	alice.screen.waitFor(t, "-- joined lobby")
+	alice.screen.waitFor(t, "connected | #lobby | alice@"+wsAddr)
 	bobMark := bob.out.waitFor(t, 0, "[lobby] * alice entered")
 
 	// Both ways, in the room.
 	bob.typeLine(t, "hello from line mode")
-	scr = alice.screen.waitFor(t, scr, "[lobby] <bob> hello from line mode")
+	alice.screen.waitFor(t, "[lobby] <bob> hello from line mode")
 	alice.keys(t, "hi from the terminal\r")
 	bobMark = bob.out.waitFor(t, bobMark, "[lobby] <alice> hi from the terminal")
 	// A direct message.
 	alice.keys(t, "/msg bob just you\r")
-	scr = alice.screen.waitFor(t, scr, "-> *bob* just you")
+	alice.screen.waitFor(t, "-> *bob* just you")
 	bobMark = bob.out.waitFor(t, bobMark, "just you")
 	// An error goes to alice's status line.
 	alice.keys(t, "/msg nobody hello?\r")
-	scr = alice.screen.waitFor(t, scr, "nobody is not online")
+	alice.screen.waitFor(t, "nobody is not online")
 
 	// The server goes away; a new one comes up on the same port.
 	if err := srv.Stop(); err != nil {
 		t.Fatalf("stop server: %v", err)
 	}
 	bobMark = bob.out.waitFor(t, bobMark, "-- connection lost")
-	scr = alice.screen.waitFor(t, scr, "reconnecting in")
+	alice.screen.waitFor(t, "reconnecting in")
 	alice.keys(t, "typed while away")
-	scr = alice.screen.waitFor(t, scr, "> typed while away")
+	alice.screen.waitFor(t, "> typed while away")
 	testutil.StartServer(t, func(c *server.Config) { c.WSAddr = wsAddr })
 	bobMark = bob.out.waitFor(t, bobMark, "-- reconnected")
 	bobMark = bob.out.waitFor(t, bobMark, "-- joined lobby")
-	scr = alice.screen.waitFor(t, scr, "-- reconnected")
-	scr = alice.screen.waitFor(t, scr, "-- joined lobby")
+	alice.screen.waitFor(t, "-- reconnected")
+	alice.screen.waitForCount(t, "-- joined lobby", 2)
 
 	// Chat again, both ways: the room was joined again without help.
 	alice.keys(t, "\r")
 	bobMark = bob.out.waitFor(t, bobMark, "[lobby] <alice> typed while away")
 	bob.typeLine(t, "welcome back")
-	alice.screen.waitFor(t, scr, "[lobby] <bob> welcome back")
+	alice.screen.waitFor(t, "[lobby] <bob> welcome back")
 
 	// Ctrl-C quits the TUI and leaves the terminal as it was.
 	alice.keys(t, "\x03")
@@ -261,6 +327,14 @@ func TestChat_TUIAndLineModeChatAcrossAServerRestart(t *testing.T) {
 	}
 	if *after != *alice.before {
 		t.Errorf("terminal not restored:\nbefore %+v\nafter  %+v", *alice.before, *after)
+	}
+	// The terminal never answered, and the client asked it nothing it would wait for:
+	// bubbletea 1.x asked for the background colour and the cursor position at start,
+	// and waited 5 seconds for the answers.
+	for _, q := range []string{"\x1b]11;?", "\x1b[6n"} {
+		if bytes.Contains(alice.screen.written(), []byte(q)) {
+			t.Errorf("the client asked the terminal %q", q)
+		}
 	}
 	bob.out.waitFor(t, bobMark, "* alice left")
 
@@ -421,7 +495,7 @@ func serverState(srv *testutil.Server) (api.State, error) {
 func TestChat_TUIShowsARefusedHandshakeAndStops(t *testing.T) {
 	srv := testutil.StartServer(t)
 	c := startTUIClient(t, t.Context(), chatConfig(strings.TrimSuffix(srv.WSURL, "/acc")+"/nope", "alice"))
-	c.screen.waitFor(t, 0, "disconnected (Ctrl-C quits) | #(all) | connect: handshake refused: 404 Not Found: no websocket")
+	c.screen.waitFor(t, "disconnected (Ctrl-C quits) | #(all) | connect: handshake refused: 404 Not Found: no websocket")
 	c.keys(t, "\x03")
 	err := c.wait(t)
 	if he, ok := errors.AsType[*HandshakeError](err); !ok || he.Status != http.StatusNotFound {
@@ -438,7 +512,7 @@ func TestChat_TUIStopsOnSIGTERM(t *testing.T) {
 	ctx, stop := signal.NotifyContext(t.Context(), syscall.SIGTERM)
 	defer stop()
 	c := startTUIClient(t, ctx, chatConfig(srv.WSURL, "alice"))
-	c.screen.waitFor(t, 0, "connected | #(all) | alice@")
+	c.screen.waitFor(t, "connected | #(all) | alice@")
 	if err := unix.Kill(os.Getpid(), unix.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

@@ -7,12 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/testutil"
@@ -100,11 +101,34 @@ func testClock() func() time.Time {
 	}
 }
 
-// asciiRenderer renders without colours or other attributes.
-func asciiRenderer() *lipgloss.Renderer {
-	r := lipgloss.NewRenderer(os.Stdout, termenv.WithProfile(termenv.Ascii))
-	r.SetColorProfile(termenv.Ascii)
-	return r
+// plain returns the text of v as a terminal without colours or other attributes shows
+// it: its SGR sequences removed. Any other escape sequence or control character but the
+// newline fails the test: the model only styles text, it never moves the cursor or
+// changes the terminal, and lets no such character in from the network. It also fails
+// unless v asks for the alternate screen.
+func plain(t *testing.T, v tea.View) string {
+	t.Helper()
+	if !v.AltScreen {
+		t.Error("the view does not ask for the alternate screen")
+	}
+	var b strings.Builder
+	p := ansi.GetParser()
+	defer ansi.PutParser(p)
+	s := v.Content
+	var state byte
+	for len(s) > 0 {
+		p.Reset()
+		seq, _, n, next := ansi.DecodeSequence(s, state, p)
+		switch {
+		case ansi.HasCsiPrefix(seq) && p.Command() == 'm':
+		case seq == "\n" || seq[0] >= 0x20 && seq[0] != 0x7f && !ansi.HasEscPrefix(seq):
+			b.WriteString(seq)
+		default:
+			t.Errorf("the view holds %q, not only text and styles: %q", seq, v.Content)
+		}
+		s, state = s[n:], next
+	}
+	return b.String()
 }
 
 // answer is the server's answer to request s.

@@ -5,11 +5,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/cursor"
-	"github.com/charmbracelet/bubbles/textinput"
-	"github.com/charmbracelet/bubbles/viewport"
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	"charm.land/bubbles/v2/textinput"
+	"charm.land/bubbles/v2/viewport"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -41,30 +40,33 @@ func waitEvent(ch <-chan Event) tea.Cmd {
 	}
 }
 
-// styles are the model's lipgloss styles, bound to one renderer so that tests can turn
-// colours off without touching global state.
+// styles are the model's lipgloss styles. Their colours are the terminal's 16 numbered
+// ones, which its theme adapts to a light or dark background, so the model never asks the
+// terminal for its background. The program lowers them to what the terminal supports
+// (none for TERM=dumb or NO_COLOR).
 type styles struct {
 	time, own, other, server, room, direct, presence, notice, errText lipgloss.Style
 	status, statusErr, side, sideTitle, sideSelf, sep                 lipgloss.Style
 }
 
-func newStyles(r *lipgloss.Renderer) styles {
+func newStyles() styles {
+	s := lipgloss.NewStyle()
 	return styles{
-		time:      r.NewStyle().Faint(true),
-		own:       r.NewStyle().Foreground(lipgloss.Color("10")).Bold(true),
-		other:     r.NewStyle().Foreground(lipgloss.Color("14")),
-		server:    r.NewStyle().Foreground(lipgloss.Color("12")).Bold(true),
-		room:      r.NewStyle().Foreground(lipgloss.Color("11")),
-		direct:    r.NewStyle().Foreground(lipgloss.Color("13")).Bold(true),
-		presence:  r.NewStyle().Faint(true),
-		notice:    r.NewStyle().Faint(true).Italic(true),
-		errText:   r.NewStyle().Foreground(lipgloss.Color("9")),
-		status:    r.NewStyle().Reverse(true),
-		statusErr: r.NewStyle().Reverse(true).Foreground(lipgloss.Color("9")),
-		side:      r.NewStyle(),
-		sideTitle: r.NewStyle().Bold(true).Underline(true),
-		sideSelf:  r.NewStyle().Foreground(lipgloss.Color("10")).Bold(true),
-		sep:       r.NewStyle().Faint(true),
+		time:      s.Faint(true),
+		own:       s.Foreground(lipgloss.Color("10")).Bold(true),
+		other:     s.Foreground(lipgloss.Color("14")),
+		server:    s.Foreground(lipgloss.Color("12")).Bold(true),
+		room:      s.Foreground(lipgloss.Color("11")),
+		direct:    s.Foreground(lipgloss.Color("13")).Bold(true),
+		presence:  s.Faint(true),
+		notice:    s.Faint(true).Italic(true),
+		errText:   s.Foreground(lipgloss.Color("9")),
+		status:    s.Reverse(true),
+		statusErr: s.Reverse(true).Foreground(lipgloss.Color("9")),
+		side:      s,
+		sideTitle: s.Bold(true).Underline(true),
+		sideSelf:  s.Foreground(lipgloss.Color("10")).Bold(true),
+		sep:       s.Faint(true),
 	}
 }
 
@@ -90,24 +92,26 @@ type Model struct {
 	height int
 }
 
-// NewModel returns the model for a session with cfg over conn. r renders the styles: pass
-// lipgloss.NewRenderer(out) for the terminal the program draws on.
-func NewModel(conn Conn, cfg Config, r *lipgloss.Renderer) *Model {
+// NewModel returns the model for a session with cfg over conn.
+func NewModel(conn Conn, cfg Config) *Model {
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
-	in.PromptStyle = r.NewStyle().Bold(true)
-	in.TextStyle = r.NewStyle()
-	in.PlaceholderStyle = r.NewStyle().Faint(true)
-	in.Cursor.Style = r.NewStyle()
-	in.Cursor.TextStyle = r.NewStyle()
-	in.Cursor.SetMode(cursor.CursorStatic) // a blinking cursor would redraw the screen twice a second
+	plain := lipgloss.NewStyle()
+	state := textinput.StyleState{
+		Prompt:      plain.Bold(true),
+		Text:        plain,
+		Placeholder: plain.Faint(true),
+		Suggestion:  plain.Faint(true),
+	}
+	// Cursor.Blink stays false: a blinking cursor would redraw the screen twice a second.
+	in.SetStyles(textinput.Styles{Focused: state, Blurred: state})
 	in.Focus()
 	return &Model{
 		chat:   newChat(conn, cfg),
 		events: conn.Events(),
-		st:     newStyles(r),
-		vp:     viewport.New(0, 0),
+		st:     newStyles(),
+		vp:     viewport.New(),
 		input:  in,
 	}
 }
@@ -137,39 +141,39 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		return m, nil
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		return m.key(msg)
 	}
-	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(msg)
-	return m, cmd
+	return m.updateInput(msg)
 }
 
-func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
-	switch k.Type {
-	case tea.KeyCtrlC:
+func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	switch k.Keystroke() {
+	case "ctrl+c":
 		return m, tea.Quit
-	case tea.KeyPgUp:
+	case "pgup":
 		m.vp.PageUp()
 		return m, nil
-	case tea.KeyPgDown:
+	case "pgdown":
 		m.vp.PageDown()
 		return m, nil
-	case tea.KeyEnter:
+	case "enter":
 		return m.submit()
-	case tea.KeyRunes:
-		if len(k.Runes) > 1 {
-			// Several characters in one message are text that came in one read (typed
-			// fast, over a slow link, or by a script), never a key. textinput matches its
-			// bindings on the message's String(), which for runes is the text itself, so
-			// a word like "down", "left", "home" or "delete" would move the cursor or
-			// delete instead of being typed. As a paste, String() is "[down]", which
-			// matches no binding, and the runes are inserted.
-			k.Paste = true
-		}
 	}
+	if k.Code == tea.KeyExtended {
+		// Several characters in one key are text, never a key: textinput matches its
+		// bindings on String(), which is that text, so a word like "down", "home" or
+		// "delete" would move the cursor or delete instead of being typed. (A terminal
+		// sends one key per character; this is for whatever sends more.)
+		return m.updateInput(tea.PasteMsg{Content: k.Text})
+	}
+	return m.updateInput(k)
+}
+
+// updateInput hands msg to the input line.
+func (m *Model) updateInput(msg tea.Msg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(k)
+	m.input, cmd = m.input.Update(msg)
 	return m, cmd
 }
 
@@ -219,7 +223,7 @@ func (m *Model) flush() {
 
 // render styles e and wraps it to the pane's width.
 func (m *Model) render(e entry) string {
-	return ansi.Wrap(m.styled(e), max(m.vp.Width, 1), "")
+	return ansi.Wrap(m.styled(e), max(m.vp.Width(), 1), "")
 }
 
 // refresh sets the pane's content, staying at the bottom if it was there.
@@ -234,9 +238,9 @@ func (m *Model) refresh() {
 func (m *Model) resize(w, h int) {
 	m.width, m.height = max(w, 0), max(h, 0)
 	paneW, _ := m.paneWidth()
-	m.vp.Width = paneW
-	m.vp.Height = max(m.height-chromeHeight, 1)
-	m.input.Width = max(m.width-len(m.input.Prompt)-1, 1)
+	m.vp.SetWidth(paneW)
+	m.vp.SetHeight(max(m.height-chromeHeight, 1))
+	m.input.SetWidth(max(m.width-len(m.input.Prompt)-1, 1))
 	// Re-wrap everything for the new width and show the latest lines.
 	for i, e := range m.history {
 		m.rendered[i] = m.render(e)
@@ -288,8 +292,15 @@ func (m *Model) styled(e entry) string {
 	return b.String()
 }
 
-// View draws the screen: pane and side panel, status line, input line.
-func (m *Model) View() string {
+// View draws the screen, always on the alternate screen.
+func (m *Model) View() tea.View {
+	v := tea.NewView(m.screen())
+	v.AltScreen = true // also while the size is unknown, so the program does not leave it
+	return v
+}
+
+// screen draws pane and side panel, status line and input line.
+func (m *Model) screen() string {
 	if m.width <= 0 || m.height <= 0 {
 		return ""
 	}
@@ -297,8 +308,8 @@ func (m *Model) View() string {
 	if m.height > chromeHeight {
 		pane := m.vp.View()
 		if _, side := m.paneWidth(); side > 0 {
-			sep := strings.TrimSuffix(strings.Repeat(m.st.sep.Render("│")+"\n", m.vp.Height), "\n")
-			pane = lipgloss.JoinHorizontal(lipgloss.Top, pane, sep, m.sidePanel(side, m.vp.Height))
+			sep := strings.TrimSuffix(strings.Repeat(m.st.sep.Render("│")+"\n", m.vp.Height()), "\n")
+			pane = lipgloss.JoinHorizontal(lipgloss.Top, pane, sep, m.sidePanel(side, m.vp.Height()))
 		}
 		b.WriteString(pane + "\n")
 	}

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/gows-dev/gows/internal/protocol"
 )
@@ -143,7 +143,7 @@ func TestModel_OfflineLineStaysInTheInput(t *testing.T) {
 	}
 	// Once back, Enter sends it.
 	h.connect("alice")
-	h.send(tea.KeyMsg{Type: tea.KeyEnter})
+	h.send(tea.KeyPressMsg{Code: tea.KeyEnter})
 	if got := h.conn.last(t); got.cmd != protocol.CmdSend || got.data.(protocol.SendData).Msg != "do not lose me" {
 		t.Errorf("last request = %+v, want the kept line", got)
 	}
@@ -241,11 +241,11 @@ func TestModel_QuitKeys(t *testing.T) {
 		name string
 		do   func(h *harness) tea.Cmd
 	}{
-		{"ctrl-c", func(h *harness) tea.Cmd { return h.send(tea.KeyMsg{Type: tea.KeyCtrlC}) }},
+		{"ctrl-c", func(h *harness) tea.Cmd { return h.send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl}) }},
 		{"/quit", func(h *harness) tea.Cmd { return h.typeLine("/quit") }},
 		{"ctrl-c while disconnected", func(h *harness) tea.Cmd {
 			h.send(closedMsg{})
-			return h.send(tea.KeyMsg{Type: tea.KeyCtrlC})
+			return h.send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
 		}},
 	}
 	for _, tt := range tests {
@@ -271,22 +271,22 @@ func TestModel_PageUpAndDownScroll(t *testing.T) {
 	if !h.m.vp.AtBottom() {
 		t.Fatal("pane does not follow new messages")
 	}
-	bottom := h.m.vp.YOffset
-	h.send(tea.KeyMsg{Type: tea.KeyPgUp})
-	if h.m.vp.YOffset >= bottom {
-		t.Fatalf("PgUp: offset %d, want below %d", h.m.vp.YOffset, bottom)
+	bottom := h.m.vp.YOffset()
+	h.send(tea.KeyPressMsg{Code: tea.KeyPgUp})
+	if h.m.vp.YOffset() >= bottom {
+		t.Fatalf("PgUp: offset %d, want below %d", h.m.vp.YOffset(), bottom)
 	}
 	// A new message while scrolled back does not yank the view down.
-	off := h.m.vp.YOffset
+	off := h.m.vp.YOffset()
 	h.event(push(protocol.CmdMsg, protocol.Message{Type: "text", From: "bob", Msg: "late"}))
-	if h.m.vp.YOffset != off {
-		t.Errorf("offset moved from %d to %d on a new message while scrolled back", off, h.m.vp.YOffset)
+	if h.m.vp.YOffset() != off {
+		t.Errorf("offset moved from %d to %d on a new message while scrolled back", off, h.m.vp.YOffset())
 	}
 	if strings.Contains(h.view(), "late") {
 		t.Error("the new message is visible while scrolled back")
 	}
-	h.send(tea.KeyMsg{Type: tea.KeyPgDown})
-	h.send(tea.KeyMsg{Type: tea.KeyPgDown})
+	h.send(tea.KeyPressMsg{Code: tea.KeyPgDown})
+	h.send(tea.KeyPressMsg{Code: tea.KeyPgDown})
 	if !h.m.vp.AtBottom() || !strings.Contains(h.view(), "late") {
 		t.Errorf("PgDn did not return to the newest message:\n%s", h.view())
 	}
@@ -355,7 +355,7 @@ func TestModel_SurvivesMalformedFrames(t *testing.T) {
 func TestModel_EventsArriveThroughARearmedCommand(t *testing.T) {
 	conn := newFakeConn()
 	conn.events = make(chan Event, 2)
-	m := NewModel(conn, testConfig(), asciiRenderer())
+	m := NewModel(conn, testConfig())
 	conn.events <- StatusEvent{State: StateConnected}
 	conn.events <- FrameEvent{Frame: frame("m", protocol.CmdMsg, protocol.OK, "Ok", protocol.Message{From: "bob", Msg: "hi"})}
 	close(conn.events)

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 
 	"github.com/gows-dev/gows/internal/protocol"
 )
@@ -21,7 +21,7 @@ type harness struct {
 func newHarness(t *testing.T, cfg Config, w, h int) *harness {
 	t.Helper()
 	conn := newFakeConn()
-	m := NewModel(conn, cfg, asciiRenderer())
+	m := NewModel(conn, cfg)
 	m.chat.now = testClock()
 	hs := &harness{t: t, conn: conn, m: m}
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
@@ -41,12 +41,15 @@ func (h *harness) event(ev Event) { h.t.Helper(); h.send(eventMsg{ev: ev}) }
 func (h *harness) typeLine(s string) tea.Cmd {
 	h.t.Helper()
 	h.typeText(s)
-	return h.send(tea.KeyMsg{Type: tea.KeyEnter})
+	return h.send(tea.KeyPressMsg{Code: tea.KeyEnter})
 }
 
+// typeText types s one key per character, as a terminal sends it.
 func (h *harness) typeText(s string) {
 	h.t.Helper()
-	h.send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(s)})
+	for _, r := range s {
+		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
 }
 
 // connect reports a login and answers the requests the model makes after it.
@@ -62,7 +65,7 @@ func (h *harness) answerUsers(users ...string) {
 	h.event(answer(s, protocol.OK, "", protocol.UsersResult{UserCount: len(users), UserList: users}))
 }
 
-func (h *harness) view() string { return h.m.View() }
+func (h *harness) view() string { h.t.Helper(); return plain(h.t, h.m.View()) }
 
 func TestModel_Golden(t *testing.T) {
 	tests := []struct {

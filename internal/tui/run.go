@@ -6,8 +6,7 @@ import (
 	"os"
 	"sync"
 
-	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/term"
 )
 
@@ -49,15 +48,16 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 // runTUI runs the full-screen UI on the terminal in/out until the user quits or ctx ends.
 // It handles no signals itself: the caller ends ctx on SIGINT or SIGTERM.
 func runTUI(ctx context.Context, cfg Config, conn Conn, in io.Reader, out io.Writer) error {
-	m := NewModel(conn, cfg, lipgloss.NewRenderer(out))
-	p := tea.NewProgram(m,
+	// The model asks the terminal nothing: bubbletea's own questions at start (which
+	// modes it supports) are answered, if at all, as input events, and it never waits for
+	// them, so a terminal that does not answer delays nothing. The alternate screen is
+	// asked for by the model's View.
+	p := tea.NewProgram(NewModel(conn, cfg),
 		tea.WithInput(in),
 		tea.WithOutput(out),
-		tea.WithAltScreen(),
-		// bubbletea's own handler would get the caller's SIGINT and SIGTERM too, and
-		// bubbletea 1.x hangs when it and the end of ctx both stop the program: the
-		// handler blocks for ever handing over a QuitMsg nobody reads, and Run waits for
-		// it. (Ctrl-C is a key in the terminal's raw mode, not a signal.)
+		// The caller owns SIGINT and SIGTERM and ends ctx on them; bubbletea's own
+		// handler would get them too and race the end of ctx to stop the program (which
+		// hung bubbletea 1.x). Ctrl-C is a key in the terminal's raw mode, not a signal.
 		tea.WithoutSignalHandler(),
 	)
 	// The end of ctx quits the program as Ctrl-C does, not through tea.WithContext: a
