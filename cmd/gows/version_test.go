@@ -1,17 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -49,6 +53,66 @@ func TestVersion_PrintsBuildInfo(t *testing.T) {
 			}
 			tt.check(t, res.stdout)
 		})
+	}
+}
+
+// TestVersion_AsksASilentTerminalNothing runs `gows version` (this test binary, as gows)
+// with a pseudo-terminal that never answers as its controlling terminal and standard
+// streams, as under script, ssh -tt, expect or a CI runner. It must print the version and
+// exit without writing a terminal query: bubbletea 1.x, linked into every command for
+// gows chat, asked in its package init for the background colour (OSC 11) and the cursor
+// position (CSI 6n), then waited 5 seconds for answers that never came, and left the
+// queries in the output. The deadline only turns a hang into a failure.
+func TestVersion_AsksASilentTerminalNothing(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no pseudo-terminal (CI must run this test): %v", err)
+		}
+		t.Skipf("no pseudo-terminal: %v", err)
+	}
+	defer ptmx.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "version")
+	// A terminal type that has the queries asked (bubbletea 1.x skipped them for dumb).
+	cmd.Env = append(os.Environ(), runAsGowsEnv+"=1", "TERM=xterm-256color", "NO_COLOR=")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_ = tty.Close() // the child has its copy: reading ptmx ends when the child is gone
+	read := make(chan []byte, 1)
+	go func() {
+		out, _ := io.ReadAll(ptmx) // ends with EIO once no one has the terminal open
+		read <- out
+	}()
+	runErr := cmd.Wait()
+	var out []byte
+	select {
+	case out = <-read:
+	case <-ctx.Done():
+		_ = ptmx.Close() // ends the read
+		out = <-read
+	}
+	if runErr != nil {
+		t.Fatalf("gows version on a silent terminal: %v\n%q", runErr, out)
+	}
+	for _, q := range []string{"\x1b]11;?", "\x1b[6n"} {
+		if bytes.Contains(out, []byte(q)) {
+			t.Errorf("gows version asked the terminal %q:\n%q", q, out)
+		}
+	}
+	if bytes.IndexByte(out, 0x1b) >= 0 {
+		t.Errorf("gows version wrote an escape sequence:\n%q", out)
+	}
+	if !bytes.Contains(out, []byte("commit:")) {
+		t.Errorf("gows version printed no version:\n%q", out)
 	}
 }
 
