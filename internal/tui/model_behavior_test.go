@@ -297,6 +297,19 @@ func TestModel_PageUpAndDownScroll(t *testing.T) {
 	}
 }
 
+// A key that carries several characters is text, even when they spell a key's name:
+// the input binds "down", "left", "home", "delete" and more.
+func TestModel_AKeyOfSeveralCharactersIsText(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 10)
+	h.typeText("x ")
+	for _, word := range []string{"down", "left", "home", "delete", "backspace"} {
+		h.send(tea.KeyPressMsg{Code: tea.KeyExtended, Text: word})
+	}
+	if got, want := h.m.input.Value(), "x downlefthomedeletebackspace"; got != want {
+		t.Errorf("input = %q, want %q", got, want)
+	}
+}
+
 func TestModel_ResizeToAnySizeRendersExactly(t *testing.T) {
 	h := newHarness(t, testConfig(), 80, 24)
 	h.connect("alice", "bob", "a-user-with-a-very-long-name-indeed")
