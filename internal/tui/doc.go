@@ -9,9 +9,10 @@
 //     ("/join lobby", "hello") into requests, and Events into entries to show (messages,
 //     presence notices, connection notices, errors). It reaches the network only through
 //     the Conn interface, so tests drive it with a fake.
-//   - Model is the full-screen bubbletea front end (message pane, who-is-online panel,
-//     status line, input line); line mode (runLines) is the plain one for scripts: lines
-//     in on stdin, one formatted entry per line out on stdout.
+//   - Model is the full-screen front end on Bubble Tea v2 (charm.land/bubbletea/v2):
+//     message pane, who-is-online panel, status line, input line. Line mode (runLines) is
+//     the plain one for scripts: lines in on stdin, one formatted entry per line out on
+//     stdout.
 //
 // Run picks the front end and owns the goroutines: the Client's Run, the bubbletea
 // program (or the line-mode loop) and, in line mode, the stdin reader. Events reach the
