@@ -356,7 +356,7 @@ func TestRunner_FailuresAreCountedByKind(t *testing.T) {
 			name:     "login refused for another app",
 			server:   func(c *server.Config) { c.AllowedAppIDs = []uint32{5} },
 			bench:    func(c *Config) { c.Conns, c.Login = 20, true },
-			wantKind: "login_1001", wantFailed: 20,
+			wantKind: "login_1003", wantFailed: 20,
 		},
 		{
 			name:     "login without a token on a server that requires one",
