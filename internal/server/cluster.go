@@ -508,16 +508,16 @@ func (s *Server) kickRemote(ctx context.Context, app uint32, user, reason string
 	return kicked, nil
 }
 
-// userConns counts app/user's connections cluster-wide, for duplicate_login: reject:
-// this node's, and unless they already reach the limit, the other nodes' (when Redis
-// cannot say, those count as none and the login is let through).
-func (s *Server) userConns(ctx context.Context, app uint32, user string) int {
-	n := s.hub.Conns(app, user)
-	if limit := s.cfg.MaxConnsPerUser; limit > 0 && n >= limit {
-		return n
+// userConns counts app/user's connections for duplicate_login: reject: this node's, and
+// unless they already reach the limit, the other nodes' (when Redis cannot say, those
+// count as none and the login is let through).
+func (s *Server) userConns(ctx context.Context, app uint32, user string) (here, others int) {
+	here = s.hub.Conns(app, user)
+	if limit := s.cfg.MaxConnsPerUser; limit > 0 && here >= limit {
+		return here, 0
 	}
-	if _, others, err := s.elsewhere(ctx, app, user); err == nil {
-		n += others
+	if _, n, err := s.elsewhere(ctx, app, user); err == nil {
+		others = n
 	}
-	return n
+	return here, others
 }

@@ -118,6 +118,54 @@ func TestWS_SeveralConnectionsPerUser(t *testing.T) {
 	wantNotice(t, watcher, protocol.CmdExit, "u1", "")
 }
 
+// Logins of one user arriving together in reject mode: as many get in as the limit
+// allows and the rest are refused; none of those let in is replaced (kicked) by another.
+// A node in a cluster asks Redis for the user's other connections before it counts its
+// own, which leaves a wide gap between two logins' checks.
+func TestWS_ConnectionsPerUserRejectModeUnderConcurrentLogins(t *testing.T) {
+	const limit, tries = 3, 24
+	r := testutil.StartRedis(t)
+	for name, cluster := range map[string]func(*server.Config){
+		"single node":     func(*server.Config) {},
+		"node in cluster": inCluster(t, "n1", r.URL()),
+	} {
+		t.Run(name, func(t *testing.T) { concurrentRejectedLogins(t, limit, tries, cluster) })
+	}
+}
+
+func concurrentRejectedLogins(t *testing.T, limit, tries int, cluster func(*server.Config)) {
+	srv := testutil.StartServer(t, cluster, perUser(limit, "reject"))
+	clients := make([]*testutil.Client, tries)
+	for i := range clients {
+		clients[i] = testutil.Dial(t, srv.WSURL, nil)
+	}
+	seqs := make([]string, tries)
+	for i, c := range clients { // all sent before any answer is read
+		seqs[i] = c.Send(protocol.CmdLogin, protocol.LoginData{AppID: 101, UserID: "u1"})
+	}
+	var in []*testutil.Client
+	for i, c := range clients {
+		switch r := c.Await(seqs[i]); r.Response.Code {
+		case protocol.OK:
+			in = append(in, c)
+		case protocol.OperationFailure:
+		default:
+			t.Fatalf("login %d answered %+v", i, r)
+		}
+	}
+	if len(in) != limit {
+		t.Fatalf("%d of %d concurrent logins got in, want %d", len(in), tries, limit)
+	}
+	for _, c := range in {
+		if r := c.Call(protocol.CmdPing, nil); r.Response.Code != protocol.OK {
+			t.Fatalf("a connection let in was closed: %+v", r)
+		}
+	}
+	if k, r := duplicateLogins(t, srv); k != "0" || r != fmt.Sprint(tries-limit) {
+		t.Fatalf("duplicate logins kicked %q, rejected %q; want 0 and %d", k, r, tries-limit)
+	}
+}
+
 // TestWS_ConnectionsPerUserRejectMode: past the limit a login is refused (1009) and the
 // user's connections stay.
 func TestWS_ConnectionsPerUserRejectMode(t *testing.T) {

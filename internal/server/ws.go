@@ -191,17 +191,28 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		return protocol.OK, "", nil // a repeated login of the same identity is harmless
 	}
 	// Refused before the session leaves the identity it has: a refused switch keeps it.
-	if s.cfg.DuplicateLogin == "reject" {
-		if n := s.userConns(ctx, d.AppID, d.UserID); s.cfg.MaxConnsPerUser > 0 && n >= s.cfg.MaxConnsPerUser {
-			s.metrics.duplicates.WithLabelValues("rejected").Inc()
-			if s.cfg.MaxConnsPerUser == 1 {
-				return protocol.OperationFailure, "user " + d.UserID + " is already logged in", nil
-			}
-			return protocol.OperationFailure, fmt.Sprintf("user %s is already logged in on %d connections, the most allowed (max_conns_per_user)", d.UserID, n), nil
+	limit, reject := s.cfg.MaxConnsPerUser, s.cfg.DuplicateLogin == "reject" && s.cfg.MaxConnsPerUser > 0
+	room := limit // for this user's connections here
+	if reject {
+		here, others := s.userConns(ctx, d.AppID, d.UserID)
+		if here+others >= limit {
+			return s.rejectLogin(d.UserID, here+others)
 		}
+		room -= others
 	}
 	s.logout(sess) // a session switching identity leaves the old one first
-	over, first := s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
+	var over []*hub.Session
+	var first bool
+	if reject {
+		// Counted again with the login, in one step: another connection of the user may
+		// have logged in here since (the refused one has then left its old identity).
+		var ok bool
+		if over, first, ok = s.hub.LoginUnder(sess, d.AppID, d.UserID, time.Now().UnixMilli(), room); !ok {
+			return s.rejectLogin(d.UserID, limit)
+		}
+	} else {
+		over, first = s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
+	}
 	// Queued, not awaited: a login costs no Redis round trip. Sessions of this user on
 	// other nodes past the limit are kicked when the write reports them (Server.takeover).
 	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: sess.LoginMs(), Addr: conn.AddrString(c.RemoteAddr())})
@@ -217,6 +228,16 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 	}
 	s.log.Debug("login", "conn_id", c.ID(), "app_id", d.AppID, "user_id", d.UserID)
 	return protocol.OK, "", nil
+}
+
+// rejectLogin refuses a login in duplicate_login: reject mode: user already has n
+// connections, the most allowed.
+func (s *Server) rejectLogin(user string, n int) (protocol.Code, string, any) {
+	s.metrics.duplicates.WithLabelValues("rejected").Inc()
+	if s.cfg.MaxConnsPerUser == 1 {
+		return protocol.OperationFailure, "user " + user + " is already logged in", nil
+	}
+	return protocol.OperationFailure, fmt.Sprintf("user %s is already logged in on %d connections, the most allowed (max_conns_per_user)", user, n), nil
 }
 
 func (s *Server) cmdLogout(ctx context.Context, sess *hub.Session, req protocol.Request) (protocol.Code, string, any) {

@@ -179,10 +179,36 @@ func (h *Hub) hash(app uint32, s string) uint64 {
 // first reports whether s is the user's only session here. A session that is already
 // logged in must Logout first.
 func (h *Hub) Login(s *Session, app uint32, user string, loginMs int64) (over []*Session, first bool) {
+	over, first, _ = h.login(s, app, user, loginMs, 0)
+	return over, first
+}
+
+// LoginUnder logs s in as Login does, unless app/user already has most sessions here or
+// more (most > 0): then s stays logged out and ok is false. The count and the login are
+// one step, so that of two connections of a user logging in at once with room for one,
+// one is refused rather than both let in and the older then replaced.
+func (h *Hub) LoginUnder(s *Session, app uint32, user string, loginMs int64, most int) (over []*Session, first, ok bool) {
+	if most <= 0 {
+		return nil, false, false
+	}
+	return h.login(s, app, user, loginMs, most)
+}
+
+func (h *Hub) login(s *Session, app uint32, user string, loginMs int64, most int) (over []*Session, first, ok bool) {
 	sh := h.userShard(app, user)
 	k := userKey{app, user}
 	sh.mu.Lock()
 	head := sh.users[k]
+	if most > 0 {
+		n := 0
+		for p := head; p != nil && n < most; p = p.next {
+			n++
+		}
+		if n >= most {
+			sh.mu.Unlock()
+			return nil, false, false
+		}
+	}
 	if head != nil {
 		loginMs = max(loginMs, head.loginMs.Load()+1)
 	}
@@ -212,7 +238,7 @@ func (h *Hub) Login(s *Session, app uint32, user string, loginMs int64) (over []
 		h.count.Add(1)
 		h.addApp(app, 1)
 	}
-	return over, head == nil
+	return over, head == nil, true
 }
 
 // Logout removes s from the registry and from its rooms. listed reports whether s was

@@ -136,6 +136,27 @@ func TestHub_NoLimit(t *testing.T) {
 	}
 }
 
+// LoginUnder lets a session in only while the user has fewer than most sessions here,
+// and a refused session stays logged out.
+func TestHub_LoginUnder(t *testing.T) {
+	h := New(3)
+	for i := range 2 {
+		if _, first, ok := h.LoginUnder(NewSession(&recConn{}), 101, "u1", 1, 2); !ok || first != (i == 0) {
+			t.Fatalf("login %d under 2: ok %v first %v", i, ok, first)
+		}
+	}
+	s := NewSession(&recConn{})
+	if over, _, ok := h.LoginUnder(s, 101, "u1", 1, 2); ok || over != nil || s.LoggedIn() {
+		t.Fatalf("third login under 2: ok %v over %v logged in %v", ok, over, s.LoggedIn())
+	}
+	if _, _, ok := h.LoginUnder(s, 101, "u2", 1, 0); ok || s.LoggedIn() {
+		t.Fatal("a login under 0 was let in")
+	}
+	if _, first, ok := h.LoginUnder(s, 101, "u2", 1, 1); !ok || !first || h.Conns(101, "u1") != 2 || h.Count() != 2 {
+		t.Fatalf("u2 under 1: ok %v first %v; u1 conns %d, users %d", ok, first, h.Conns(101, "u1"), h.Count())
+	}
+}
+
 func TestHub_SessionSize(t *testing.T) {
 	// 80 bytes is a size class of its own: one more field that is not paid for by
 	// another's space moves every connection's session to 96.
