@@ -222,7 +222,7 @@ func TestChat_LineModeShowsPushesWithoutASenderAsFromTheServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdin.Close()
-	var out syncBuffer
+	var out testutil.LogBuffer
 	s := &streams{in: stdin, out: &out, err: io.Discard}
 	done := make(chan int, 1)
 	exited := make(chan struct{})

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,24 +36,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer is a bytes.Buffer that the serving goroutine writes while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // boundAddrs finds the addresses the node logged when it started listening (JSON logs).
 func boundAddrs(logs string) (httpAddr, wsAddr string, err error) {
 	sc := bufio.NewScanner(strings.NewReader(logs))
@@ -74,7 +54,7 @@ func boundAddrs(logs string) (httpAddr, wsAddr string, err error) {
 // servedNode is `gows serve` running in the test through the real command tree.
 type servedNode struct {
 	httpAddr, wsAddr string
-	logs             *syncBuffer
+	logs             *testutil.LogBuffer
 	cancel           context.CancelFunc // what SIGINT/SIGTERM do through signal.NotifyContext
 	exit             chan int           // serve's exit code, once
 }
@@ -87,7 +67,7 @@ func startServe(t *testing.T) *servedNode {
 	prevLogger := slog.Default()
 	t.Cleanup(func() { slog.SetDefault(prevLogger) }) // serve sets the default logger
 
-	n := &servedNode{logs: &syncBuffer{}, exit: make(chan int, 1)}
+	n := &servedNode{logs: &testutil.LogBuffer{}, exit: make(chan int, 1)}
 	s := &streams{in: strings.NewReader(""), out: io.Discard, err: n.logs}
 	ctx, cancel := context.WithCancel(t.Context())
 	n.cancel = cancel

@@ -182,7 +182,7 @@ func childGroups(t *testing.T, pid int) []int {
 // job in a terminal does.
 type localCluster struct {
 	cmd              *exec.Cmd
-	out              *syncBuffer
+	out              *testutil.LogBuffer
 	httpAddr, wsAddr string
 	exited           chan struct{} // closed when the launcher has exited and err is set
 	err              error         // what Wait said
@@ -210,7 +210,7 @@ func startLocalCluster(t *testing.T, prefix string, args ...string) *localCluste
 	bin := buildGows(t)
 	redis := testutil.StartRedis(t)
 	l := &localCluster{
-		out:      &syncBuffer{},
+		out:      &testutil.LogBuffer{},
 		httpAddr: fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
 		wsAddr:   fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t)),
 	}

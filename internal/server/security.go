@@ -136,15 +136,20 @@ func (s *Server) cmdRefresh(ctx context.Context, sess *hub.Session, req protocol
 // message is answered "rate limit exceeded" (1009); a connection whose refused messages
 // outnumber its accepted ones by more than MessageBurst (a flood, or a steady pace above
 // twice MessageRate) is closed (4006). Both happen on the connection's worker,
-// after the answers to its earlier messages.
+// after the answers to its earlier messages. The messages that arrive before the close
+// is done are counted but neither answered nor logged: one line per abuser, not one per
+// message of its flood.
 func (s *Server) limit(c *conn.Conn) limitAction {
 	ok, strikes := c.TakeToken()
 	if ok {
 		return notLimited
 	}
 	s.metrics.rateLimited.Inc()
-	if strikes > max(s.cfg.MessageBurst, 1) {
+	switch most := max(s.cfg.MessageBurst, 1); {
+	case strikes == most+1:
 		return limitClose
+	case strikes > most+1:
+		return limitDrop
 	}
 	return limitReply
 }

@@ -437,6 +437,10 @@ func TestSecurity_RateLimit(t *testing.T) {
 	if !limited {
 		t.Fatal("no rate-limit answer before the close")
 	}
+	// One line for the abuser, not one for each message of its flood queued before the close.
+	if n := strings.Count(srv.Logs.String(), "closing connection for sustained rate abuse"); n != 1 {
+		t.Fatalf("the close was logged %d times, want once", n)
+	}
 	wellBehaved(t, srv, good)
 	if !strings.Contains(httpGet(t, srv.HTTPURL+"/metrics"), "gows_rate_limited_total") {
 		t.Fatal("rate limiting is not in the metrics")

@@ -26,6 +26,7 @@ const (
 	notLimited limitAction = iota
 	limitReply             // answer "rate limit exceeded"
 	limitClose             // close the connection for sustained abuse
+	limitDrop              // refused after the close was decided: counted, not answered
 )
 
 // queueLen is each worker's backlog. A full queue makes the engine answer "server busy"

@@ -49,6 +49,9 @@ func (h *wsHandler) OnMessage(c *conn.Conn, op wsframe.Opcode, payload []byte) {
 		return
 	}
 	j := job{c: c, s: sess, op: op, limited: h.s.limit(c)}
+	if j.limited == limitDrop {
+		return
+	}
 	if j.limited == notLimited || len(payload) <= maxSeqProbe {
 		j.payload = append([]byte(nil), payload...)
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -16,8 +17,9 @@ import (
 // Server is a gows node running for one test.
 type Server struct {
 	*server.Server
-	WSURL   string // ws://127.0.0.1:port/acc
-	HTTPURL string // http://127.0.0.1:port
+	WSURL   string     // ws://127.0.0.1:port/acc
+	HTTPURL string     // http://127.0.0.1:port
+	Logs    *LogBuffer // the node's log, text, from level info
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -34,7 +36,8 @@ func StartServer(t testing.TB, opts ...func(*server.Config)) *Server {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := server.New(cfg, server.Deps{Version: "test"})
+	logs := &LogBuffer{}
+	s, err := server.New(cfg, server.Deps{Version: "test", Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -43,6 +46,7 @@ func StartServer(t testing.TB, opts ...func(*server.Config)) *Server {
 		Server:  s,
 		WSURL:   fmt.Sprintf("ws://%s%s", s.WSAddr(), cfg.WSPath),
 		HTTPURL: fmt.Sprintf("http://%s", s.HTTPAddr()),
+		Logs:    logs,
 		cancel:  cancel,
 		done:    make(chan error, 1),
 	}

@@ -1,7 +1,6 @@
 package rpc_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -173,26 +172,8 @@ func TestNode_AdaptsTheHub(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log destination that tests read while servers write to it.
-type lockedBuffer struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestNode_TokenIsChecked(t *testing.T) {
-	var serverLog lockedBuffer
+	var serverLog testutil.LogBuffer
 	n := startLoggedNode(t, "s3cret", slog.New(slog.NewTextHandler(&serverLog, nil)))
 	target := rpc.Target{ID: "n1", Addr: n.addr}
 	cases := []struct {
@@ -224,7 +205,7 @@ func TestNode_TokenIsChecked(t *testing.T) {
 		!strings.Contains(lines[0], "missing or wrong cluster token") || !strings.Contains(lines[0], "from=127.0.0.1:") {
 		t.Errorf("refusing node's log: %q, want one warning naming the cluster token and the caller", lines)
 	}
-	var callerLog lockedBuffer
+	var callerLog testutil.LogBuffer
 	p := rpc.NewPeers(rpc.PeersConfig{Token: "wrong", Timeout: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(&callerLog, nil))})
 	defer func() { _ = p.Close() }()
 	if _, err := p.State(t.Context(), target); status.Code(errors.Unwrap(err)) != codes.Unauthenticated {
