@@ -32,22 +32,9 @@ const waitTimeout = 15 * time.Second
 
 // output collects what a client writes, for a test to wait on. Its text is searched with
 // ANSI sequences removed, from a mark onwards, so that a wait never matches old output.
-type output struct {
-	mu  sync.Mutex // guards buf
-	buf bytes.Buffer
-}
+type output struct{ testutil.LogBuffer }
 
-func (o *output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *output) text() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return ansi.Strip(o.buf.String())
-}
+func (o *output) text() string { return ansi.Strip(o.String()) }
 
 // mark returns the current end of the output.
 func (o *output) mark() int { return len(o.text()) }
