@@ -139,7 +139,7 @@ exits 0 once drained, within --drain-timeout.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.configFile, "config", "", "YAML config file [$"+configFileEnv+"]")
-	cmd.Flags().IntVar(&opts.nodes, "nodes", 1, "run this many node processes sharing the WebSocket and HTTP ports (SO_REUSEPORT), each with its own gRPC port, restarted if they die; more than 1 needs --redis")
+	cmd.Flags().IntVar(&opts.nodes, "nodes", 1, "run this many node processes sharing the WebSocket and HTTP ports (SO_REUSEPORT), each with its own gRPC port (on the host of --grpc-addr, else of --ws-addr), restarted if they die; more than 1 needs --redis")
 	cmd.Flags().BoolVar(&opts.checkConfig, "check-config", false, "check the configuration (values, and the TLS and key files it names), print it as YAML with secrets hidden, and exit: 0 if it is valid, 1 if not; binds no address and reaches no Redis")
 	addSettingFlags(cmd.Flags(), server.Default(), serveSettings())
 	completeValues(cmd, "log-level", "debug", "info", "warn", "error")

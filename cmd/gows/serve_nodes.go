@@ -47,9 +47,9 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 		return fmt.Errorf("find the gows binary: %w", err)
 	}
 	args := nodeArgs(flags, opts.configFile)
-	grpcHost, _, err := net.SplitHostPort(cfg.GRPCAddr)
+	grpcHost, err := nodesGRPCHost(cfg.GRPCAddr, cfg.WSAddr)
 	if err != nil {
-		return fmt.Errorf("grpc_addr: %w", err)
+		return err
 	}
 	base := cfg.NodeID
 	if base == "" {
@@ -80,6 +80,24 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 		StopTimeout: stopBudget(cfg),
 		Logger:      log,
 	})
+}
+
+// nodesGRPCHost is the host the nodes' gRPC listeners bind: grpc_addr's, or when that
+// names none (the default ":9001"), ws_addr's, so that nodes whose clients are kept to
+// one address do not open their unauthenticated cluster ports on every interface.
+func nodesGRPCHost(grpcAddr, wsAddr string) (string, error) {
+	host, _, err := net.SplitHostPort(grpcAddr)
+	if err != nil {
+		return "", fmt.Errorf("grpc_addr: %w", err)
+	}
+	if host != "" {
+		return host, nil
+	}
+	host, _, err = net.SplitHostPort(wsAddr)
+	if err != nil {
+		return "", fmt.Errorf("ws_addr: %w", err)
+	}
+	return host, nil
 }
 
 // nodeServeArgs is the command line of the node named nodeID: serve with args, sharing

@@ -43,6 +43,25 @@ func TestServeNodes_ArgsForEachNode(t *testing.T) {
 	}
 }
 
+// The nodes' gRPC listeners bind grpc_addr's host, or ws_addr's when grpc_addr names
+// none: a cluster whose clients come only over loopback keeps its gRPC ports there too.
+func TestServeNodes_GRPCHost(t *testing.T) {
+	for _, c := range []struct{ grpc, ws, want string }{
+		{":9001", "127.0.0.1:8089", "127.0.0.1"},
+		{":9001", "[::1]:8089", "::1"},
+		{":9001", ":8089", ""},
+		{"10.0.0.5:9001", "127.0.0.1:8089", "10.0.0.5"},
+		{"0.0.0.0:9001", "127.0.0.1:8089", "0.0.0.0"},
+	} {
+		if got, err := nodesGRPCHost(c.grpc, c.ws); err != nil || got != c.want {
+			t.Errorf("grpc %q ws %q: host %q, %v; want %q", c.grpc, c.ws, got, err, c.want)
+		}
+	}
+	if _, err := nodesGRPCHost("9001", ":8089"); err == nil || !strings.Contains(err.Error(), "grpc_addr") {
+		t.Errorf("a grpc_addr without a port: %v", err)
+	}
+}
+
 func TestServeNodes_NeedsACluster(t *testing.T) {
 	isolateEnv(t)
 	res := runCLI(t, []string{"serve", "--nodes", "2", "--http-addr", "127.0.0.1:0", "--ws-addr", "127.0.0.1:0"})
