@@ -404,6 +404,9 @@ func (s *Server) cmdUsers(ctx context.Context, sess *hub.Session, req protocol.R
 // users here (size), and queues the notice for the cluster's other nodes (notices.go).
 // No user gets a notice about itself, from this node or another.
 func (s *Server) notify(app uint32, room string, size int, cmd, user string) {
+	if cmd == protocol.CmdExit {
+		size++ // judged as its enter was: by the app or room with the user in it
+	}
 	if s.cfg.PresenceLimit == 0 || size > s.cfg.PresenceLimit {
 		return
 	}
