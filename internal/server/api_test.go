@@ -150,6 +150,8 @@ func TestAPI_Routes(t *testing.T) {
 		{"send offline", "POST", "/user/sendMessage", "appId=101&userId=ghost&msgId=m3&message=hello", "application/x-www-form-urlencoded", 404, 1005, "not online"},
 		{"send offline retried", "POST", "/user/sendMessage", "appId=101&userId=ghost&msgId=m3&message=hello", "application/x-www-form-urlencoded", 404, 1005, "not online"},
 		{"send without message", "POST", "/user/sendMessage", "appId=101&userId=u1", "application/x-www-form-urlencoded", 400, 1001, "message: is required"},
+		{"send with only appId names the user first", "POST", "/user/sendMessage", "appId=101", "application/x-www-form-urlencoded", 400, 1001, "userId: is required"},
+		{"room send with only appId names the room first", "POST", "/room/sendMessage", "appId=101", "application/x-www-form-urlencoded", 400, 1001, "room: is required"},
 		{"send with GET", "GET", "/user/sendMessage?appId=101&userId=u1&message=x", "", "", 405, 1010, "POST"},
 		{"send bad json", "POST", "/user/sendMessage", `{"appId":`, "application/json", 400, 1001, "invalid JSON"},
 		{"send form over 1 MiB", "POST", "/user/sendMessageAll", "appId=101&message=" + strings.Repeat("x", 1<<20), "application/x-www-form-urlencoded", 413, 1001, "body: must be at most 1048576 bytes"},

@@ -192,15 +192,6 @@ func (p params) push(t Target) (Push, error) {
 		return Push{}, err
 	}
 	push := Push{Target: t, AppID: app, MsgID: p.get("msgId", "msgID"), Type: p.get("type"), Msg: p["message"]}
-	if push.Msg == "" {
-		push.Msg = p["msg"]
-	}
-	if push.Msg == "" {
-		return Push{}, &ParamError{Field: "message", Msg: "is required"}
-	}
-	if utf8.RuneCountInString(push.MsgID) > 128 {
-		return Push{}, &ParamError{Field: "msgId", Msg: "must be at most 128 characters"}
-	}
 	var fromField string // the parameter the sender came from, for an error
 	switch t {
 	case ToUser:
@@ -218,6 +209,17 @@ func (p params) push(t Target) (Push, error) {
 	}
 	if push.From != "" && !protocol.ValidUserID(push.From) {
 		return Push{}, &ParamError{Field: fromField, Msg: "sender must be " + protocol.NameRule(protocol.MaxUserIDLen)}
+	}
+	// The message is checked after its target, so that a request missing both is told
+	// about the first (appId, userId or room, message) in the order of the routes' docs.
+	if push.Msg == "" {
+		push.Msg = p["msg"]
+	}
+	if push.Msg == "" {
+		return Push{}, &ParamError{Field: "message", Msg: "is required"}
+	}
+	if utf8.RuneCountInString(push.MsgID) > 128 {
+		return Push{}, &ParamError{Field: "msgId", Msg: "must be at most 128 characters"}
 	}
 	return push, nil
 }
