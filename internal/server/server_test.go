@@ -112,6 +112,14 @@ func TestWS_BadInputGetsErrorCodes(t *testing.T) {
 			t.Fatalf("got %+v", r)
 		}
 	})
+	t.Run("JSON in a binary frame gets its seq back", func(t *testing.T) {
+		if err := c.Conn.WriteMessage(websocket.BinaryMessage, []byte(`{"seq":"b1","cmd":"ping"}`)); err != nil {
+			t.Fatal(err)
+		}
+		if r := c.NextResponse(); r.Seq != "b1" || r.Response.Code != protocol.ParameterIllegal || !strings.Contains(r.Response.CodeMsg, "text frames") {
+			t.Fatalf("got %+v", r)
+		}
+	})
 	// After all that the connection still works.
 	c.Login(101, "u1")
 	for _, tc := range []struct {

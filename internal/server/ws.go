@@ -88,7 +88,8 @@ func (s *Server) handleJob(j job) {
 		return
 	}
 	if j.op != wsframe.OpText {
-		s.reply(j.c, "", "", protocol.ParameterIllegal, "binary frames are not supported: send JSON in text frames", nil)
+		// JSON sent in a binary frame by mistake gets its seq back, like any refused message.
+		s.reply(j.c, seqOf(j.payload), "", protocol.ParameterIllegal, "binary frames are not supported: send JSON in text frames", nil)
 		return
 	}
 	req, err := protocol.Decode(j.payload)
