@@ -25,6 +25,7 @@ func adminSettings() []setting {
 	return []setting{
 		{"server", "server", "base URL of a gows node's HTTP API"},
 		{"token", "token", "admin token, sent as Authorization: Bearer"},
+		{"cacert", "cacert", "PEM file of CA certificates to trust for an https --server, besides the system's (a private CA, or the node's self-signed certificate)"},
 	}
 }
 

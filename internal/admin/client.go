@@ -13,12 +13,15 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -42,6 +45,10 @@ type Config struct {
 	// Timeout bounds each request, from connecting to reading the whole answer; 0 means
 	// no bound besides the context's.
 	Timeout time.Duration `mapstructure:"timeout"`
+	// CACert, when not "", is a PEM file of certificates that an https Server's
+	// certificate may chain to, besides the system's roots: a private CA, or a node's own
+	// self-signed certificate.
+	CACert string `mapstructure:"cacert"`
 	// HTTPClient sends the requests; nil means one of the Client's own (with the proxy
 	// settings of http.DefaultTransport), whose idle connections Close releases.
 	HTTPClient *http.Client `mapstructure:"-"`
@@ -104,9 +111,33 @@ func New(cfg Config) (*Client, error) {
 		if !ok {
 			return nil, errors.New("http.DefaultTransport is not an *http.Transport")
 		}
-		c.hc, c.ownHC = &http.Client{Transport: tr.Clone()}, true
+		own := tr.Clone()
+		if cfg.CACert != "" {
+			roots, err := trustedRoots(cfg.CACert)
+			if err != nil {
+				return nil, err
+			}
+			own.TLSClientConfig = &tls.Config{RootCAs: roots}
+		}
+		c.hc, c.ownHC = &http.Client{Transport: own}, true
 	}
 	return c, nil
+}
+
+// trustedRoots returns the system's roots and the certificates in the PEM file.
+func trustedRoots(file string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, &InputError{Field: "cacert", Msg: err.Error()}
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(b) {
+		return nil, &InputError{Field: "cacert", Msg: fmt.Sprintf("no PEM certificate in %s", file)}
+	}
+	return roots, nil
 }
 
 // Close releases the idle connections of the client's own HTTP client. A Config's

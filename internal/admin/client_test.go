@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/api"
+	"github.com/gows-dev/gows/internal/testcert"
 	"github.com/gows-dev/gows/internal/testutil"
 )
 
@@ -290,6 +292,32 @@ func TestClient_UnreachableServerNamesTheAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A node serving https with a certificate the system does not trust is reached with that
+// certificate as CACert, and not without it.
+func TestClient_TrustsTheCACertFile(t *testing.T) {
+	certFile, keyFile := testcert.Files(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	base := strings.Replace(srv.HTTPURL, "http://", "https://", 1)
+	c := newClient(t, admin.Config{Server: base, CACert: certFile, Timeout: 10 * time.Second})
+	if st, err := c.State(t.Context()); err != nil || st.NodeID == "" {
+		t.Fatalf("state over https with the certificate trusted: %+v, %v", st, err)
+	}
+	plain := newClient(t, admin.Config{Server: base, Timeout: 10 * time.Second})
+	if _, err := plain.State(t.Context()); !strings.Contains(fmt.Sprint(err), "certificate") {
+		t.Fatalf("state over https without trusting the certificate: %v, want a certificate error", err)
+	}
+	for _, file := range []string{keyFile, filepath.Join(t.TempDir(), "missing.pem")} {
+		if _, err := admin.New(admin.Config{Server: base, CACert: file}); !isInputError(err, "cacert") {
+			t.Errorf("cacert %s: %v, want an InputError naming cacert", file, err)
+		}
+	}
+}
+
+func isInputError(err error, field string) bool {
+	ie, ok := errors.AsType[*admin.InputError](err)
+	return ok && ie.Field == field
 }
 
 func TestClient_BadInputIsRefusedBeforeSending(t *testing.T) {
