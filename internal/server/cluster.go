@@ -37,6 +37,8 @@ func (s *Server) newBroker() error {
 		Local:         s.localUsers,
 		OnPeers:       s.syncPeers,
 		OnTakeover:    s.takeover,
+		OnOnline:      s.cameOnline,
+		OnOffline:     s.wentOffline,
 		LocalUser:     s.localUser,
 		LocalSessions: s.localSessions,
 		LocalApp:      s.hub.Users,
@@ -506,6 +508,17 @@ func (s *Server) kickRemote(ctx context.Context, app uint32, user, reason string
 		return 0, unavailable("kick "+user, err)
 	}
 	return kicked, nil
+}
+
+// cameOnline tells u's app that its user came online (enter), wentOffline that it went
+// offline (exit). The broker calls them after a login or logout (Hooks.OnOnline,
+// OnOffline).
+func (s *Server) cameOnline(u cluster.User) {
+	s.notify(u.App, "", s.hub.AppCount(u.App), protocol.CmdEnter, u.ID)
+}
+
+func (s *Server) wentOffline(u cluster.User) {
+	s.notify(u.App, "", s.hub.AppCount(u.App), protocol.CmdExit, u.ID)
 }
 
 // userConns counts app/user's connections for duplicate_login: reject: this node's, and

@@ -239,12 +239,7 @@ func waitConns(t *testing.T, s *testutil.Server, user string, n int) api.Presenc
 // the oldest, on n1; a kick through n1 closes the other two on n2 and n3; and a node
 // that stops leaves u1 reachable on the other.
 func TestCluster_SeveralConnectionsPerUser(t *testing.T) {
-	r := testutil.StartRedis(t)
-	var ns []*testutil.Server
-	for i := range 3 {
-		ns = append(ns, testutil.StartServer(t, inCluster(t, fmt.Sprintf("n%d", i+1), r.URL()), perUser(2, "kick")))
-	}
-	waitClusterSize(t, 3, ns...)
+	ns := twoPerUserCluster(t, 3)
 
 	a := login(t, ns[0], 101, "u1")
 	waitConns(t, ns[2], "u1", 1) // a's record is written before b's: a is the oldest
@@ -291,4 +286,38 @@ func TestCluster_SeveralConnectionsPerUser(t *testing.T) {
 	}
 	wantClosed(t, c, protocol.CloseAdminKick)
 	wantClosed(t, d, protocol.CloseAdminKick)
+}
+
+// TestCluster_PresenceNoticesAreClusterWide: with max_conns_per_user 2, u1 logging in on
+// n1 and then on n2 is one enter for the app, closing the connection on n1 while the one
+// on n2 stays is no exit, and closing that last one is the exit.
+func TestCluster_PresenceNoticesAreClusterWide(t *testing.T) {
+	ns := twoPerUserCluster(t, 2)
+	watcher := login(t, ns[0], 101, "watcher")
+	appNotice := func(_ string, m protocol.Message) bool { return m.From == "u1" && m.Target == "" }
+
+	a := login(t, ns[0], 101, "u1")
+	wantNotice(t, watcher, protocol.CmdEnter, "u1", "")
+	waitConns(t, ns[1], "u1", 1)
+	b := login(t, ns[1], 101, "u1")
+	waitConns(t, ns[0], "u1", 2)
+	_ = a.Conn.Close()
+	waitConns(t, ns[0], "u1", 1)
+	noNoticeBefore(t, ns[1], watcher, "watcher", appNotice)
+
+	_ = b.Conn.Close()
+	wantNotice(t, watcher, protocol.CmdExit, "u1", "")
+}
+
+// twoPerUserCluster starts n nodes (n1, ...) with max_conns_per_user 2 in kick mode on a
+// Redis of their own, and waits until each routes to all.
+func twoPerUserCluster(t *testing.T, n int) []*testutil.Server {
+	t.Helper()
+	r := testutil.StartRedis(t)
+	var ns []*testutil.Server
+	for i := range n {
+		ns = append(ns, testutil.StartServer(t, inCluster(t, fmt.Sprintf("n%d", i+1), r.URL()), perUser(2, "kick")))
+	}
+	waitClusterSize(t, n, ns...)
+	return ns
 }

@@ -277,8 +277,9 @@ func (s *Server) Close() error {
 //     WebSocket listeners;
 //  2. close every WebSocket with 1001 (going away) and wait up to DrainTimeout for them
 //     and for their logouts;
-//  3. stop forwarding presence notices to the other nodes, then deregister the node and
-//     its users from Redis and close Redis, last.
+//  3. wait for the presence writes of the logouts (and the exits they tell), stop
+//     forwarding presence notices to the other nodes, then deregister the node and its
+//     users from Redis and close Redis, last.
 //
 // It returns nil after every goroutine it started has exited, or the first fatal error.
 func (s *Server) Run(ctx context.Context) error {
@@ -335,6 +336,13 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error { return s.serveGRPC(stopCtx) })
 	}
 	err := g.Wait()
+	// The connections' logouts are queued; once written, their users' exits are queued
+	// for the forwarder, which then has its own budget to send them.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*s.cfg.Cluster.RPCTimeout)
+	if serr := s.broker.Sync(sctx); serr != nil {
+		s.log.Warn("presence writes not all done before the node stopped", "err", serr)
+	}
+	cancel()
 	stopNotices()
 	<-noticesDone
 	stopBroker()

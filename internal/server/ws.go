@@ -218,17 +218,16 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		over, first = s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
 	}
 	// Queued, not awaited: a login costs no Redis round trip. Sessions of this user on
-	// other nodes past the limit are kicked when the write reports them (Server.takeover).
-	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: sess.LoginMs(), Addr: conn.AddrString(c.RemoteAddr())})
+	// other nodes past the limit are kicked when the write reports them (Server.takeover),
+	// and the app is told the user came when the write finds no other session of it
+	// (Server.cameOnline). A user's second connection, or one replacing another, is no news.
+	s.broker.Login(cluster.User{App: d.AppID, ID: d.UserID, Node: s.nodeID, LoginMs: sess.LoginMs(), Addr: conn.AddrString(c.RemoteAddr())}, first)
 	c.ClearDeadline()
 	expireAt(c, exp)
 	s.metrics.logins.Inc()
 	for _, old := range over {
 		s.metrics.duplicates.WithLabelValues("kicked").Inc()
 		s.kick(old, protocol.CloseKickout, "logged in elsewhere")
-	}
-	if first { // a user's second connection, or one replacing another, is no news
-		s.notify(d.AppID, "", s.hub.AppCount(d.AppID), protocol.CmdEnter, d.UserID)
 	}
 	s.log.Debug("login", "conn_id", c.ID(), "app_id", d.AppID, "user_id", d.UserID)
 	return protocol.OK, "", nil
@@ -250,8 +249,8 @@ func (s *Server) cmdLogout(ctx context.Context, sess *hub.Session, req protocol.
 	return protocol.OK, "", nil
 }
 
-// logout removes a session from the hub and tells the app when that was its user's last
-// session here.
+// logout removes a session from the hub, tells its rooms, and its app when that was its
+// user's last session (Server.wentOffline).
 func (s *Server) logout(sess *hub.Session) {
 	if !sess.LoggedIn() {
 		return
@@ -259,9 +258,6 @@ func (s *Server) logout(sess *hub.Session) {
 	app, user, loginMs := sess.App(), sess.User(), sess.LoginMs()
 	rooms := slices.Clone(sess.Rooms()) // Logout leaves them
 	listed, last := s.hub.Logout(sess)
-	if listed {
-		s.broker.Logout(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: loginMs})
-	}
 	// The rooms lost a member even when the user is still online elsewhere (a newer
 	// session has joined none of them), unless another connection of the user here is
 	// still in the room.
@@ -272,8 +268,8 @@ func (s *Server) logout(sess *hub.Session) {
 	}
 	// A session replaced by a newer login (here, or on another node), or one of several
 	// connections of the user, leaves an online user behind: no exit for the app.
-	if last && !sess.Replaced() {
-		s.notify(app, "", s.hub.AppCount(app), protocol.CmdExit, user)
+	if listed {
+		s.broker.Logout(cluster.User{App: app, ID: user, Node: s.nodeID, LoginMs: loginMs}, last && !sess.Replaced())
 	}
 }
 

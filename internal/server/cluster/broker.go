@@ -48,11 +48,14 @@ type Page struct {
 
 // Presence records which node holds each online user and answers where a user is.
 type Presence interface {
-	// Login records u. It never blocks on the store; the write may happen later.
-	Login(u User)
+	// Login records u. It never blocks on the store; the write may happen later. first
+	// says whether u is its user's only session on this node, for Hooks.OnOnline.
+	Login(u User, first bool)
 	// Logout removes u's record if it is still the one Login wrote (same node and
-	// login time), so a newer login elsewhere is never undone.
-	Logout(u User)
+	// login time), so a newer login elsewhere is never undone. last says whether u was
+	// its user's last session on this node, and was not replaced by a newer login, for
+	// Hooks.OnOffline.
+	Logout(u User, last bool)
 	// Lookup finds app/user's newest session on a live node; false when not online.
 	Lookup(ctx context.Context, app uint32, user string) (User, bool, error)
 	// Sessions returns app/user's sessions on live nodes, oldest first; none when not
@@ -98,6 +101,9 @@ type Broker interface {
 	// then deregisters it, releases the store and returns. Cancel ctx only after the
 	// node's connections are closed, so that their logouts are written first.
 	Run(ctx context.Context) error
+	// Sync waits until the presence operations queued before it are written and their
+	// hooks called, or until ctx ends (then it returns ctx's error).
+	Sync(ctx context.Context) error
 }
 
 // Hooks connect a broker to its node. Every hook is called from one of the broker's own
@@ -112,6 +118,13 @@ type Hooks struct {
 	// OnTakeover is called when a login here (by) replaced the record of old on another
 	// live node; that node should close old's connection.
 	OnTakeover func(old, by User)
+	// OnOnline is called after the login of u when its user had no other session on a
+	// live node (the user came online), OnOffline after the logout of u when that left
+	// its user none (the user went offline). The store decides, in the same step as the
+	// write, so that of two nodes only one tells; where it cannot (the write failed or
+	// was dropped), the node's own view does: Login's first, Logout's last. Memory calls
+	// them from Login and Logout, with that view.
+	OnOnline, OnOffline func(u User)
 	// LocalUser finds a user's newest session on this node, LocalSessions all of its
 	// sessions here (oldest first; nil: LocalUser's), and LocalApp lists an app's users on
 	// this node, sorted. Memory answers presence with them.
@@ -132,6 +145,12 @@ func (h Hooks) withDefaults(nodeID string) Hooks {
 	}
 	if h.OnTakeover == nil {
 		h.OnTakeover = func(User, User) {}
+	}
+	if h.OnOnline == nil {
+		h.OnOnline = func(User) {}
+	}
+	if h.OnOffline == nil {
+		h.OnOffline = func(User) {}
 	}
 	if h.LocalUser == nil {
 		h.LocalUser = func(uint32, string) (User, bool) { return User{}, false }

@@ -21,17 +21,19 @@ func (r *Redis) WriteLogins(ctx context.Context, users []User) {
 // Config returns the broker's configuration.
 func (r *Redis) Config() RedisConfig { return r.cfg }
 
-// BatchOp is a login (Login true) or a logout for WriteBatch.
+// BatchOp is a login (Login true) or a logout for WriteBatch; Local is the node's own
+// view (the login's first, the logout's last).
 type BatchOp struct {
 	Login bool
 	U     User
+	Local bool
 }
 
 // WriteBatch writes ops in one pipeline, in order, as the writer does.
 func (r *Redis) WriteBatch(ctx context.Context, ops []BatchOp) {
 	batch := make([]presenceOp, len(ops))
 	for i, op := range ops {
-		batch[i] = presenceOp{login: op.Login, u: op.U}
+		batch[i] = presenceOp{login: op.Login, u: op.U, local: op.Local}
 	}
 	r.stale.Store(false)
 	r.flush(ctx, batch)

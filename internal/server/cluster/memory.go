@@ -31,11 +31,23 @@ func NewMemory(nodeID string, dedupWindow time.Duration, hooks Hooks) *Memory {
 	}
 }
 
-// Login does nothing: the node's own registry is the presence of a cluster of one.
-func (m *Memory) Login(User) {}
+// Login records nothing (the node's own registry is the presence of a cluster of one)
+// and calls Hooks.OnOnline when u is its user's first session.
+func (m *Memory) Login(u User, first bool) {
+	if first {
+		m.hooks.OnOnline(u)
+	}
+}
 
-// Logout does nothing; see Login.
-func (m *Memory) Logout(User) {}
+// Logout records nothing and calls Hooks.OnOffline when u was its user's last session.
+func (m *Memory) Logout(u User, last bool) {
+	if last {
+		m.hooks.OnOffline(u)
+	}
+}
+
+// Sync returns at once: nothing is queued.
+func (m *Memory) Sync(context.Context) error { return nil }
 
 // Lookup finds app/user in the node's registry.
 func (m *Memory) Lookup(ctx context.Context, app uint32, user string) (User, bool, error) {

@@ -15,11 +15,7 @@ import (
 // records.
 func TestRedis_SeveralSessionsPerUser(t *testing.T) {
 	r := testutil.StartRedis(t)
-	two := func(c *RedisConfig) { c.ConnsPerUser = 2 }
-	a := startNode(t, []string{r.Addr}, "t-multi", "node-a", two)
-	b := startNode(t, []string{r.Addr}, "t-multi", "node-b", two)
-	waitPeers(t, a, "node-b")
-	waitPeers(t, b, "node-a")
+	a, b := twoSessionNodes(t, r, "t-multi")
 	u := func(node string, ms int64) User {
 		return User{App: 101, ID: "u1", Node: node, LoginMs: ms, Addr: "127.0.0.1:1"}
 	}
@@ -86,4 +82,56 @@ func TestRedis_SeveralSessionsPerUser(t *testing.T) {
 	if got, err := r.Command(time.Second, "HGET", "t-multi:{a101}:users", "u1"); err != nil || got != "node-b|200|127.0.0.1:1" {
 		t.Fatalf("record after node-a's cleanup %q (%v), want node-b's alone", got, err)
 	}
+}
+
+// TestRedis_OnlineAndOfflineAreClusterWide: with ConnsPerUser 2, the write of u1's first
+// session (on node-a) reports it online and that of its second (on node-b) does not; the
+// logout of either but the last reports nothing, that of the last reports it offline.
+// While Redis cannot be written, the node's own view decides.
+func TestRedis_OnlineAndOfflineAreClusterWide(t *testing.T) {
+	r := testutil.StartRedis(t)
+	a, b := twoSessionNodes(t, r, "t-presence")
+	a1 := User{App: 101, ID: "u1", Node: "node-a", LoginMs: 100}
+	b1 := User{App: 101, ID: "u1", Node: "node-b", LoginMs: 200}
+	told := func(n *node, want string) {
+		t.Helper()
+		select { // WriteBatch calls the hooks before it returns
+		case got := <-n.presence:
+			if got != want {
+				t.Fatalf("%s told %q, want %q", n.Config().NodeID, got, want)
+			}
+		default:
+			if want != "" {
+				t.Fatalf("%s told nothing, want %q", n.Config().NodeID, want)
+			}
+		}
+	}
+	a.WriteBatch(t.Context(), []BatchOp{{Login: true, U: a1, Local: true}})
+	told(a, "online u1")
+	b.WriteBatch(t.Context(), []BatchOp{{Login: true, U: b1, Local: true}}) // first on node-b only
+	told(b, "")
+	a.WriteBatch(t.Context(), []BatchOp{{U: a1, Local: true}}) // last on node-a only
+	told(a, "")
+	b.WriteBatch(t.Context(), []BatchOp{{U: b1, Local: true}})
+	told(b, "offline u1")
+	// A logout whose record is gone (replaced meanwhile) reports nothing.
+	b.WriteBatch(t.Context(), []BatchOp{{U: b1, Local: true}})
+	told(b, "")
+
+	r.Kill()
+	a.WriteBatch(t.Context(), []BatchOp{{Login: true, U: a1, Local: true}, {Login: true, U: User{App: 101, ID: "u2", Node: "node-a", LoginMs: 300}}})
+	told(a, "online u1")
+	told(a, "")
+}
+
+// twoSessionNodes starts node-a and node-b with ConnsPerUser 2 on r (keys under prefix)
+// and waits until each sees the other.
+func twoSessionNodes(t *testing.T, r *testutil.Redis, prefix string) (a, b *node) {
+	t.Helper()
+	two := func(c *RedisConfig) { c.ConnsPerUser = 2 }
+	a = startNode(t, []string{r.Addr}, prefix, "node-a", two)
+	b = startNode(t, []string{r.Addr}, prefix, "node-b", two)
+	waitPeers(t, a, "node-b")
+	waitPeers(t, b, "node-a")
+	return a, b
 }

@@ -90,6 +90,10 @@ type presenceOp struct {
 	login bool
 	u     User
 	owner string // for a logout, the prefix the record must have; "" means presenceOwner(u)
+	// local is the node's own view of the change: a login's first, a logout's last. It
+	// decides OnOnline or OnOffline when the store cannot.
+	local  bool
+	synced chan struct{} // a Sync marker, not an operation: closed once the ops before it are done
 }
 
 // args are the op's presenceScript arguments; limit is the login's (see limit).
@@ -815,10 +819,10 @@ func toAny(s []string) []any {
 
 // Login queues u's record. If the queue is full the operation is dropped and the
 // node's presence is rewritten later.
-func (r *Redis) Login(u User) { r.enqueue(presenceOp{login: true, u: u}) }
+func (r *Redis) Login(u User, first bool) { r.enqueue(presenceOp{login: true, u: u, local: first}) }
 
 // Logout queues the removal of u's record.
-func (r *Redis) Logout(u User) { r.enqueue(presenceOp{u: u}) }
+func (r *Redis) Logout(u User, last bool) { r.enqueue(presenceOp{u: u, local: last}) }
 
 func (r *Redis) enqueue(op presenceOp) {
 	select {
@@ -826,6 +830,34 @@ func (r *Redis) enqueue(op presenceOp) {
 	default:
 		r.dropped.Add(1)
 		r.stale.Store(true)
+		r.unwritten(op)
+	}
+}
+
+// unwritten calls the hook of an operation that was not written by the node's own view.
+func (r *Redis) unwritten(op presenceOp) {
+	switch {
+	case !op.local:
+	case op.login:
+		r.hooks.OnOnline(op.u)
+	default:
+		r.hooks.OnOffline(op.u)
+	}
+}
+
+// Sync waits until the writer has done the operations queued before it.
+func (r *Redis) Sync(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case r.ops <- presenceOp{synced: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -873,27 +905,46 @@ func (r *Redis) writerLoop(ctx context.Context) error {
 	}
 }
 
-// flush writes a batch of presence operations in one pipeline and reports takeovers.
+// flush writes a batch of presence operations in one pipeline, reports takeovers and
+// users coming online or going offline, then releases the batch's Sync markers.
 func (r *Redis) flush(ctx context.Context, batch []presenceOp) {
+	ops := make([]presenceOp, 0, len(batch))
+	for _, op := range batch {
+		if op.synced != nil {
+			defer close(op.synced)
+		} else {
+			ops = append(ops, op)
+		}
+	}
+	if len(ops) == 0 {
+		return
+	}
 	if r.isDown() || r.stale.Load() {
 		// A rewrite is due anyway (it reads the hub, which has these changes).
-		r.dropped.Add(uint64(len(batch)))
-		r.stale.Store(true)
+		r.dropAll(ops)
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	var where []opAnswer
-	cmds, err := r.pipe(cctx, func(p redis.Pipeliner) { where = r.queueOps(cctx, p, batch) })
+	cmds, err := r.pipe(cctx, func(p redis.Pipeliner) { where = r.queueOps(cctx, p, ops) })
 	if err != nil {
 		r.fail(ctx, err)
-		r.dropped.Add(uint64(len(batch)))
-		r.stale.Store(true)
+		r.dropAll(ops)
 		return
 	}
-	r.writes.Add(uint64(len(batch)))
+	r.writes.Add(uint64(len(ops)))
 	r.batches.Add(1)
-	r.takeoversIn(batch, cmds, where)
+	r.report(ops, cmds, where)
+}
+
+// dropAll gives up on ops until the next rewrite; their hooks go by the node's own view.
+func (r *Redis) dropAll(ops []presenceOp) {
+	r.dropped.Add(uint64(len(ops)))
+	r.stale.Store(true)
+	for _, op := range ops {
+		r.unwritten(op)
+	}
 }
 
 // opAnswer is where a presence operation's answer is in a pipeline: the index of its
@@ -995,41 +1046,89 @@ func (r *Redis) queueScripts(ctx context.Context, p redis.Pipeliner, ops []prese
 	return where
 }
 
-// takeoversIn reports logins that replaced a live session on another node.
-func (r *Redis) takeoversIn(ops []presenceOp, cmds []redis.Cmder, where []opAnswer) {
+// report reads the script's answer to each of ops: a login that replaced a live session
+// on another node is a takeover, a login that found no other live session of its user
+// brings it online, and a logout that left none takes it offline.
+func (r *Redis) report(ops []presenceOp, cmds []redis.Cmder, where []opAnswer) {
 	now := time.Now()
 	for i, op := range ops {
-		if !op.login || i >= len(where) || where[i].call >= len(cmds) {
-			continue
-		}
-		c, ok := cmds[where[i].call].(*redis.Cmd)
+		ans, ok := answerOf(cmds, where, i)
 		if !ok {
+			r.unwritten(op)
 			continue
 		}
-		answers, err := c.Slice()
-		if err != nil || where[i].pos >= len(answers) {
+		if !op.login {
+			removed, left, _ := strings.Cut(ans, "\n")
+			if removed == "1" && !r.othersLive(op.u, left, now) {
+				r.hooks.OnOffline(op.u)
+			}
 			continue
 		}
-		prev, _ := answers[where[i].pos].(string)
-		for rec := range strings.FieldsSeq(prev) {
-			old, err := parsePresence(op.u.App, op.u.ID, rec)
-			switch {
-			case err != nil || (old.Node == op.u.Node && old.LoginMs == op.u.LoginMs):
-				continue // the login's own record, written again
-			case old.Node == r.cfg.NodeID:
-				// With one session per user the hub has already replaced it; with more,
-				// the hub kept it but the cluster has too many: the hook closes it here.
-				if r.several() {
-					r.hooks.OnTakeover(old, op.u)
-				}
-				continue
-			}
-			if _, live := r.liveNode(old.Node, now); !live {
-				continue // a dead node's sessions are gone already
-			}
-			r.takeovers.Add(1)
-			r.hooks.OnTakeover(old, op.u)
+		gone, kept, _ := strings.Cut(ans, "\n")
+		r.reportTakeovers(op.u, gone, now)
+		if !r.othersLive(op.u, gone, now) && !r.othersLive(op.u, kept, now) {
+			r.hooks.OnOnline(op.u)
 		}
+	}
+}
+
+// answerOf finds the i-th op's answer among the pipeline's results.
+func answerOf(cmds []redis.Cmder, where []opAnswer, i int) (string, bool) {
+	if i >= len(where) || where[i].call >= len(cmds) {
+		return "", false
+	}
+	c, ok := cmds[where[i].call].(*redis.Cmd)
+	if !ok {
+		return "", false
+	}
+	answers, err := c.Slice()
+	if err != nil || where[i].pos >= len(answers) {
+		return "", false
+	}
+	s, ok := answers[where[i].pos].(string)
+	return s, ok
+}
+
+// othersLive reports whether recs, space-separated presence records of u's user, name a
+// session other than u on this node or on another live one.
+func (r *Redis) othersLive(u User, recs string, now time.Time) bool {
+	for rec := range strings.FieldsSeq(recs) {
+		o, err := parsePresence(u.App, u.ID, rec)
+		if err != nil || (o.Node == u.Node && o.LoginMs == u.LoginMs) {
+			continue
+		}
+		if o.Node == r.cfg.NodeID {
+			return true
+		}
+		if _, live := r.liveNode(o.Node, now); live {
+			return true
+		}
+	}
+	return false
+}
+
+// reportTakeovers reports the sessions that a login's write replaced or dropped (gone,
+// from the script's answer) on other live nodes, and, with several sessions per user,
+// on this one.
+func (r *Redis) reportTakeovers(by User, gone string, now time.Time) {
+	for rec := range strings.FieldsSeq(gone) {
+		old, err := parsePresence(by.App, by.ID, rec)
+		switch {
+		case err != nil || (old.Node == by.Node && old.LoginMs == by.LoginMs):
+			continue // the login's own record, written again
+		case old.Node == r.cfg.NodeID:
+			// With one session per user the hub has already replaced it; with more,
+			// the hub kept it but the cluster has too many: the hook closes it here.
+			if r.several() {
+				r.hooks.OnTakeover(old, by)
+			}
+			continue
+		}
+		if _, live := r.liveNode(old.Node, now); !live {
+			continue // a dead node's sessions are gone already
+		}
+		r.takeovers.Add(1)
+		r.hooks.OnTakeover(old, by)
 	}
 }
 

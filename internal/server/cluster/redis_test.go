@@ -62,6 +62,7 @@ type node struct {
 	*Redis
 	local     *localUsers
 	takeovers chan takeover
+	presence  chan string // "online ID" or "offline ID" for each OnOnline and OnOffline
 	stop      func()
 
 	mu      sync.Mutex // guards onPeers
@@ -121,7 +122,15 @@ func newNode(t *testing.T, addrs []string, prefix, id string, opts ...nodeOpt) *
 	for _, o := range opts {
 		o(&cfg)
 	}
-	n := &node{local: &localUsers{}, takeovers: make(chan takeover, 16)}
+	n := &node{local: &localUsers{}, takeovers: make(chan takeover, 16), presence: make(chan string, 16)}
+	tell := func(what string) func(User) {
+		return func(u User) {
+			select {
+			case n.presence <- what + " " + u.ID:
+			default:
+			}
+		}
+	}
 	r, err := NewRedis(cfg, Hooks{
 		Self:  func() Node { return Node{GRPCAddr: "127.0.0.1:1", Users: 7} },
 		Local: n.local.seq,
@@ -140,6 +149,8 @@ func newNode(t *testing.T, addrs []string, prefix, id string, opts ...nodeOpt) *
 			default:
 			}
 		},
+		OnOnline:  tell("online"),
+		OnOffline: tell("offline"),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +161,7 @@ func newNode(t *testing.T, addrs []string, prefix, id string, opts ...nodeOpt) *
 
 func (n *node) login(u User) {
 	n.local.add(u)
-	n.Login(u)
+	n.Login(u, true)
 }
 
 func lookup(t *testing.T, n *node, app uint32, user string) (User, bool) {
@@ -252,7 +263,7 @@ func presenceAndRegistry(t *testing.T, addrs []string, opts ...nodeOpt) {
 	}
 	waitOnline(t, a, 101, "u1", "node-b")
 	// a's late logout of its replaced session leaves b's record alone.
-	a.Logout(u1)
+	a.Logout(u1, false)
 	for i := range 25 {
 		a.login(User{App: 101, ID: "p" + strconv.Itoa(i), Node: "node-a", LoginMs: 3000})
 	}

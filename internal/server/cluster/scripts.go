@@ -11,12 +11,14 @@ import "github.com/redis/go-redis/v9"
 // value is one session record "node|loginMs|addr", or several separated by spaces,
 // oldest first. ARGV holds quadruples: "in", user, record, limit adds a session record
 // (replacing one with the same "node|loginMs|") and, past limit records (0: no limit),
-// removes the oldest; it answers the records it removed or replaced, space-separated
-// (an empty string if none). With limit 1 the record replaces the whole value, as when
-// a user held one session at most. "out", user, owner, "" removes the user's records
-// that start with owner (a login's "node|loginMs|", or "node|" for whatever a node
-// recorded) and answers "1" if it removed any, an empty string otherwise. A user left
-// with no record leaves the index. Returns the answers in order.
+// removes the oldest; it answers the records it removed or replaced, space-separated,
+// then a newline and the records of the user's other sessions it kept (either part
+// empty if none). With limit 1 the record replaces the whole value, as when a user held
+// one session at most, and the answer is the value it replaced. "out", user, owner, ""
+// removes the user's records that start with owner (a login's "node|loginMs|", or
+// "node|" for whatever a node recorded) and answers "1" if it removed any, then a
+// newline and the records left, or an empty string if it removed none. A user left with
+// no record leaves the index. Returns the answers in order.
 // KEYS: app users hash, app index zset.
 var presenceScript = redis.NewScript(`
 local function split(v)
@@ -48,7 +50,7 @@ for i = 1, #ARGV, 4 do
       if limit > 0 and #kept > limit then drop = #kept - limit end
       for j = 1, drop do gone[#gone + 1] = kept[j] end
       redis.call('HSET', KEYS[1], user, table.concat(kept, ' ', drop + 1))
-      out[#out + 1] = table.concat(gone, ' ')
+      out[#out + 1] = table.concat(gone, ' ') .. '\n' .. table.concat(kept, ' ', drop + 1, #kept - 1)
     end
     redis.call('ZADD', KEYS[2], 0, user)
   elseif cur then
@@ -63,8 +65,9 @@ for i = 1, #ARGV, 4 do
       redis.call('ZREM', KEYS[2], user)
       out[#out + 1] = '1'
     else
-      redis.call('HSET', KEYS[1], user, table.concat(kept, ' '))
-      out[#out + 1] = '1'
+      local left = table.concat(kept, ' ')
+      redis.call('HSET', KEYS[1], user, left)
+      out[#out + 1] = '1\n' .. left
     end
   else
     out[#out + 1] = ''
