@@ -834,7 +834,8 @@ func (r *Redis) enqueue(op presenceOp) {
 	}
 }
 
-// unwritten calls the hook of an operation that was not written by the node's own view.
+// unwritten calls OnOnline or OnOffline for an operation the store did not take, as the
+// node's own view says (op.local).
 func (r *Redis) unwritten(op presenceOp) {
 	switch {
 	case !op.local:
