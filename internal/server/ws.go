@@ -205,17 +205,17 @@ func (s *Server) cmdLogin(ctx context.Context, sess *hub.Session, req protocol.R
 		room -= others
 	}
 	s.logout(sess) // a session switching identity leaves the old one first
-	var over []*hub.Session
-	var first bool
+	now := time.Now().UnixMilli()
+	over, first, ok := []*hub.Session(nil), false, true
 	if reject {
 		// Counted again with the login, in one step: another connection of the user may
 		// have logged in here since (the refused one has then left its old identity).
-		var ok bool
-		if over, first, ok = s.hub.LoginUnder(sess, d.AppID, d.UserID, time.Now().UnixMilli(), room); !ok {
-			return s.rejectLogin(d.UserID, limit)
-		}
+		over, first, ok = s.hub.LoginUnder(sess, d.AppID, d.UserID, now, room)
 	} else {
-		over, first = s.hub.Login(sess, d.AppID, d.UserID, time.Now().UnixMilli())
+		over, first = s.hub.Login(sess, d.AppID, d.UserID, now)
+	}
+	if !ok {
+		return s.rejectLogin(d.UserID, limit)
 	}
 	// Queued, not awaited: a login costs no Redis round trip. Sessions of this user on
 	// other nodes past the limit are kicked when the write reports them (Server.takeover),
