@@ -71,7 +71,7 @@ func TestBench_BadSettingsAreUsageErrors(t *testing.T) {
 		// One address reaches one target through at most 15/16 of 64,511 ports.
 		{"too few source ips for the conns", []string{"bench", "--url", "ws://127.0.0.1:1/acc", "--source-ips", "127.0.0.2", "--conns", "70000"}, "not enough source addresses"},
 		// No file limit (capped at 2^30 for planning) lets one process hold 2^31-1.
-		{"too few workers for the conns", []string{"bench", "--url", "ws://127.0.0.1:1/acc", "--workers", "1", "--conns", "2147483647"}, "too few workers: 1 workers cannot hold"},
+		{"too few workers for the conns", []string{"bench", "--url", "ws://127.0.0.1:1/acc", "--workers", "1", "--conns", "2147483647"}, "too few workers: 1 worker cannot hold"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -112,7 +112,7 @@ func TestParseSourceIPs(t *testing.T) {
 		{"reversed range", "127.0.0.4-127.0.0.2", nil, "bad range"},
 		{"mixed families", "127.0.0.1-::1", nil, "bad range"},
 		{"duplicate", "127.0.0.2,127.0.0.2", nil, "given twice"},
-		{"garbage", "localhost", nil, "source ips"},
+		{"garbage", "localhost", nil, `source ips: "localhost" is not an IP address`},
 		{"empty", " , ", nil, "empty"},
 		{"too many", "10.0.0.0-10.255.255.255", nil, "more than"},
 	}
@@ -414,6 +414,11 @@ func TestConfig_Validate(t *testing.T) {
 		{"more echo conns than conns", func(c *Config) { c.Conns, c.EchoConns = 3, 10 }, "echo (10) must not exceed conns (3)"},
 		{"auth secret without login", func(c *Config) { c.AuthSecret = "0123456789abcdef" }, "needs login"},
 		{"short auth secret", func(c *Config) { c.Login, c.AuthSecret = true, "short" }, "16 bytes"},
+		{"negative max failures", func(c *Config) { c.MaxFailures = -1 }, "max-failures must not be negative, got -1"},
+		{"negative loops", func(c *Config) { c.LoopsPerWorker = -2 }, "loops must not be negative, got -2"},
+		{"negative hold", func(c *Config) { c.Hold = -time.Second }, "hold must not be negative, got -1s"},
+		{"zero connect timeout", func(c *Config) { c.ConnectTimeout = 0 }, "connect-timeout must be positive, got 0s"},
+		{"too many echo rounds", func(c *Config) { c.EchoConns, c.EchoRounds = 1, 256 }, "echo-rounds must be 0..255, got 256"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -162,6 +162,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("server url: want http://host:port, got %q", s)
 		}
 	}
+	if err := c.validateSigns(); err != nil {
+		return err
+	}
 	switch {
 	case c.Conns < 1:
 		return fmt.Errorf("conns must be at least 1, got %d", c.Conns)
@@ -169,18 +172,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("conns must be below 2^31, got %d", c.Conns)
 	case c.RatePerSecond < 0 || math.IsNaN(c.RatePerSecond) || math.IsInf(c.RatePerSecond, 0):
 		return fmt.Errorf("rate must be a finite number, not negative (0 means unpaced), got %v", c.RatePerSecond)
-	case c.Workers < 0 || c.LoopsPerWorker < 0 || c.MaxFailures < 0 || c.FileLimit < 0 || c.PortsPerSourceIP < 0:
-		return errors.New("workers, loops, max failures, file limit and ports per source ip must not be negative")
-	case c.EchoConns < 0 || c.EchoRounds < 0 || c.EchoRounds > 255:
-		return errors.New("echo conns must not be negative and echo rounds must be 0..255")
+	case c.EchoRounds > 255:
+		return fmt.Errorf("echo-rounds must be 0..255, got %d", c.EchoRounds)
 	case c.EchoConns > c.Conns:
 		return fmt.Errorf("echo (%d) must not exceed conns (%d): it samples that many of the connections", c.EchoConns, c.Conns)
 	case c.EchoConns > 0 && c.EchoRounds == 0:
 		return errors.New("echo needs at least one round")
-	case c.Hold < 0 || c.HeartbeatInterval < 0 || c.Duration < 0:
-		return errors.New("hold, heartbeat and duration must not be negative")
-	case c.ConnectTimeout <= 0 || c.LoginTimeout <= 0 || c.CloseTimeout <= 0:
-		return errors.New("connect, login and close timeouts must be positive")
 	case c.SampleEvery <= 0:
 		return errors.New("sample interval must be positive")
 	case c.Progress != nil && c.ProgressEvery <= 0:
@@ -212,6 +209,34 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// validateSigns reports the first count or duration below its least value, by the name of
+// the gows bench flag that sets it (or of the field, for those no flag sets).
+func (c Config) validateSigns() error {
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"workers", c.Workers}, {"loops", c.LoopsPerWorker}, {"max-failures", c.MaxFailures},
+		{"echo", c.EchoConns}, {"echo-rounds", c.EchoRounds}, {"FileLimit", c.FileLimit}, {"PortsPerSourceIP", c.PortsPerSourceIP}} {
+		if f.v < 0 {
+			return fmt.Errorf("%s must not be negative, got %d", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name     string
+		v        time.Duration
+		positive bool // else 0 is allowed
+	}{{"hold", c.Hold, false}, {"heartbeat", c.HeartbeatInterval, false}, {"duration", c.Duration, false},
+		{"connect-timeout", c.ConnectTimeout, true}, {"login-timeout", c.LoginTimeout, true}, {"CloseTimeout", c.CloseTimeout, true}} {
+		switch {
+		case f.positive && f.v <= 0:
+			return fmt.Errorf("%s must be positive, got %s", f.name, f.v)
+		case f.v < 0:
+			return fmt.Errorf("%s must not be negative, got %s", f.name, f.v)
+		}
+	}
+	return nil
+}
+
 // maxSourceIPs bounds what ParseSourceIPs expands, so a typo cannot allocate millions.
 const maxSourceIPs = 1 << 16
 
@@ -228,12 +253,12 @@ func ParseSourceIPs(s string) ([]netip.Addr, error) {
 		lo, hi, isRange := strings.Cut(part, "-")
 		first, err := netip.ParseAddr(strings.TrimSpace(lo))
 		if err != nil {
-			return nil, fmt.Errorf("source ips: %w", err)
+			return nil, notAnAddress(lo)
 		}
 		last := first
 		if isRange {
 			if last, err = netip.ParseAddr(strings.TrimSpace(hi)); err != nil {
-				return nil, fmt.Errorf("source ips: %w", err)
+				return nil, notAnAddress(hi)
 			}
 			if first.Is4() != last.Is4() || last.Less(first) {
 				return nil, fmt.Errorf("source ips: bad range %q", part)
@@ -257,6 +282,10 @@ func ParseSourceIPs(s string) ([]netip.Addr, error) {
 		return nil, errors.New("source ips: empty list")
 	}
 	return out, nil
+}
+
+func notAnAddress(s string) error {
+	return fmt.Errorf("source ips: %q is not an IP address (want a list of addresses and ranges, such as 127.0.0.2-127.0.0.40,127.0.1.1)", strings.TrimSpace(s))
 }
 
 // target is one WebSocket endpoint, resolved.

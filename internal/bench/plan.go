@@ -92,8 +92,8 @@ func makePlan(ctx context.Context, cfg Config, runID string) (plan, error) {
 		nw = (cfg.Conns + perWorker - 1) / perWorker
 	}
 	if per := (cfg.Conns + nw - 1) / nw; per > perWorker {
-		return plan{}, fmt.Errorf("%w: %d workers cannot hold %d connections under a file limit of %d: use --workers %d or more",
-			ErrTooFewWorkers, nw, cfg.Conns, fileLimit, (cfg.Conns+perWorker-1)/perWorker)
+		return plan{}, fmt.Errorf("%w: %s cannot hold %d connections under a file limit of %d: use --workers %d or more",
+			ErrTooFewWorkers, plural(nw, "worker"), cfg.Conns, fileLimit, (cfg.Conns+perWorker-1)/perWorker)
 	}
 	if nw > 1 && len(cfg.WorkerCommand) == 0 {
 		return plan{}, fmt.Errorf("%d connections need %d worker processes (file limit %d) but no worker command is set", cfg.Conns, nw, fileLimit)

@@ -435,7 +435,7 @@ func (r Report) WriteTable(w io.Writer) error {
 	case r.ConnectRate > 0:
 		row("connect rate", fmt.Sprintf("%s/s over %.1fs", num(int64(r.ConnectRate)), r.RampS))
 	case r.Established == 0:
-		row("connect rate", "-")
+		row("connect rate", "not measured: none established")
 	case r.Established < minRateConns:
 		row("connect rate", fmt.Sprintf("not measured: fewer than %d established (%s over %.1fs)",
 			minRateConns, num(int64(r.Established)), r.RampS))
@@ -459,8 +459,8 @@ func (r Report) WriteTable(w io.Writer) error {
 	if r.ClientMemoryAt == memoryAtStop {
 		at = "at the stop"
 	}
-	row("client rss", fmt.Sprintf("%s %s, %s before, %s high-water  (%d workers)",
-		bytesStr(r.ClientRSSBytes), at, bytesStr(r.ClientRSSBeforeBytes), bytesStr(r.ClientRSSHWMBytes), r.Workers))
+	row("client rss", fmt.Sprintf("%s %s, %s before, %s high-water  (%s)",
+		bytesStr(r.ClientRSSBytes), at, bytesStr(r.ClientRSSBeforeBytes), bytesStr(r.ClientRSSHWMBytes), plural(r.Workers, "worker")))
 	if r.ClientMemoryAt == "" {
 		row("client bytes/conn", "not measured: no connection was held")
 	} else {
@@ -545,4 +545,12 @@ func bytesStr(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// plural says n things: "1 worker", "2 workers".
+func plural(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -862,3 +862,20 @@ func TestReport_WarnsOfABusyWorkerAndOfAServerThatShrank(t *testing.T) {
 		})
 	}
 }
+
+// A server whose admin routes need a token refuses bench without --server-token, and the
+// error says which flag gives it; with it, the run reads the server.
+func TestRunner_ServerTokenIsNamedWhenTheServerAsksForIt(t *testing.T) {
+	srv := testutil.StartServer(t, func(c *server.Config) { c.AdminToken = "bench-admin-token" })
+	cfg := Default()
+	cfg.URLs, cfg.ServerURLs = []string{srv.WSURL}, []string{srv.HTTPURL}
+	cfg.Conns, cfg.Hold = 5, 0
+	if _, err := NewRunner(cfg).Run(t.Context()); err == nil || !strings.Contains(err.Error(), "--server-token") {
+		t.Fatalf("run without the token: %v, want an error naming --server-token", err)
+	}
+	cfg.ServerToken = "bench-admin-token"
+	rep, err := NewRunner(cfg).Run(t.Context())
+	if err != nil || len(rep.Servers) != 1 {
+		t.Fatalf("run with the token: %v, servers %+v", err, rep)
+	}
+}

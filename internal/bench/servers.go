@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -89,7 +90,7 @@ func (a *serverAPI) nodes(ctx context.Context, base string) ([]nodeState, error)
 	}
 	list, err := c.Nodes(ctx)
 	if err != nil {
-		return nil, err
+		return nil, withTokenHint(err)
 	}
 	out := make([]nodeState, 0, len(list.Nodes))
 	for _, n := range list.Nodes {
@@ -136,9 +137,22 @@ func (a *serverAPI) sendAll(ctx context.Context, base string, app uint32, msgID,
 	}
 	r, err := c.Broadcast(ctx, admin.Message{AppID: app, Text: msg, MsgID: msgID, From: "gows-bench"})
 	if err != nil {
-		return 0, err
+		return 0, withTokenHint(err)
 	}
 	return r.Delivered, nil
+}
+
+// withTokenHint adds to a refusal of the server's admin routes the flag that answers it.
+func withTokenHint(err error) error {
+	ae, ok := errors.AsType[*admin.APIError](err)
+	switch {
+	case !ok:
+	case ae.Status == http.StatusUnauthorized:
+		return fmt.Errorf("%w: give bench the server's admin token with --server-token", err)
+	case ae.Status == http.StatusForbidden:
+		return fmt.Errorf("%w: a server without an admin token answers only clients on its machine; give it one (--admin-token) and bench the same with --server-token", err)
+	}
+	return err
 }
 
 // serverWatch polls the servers' state for the timeline. Its methods are safe for
