@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,7 +34,14 @@ const (
 	writeTimeout = 10 * time.Second
 	// closeTimeout bounds the polite close frame sent when the session ends.
 	closeTimeout = time.Second
+	// answerSlack is what a connection may stay silent beyond two heartbeats before it is
+	// considered dead (see readTimeout): time for a slow answer, or a busy machine.
+	answerSlack = 3 * time.Second
 )
+
+// errSilent is why a connection was given up on when the server had said nothing for
+// readTimeout: a server stopped, a network path gone dead without a reset.
+var errSilent = errors.New("no answer from the server")
 
 // Client is a Conn over a gorilla WebSocket. Run connects, logs in, sends heartbeats and
 // reconnects with backoff until its context ends or the server ends the session for good
@@ -266,9 +274,10 @@ func (c *Client) login(ws *websocket.Conn) error {
 }
 
 // readTimeout is how long the connection may stay silent before it is considered dead:
-// the server answers every heartbeat, so two missed answers mean it is gone.
+// the server answers every heartbeat, so silence for two heartbeats (and answerSlack, for
+// a slow answer) means it is gone. (docs/chat.md says so.)
 func (c *Client) readTimeout() time.Duration {
-	return 2*c.cfg.HeartbeatInterval + c.cfg.DialTimeout
+	return 2*c.cfg.HeartbeatInterval + answerSlack
 }
 
 // readLoop turns incoming frames into FrameEvents until the connection fails or closes.
@@ -276,11 +285,16 @@ func (c *Client) readTimeout() time.Duration {
 // ends it reads on, showing nothing, until the server's close frame (see leave) or the
 // closing of the socket ends the connection.
 func (c *Client) readLoop(ctx context.Context, ws *websocket.Conn) error {
+	timeout := c.readTimeout()
 	for {
-		if err := ws.SetReadDeadline(time.Now().Add(c.readTimeout())); err != nil {
+		if err := ws.SetReadDeadline(time.Now().Add(timeout)); err != nil {
 			return err
 		}
 		_, b, err := ws.ReadMessage()
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			// gorilla hides the deadline error behind its own net.Error.
+			return fmt.Errorf("%w for %s", errSilent, timeout)
+		}
 		if err != nil {
 			return closeCause(err)
 		}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,5 +272,97 @@ func TestClient_WritesQueuedRequestsBeforeClosing(t *testing.T) {
 		if got := testutil.Data[protocol.Message](t, peer.Push(protocol.CmdMsg)).Msg; got != strconv.Itoa(i) {
 			t.Fatalf("peer got %q, want %d", got, i)
 		}
+	}
+}
+
+// muteProxy is a TCP proxy in front of a server that can go silent: once muted it
+// forwards nothing more either way (what it reads is dropped) and keeps every connection
+// open, as a stopped server, or a network path gone dead without a reset, does.
+type muteProxy struct {
+	ln    net.Listener
+	muted atomic.Bool
+	mu    sync.Mutex // guards conns
+	conns []net.Conn
+	wg    sync.WaitGroup
+}
+
+// startMuteProxy proxies a loopback port to target until the test ends.
+func startMuteProxy(t *testing.T, target string) *muteProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &muteProxy{ln: ln}
+	p.wg.Go(func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return // the listener was closed
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				_ = in.Close() // the client sees a refused connection
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			p.wg.Go(func() { p.forward(out, in) })
+			p.wg.Go(func() { p.forward(in, out) })
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		p.mu.Lock()
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+	return p
+}
+
+// forward copies from src to dst until either fails, dropping what it reads while muted.
+func (p *muteProxy) forward(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		if p.muted.Load() {
+			continue
+		}
+		if _, err := dst.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// TestClient_SilentServerIsGivenUpOn mutes a real server's connection behind a proxy:
+// the client gives the connection up after two heartbeats and answerSlack of silence,
+// says why in words, and reconnects.
+func TestClient_SilentServerIsGivenUpOn(t *testing.T) {
+	srv := testutil.StartServer(t)
+	proxy := startMuteProxy(t, srv.WSAddr().String())
+	cfg := chatConfig(strings.Replace(srv.WSURL, srv.WSAddr().String(), proxy.ln.Addr().String(), 1), "alice")
+	cfg.HeartbeatInterval = 100 * time.Millisecond
+	c := NewClient(cfg)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	wait := runClient(t, ctx, c)
+	for nextStatus(t, c).State != StateConnected {
+	}
+	proxy.muted.Store(true)
+	se := nextStatus(t, c)
+	if want := "no answer from the server for 3.2s"; se.State != StateReconnecting ||
+		!errors.Is(se.Err, errSilent) || se.Err.Error() != want {
+		t.Errorf("event %+v (%v), want reconnecting with %q", se, se.Err, want)
+	}
+	cancel()
+	if err := wait(); err != nil {
+		t.Errorf("Run after cancel = %v, want nil", err)
 	}
 }

@@ -25,7 +25,8 @@ type Config struct {
 	// NoTUI selects line mode even when the input is a terminal.
 	NoTUI bool
 	// HeartbeatInterval is the time between heartbeats. It must stay well below the
-	// server's heartbeat timeout (6 minutes by default).
+	// server's heartbeat timeout (6 minutes by default). A connection on which the server
+	// says nothing for two intervals and 3 seconds more is given up on.
 	HeartbeatInterval time.Duration
 	// DialTimeout bounds one connection attempt: the TCP dial, the WebSocket handshake and
 	// the answer to the login.
