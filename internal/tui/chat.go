@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gows-dev/gows/internal/protocol"
 )
@@ -58,6 +59,8 @@ type chat struct {
 	refusedLine int
 	// out collects the entries produced since the front end last took them.
 	out []entry
+	// screen is set for the full-screen UI, whose /help also lists its keys.
+	screen bool
 }
 
 func newChat(conn Conn, cfg Config) *chat {
@@ -110,17 +113,24 @@ const (
 	inputQuit                       // the user asked to quit
 )
 
-// helpText is shown by /help, one notice per line.
+// helpText is shown by /help, one notice per line; helpQuit and helpKeys follow it, as
+// the front end goes.
 const helpText = `commands:
   TEXT              send to the current room, or to everyone in the app when in none
+  //TEXT            send /TEXT (a line that starts with /)
   /join ROOM        join ROOM (leaving the current one); plain lines go there
   /leave            leave the current room
   /msg USER TEXT    send TEXT to USER only
   /users            list who is online in the room (or the app)
-  /help             this help
-  /quit             leave (also Ctrl-C)
+  /help             this help`
+
+const (
+	helpQuitScreen = `  /quit             leave (also /exit, Ctrl-C)
 a USER or ROOM with spaces goes in quotes: /msg "ann lee" hi
 keys: Enter sends, PgUp/PgDn scroll, Ctrl-C quits`
+	helpQuitLines = `  /quit             end the input (also /exit): what came before is still sent
+a USER or ROOM with spaces goes in quotes: /msg "ann lee" hi`
+)
 
 // input handles one typed line.
 func (c *chat) input(line string) inputResult {
@@ -143,13 +153,20 @@ func (c *chat) input(line string) inputResult {
 	rest = strings.TrimSpace(rest)
 	switch name {
 	case "/help":
-		for l := range strings.SplitSeq(helpText, "\n") {
+		tail := helpQuitLines
+		if c.screen {
+			tail = helpQuitScreen
+		}
+		for l := range strings.SplitSeq(helpText+"\n"+tail, "\n") {
 			c.notice("%s", l)
 		}
 		return inputDone
 	case "/join":
 		room, extra, ok := cutArg(rest)
-		if !ok || extra != "" {
+		if !ok {
+			return c.unclosed(rest, `/join "ROOM NAME"`)
+		}
+		if extra != "" {
 			room = "" // refused with the usage
 		}
 		return c.join(room)
@@ -158,13 +175,19 @@ func (c *chat) input(line string) inputResult {
 	case "/msg":
 		to, text, ok := cutArg(rest)
 		if !ok {
-			to = "" // refused with the usage
+			return c.unclosed(rest, `/msg "USER ID" TEXT`)
 		}
 		return c.direct(to, text)
 	case "/users":
 		return c.listUsers(true)
 	}
 	c.refuse(c.line, "unknown command %s (try /help)", name)
+	return inputDone
+}
+
+// unclosed refuses a command whose argument opens a quote it does not close.
+func (c *chat) unclosed(arg, usage string) inputResult {
+	c.refuse(c.line, "unclosed quote in %s; usage: %s", excerpt(clean(arg)), usage)
 	return inputDone
 }
 
@@ -530,3 +553,21 @@ func clean(s string) string {
 func unsafeRune(r rune) bool {
 	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0)
 }
+
+// excerptRunes is how much of a refused message's text excerpt shows.
+const excerptRunes = 24
+
+// excerpt returns the start of s, with "…" when it is cut.
+func excerpt(s string) string {
+	i, n := 0, 0
+	for i < len(s) && n < excerptRunes {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		n++
+	}
+	if i == len(s) {
+		return s
+	}
+	return s[:i] + "…"
+}
+

@@ -94,6 +94,8 @@ type Model struct {
 
 // NewModel returns the model for a session with cfg over conn.
 func NewModel(conn Conn, cfg Config) *Model {
+	c := newChat(conn, cfg)
+	c.screen = true
 	in := textinput.New()
 	in.Prompt = "> "
 	in.Placeholder = "type a message or /help"
@@ -108,7 +110,7 @@ func NewModel(conn Conn, cfg Config) *Model {
 	in.SetStyles(textinput.Styles{Focused: state, Blurred: state})
 	in.Focus()
 	return &Model{
-		chat:   newChat(conn, cfg),
+		chat:   c,
 		events: conn.Events(),
 		st:     newStyles(),
 		vp:     viewport.New(),
@@ -221,9 +223,18 @@ func (m *Model) flush() {
 	}
 }
 
-// render styles e and wraps it to the pane's width.
+// render styles e and wraps it to the pane's width. Lines after the first are indented
+// past the time, so that every entry starts with its time at the left edge; a pane too
+// narrow for that wraps them from the edge.
 func (m *Model) render(e entry) string {
-	return ansi.Wrap(m.styled(e), max(m.vp.Width(), 1), "")
+	w := max(m.vp.Width(), 1)
+	at := m.st.time.Render(e.at.Format(timeFormat)) + " "
+	const indent = len(timeFormat) + 1
+	if w < 2*indent {
+		return ansi.Wrap(at+m.styled(e), w, "")
+	}
+	lines := strings.Split(ansi.Wrap(m.styled(e), w-indent, ""), "\n")
+	return at + strings.Join(lines, "\n"+strings.Repeat(" ", indent))
 }
 
 // refresh sets the pane's content, staying at the bottom if it was there.
@@ -258,11 +269,11 @@ func (m *Model) paneWidth() (pane, side int) {
 	return max(m.width, 1), 0
 }
 
-// styled renders an entry with colours; with colours off it equals entry.String.
+// styled renders an entry without its time, with colours; with colours off it equals
+// entry.body.
 func (m *Model) styled(e entry) string {
 	st := m.st
 	var b strings.Builder
-	b.WriteString(st.time.Render(e.at.Format(timeFormat)) + " ")
 	if e.room != "" {
 		b.WriteString(st.room.Render("["+e.room+"]") + " ")
 	}

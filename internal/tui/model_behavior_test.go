@@ -75,6 +75,65 @@ func TestModel_LinesBecomeRequests(t *testing.T) {
 	}
 }
 
+// Lines the client refuses itself say why on the status line, and send nothing.
+func TestModel_MalformedCommandsSayWhatIsWrong(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want string
+	}{
+		{name: "unknown command", line: "/dance now", want: "unknown command /dance (try /help)"},
+		{name: "msg without text", line: "/msg bob", want: "usage: /msg USER TEXT"},
+		{name: "msg with an unclosed quote", line: `/msg "unterminated hi`,
+			want: `unclosed quote in "unterminated hi; usage: /msg "USER ID" TEXT`},
+		{name: "msg with a long unclosed quote", line: `/msg "` + strings.Repeat("x", 100),
+			want: `unclosed quote in "` + strings.Repeat("x", excerptRunes-1) + `…; usage: /msg "USER ID" TEXT`},
+		{name: "join without room", line: "/join", want: "usage: /join ROOM"},
+		{name: "join with an unclosed quote", line: `/join "tea room`,
+			want: `unclosed quote in "tea room; usage: /join "ROOM NAME"`},
+		{name: "leave outside a room", line: "/leave", want: "not in a room"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, testConfig(), 120, 10)
+			h.connect("alice")
+			before := len(h.conn.requests())
+			h.typeLine(tt.line)
+			if h.m.status != tt.want || !h.m.statusErr {
+				t.Errorf("status = %q (error %v), want error %q", h.m.status, h.m.statusErr, tt.want)
+			}
+			if sent := h.conn.requests()[before:]; len(sent) != 0 {
+				t.Errorf("sent %+v, want nothing", sent)
+			}
+		})
+	}
+}
+
+// /help lists the commands, // among them, and the keys only where there are keys: in
+// the full-screen UI, not in line mode.
+func TestChat_HelpListsWhatTheFrontEndHas(t *testing.T) {
+	for _, screen := range []bool{false, true} {
+		c := newChat(newFakeConn(), testConfig())
+		c.screen = screen
+		c.input("/help")
+		var help strings.Builder
+		for _, e := range c.take() {
+			help.WriteString(e.text + "\n")
+		}
+		got := help.String()
+		for _, want := range []string{"//TEXT", "/join ROOM", "/msg USER TEXT", "/quit"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("screen %v: help lacks %q:\n%s", screen, want, got)
+			}
+		}
+		for _, key := range []string{"keys:", "PgUp", "Ctrl-C", "Enter"} {
+			if strings.Contains(got, key) != screen {
+				t.Errorf("screen %v: help mentions %q: %v, want %v:\n%s", screen, key, !screen, screen, got)
+			}
+		}
+	}
+}
+
 func TestModel_ErrorsGoToTheStatusLine(t *testing.T) {
 	tests := []struct {
 		name string
