@@ -570,4 +570,3 @@ func excerpt(s string) string {
 	}
 	return s[:i] + "…"
 }
-
