@@ -540,3 +540,28 @@ func TestChat_TooLongAMessageIsRefusedWithoutLosingTheSession(t *testing.T) {
 		t.Errorf("the session ended:\n%.600s", out)
 	}
 }
+
+// TestChat_TUIRefusesAPastedLineTooLong pastes a line into the full-screen client as a
+// terminal without bracketed paste does, a key per character, one that JSON escapes to
+// more than the server takes ("<" becomes six bytes), and presses Enter: the status line
+// shows the documented refusal with the start of the text, the input line is cleared,
+// and the session goes on.
+func TestChat_TUIRefusesAPastedLineTooLong(t *testing.T) {
+	srv := testutil.StartServer(t)
+	c := startTUIClient(t, t.Context(), chatConfig(srv.WSURL, "alice"))
+	c.screen.waitFor(t, "connected | #(all) | alice@")
+	c.keys(t, strings.Repeat("<", 12000))
+	c.screen.waitFor(t, "> <<<<<<<<<<")
+	c.keys(t, "\r")
+	c.screen.waitFor(t, "not sent: "+strings.Repeat("<", excerptRunes)+"…: message too long")
+	c.screen.waitFor(t, "> type a message or /help")
+	c.keys(t, "still here\r")
+	c.screen.waitFor(t, "<alice> still here")
+	if text := c.screen.text(); strings.Contains(text, "disconnected") || strings.Contains(text, "connection lost") {
+		t.Errorf("the session ended:\n%s", text)
+	}
+	c.keys(t, "\x03")
+	if err := c.wait(t); err != nil {
+		t.Errorf("Run = %v, want nil", err)
+	}
+}

@@ -90,7 +90,24 @@ type Model struct {
 	input  textinput.Model
 	width  int
 	height int
+
+	// typed holds characters typed since the input line last took them: a run of keys
+	// (a paste from a terminal without bracketed paste comes as one key per character)
+	// goes in as one paste, since each edit of textinput costs the length of its line.
+	typed strings.Builder
+	// frame caches the screen, drawn again only when something changed (stale), not for
+	// every key typed.
+	frame string
+	stale bool
 }
+
+// typedMsg asks the model to hand what was typed to the input line.
+type typedMsg struct{}
+
+// typedWait is how long typed characters wait for more before they go in: about a
+// frame, too short to notice while typing, long enough for a pasted line to arrive
+// whole. Any other key takes them at once, so nothing is reordered.
+const typedWait = 15 * time.Millisecond
 
 // NewModel returns the model for a session with cfg over conn.
 func NewModel(conn Conn, cfg Config) *Model {
@@ -123,7 +140,27 @@ func (m *Model) Init() tea.Cmd { return waitEvent(m.events) }
 
 // Update handles a key, a resize or a connection event.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyPressMsg); ok && k.Text != "" && k.Mod&^tea.ModShift == 0 {
+		// Text (one character, or several in one key: never a key binding, which
+		// textinput matches on String(), so a word like "down" or "delete" is typed, not
+		// obeyed). It waits for the keys queued behind it, then goes in with them; what
+		// is drawn does not change meanwhile.
+		first := m.typed.Len() == 0
+		m.typed.WriteString(k.Text)
+		if first {
+			return m, tea.Tick(typedWait, func(time.Time) tea.Msg { return typedMsg{} })
+		}
+		return m, nil
+	}
+	// Anything else may change what is drawn; whatever it is acts on the line as typed
+	// so far.
+	m.stale = true
+	m.takeTyped()
 	switch msg := msg.(type) {
+	case typedMsg:
+		return m, nil
+	case tea.KeyPressMsg:
+		return m.key(msg)
 	case eventMsg:
 		se, isStatus := msg.ev.(StatusEvent)
 		if isStatus && se.State != m.chat.state {
@@ -143,8 +180,6 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		return m, nil
-	case tea.KeyPressMsg:
-		return m.key(msg)
 	}
 	return m.updateInput(msg)
 }
@@ -162,14 +197,16 @@ func (m *Model) key(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case "enter":
 		return m.submit()
 	}
-	if k.Code == tea.KeyExtended {
-		// Several characters in one key are text, never a key: textinput matches its
-		// bindings on String(), which is that text, so a word like "down", "home" or
-		// "delete" would move the cursor or delete instead of being typed. (A terminal
-		// sends one key per character; this is for whatever sends more.)
-		return m.updateInput(tea.PasteMsg{Content: k.Text})
-	}
 	return m.updateInput(k)
+}
+
+// takeTyped hands the characters typed so far to the input line, as one paste.
+func (m *Model) takeTyped() {
+	if m.typed.Len() == 0 {
+		return
+	}
+	m.input, _ = m.input.Update(tea.PasteMsg{Content: m.typed.String()})
+	m.typed.Reset()
 }
 
 // updateInput hands msg to the input line.
@@ -315,6 +352,13 @@ func (m *Model) screen() string {
 	if m.width <= 0 || m.height <= 0 {
 		return ""
 	}
+	if m.stale || m.frame == "" {
+		m.frame, m.stale = m.draw(), false
+	}
+	return m.frame
+}
+
+func (m *Model) draw() string {
 	var b strings.Builder
 	if m.height > chromeHeight {
 		pane := m.vp.View()

@@ -364,6 +364,7 @@ func TestModel_AKeyOfSeveralCharactersIsText(t *testing.T) {
 	for _, word := range []string{"down", "left", "home", "delete", "backspace"} {
 		h.send(tea.KeyPressMsg{Code: tea.KeyExtended, Text: word})
 	}
+	h.send(typedMsg{})
 	if got, want := h.m.input.Value(), "x downlefthomedeletebackspace"; got != want {
 		t.Errorf("input = %q, want %q", got, want)
 	}
@@ -458,4 +459,55 @@ func TestModel_HistoryIsBounded(t *testing.T) {
 	if got := h.m.history[len(h.m.history)-1].text; got != fmt.Sprint(historyLimit+49) {
 		t.Errorf("newest entry %q", got)
 	}
+}
+
+// Typed characters wait for more (typedMsg) unless another key comes first: then they
+// go in before it, in order. Enter sends what was typed even if it has not gone in yet.
+func TestModel_TypedTextGoesInBeforeTheNextKey(t *testing.T) {
+	h := newHarness(t, testConfig(), 80, 10)
+	h.connect("alice")
+	for _, r := range "abc" {
+		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+	h.send(tea.KeyPressMsg{Code: tea.KeyBackspace})
+	if got := h.m.input.Value(); got != "ab" {
+		t.Fatalf("input after abc and backspace = %q, want ab", got)
+	}
+	for _, r := range "cd" {
+		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+	h.send(tea.KeyPressMsg{Code: tea.KeyEnter})
+	if got := h.conn.last(t); got.cmd != protocol.CmdSend || got.data.(protocol.SendData).Msg != "abcd" {
+		t.Fatalf("sent %+v, want abcd", got)
+	}
+}
+
+// BenchmarkModel_Paste: a 64 KiB line pasted by a terminal without bracketed
+// paste (one key each, the screen drawn after each, the typed text going in every 500
+// keys as the frame-long wait lets it) and as one bracketed paste.
+func BenchmarkModel_Paste(b *testing.B) {
+	text := strings.Repeat("pasted words ", 6000)[:65536] // the longest input line
+	b.Run("keys", func(b *testing.B) {
+		for b.Loop() {
+			m := NewModel(newFakeConn(), testConfig())
+			m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+			for i, r := range text {
+				m.Update(tea.KeyPressMsg{Code: r, Text: string(r)})
+				if i%500 == 499 {
+					m.Update(typedMsg{})
+				}
+				_ = m.View()
+			}
+			m.Update(typedMsg{})
+			_ = m.View()
+		}
+	})
+	b.Run("bracketed", func(b *testing.B) {
+		for b.Loop() {
+			m := NewModel(newFakeConn(), testConfig())
+			m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+			m.Update(tea.PasteMsg{Content: text})
+			_ = m.View()
+		}
+	})
 }

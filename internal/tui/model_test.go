@@ -50,6 +50,7 @@ func (h *harness) typeText(s string) {
 	for _, r := range s {
 		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
 	}
+	h.send(typedMsg{}) // as the program does after the first key: the keys go in
 }
 
 // connect reports a login and answers the requests the model makes after it.
