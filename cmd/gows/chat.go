@@ -85,7 +85,7 @@ connection (and none was refused).`,
 	f.StringVar(&cfg.Room, "room", "", "room to join (again after every reconnect); none sends to the whole app")
 	f.StringVar(&cfg.Token, "token", "", "login token, for servers that require one [$"+chatTokenEnv+"]")
 	f.BoolVar(&cfg.NoTUI, "no-tui", false, "line mode even on a terminal")
-	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "time between heartbeats; keep it below the server's heartbeat timeout")
+	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "time between heartbeats; keep it below the server's heartbeat timeout. A server silent for two heartbeats and 3s is taken for gone")
 	f.DurationVar(&cfg.MaxBackoff, "max-backoff", cfg.MaxBackoff, "longest wait between reconnect attempts")
 	return cmd
 }

@@ -378,7 +378,7 @@ func (c *chat) status(ev StatusEvent) {
 func (c *chat) dropSession() {
 	for seq, r := range c.pending {
 		if r.cmd == protocol.CmdSend {
-			c.fail("not sent (connection lost): %s", r.text)
+			c.fail("not sent (connection lost): %s", excerpt(clean(r.text)))
 			c.lost++
 		}
 		delete(c.pending, seq)
@@ -463,9 +463,10 @@ func (c *chat) refused(f protocol.Response, r request, known bool) {
 	}
 	switch {
 	case r.cmd == protocol.CmdSend && r.to != "" && res.Code == protocol.NotData:
-		c.refuse(r.line, "%s is not online; not sent: %s", r.to, clean(r.text))
+		c.refuse(r.line, "%s is not online; not sent: %s", r.to, excerpt(clean(r.text)))
 	case r.cmd == protocol.CmdSend:
-		c.refuse(r.line, "not sent: %s: %s", clean(r.text), why)
+		// The start of the text names the message; all of it could hide the reason.
+		c.refuse(r.line, "not sent: %s: %s", excerpt(clean(r.text)), why)
 	case r.cmd == protocol.CmdJoin:
 		if c.room == r.room {
 			c.room = r.prev
