@@ -634,6 +634,12 @@ func (c *coordinator) report() Report {
 		rep.CPUSecondsPerConn = rep.CPUSeconds / float64(rep.Established)
 	}
 	c.addWorkerCPU(&rep)
+	if rep.StopReason == "duration" && rep.Established < rep.Target {
+		// Only failures decide the exit status: say it where a script reading the JSON looks.
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"--duration stopped the run with %s of the %s connections asked for established: the rest were never tried, and the exit status counts failures only",
+			num(int64(rep.Established)), num(int64(rep.Target))))
+	}
 	rep.Servers = matchServers(c.before, c.peak)
 	rep.fillServers()
 	for _, s := range rep.Servers {

@@ -640,6 +640,10 @@ func TestRunner_NoConnectRateFromAHandfulOfConnections(t *testing.T) {
 		t.Fatalf("established %d (want at most 1 at this rate), connect rate %v (want 0), ramp %vs, stop %q, rate-limited warning %v; table:\n%s",
 			rep.Established, rep.ConnectRate, rep.RampS, rep.StopReason, limited, table.String())
 	}
+	// The exit status counts failures only: the report says the target was not reached.
+	if !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.Contains(w, "--duration stopped the run with") }) {
+		t.Errorf("no warning that --duration cut the run short: %q", rep.Warnings)
+	}
 	waitNoConnections(t, srv.HTTPURL)
 }
 
