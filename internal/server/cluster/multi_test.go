@@ -55,14 +55,7 @@ func TestRedis_SeveralSessionsPerUser(t *testing.T) {
 	default:
 	}
 	a.WriteLogins(t.Context(), []User{a2})
-	select {
-	case tk := <-a.takeovers:
-		if tk.old != a1 || tk.by != a2 {
-			t.Fatalf("takeover %+v, want old %+v by %+v", tk, a1, a2)
-		}
-	case <-time.After(testWait):
-		t.Fatal("no takeover reported for the oldest session")
-	}
+	wantTakeover(t, a, a1, a2)
 	wantSessions(b, b1, a2)
 	if got, ok := lookup(t, b, 101, "u1"); !ok || got != a2 {
 		t.Fatalf("lookup %+v, want the newest %+v", got, a2)

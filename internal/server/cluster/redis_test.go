@@ -253,14 +253,7 @@ func presenceAndRegistry(t *testing.T, addrs []string, opts ...nodeOpt) {
 	// The same user logs in on b: a's session is reported for a kick, with a's login.
 	u1b := User{App: 101, ID: "u1", Node: "node-b", LoginMs: 2000, Addr: "127.0.0.1:6000"}
 	b.login(u1b)
-	select {
-	case tk := <-b.takeovers:
-		if tk.old != u1 || tk.by != u1b {
-			t.Fatalf("takeover = %+v, want old %+v by %+v", tk, u1, u1b)
-		}
-	case <-time.After(testWait):
-		t.Fatal("no takeover reported")
-	}
+	wantTakeover(t, b, u1, u1b)
 	waitOnline(t, a, 101, "u1", "node-b")
 	// a's late logout of its replaced session leaves b's record alone.
 	a.Logout(u1, false)
@@ -810,5 +803,18 @@ func TestRedis_ErrorRepliesAreLoggedOnce(t *testing.T) {
 	}
 	if n := strings.Count(log.String(), "redis refused a command"); n != 1 || !strings.Contains(log.String(), "OOM") {
 		t.Fatalf("logged %d times, want once naming the reply:\n%s", n, log.String())
+	}
+}
+
+// wantTakeover waits for n to report that by's login replaced old.
+func wantTakeover(t *testing.T, n *node, old, by User) {
+	t.Helper()
+	select {
+	case tk := <-n.takeovers:
+		if tk.old != old || tk.by != by {
+			t.Fatalf("takeover %+v, want old %+v by %+v", tk, old, by)
+		}
+	case <-time.After(testWait):
+		t.Fatalf("no takeover of %+v reported", old)
 	}
 }
