@@ -217,12 +217,10 @@ func (c *chat) send(r request, data any) inputResult {
 	}
 	switch {
 	case err == nil:
-	case r.cmd == protocol.CmdSend && errors.Is(err, ErrTooLong):
-		// The text is long by definition: shown whole it would hide the reason.
-		c.refuse(c.line, "not sent: %s: %v", excerpt(clean(r.text)), err)
-		return inputDone
 	case r.cmd == protocol.CmdSend:
-		c.refuse(c.line, "not sent: %s: %v", clean(r.text), err)
+		// The start of the text names the message; all of it (a message too long, say)
+		// could hide the reason.
+		c.refuse(c.line, "not sent: %s: %v", excerpt(clean(r.text)), err)
 		return inputDone
 	default:
 		c.refuse(c.line, "%s: %v", r.cmd, err)
