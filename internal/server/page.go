@@ -13,10 +13,11 @@ import (
 // any other path is an unknown route (JSON 404).
 func (s *Server) pageHandler() http.Handler {
 	page := web.Handler(web.Config{
-		PublicWSURL:   s.cfg.PublicWSURL,
-		WSPort:        int(s.engine.Addr().Port()),
-		WSPath:        s.cfg.WSPath,
-		PresenceLimit: s.cfg.PresenceLimit,
+		PublicWSURL:      s.cfg.PublicWSURL,
+		WSPort:           int(s.engine.Addr().Port()),
+		WSPath:           s.cfg.WSPath,
+		PresenceLimit:    s.cfg.PresenceLimit,
+		HeartbeatTimeout: s.cfg.HeartbeatTimeout,
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path

@@ -125,10 +125,12 @@ up() {
 	exit 1
 }
 
-# A server that requires login tokens and sends no enter/exit notices (the page must poll
-# the online users), and tokens for users erin and gus in app 101.
+# A server that requires login tokens, sends no enter/exit notices (the page must poll
+# the online users) and closes sessions silent for 5 s (the page must keep its session
+# alive at that pace), and tokens for users erin and gus in app 101.
 auth_secret=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
-GOWS_AUTH_SECRET=$auth_secret up auth --presence-limit 0
+auth_heartbeat_ms=5000
+GOWS_AUTH_SECRET=$auth_secret up auth --presence-limit 0 --heartbeat-timeout "${auth_heartbeat_ms}ms"
 auth_url=$base_url
 auth_tokens=
 for who in erin gus; do
@@ -138,7 +140,8 @@ done
 up server
 
 status=0
-GOWS_BASE_URL=$base_url GOWS_AUTH_BASE_URL=$auth_url GOWS_AUTH_TOKENS=$auth_tokens CHROMIUM=$chromium \
+GOWS_BASE_URL=$base_url GOWS_AUTH_BASE_URL=$auth_url GOWS_AUTH_TOKENS=$auth_tokens \
+	GOWS_AUTH_HEARTBEAT_MS=$auth_heartbeat_ms CHROMIUM=$chromium \
 	node tests/browser/chat.test.mjs || status=$?
 GOWS_BASE_URL=$base_url GOWS_WS_URL="ws://127.0.0.1:$ws_port/acc" CHROMIUM=$chromium \
 	node tests/browser/origin.test.mjs || status=$?

@@ -7,13 +7,15 @@
 // stay inside the window and names must not reorder the text around them. Against a second
 // server that requires login tokens and sends no presence notices, a page without a token
 // must say how to log in, a page given one in its fragment (#token=) logs in as the token's
-// user, and it sees a second such user come online (by polling the user list).
+// user, and it sees a second such user come online (by polling the user list); that server's
+// heartbeat timeout is short, and the page must stay logged in past it.
 //
 //   GOWS_BASE_URL=http://127.0.0.1:8080 node chat.test.mjs
 //
 // Environment: GOWS_BASE_URL (required) is the server's HTTP address; GOWS_AUTH_BASE_URL and
 // GOWS_AUTH_TOKENS (tokens for users erin and gus in app 101, space-separated), when set, are
-// the token-checking server's (presence_limit 0) and the tokens for its steps; CHROMIUM (default
+// the token-checking server's (presence_limit 0) and the tokens for its steps;
+// GOWS_AUTH_HEARTBEAT_MS is that server's heartbeat_timeout in milliseconds; CHROMIUM (default
 // /usr/bin/chromium) is the browser binary, never a browser downloaded by a test tool;
 // STEP_TIMEOUT_MS (default 15000) bounds each wait. Exits 1 on the first failed step, with
 // what each page showed. scripts/it/browser.sh builds and starts the server and runs this.
@@ -22,6 +24,7 @@ import { chromium } from 'playwright-core';
 const baseURL = process.env.GOWS_BASE_URL;
 const authBaseURL = process.env.GOWS_AUTH_BASE_URL;
 const [erinToken, gusToken] = (process.env.GOWS_AUTH_TOKENS || '').trim().split(/\s+/);
+const authHeartbeatMs = Number(process.env.GOWS_AUTH_HEARTBEAT_MS || 0);
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const stepTimeout = Number(process.env.STEP_TIMEOUT_MS || 15000);
 const overallTimeout = 20 * stepTimeout;
@@ -220,6 +223,18 @@ async function main() {
         const count = await erin.page.locator('#user-count').textContent();
         if (count !== '2') throw new Error(`erin's page counts ${count} users online, want 2`);
       });
+      if (authHeartbeatMs > 0) {
+        await step(`erin stays online past the server's ${authHeartbeatMs} ms heartbeat timeout`, async () => {
+          // Nothing to await: the page must keep its session alive on its own, so watch it
+          // for one and a half timeouts and check that it was never disconnected (4003).
+          await erin.page.waitForTimeout(authHeartbeatMs * 1.5);
+          const notices = await erin.page.locator('#log [data-testid="notice"]').allTextContents();
+          const drops = notices.filter((n) => n.includes('Disconnected'));
+          if (drops.length) throw new Error(`erin's page was disconnected: ${JSON.stringify(drops)}`);
+          const state = await erin.page.locator('#status').getAttribute('data-state');
+          if (state !== 'online') throw new Error(`status is ${state}, want online`);
+        });
+      }
     } else {
       console.log('skip - token steps: GOWS_AUTH_BASE_URL is not set');
     }

@@ -50,6 +50,10 @@ type Config struct {
 	// of at most this many users. In bigger apps, and when it is 0 (notices off), the page
 	// polls the online users instead.
 	PresenceLimit int
+	// HeartbeatTimeout is the server's heartbeat_timeout: a connection silent for it is
+	// closed (4003). The page keeps its session alive well within it; 0 means the page's
+	// own pace (a request at least every 30 s), which suits the default of 6 minutes.
+	HeartbeatTimeout time.Duration
 }
 
 // pageConfig is the JSON document rendered into the page for static/app.js.
@@ -59,6 +63,8 @@ type pageConfig struct {
 	WSPath string `json:"wsPath"`
 	// PresenceLimit is Config.PresenceLimit.
 	PresenceLimit int `json:"presenceLimit"`
+	// HeartbeatMs is Config.HeartbeatTimeout in milliseconds (0: not given).
+	HeartbeatMs int64 `json:"heartbeatMs"`
 }
 
 // contentSecurityPolicy allows only the page's own script and style, and WebSocket
@@ -115,9 +121,18 @@ func Handler(cfg Config) http.Handler {
 	if wsPath == "" {
 		wsPath = "/acc"
 	}
+	direct := pageConfig{
+		WSURL:         cfg.PublicWSURL,
+		WSPort:        cfg.WSPort,
+		WSPath:        wsPath,
+		PresenceLimit: cfg.PresenceLimit,
+		HeartbeatMs:   cfg.HeartbeatTimeout.Milliseconds(),
+	}
+	proxied := direct
+	proxied.WSPort = 0 // the proxy publishes the endpoint on the page's own port
 	h := &handler{
-		page:    render(pageConfig{WSURL: cfg.PublicWSURL, WSPort: cfg.WSPort, WSPath: wsPath, PresenceLimit: cfg.PresenceLimit}),
-		proxied: render(pageConfig{WSURL: cfg.PublicWSURL, WSPath: wsPath, PresenceLimit: cfg.PresenceLimit}),
+		page:    render(direct),
+		proxied: render(proxied),
 		static:  map[string]asset{},
 	}
 	// The embedded tree is fixed at build time; walking it cannot fail at run time.

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gows-dev/gows/internal/server/conn"
 )
@@ -56,6 +57,12 @@ func TestHandler_ServesPageWithConfig(t *testing.T) {
 			path: "/",
 			cfg:  Config{WSPort: 8089, PresenceLimit: 200},
 			want: pageConfig{WSPort: 8089, WSPath: "/acc", PresenceLimit: 200},
+		},
+		{
+			name: "heartbeat timeout in milliseconds",
+			path: "/",
+			cfg:  Config{WSPort: 8089, HeartbeatTimeout: 5 * time.Second},
+			want: pageConfig{WSPort: 8089, WSPath: "/acc", HeartbeatMs: 5000},
 		},
 		{
 			name: "seed address",
@@ -122,9 +129,9 @@ func TestHandler_ProxiedPageUsesThePagePort(t *testing.T) {
 	if got := pageConfigOf(t, pub.Body.String()); got.WSURL != "wss://chat.example.com/acc" {
 		t.Errorf("a configured public URL is kept behind a proxy: %+v", got)
 	}
-	limited := serve(t, Handler(Config{PresenceLimit: 7}), http.MethodGet, "/", http.Header{"X-Real-Ip": {"203.0.113.9"}})
-	if got := pageConfigOf(t, limited.Body.String()); got.PresenceLimit != 7 {
-		t.Errorf("the presence limit is kept behind a proxy: %+v", got)
+	limited := serve(t, Handler(Config{PresenceLimit: 7, HeartbeatTimeout: time.Minute}), http.MethodGet, "/", http.Header{"X-Real-Ip": {"203.0.113.9"}})
+	if got := pageConfigOf(t, limited.Body.String()); got.PresenceLimit != 7 || got.HeartbeatMs != 60000 {
+		t.Errorf("the presence limit and heartbeat timeout are kept behind a proxy: %+v", got)
 	}
 }
 

@@ -12,7 +12,7 @@
 'use strict';
 
 (() => {
-  const HEARTBEAT_MS = 30000; // the server closes sessions silent for its heartbeat timeout (6m)
+  const HEARTBEAT_MS = 30000; // most time between requests (the server's default heartbeat timeout is 6m)
   const USERS_POLL_MS = 10000; // how often the online users are asked for when no notices come
   const BACKOFF_MIN_MS = 1000;
   const BACKOFF_MAX_MS = 30000;
@@ -48,6 +48,12 @@
   // Enter/exit notices come only in apps of at most presenceLimit users (0: never); the
   // page polls the users of bigger apps, as docs/protocol.md asks.
   const presenceLimit = Number.isInteger(cfg.presenceLimit) ? cfg.presenceLimit : 0;
+  // The server closes (4003) a session silent for its heartbeat timeout, which may be set
+  // far below the default 6 minutes: the page sends something at least every third of it.
+  const heartbeatMs = cfg.heartbeatMs > 0 ? Math.max(1, Math.min(HEARTBEAT_MS, Math.floor(cfg.heartbeatMs / 3))) : HEARTBEAT_MS;
+  // The timer ticks at least once per heartbeat period: the longest silence is under two
+  // periods, two thirds of the timeout.
+  const tickMs = Math.min(USERS_POLL_MS, heartbeatMs);
 
   let ws = null;
   let loggedIn = false;
@@ -56,6 +62,7 @@
   const online = new Set();
   let userCount = 0; // the app's online users in the last users answer (the list may be cut)
   let lastSent = 0; // Date.now() of the last request, for the heartbeat
+  let lastPolled = 0; // Date.now() of the last users poll
   let heartbeatTimer = 0;
   let retryTimer = 0;
   let attempt = 0; // consecutive failed connections, drives the backoff
@@ -223,12 +230,19 @@
     el.send.disabled = false;
     el.input.focus();
     request('users', {});
+    lastPolled = Date.now();
     clearInterval(heartbeatTimer);
-    // Any request keeps the session alive: a users poll stands in for the heartbeat.
+    // Any request keeps the session alive: a users poll stands in for the heartbeat. A poll
+    // is due after USERS_POLL_MS, give or take half a tick (timers fire a little late).
     heartbeatTimer = setInterval(() => {
-      if (pollUsers()) request('users', {});
-      else if (Date.now() - lastSent >= HEARTBEAT_MS) request('heartbeat', { userId: user });
-    }, USERS_POLL_MS);
+      const now = Date.now();
+      if (pollUsers() && now - lastPolled >= USERS_POLL_MS - tickMs / 2) {
+        request('users', {});
+        lastPolled = now;
+      } else if (now - lastSent >= heartbeatMs) {
+        request('heartbeat', { userId: user });
+      }
+    }, tickMs);
   }
 
   // pollUsers reports whether the server may not send enter/exit notices to this app: they
