@@ -359,3 +359,26 @@ func TestNewLogger_JSONDurationsAreText(t *testing.T) {
 		t.Fatalf("ttl = %#v, n = %#v, want \"15s\" and 3 (line %s)", rec["ttl"], rec["n"], buf.String())
 	}
 }
+
+// The help's rule for file keys ("the variable's name without GOWS_, in lower case") does
+// not give a nested key (GOWS_CLUSTER_REDIS is redis under cluster:, not cluster_redis,
+// which the file refuses): the help must name every such section.
+func TestServe_HelpExplainsNestedKeys(t *testing.T) {
+	long := newServeCmd(&streams{}, nil).Long
+	sections := map[string]bool{}
+	for _, s := range serveSettings() {
+		if section, _, nested := strings.Cut(s.key, "."); nested {
+			sections[section] = true
+		}
+	}
+	if len(sections) == 0 {
+		t.Fatal("no nested settings: the test checks nothing")
+	}
+	for section := range sections {
+		for _, want := range []string{envName(section) + "_*", "under " + section + ":"} {
+			if !strings.Contains(long, want) {
+				t.Errorf("gows serve --help does not say %q: its keys are not the variable names in lower case", want)
+			}
+		}
+	}
+}
