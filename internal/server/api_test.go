@@ -182,6 +182,8 @@ func TestAPI_Routes(t *testing.T) {
 		{"healthz", "GET", "/healthz", "", "", 200, 200, "ok"},
 		{"readyz", "GET", "/readyz", "", "", 200, 200, "ready"},
 		{"unknown route", "GET", "/nope", "", "", 404, 1010, "no route"},
+		{"unknown page asset", "GET", "/static/nope.js", "", "", 404, 1010, "no route /static/nope.js"},
+		{"page with POST", "POST", "/", "a=1", "application/x-www-form-urlencoded", 405, 1010, "use GET"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -18,6 +18,9 @@ func (s *Server) pageHandler() http.Handler {
 		WSPath:           s.cfg.WSPath,
 		PresenceLimit:    s.cfg.PresenceLimit,
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout,
+		Refuse: func(w http.ResponseWriter, status int, msg string) {
+			api.WriteError(w, status, protocol.RoutingNotExist, msg)
+		},
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path

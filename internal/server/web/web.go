@@ -54,6 +54,10 @@ type Config struct {
 	// closed (4003). The page keeps its session alive well within it; 0 means the page's
 	// own pace (a request at least every 30 s), which suits the default of 6 minutes.
 	HeartbeatTimeout time.Duration
+	// Refuse answers a request the page cannot serve: an unknown /static/ file (404) or a
+	// method other than GET and HEAD (405, with the Allow header already set). nil means
+	// a plain-text answer.
+	Refuse func(w http.ResponseWriter, status int, msg string)
 }
 
 // pageConfig is the JSON document rendered into the page for static/app.js.
@@ -104,6 +108,7 @@ type handler struct {
 	page    asset            // for requests straight to the node
 	proxied asset            // for requests a proxy forwarded: the endpoint on the page's port
 	static  map[string]asset // keyed by request path, e.g. "/static/app.js"
+	refuse  func(w http.ResponseWriter, status int, msg string)
 }
 
 // Handler returns the chat page's handler, safe for concurrent use. It serves
@@ -134,6 +139,10 @@ func Handler(cfg Config) http.Handler {
 		page:    render(direct),
 		proxied: render(proxied),
 		static:  map[string]asset{},
+		refuse:  cfg.Refuse,
+	}
+	if h.refuse == nil {
+		h.refuse = func(w http.ResponseWriter, status int, msg string) { http.Error(w, msg, status) }
 	}
 	// The embedded tree is fixed at build time; walking it cannot fail at run time.
 	_ = fs.WalkDir(files, "static", func(name string, d fs.DirEntry, err error) error {
@@ -175,16 +184,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(p, "/static/"):
 		var ok bool
 		if a, ok = h.static[p]; !ok {
-			http.NotFound(w, r)
+			h.refuse(w, http.StatusNotFound, "no route "+p)
 			return
 		}
 	default:
-		http.NotFound(w, r)
+		h.refuse(w, http.StatusNotFound, "no route "+p)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		h.refuse(w, http.StatusMethodNotAllowed, "use GET")
 		return
 	}
 	hdr := w.Header()
