@@ -158,6 +158,18 @@ func TestClient_EveryRouteAgainstARealServer(t *testing.T) {
 		}
 	})
 
+	t.Run("push with a msgId of 128 two-byte characters", func(t *testing.T) {
+		// The server counts characters, not bytes: 256 bytes is a valid id.
+		id := strings.Repeat("é", 128)
+		r, err := c.PushUser(ctx, "u1", admin.Message{AppID: 101, Text: "accented", MsgID: id})
+		if err != nil || r.MsgID != id || r.Delivered != 1 {
+			t.Fatalf("push = %+v, %v", r.PushResult, err)
+		}
+		if m := msgOf(t, u1.Push(protocol.CmdMsg)); m.Msg != "accented" {
+			t.Errorf("u1 got %+v", m)
+		}
+	})
+
 	t.Run("push to an offline user", func(t *testing.T) {
 		_, err := c.PushUser(ctx, "ghost", admin.Message{AppID: 101, Text: "hello"})
 		apiErr, ok := errors.AsType[*admin.APIError](err)
@@ -342,6 +354,18 @@ func TestClient_BadInputIsRefusedBeforeSending(t *testing.T) {
 			_, err := c.Broadcast(ctx, admin.Message{AppID: 1, Text: "x", MsgID: strings.Repeat("m", 129)})
 			return err
 		}, "msgId"},
+		{"push long multi-byte msgId", func() error {
+			_, err := c.Broadcast(ctx, admin.Message{AppID: 1, Text: "x", MsgID: strings.Repeat("é", 129)})
+			return err
+		}, "msgId"},
+		{"push long type", func() error {
+			_, err := c.PushUser(ctx, "u1", admin.Message{AppID: 1, Text: "x", Type: strings.Repeat("t", protocol.MaxTypeLen+1)})
+			return err
+		}, "type"},
+		{"push type with a control character", func() error {
+			_, err := c.PushRoom(ctx, "lobby", admin.Message{AppID: 1, Text: "x", Type: "a\nb"})
+			return err
+		}, "type"},
 		{"room push bad room", func() error { _, err := c.PushRoom(ctx, "", admin.Message{AppID: 1, Text: "x"}); return err }, "room"},
 		{"kick long reason", func() error {
 			_, err := c.Kick(ctx, 1, "u1", strings.Repeat("r", api.MaxKickReasonBytes+1))

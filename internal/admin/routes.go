@@ -169,13 +169,16 @@ func (c *Client) Online(ctx context.Context, app uint32, user string) (Presence,
 	return p, err
 }
 
+// maxMsgIDChars is the longest message id the server accepts, in characters.
+const maxMsgIDChars = 128
+
 // Message is what a push delivers.
 type Message struct {
 	AppID uint32
 	Text  string // the message ("message" in the API); required
 	MsgID string // "" lets the server pick one; an id repeated within the dedup window is not delivered again
 	From  string // sender user id; "" for the system
-	Type  string // message type; "" means text
+	Type  string // message type, 1..protocol.MaxTypeLen characters; "" means text
 }
 
 // pushBody is the JSON body of the push routes.
@@ -196,8 +199,12 @@ func (m Message) body() (pushBody, error) {
 	if m.Text == "" {
 		return pushBody{}, &InputError{Field: "message", Msg: "is required"}
 	}
-	if len(m.MsgID) > 128 {
-		return pushBody{}, &InputError{Field: "msgId", Msg: "must be at most 128 characters"}
+	// The server's rule: at most maxMsgIDChars characters (not bytes).
+	if utf8.RuneCountInString(m.MsgID) > maxMsgIDChars {
+		return pushBody{}, &InputError{Field: "msgId", Msg: fmt.Sprintf("must be at most %d characters", maxMsgIDChars)}
+	}
+	if m.Type != "" && !protocol.ValidType(m.Type) {
+		return pushBody{}, &InputError{Field: "type", Msg: "must be " + protocol.NameRule(protocol.MaxTypeLen)}
 	}
 	if m.From != "" {
 		if err := checkUser("from", m.From); err != nil {
