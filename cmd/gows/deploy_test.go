@@ -174,6 +174,19 @@ func TestDeploy_UnitStopTimeoutCoversTheDrain(t *testing.T) {
 	}
 }
 
+// TestDeploy_UnitSignalsOnlyTheMainProcess checks that a stop sends SIGTERM to the main
+// process alone. Under `gows serve --nodes N` the launcher passes one SIGTERM on to each
+// node; systemd's default KillMode (control-group) would send every node its own as well,
+// and a node's second SIGTERM ends it at once, without draining or deregistering.
+func TestDeploy_UnitSignalsOnlyTheMainProcess(t *testing.T) {
+	if got := unitValue(t, unitFile, "KillMode"); got != "mixed" {
+		t.Errorf("%s: KillMode=%s, want mixed (SIGTERM to the main process, SIGKILL to all at the timeout)", unitFile, got)
+	}
+	if got := unitValue(t, unitFile, "KillSignal"); got != "SIGTERM" {
+		t.Errorf("%s: KillSignal=%s, want SIGTERM (gows drains on it)", unitFile, got)
+	}
+}
+
 // clusterFiles lists deploy/cluster/*.yaml: the three nodes.
 func clusterFiles(t *testing.T) []string {
 	t.Helper()
