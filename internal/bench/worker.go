@@ -118,12 +118,14 @@ type worker struct {
 	rampDone                       chan struct{} // closed by the loop that finishes the ramp last
 	echoDone                       chan struct{} // closed by the loop that finishes the echo phase last
 
-	// stopOnce measures what the worker holds when the close phase cuts its ramp short,
-	// before the loops start closing; its function writes stopHeld, stopRSS and stopPrv,
-	// which are read only after stopOnce.Do has returned.
-	stopOnce         sync.Once
-	stopHeld         int64
-	stopRSS, stopPrv int64
+	// memOnce measures, once, the memory of what the worker holds: at its peak when its
+	// ramp ended before the close began, else when the close began (before the loops
+	// start closing). Its function writes memAtPeak, memHeld, memRSS and memPrv, which
+	// are read only after memOnce.Do has returned.
+	memOnce        sync.Once
+	memAtPeak      bool
+	memHeld        int64
+	memRSS, memPrv int64
 }
 
 // newWorker prepares the loops' pollers. run releases them.
@@ -216,18 +218,27 @@ func (w *worker) setPhase(p int32) {
 
 func (w *worker) hold() { w.setPhase(phaseHold) }
 
-// close starts the close phase. When it cuts the ramp short, it first measures the memory
-// of what is held then, since the worker will never reach its peak.
+// close starts the close phase. It first measures the memory of what is held, unless
+// that was measured at the peak already: a close that cuts the ramp short ends the ramp
+// itself (no more dials, and with a graceful close nothing left held), and that end must
+// not be taken for the peak.
 func (w *worker) close() {
-	w.stopOnce.Do(func() {
-		select {
-		case <-w.rampDone: // measured at the peak
-		default:
-			w.stopHeld = w.held.Load()
-			w.stopRSS, w.stopPrv = heldMemory()
-		}
-	})
+	w.measureHeld()
 	w.setPhase(phaseClose)
+}
+
+// measureHeld measures, the first time it is called, the memory of what the worker holds
+// and whether that is its peak (the ramp is over).
+func (w *worker) measureHeld() {
+	w.memOnce.Do(func() {
+		select {
+		case <-w.rampDone:
+			w.memAtPeak = true
+		default:
+		}
+		w.memHeld = w.held.Load()
+		w.memRSS, w.memPrv = heldMemory()
+	})
 }
 
 func (w *worker) progress() progress {
@@ -274,10 +285,9 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 				w.close()
 			case <-ramp:
 				ramp = nil
-				res.HeldAtReady = w.held.Load()
-				res.RSSReady, res.PrivateReady = heldMemory()
+				w.measureHeld() // the peak, unless the close came first
 				p := w.progress()
-				p.RSSBytes = res.RSSReady
+				p.RSSBytes = w.memRSS
 				emit(workerEvent{Type: "ready", Worker: w.spec.Index, Progress: &p})
 			case <-echo: // at once: the hold waits for every worker's echo phase
 				echo = nil
@@ -292,8 +302,12 @@ func (w *worker) run(ctx context.Context, emit func(workerEvent)) (workerResult,
 	if err := g.Wait(); err != nil {
 		return res, err
 	}
-	w.stopOnce.Do(func() {}) // waits for a measurement close may be taking
-	res.HeldAtStop, res.RSSStop, res.PrivateStop = w.stopHeld, w.stopRSS, w.stopPrv
+	w.memOnce.Do(func() {}) // waits for a measurement close may be taking
+	if w.memAtPeak {
+		res.HeldAtReady, res.RSSReady, res.PrivateReady = w.memHeld, w.memRSS, w.memPrv
+	} else {
+		res.HeldAtStop, res.RSSStop, res.PrivateStop = w.memHeld, w.memRSS, w.memPrv
+	}
 	res.Final = w.progress()
 	res.CPUSeconds = res.Final.CPUSeconds - start.CPUSeconds
 	res.RSSHWM = rssHWMBytes()
