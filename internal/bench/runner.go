@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -571,12 +572,15 @@ func (c *coordinator) report() Report {
 	}
 	var hs, login, echo, bc Histogram
 	var first, last, cut int64
+	var attempted uint64
 	stoppedEarly := c.holdStart.IsZero() // no peak: every worker's figures are from before it
 	for i, r := range c.results {
 		if r == nil || (r.Established == 0 && r.Failed == 0 && c.latest[i].Attempted > 0) {
 			c.addLastProgress(&rep, i)
+			attempted += c.latest[i].Attempted
 			continue
 		}
+		attempted += r.Attempted
 		rep.Established += int(r.Established)
 		rep.Failed += int(r.Failed)
 		rep.Dropped += int(r.Dropped)
@@ -636,9 +640,7 @@ func (c *coordinator) report() Report {
 	c.addWorkerCPU(&rep)
 	if rep.StopReason == "duration" && rep.Established < rep.Target {
 		// Only failures decide the exit status: say it where a script reading the JSON looks.
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-			"--duration stopped the run with %s of the %s connections asked for established: the rest were never tried, and the exit status counts failures only",
-			num(int64(rep.Established)), num(int64(rep.Target))))
+		rep.Warnings = append(rep.Warnings, durationWarning(rep, int64(attempted)))
 	}
 	rep.Servers = matchServers(c.before, c.peak)
 	rep.fillServers()
@@ -653,6 +655,25 @@ func (c *coordinator) report() Report {
 	}
 	rep.DurationS = time.Since(c.start).Seconds()
 	return rep
+}
+
+// durationWarning says that --duration ended a run before --conns were established, and
+// what became of the rest: failed, cut off while connecting, or never tried.
+func durationWarning(rep Report, attempted int64) string {
+	target, established := int64(rep.Target), int64(rep.Established)
+	failedBefore := int64(rep.Failed - rep.Dropped) // failures of connections never established
+	var rest []string
+	if failedBefore > 0 {
+		rest = append(rest, num(failedBefore)+" failed")
+	}
+	if cut := attempted - established - failedBefore; cut > 0 {
+		rest = append(rest, num(cut)+" cut off while connecting")
+	}
+	if never := target - max(attempted, established+failedBefore); never > 0 {
+		rest = append(rest, num(never)+" never tried")
+	}
+	return fmt.Sprintf("--duration stopped the run with %s of the %s connections asked for established (of the rest: %s); the exit status counts failures only",
+		num(established), num(target), strings.Join(rest, ", "))
 }
 
 // addLastProgress adds worker i, which never reported its result (it failed or was

@@ -209,6 +209,32 @@ func TestRunner_RefusedConnectionsAreCountedAndFailTheRun(t *testing.T) {
 	}
 }
 
+// A run that --duration ends says what became of the connections it did not establish:
+// the warning claimed "the rest were never tried" when they had been tried and refused.
+func TestRunner_DurationWarningCountsTheFailedAndTheNeverTried(t *testing.T) {
+	srv := testutil.StartServer(t)
+	url := srv.WSURL // nothing listens there once the server stops
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Default()
+	cfg.URLs = []string{url}
+	cfg.Conns = 100
+	cfg.RatePerSecond = 0.004 // one connection now, the next after 250 s
+	cfg.Duration = time.Second
+	cfg.MaxFailures = 100
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	rep, err := NewRunner(cfg).Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "--duration stopped the run with 0 of the 100 connections asked for established (of the rest: 1 failed, 99 never tried)"
+	if rep.Failures["refused"] != 1 || !slices.ContainsFunc(rep.Warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+		t.Fatalf("failures %v; warnings %q, want one starting %q", rep.Failures, rep.Warnings, want)
+	}
+}
+
 func TestRunner_CapacityIsCheckedBeforeStarting(t *testing.T) {
 	cfg := Default()
 	cfg.URLs = []string{"ws://127.0.0.1:1/acc"}
