@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -572,5 +574,35 @@ func TestRampFigures(t *testing.T) {
 				t.Fatalf("span %v rate %v, want %v and %v", span, rate, tt.wantSpan, tt.wantRate)
 			}
 		})
+	}
+}
+
+// docs/bench.md's JSON report section names every key a report has, those of its
+// servers, broadcast and timeline samples too (a timeline sample's server_pss_bytes was
+// missing).
+func TestReport_EveryJSONKeyIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/bench.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(doc), "## JSON report")
+	section, _, _ = strings.Cut(section, "\n## ")
+	rep := Report{Target: 1, Broadcast: &Broadcast{}, Servers: []ServerReport{{}}, Timeline: []Sample{{}}}
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	keys := slices.Collect(maps.Keys(got))
+	for _, nested := range []any{got["broadcast"], got["servers"].([]any)[0], got["timeline"].([]any)[0]} {
+		keys = slices.AppendSeq(keys, maps.Keys(nested.(map[string]any)))
+	}
+	for _, k := range keys {
+		if !strings.Contains(section, "`"+k+"`") {
+			t.Errorf("docs/bench.md's JSON report section does not name %q", k)
+		}
 	}
 }
