@@ -42,6 +42,11 @@ type Config struct {
 	// the delay doubles per quick death and resets once a node ran for a minute.
 	// Zero values mean 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
+	// MaxQuickDeaths is how many times in a row a node may die within a minute of its
+	// start before the launcher gives up: it stops every node and Run returns an error.
+	// A node that can never start (its port taken by another program, a Redis that
+	// refuses it) would otherwise be restarted forever. 0 means 5; negative, never.
+	MaxQuickDeaths int
 	// Logger receives the launcher's own lifecycle logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -62,7 +67,9 @@ func (c Config) Validate() error {
 }
 
 // Run starts the nodes and keeps them running until ctx is cancelled; then it sends each
-// SIGTERM, waits for all of them (SIGKILL after StopTimeout) and returns nil.
+// SIGTERM, waits for all of them (SIGKILL after StopTimeout) and returns nil. When a node
+// dies MaxQuickDeaths times in a row, it stops the others the same way and returns an
+// error that names the node.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -76,45 +83,67 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.MaxBackoff == 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.MaxQuickDeaths == 0 {
+		cfg.MaxQuickDeaths = 5
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	out := &lockedWriter{w: cfg.Stdout}
 	errOut := &lockedWriter{w: cfg.Stderr}
+	ctx, giveUp := context.WithCancelCause(ctx)
+	defer giveUp(nil)
 	var wg sync.WaitGroup
 	for i := range cfg.Nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			superviseNode(ctx, cfg, i, out, errOut)
+			if err := superviseNode(ctx, cfg, i, out, errOut); err != nil {
+				giveUp(err) // stops the other nodes
+			}
 		}()
 	}
 	wg.Wait()
 	cfg.Logger.Info("all nodes stopped", "nodes", cfg.Nodes)
+	if err := context.Cause(ctx); errors.Is(err, errCrashLoop) {
+		return err
+	}
 	return nil
 }
 
-// superviseNode runs node i, restarting it when it dies, until ctx is cancelled.
-func superviseNode(ctx context.Context, cfg Config, i int, out, errOut *lockedWriter) {
+// errCrashLoop is the cause of a launcher's stop when a node kept dying.
+var errCrashLoop = errors.New("node keeps dying")
+
+// superviseNode runs node i, restarting it when it dies, until ctx is cancelled (nil) or
+// the node died cfg.MaxQuickDeaths times in a row within a minute of its start (an error
+// wrapping errCrashLoop).
+func superviseNode(ctx context.Context, cfg Config, i int, out, errOut *lockedWriter) error {
 	name := cfg.Name(i)
 	log := cfg.Logger.With("node", name)
 	backoff := cfg.MinBackoff
+	quickDeaths := 0
 	for restarts := 0; ; restarts++ {
 		started := time.Now()
 		err := runNode(ctx, cfg, i, out, errOut)
 		if ctx.Err() != nil {
 			log.Info("node stopped")
-			return
+			return nil
 		}
 		if time.Since(started) > time.Minute {
-			backoff = cfg.MinBackoff
+			backoff, quickDeaths = cfg.MinBackoff, 0
+		}
+		quickDeaths++
+		if cfg.MaxQuickDeaths > 0 && quickDeaths >= cfg.MaxQuickDeaths {
+			log.Error("node keeps dying; stopping every node", "err", err, "deaths", quickDeaths)
+			return fmt.Errorf("%w: %s died %d times in a row within a minute of its start (last: %v); its output above says why",
+				errCrashLoop, name, quickDeaths, err)
 		}
 		log.Warn("node died; restarting", "err", err, "restarts", restarts+1, "after", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return
+			return nil
 		case <-t.C:
 		}
 		backoff = min(backoff*2, cfg.MaxBackoff)

@@ -67,6 +67,8 @@ func TestRun_RestartsDeadNodesAndPrefixesLines(t *testing.T) {
 			Stderr:     errOut,
 			MinBackoff: 10 * time.Millisecond,
 			MaxBackoff: 20 * time.Millisecond,
+			// Restarted however often it dies: this test stops the launcher itself.
+			MaxQuickDeaths: -1,
 		})
 	}()
 	// Each node printed, died and was started again at least twice.
@@ -112,6 +114,42 @@ func TestRun_StopsNodesWithSIGTERM(t *testing.T) {
 	}
 	if got := strings.Count(out.String(), " bye\n"); got != 3 {
 		t.Fatalf("%d nodes stopped cleanly, want 3:\n%s", got, out.String())
+	}
+}
+
+// A node that can never start (its port taken, say) was restarted forever, the launcher
+// printing its error every 30 s and never exiting. After MaxQuickDeaths deaths in a row
+// it stops every node and returns an error naming the node.
+func TestRun_GivesUpOnANodeThatKeepsDying(t *testing.T) {
+	out, errOut := newSyncBuffer(), newSyncBuffer()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := Run(ctx, Config{
+		Nodes: 2,
+		Exe:   "/bin/sh",
+		Args: func(i int) []string {
+			if i == 1 {
+				return []string{"-c", "echo 'bind: address already in use' >&2; exit 1"}
+			}
+			return []string{"-c", "trap 'echo bye; exit 0' TERM; echo up; while :; do sleep 0.05; done"}
+		},
+		Name:           func(i int) string { return fmt.Sprint("n", i) },
+		Stdout:         out,
+		Stderr:         errOut,
+		MinBackoff:     time.Millisecond,
+		MaxBackoff:     2 * time.Millisecond,
+		MaxQuickDeaths: 3,
+	})
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "n1 died 3 times in a row") {
+		t.Fatalf("Run returned %v (context: %v), want n1's three deaths", err, ctx.Err())
+	}
+	if got := strings.Count(errOut.String(), "[n1] bind: address already in use\n"); got != 3 {
+		t.Errorf("n1 ran %d times, want 3:\n%s", got, errOut.String())
+	}
+	// The healthy node was stopped as on Ctrl-C, not left running or killed. (If it had
+	// not yet started when n1 gave up, it printed neither.)
+	if o := out.String(); strings.Count(o, "[n0] up\n") != strings.Count(o, "[n0] bye\n") {
+		t.Errorf("n0 was not stopped cleanly:\n%s", o)
 	}
 }
 
