@@ -170,6 +170,12 @@ func serveSecrets() []string {
 	return []string{"auth_secret", "admin_token", "cluster.token", "cluster.redis_password"}
 }
 
+// outliveLogReader keeps a node (or the launcher) running when the reader of its
+// output goes away: `gows serve 2>&1 | tee log` ended by Ctrl-C loses tee with the same
+// signal, and Go's default is to die of SIGPIPE at the next log line, mid-drain, leaving
+// the node registered in Redis. Ignored, a write fails with EPIPE and the drain goes on.
+func outliveLogReader() { signal.Ignore(syscall.SIGPIPE) }
+
 // runServe runs a node until SIGINT or SIGTERM (or ctx) stops it and it has drained.
 func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 	cfg := opts.config
@@ -185,6 +191,7 @@ func runServe(ctx context.Context, s *streams, opts *serveOptions) error {
 	// After the first signal, restore the default handling so that a second one
 	// interrupts a drain that takes too long.
 	defer context.AfterFunc(ctx, stop)()
+	outliveLogReader()
 
 	if opts.configFile != "" {
 		log.Info("config file loaded", "path", opts.configFile)

@@ -68,6 +68,7 @@ func runNodes(ctx context.Context, s *streams, opts *serveOptions, flags *pflag.
 	// restore the default handling: a second one ends the launcher at once, and with it
 	// the nodes (they die with their parent on Linux), as a second signal ends one node.
 	defer context.AfterFunc(ctx, stop)()
+	outliveLogReader()
 	log.Info("starting local cluster", "nodes", opts.nodes, "ws_addr", cfg.WSAddr, "http_addr", cfg.HTTPAddr)
 	return launcher.Run(ctx, launcher.Config{
 		Nodes:       opts.nodes,
