@@ -169,9 +169,6 @@ func (c *Client) Online(ctx context.Context, app uint32, user string) (Presence,
 	return p, err
 }
 
-// maxMsgIDChars is the longest message id the server accepts, in characters.
-const maxMsgIDChars = 128
-
 // Message is what a push delivers.
 type Message struct {
 	AppID uint32
@@ -199,9 +196,9 @@ func (m Message) body() (pushBody, error) {
 	if m.Text == "" {
 		return pushBody{}, &InputError{Field: "message", Msg: "is required"}
 	}
-	// The server's rule: at most maxMsgIDChars characters (not bytes).
-	if utf8.RuneCountInString(m.MsgID) > maxMsgIDChars {
-		return pushBody{}, &InputError{Field: "msgId", Msg: fmt.Sprintf("must be at most %d characters", maxMsgIDChars)}
+	// The server's rule: at most protocol.MaxMsgIDLen characters (not bytes).
+	if utf8.RuneCountInString(m.MsgID) > protocol.MaxMsgIDLen {
+		return pushBody{}, &InputError{Field: "msgId", Msg: fmt.Sprintf("must be at most %d characters", protocol.MaxMsgIDLen)}
 	}
 	if m.Type != "" && !protocol.ValidType(m.Type) {
 		return pushBody{}, &InputError{Field: "type", Msg: "must be " + protocol.NameRule(protocol.MaxTypeLen)}

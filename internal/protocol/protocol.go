@@ -345,6 +345,10 @@ func ValidUserID(id string) bool { return validName(id, MaxUserIDLen) }
 // valid UTF-8, none of them a control character.
 func ValidRoom(name string) bool { return validName(name, MaxRoomLen) }
 
+// MaxMsgIDLen is the longest message id a push may carry (the HTTP API's msgId), in
+// characters.
+const MaxMsgIDLen = 128
+
 // MaxTypeLen is the longest accepted message type, in characters.
 const MaxTypeLen = 32
 

@@ -218,8 +218,8 @@ func (p params) push(t Target) (Push, error) {
 	if push.Msg == "" {
 		return Push{}, &ParamError{Field: "message", Msg: "is required"}
 	}
-	if utf8.RuneCountInString(push.MsgID) > 128 {
-		return Push{}, &ParamError{Field: "msgId", Msg: "must be at most 128 characters"}
+	if utf8.RuneCountInString(push.MsgID) > protocol.MaxMsgIDLen {
+		return Push{}, &ParamError{Field: "msgId", Msg: fmt.Sprintf("must be at most %d characters", protocol.MaxMsgIDLen)}
 	}
 	return push, nil
 }
