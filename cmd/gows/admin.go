@@ -489,7 +489,7 @@ func (o *adminOutput) record(data []byte, rows [][2]string) error {
 }
 
 // nodeTable prints the nodes, one a row, with their uptimes at now. The HTTP ADDR column
-// is left out when no node reports an address (a node without a cluster).
+// is left out when no node reports an address.
 func (o *adminOutput) nodeTable(nodes []admin.Node, now time.Time) error {
 	addrs := slices.ContainsFunc(nodes, func(n admin.Node) bool { return n.HTTPAddr != "" })
 	var rows [][]string
