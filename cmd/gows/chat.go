@@ -19,6 +19,9 @@ import (
 // up in the process list or the shell's history.
 const chatTokenEnv = envPrefix + "LOGIN_TOKEN"
 
+// chatCACertEnv supplies --cacert when the flag is not given; gows admin reads it too.
+const chatCACertEnv = envPrefix + "CACERT"
+
 // exitNotSent is chat's exit code when line mode could not deliver its input for want of
 // a connection (a *tui.UnsentError): trying again later may work. Like admin's
 // exitUnreachable, it tells "the server is not there" from a refusal (exitFailure).
@@ -71,6 +74,7 @@ connection (and none was refused).`,
 			}
 			cfg.AppID = uint32(appID)
 			cfg.Token = cmp.Or(cfg.Token, os.Getenv(chatTokenEnv))
+			cfg.CACert = cmp.Or(cfg.CACert, os.Getenv(chatCACertEnv))
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -84,6 +88,7 @@ connection (and none was refused).`,
 	f.UintVar(&appID, "app-id", 101, "app id to log in to")
 	f.StringVar(&cfg.Room, "room", "", "room to join (again after every reconnect); none sends to the whole app")
 	f.StringVar(&cfg.Token, "token", "", "login token, for servers that require one [$"+chatTokenEnv+"]")
+	f.StringVar(&cfg.CACert, "cacert", "", "PEM file of CA certificates to trust for a wss:// --url, besides the system's (a private CA, or the node's self-signed certificate) [$"+chatCACertEnv+"]")
 	f.BoolVar(&cfg.NoTUI, "no-tui", false, "line mode even on a terminal")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", cfg.HeartbeatInterval, "time between heartbeats; keep it below the server's heartbeat timeout. A server silent for two heartbeats and 3s is taken for gone")
 	f.DurationVar(&cfg.MaxBackoff, "max-backoff", cfg.MaxBackoff, "longest wait between reconnect attempts")

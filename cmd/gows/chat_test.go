@@ -14,6 +14,7 @@ import (
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server"
+	"github.com/gows-dev/gows/internal/testcert"
 	"github.com/gows-dev/gows/internal/testutil"
 	"github.com/gows-dev/gows/internal/tui"
 )
@@ -82,6 +83,8 @@ func TestChat_BadCommandLinesAreUsageErrors(t *testing.T) {
 		{"app id too big", []string{"chat", "--user", "a", "--app-id", "4294967296"}, "--app-id: want at most"},
 		{"bad room", []string{"chat", "--user", "a", "--room", strings.Repeat("r", 65)}, "room: want 1 to 64 characters"},
 		{"argument", []string{"chat", "--user", "a", "extra"}, "takes no arguments"},
+		{"missing cacert", []string{"chat", "--user", "a", "--cacert", "/nonexistent/ca.pem"}, "cacert: open /nonexistent/ca.pem"},
+		{"cacert without a certificate", []string{"chat", "--user", "a", "--cacert", os.DevNull}, "cacert: no PEM certificate in " + os.DevNull},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,5 +337,30 @@ func TestChat_RefusedForWantOfATokenSaysHowToGiveOne(t *testing.T) {
 				t.Errorf("stderr %q: hint shown %v, want %v", res.stderr, got, tt.wantHint)
 			}
 		})
+	}
+}
+
+// A node serving wss:// with a self-signed certificate (--tls-cert) is reached with that
+// certificate as --cacert or $GOWS_CACERT, as gows admin reaches its https port; without
+// it the certificate is not trusted and no line is sent.
+func TestChat_TrustsTheCACertFile(t *testing.T) {
+	isolateEnv(t)
+	certFile, keyFile := testcert.Files(t)
+	srv := testutil.StartServer(t, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	wss := strings.Replace(srv.WSURL, "ws://", "wss://", 1)
+
+	res := runChatCLI(t, wss, "alice", "over tls\n", "--cacert", certFile)
+	if res.code != exitOK || !strings.Contains(res.stdout, "<alice> over tls") {
+		t.Fatalf("with --cacert: exit %d, stderr %q, stdout:\n%s", res.code, res.stderr, res.stdout)
+	}
+	t.Setenv(chatCACertEnv, certFile)
+	res = runChatCLI(t, wss, "bob", "from the variable\n")
+	if res.code != exitOK || !strings.Contains(res.stdout, "<bob> from the variable") {
+		t.Fatalf("with $%s: exit %d, stderr %q, stdout:\n%s", chatCACertEnv, res.code, res.stderr, res.stdout)
+	}
+	t.Setenv(chatCACertEnv, "")
+	res = runChatCLI(t, wss, "carol", "untrusted\n")
+	if res.code != exitNotSent || !strings.Contains(res.stdout, "certificate") {
+		t.Fatalf("without --cacert: exit %d, stderr %q, stdout:\n%s; want exit %d and a certificate error", res.code, res.stderr, res.stdout, exitNotSent)
 	}
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -59,11 +60,15 @@ type Client struct {
 
 // NewClient returns a Client for cfg, which must be valid.
 func NewClient(cfg Config) *Client {
-	return &Client{
+	c := &Client{
 		cfg:    cfg,
 		dialer: websocket.Dialer{HandshakeTimeout: cfg.DialTimeout},
 		events: make(chan Event),
 	}
+	if roots, err := cfg.rootCAs(); err == nil && roots != nil { // Validate read it already
+		c.dialer.TLSClientConfig = &tls.Config{RootCAs: roots}
+	}
+	return c
 }
 
 // Events returns the channel of state changes and incoming frames. It is closed when Run

@@ -1,9 +1,11 @@
 package tui
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
@@ -22,6 +24,10 @@ type Config struct {
 	Room string
 	// Token is sent as the login's serviceToken; "" for servers in open mode.
 	Token string
+	// CACert, when not "", is a PEM file of CA certificates trusted for a wss:// URL
+	// besides the system's: a private CA, or the certificate of a node serving TLS itself
+	// with a self-signed one.
+	CACert string
 	// NoTUI selects line mode even when the input is a terminal.
 	NoTUI bool
 	// HeartbeatInterval is the time between heartbeats. It must stay well below the
@@ -64,6 +70,11 @@ func (c Config) Validate() error {
 	if c.AppID == 0 {
 		return errors.New("app id: must not be 0")
 	}
+	if c.CACert != "" {
+		if _, err := c.rootCAs(); err != nil {
+			return err
+		}
+	}
 	if c.Room != "" && !protocol.ValidRoom(c.Room) {
 		return fmt.Errorf("room: want 1 to %d characters, none of them a control character, got %q", protocol.MaxRoomLen, c.Room)
 	}
@@ -92,4 +103,23 @@ func (c Config) serverName() string {
 		return "?"
 	}
 	return u.Host
+}
+
+// rootCAs returns the system's certificates and those in CACert, nil when CACert is "".
+func (c Config) rootCAs() (*x509.CertPool, error) {
+	if c.CACert == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(c.CACert)
+	if err != nil {
+		return nil, fmt.Errorf("cacert: %w", err)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("cacert: no PEM certificate in %s", c.CACert)
+	}
+	return roots, nil
 }
