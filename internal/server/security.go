@@ -54,6 +54,9 @@ func newSecurity(cfg Config, log *slog.Logger) (*security, error) {
 	if cfg.AdminToken == "" {
 		log.Info("admin routes answer clients on this machine only; set admin_token to use them remotely")
 	}
+	if cfg.EchoPath != "" {
+		log.Warn("raw echo endpoint on: it needs no login and has no rate limit; turn echo_path off where the WebSocket port is public", "echo_path", cfg.EchoPath)
+	}
 	if cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
 		if err != nil {

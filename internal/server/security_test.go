@@ -490,7 +490,15 @@ func TestSecurity_EchoEndpoint(t *testing.T) {
 	if _, err := testutil.DialErr(t, strings.Replace(off.WSURL, "/acc", "/echo", 1), nil); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("echo endpoint is on by default: %v", err)
 	}
+	// The endpoint needs no login and has no rate limit: an operator is told it is on.
+	const warning = `level=WARN msg="raw echo endpoint on`
+	if strings.Contains(off.Logs.String(), warning) {
+		t.Errorf("echo endpoint off, yet the log warns it is on:\n%s", off.Logs)
+	}
 	srv := testutil.StartServer(t, func(c *server.Config) { c.EchoPath = "/echo" })
+	if logs := srv.Logs.String(); !strings.Contains(logs, warning) || !strings.Contains(logs, "echo_path=/echo") {
+		t.Errorf("echo endpoint on, no warning naming it in the log:\n%s", logs)
+	}
 	c := testutil.Dial(t, strings.Replace(srv.WSURL, "/acc", "/echo", 1), nil)
 	for _, m := range []struct {
 		typ  int
