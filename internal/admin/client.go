@@ -14,18 +14,17 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/trust"
 )
 
 // defaultServer is the address of a node started with `gows serve` and no settings.
@@ -113,31 +112,15 @@ func New(cfg Config) (*Client, error) {
 		}
 		own := tr.Clone()
 		if cfg.CACert != "" {
-			roots, err := trustedRoots(cfg.CACert)
+			roots, err := trust.Roots(cfg.CACert)
 			if err != nil {
-				return nil, err
+				return nil, &InputError{Field: "cacert", Msg: err.Error()}
 			}
 			own.TLSClientConfig = &tls.Config{RootCAs: roots}
 		}
 		c.hc, c.ownHC = &http.Client{Transport: own}, true
 	}
 	return c, nil
-}
-
-// trustedRoots returns the system's roots and the certificates in the PEM file.
-func trustedRoots(file string) (*x509.CertPool, error) {
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return nil, &InputError{Field: "cacert", Msg: err.Error()}
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(b) {
-		return nil, &InputError{Field: "cacert", Msg: fmt.Sprintf("no PEM certificate in %s", file)}
-	}
-	return roots, nil
 }
 
 // Close releases the idle connections of the client's own HTTP client. A Config's

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"time"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/trust"
 )
 
 // Config configures a chat session. The zero value is not usable: start from Default.
@@ -110,16 +110,9 @@ func (c Config) rootCAs() (*x509.CertPool, error) {
 	if c.CACert == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(c.CACert)
+	roots, err := trust.Roots(c.CACert)
 	if err != nil {
 		return nil, fmt.Errorf("cacert: %w", err)
-	}
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
-	if !roots.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("cacert: no PEM certificate in %s", c.CACert)
 	}
 	return roots, nil
 }
