@@ -187,6 +187,10 @@ func TestServe_BadValuesNameTheKey(t *testing.T) {
 			want: "admin_token: must not start or end with white space"},
 		{name: "cluster token with a control character", file: "cluster:\n  token: \"a\\tb\"\n",
 			want: "cluster.token: must not contain control characters"},
+		{name: "endpoint path with a query", flags: []string{"--echo-path", "/echo?x"},
+			want: `echo_path: must be a path without a query, a fragment or white space, got "/echo?x"`},
+		{name: "endpoint path without a slash", env: map[string]string{"GOWS_WS_PATH": "acc"},
+			want: `ws_path: must start with /, got "acc"`},
 		{name: "bad log level", flags: []string{"--log-level", "loud"},
 			want: `log_level: want debug, info, warn or error, got "loud"`},
 	}

@@ -289,8 +289,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: %w", a.key, err)
 		}
 	}
-	if c.WSPath == "" || c.WSPath[0] != '/' {
-		return fmt.Errorf("ws_path: must start with /, got %q", c.WSPath)
+	if err := checkPath(c.WSPath); err != nil {
+		return fmt.Errorf("ws_path: %w", err)
 	}
 	if c.PublicWSURL != "" {
 		u, err := url.Parse(c.PublicWSURL)
@@ -350,8 +350,13 @@ func (c Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
-	if c.EchoPath != "" && (c.EchoPath[0] != '/' || c.EchoPath == c.WSPath) {
-		return fmt.Errorf("echo_path: must start with / and differ from ws_path, got %q", c.EchoPath)
+	if c.EchoPath != "" {
+		if err := checkPath(c.EchoPath); err != nil {
+			return fmt.Errorf("echo_path: %w", err)
+		}
+		if c.EchoPath == c.WSPath {
+			return fmt.Errorf("echo_path: must differ from ws_path, got %q", c.EchoPath)
+		}
 	}
 	if c.MaxMessageBytes < 128 {
 		return fmt.Errorf("max_message_bytes: must be at least 128, got %d", c.MaxMessageBytes)
@@ -439,4 +444,16 @@ func (c Config) trustedProxies() ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
+}
+
+// checkPath accepts an endpoint's URL path: it starts with / and holds no query, fragment,
+// white space or control character, which no request's path could match.
+func checkPath(p string) error {
+	if p == "" || p[0] != '/' {
+		return fmt.Errorf("must start with /, got %q", p)
+	}
+	if i := strings.IndexFunc(p, func(r rune) bool { return r == '?' || r == '#' || unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return fmt.Errorf("must be a path without a query, a fragment or white space, got %q", p)
+	}
+	return nil
 }
