@@ -470,6 +470,10 @@ func (c *chat) refused(f protocol.Response, r request, known bool) {
 			c.room = r.prev
 		}
 		c.refuse(r.line, "cannot join %s: %s", r.room, why)
+	case r.cmd == protocol.CmdUsers && !r.show:
+		// The client's own refresh of the online panel, not a line the user gave: said,
+		// not counted.
+		c.fail("%s: %s", r.cmd, why)
 	default:
 		c.refuse(r.line, "%s: %s", r.cmd, why)
 	}

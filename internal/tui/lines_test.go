@@ -352,6 +352,21 @@ func TestLines_ARefusedLineCountsOnce(t *testing.T) {
 	}
 }
 
+// TestLines_TheOwnUserListIsNotARefusedLine: the user list the client asks for after
+// connecting is not a line of the input; its refusal (Redis down) is shown, not counted.
+func TestLines_TheOwnUserListIsNotARefusedLine(t *testing.T) {
+	h := startLines(t, testConfig())
+	h.conn.events <- StatusEvent{State: StateConnected}
+	h.conn.events <- answer(h.conn.find(t, protocol.CmdUsers), protocol.OperationFailure, "cluster unavailable", nil)
+	h.out.waitFor(t, 0, "!! users: cluster unavailable (1009)")
+	h.write(t, "hello\n")
+	h.conn.events <- answer(h.waitSent(t, "hello"), protocol.OK, "", nil)
+	h.closeInput(t)
+	if err := h.wait(t); err != nil {
+		t.Errorf("runLines = %v, want nil (no line of the input was refused); output:\n%s", err, h.out.text())
+	}
+}
+
 // A line longer than maxLineBytes is refused on its own: the lines after it are still read
 // and sent, and the run ends with one line refused.
 func TestLines_AnOverlongLineIsRefusedAndReadingGoesOn(t *testing.T) {
