@@ -287,9 +287,10 @@ func adminUsers(ctx context.Context, s *streams, c *admin.Client, out *adminOutp
 			fmt.Fprintf(s.err, "; next page: --cursor %s", p.NextCursor)
 		}
 		fmt.Fprintln(s.err)
+		warnNodesFailed(s, p.NodesFailed)
 		return nil
 	}
-	n, first := 0, true
+	n, first, failed := 0, true, 0
 	for p, err := range c.UserPages(ctx, q) {
 		if err != nil {
 			return err
@@ -297,10 +298,18 @@ func adminUsers(ctx context.Context, s *streams, c *admin.Client, out *adminOutp
 		if err := out.userPage(p, first); err != nil {
 			return err
 		}
-		n, first = n+len(p.UserList), false
+		n, first, failed = n+len(p.UserList), false, max(failed, p.NodesFailed)
 	}
 	fmt.Fprintf(s.err, "%d online users in %s\n", n, where)
+	warnNodesFailed(s, failed)
 	return nil
+}
+
+// warnNodesFailed says that a room's list misses the members on nodes that did not answer.
+func warnNodesFailed(s *streams, n int) {
+	if n > 0 {
+		fmt.Fprintf(s.err, "%d node(s) did not answer within the server's deadline: their members of the room are missing\n", n)
+	}
 }
 
 func adminOnline(ctx context.Context, c *admin.Client, out *adminOutput, opts *adminOptions) error {

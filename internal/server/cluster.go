@@ -414,17 +414,21 @@ func (s *Server) broadcastRemote(ctx context.Context, app uint32, room, except s
 
 // roomUsers lists a room's members on every node, sorted. Room membership is not in
 // Redis (joining a room costs no Redis write), so the nodes are asked; a peer that does
-// not answer within the deadline is left out.
-func (s *Server) roomUsers(ctx context.Context, app uint32, room string) []string {
-	all := s.hub.RoomUsers(app, room)
+// not answer within the deadline is left out and counted in failed.
+func (s *Server) roomUsers(ctx context.Context, app uint32, room string) (all []string, failed int) {
+	all = s.hub.RoomUsers(app, room)
 	if peers := s.broker.FreshPeers(ctx, peersMaxAge); len(peers) > 0 && s.peers != nil {
 		for _, r := range s.peers.Users(ctx, targets(peers), app, room) {
+			if r.Err != nil {
+				failed++
+				continue
+			}
 			all = append(all, r.Value...)
 		}
 		slices.Sort(all)
 		all = slices.Compact(all)
 	}
-	return all
+	return all, failed
 }
 
 // nodes lists the cluster's live nodes for /system/nodes; this node's counts are

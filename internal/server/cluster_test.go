@@ -549,6 +549,12 @@ func TestCluster_UnreachablePeerAnswersWithinTheDeadline(t *testing.T) {
 	if res := pushResult(t, a); res.Delivered != 1 || res.NodesFailed != 1 || time.Since(start) > testRPCTimeout+testSlack {
 		t.Fatalf("broadcast with a hung node: %+v after %s", res, time.Since(start))
 	}
+	// A room's member list, asked of every node, says it misses one.
+	joinAll(t, "lobby", bob)
+	if code, p := userList(t, ns[0], "/room/users?appId=101&room=lobby"); code != http.StatusOK ||
+		!slices.Equal(p.UserList, []string{"bob"}) || p.NodesFailed != 1 {
+		t.Fatalf("room users with a hung node: HTTP %d %+v, want bob and nodesFailed 1", code, p)
+	}
 }
 
 // TestCluster_OverRedisCluster runs two nodes on a 3-master Redis Cluster.

@@ -175,8 +175,9 @@ func (s *Server) online(ctx context.Context, app uint32, user string) (api.Prese
 // cursor.
 func (s *Server) users(ctx context.Context, app uint32, room, cursor string, limit int) (api.UserPage, error) {
 	if room != "" {
-		pg := cluster.PageOf(s.roomUsers(ctx, app, room), cursor, limit)
-		return api.UserPage{UserCount: pg.Total, UserList: pg.Users, NextCursor: pg.Next}, nil
+		members, failed := s.roomUsers(ctx, app, room)
+		pg := cluster.PageOf(members, cursor, limit)
+		return api.UserPage{UserCount: pg.Total, UserList: pg.Users, NextCursor: pg.Next, NodesFailed: failed}, nil
 	}
 	pg, err := s.broker.Users(ctx, app, cursor, limit)
 	if err != nil {

@@ -94,6 +94,9 @@ type UserPage struct {
 	UserCount  int      `json:"userCount"` // all online users of the app (or room)
 	UserList   []string `json:"userList"`
 	NextCursor string   `json:"nextCursor,omitempty"` // pass as cursor for the next page; "" at the end
+	// NodesFailed counts, for a room, the nodes that did not answer within the deadline:
+	// their members are missing from the list. Room membership is asked of every node.
+	NodesFailed int `json:"nodesFailed,omitempty"`
 }
 
 // State is a node's state as /system/state reports it.
