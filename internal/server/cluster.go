@@ -81,7 +81,7 @@ func (s *Server) newRPC() error {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.sec.clusterServer)))
 	}
 	s.grpcSrv = rpc.NewServer(s.cfg.Cluster.Token, rpc.Local{Hub: s.hub, State: s.rpcState, Kick: s.kickLocal,
-		Logger: s.log.With("component", "rpc")}, opts...)
+		Logger: s.log.With("component", "rpc"), Delivered: cluster.NewDedup(s.cfg.DedupWindow)}, opts...)
 	s.peers = rpc.NewPeers(rpc.PeersConfig{
 		Token:   s.cfg.Cluster.Token,
 		Timeout: s.cfg.Cluster.RPCTimeout,
@@ -351,10 +351,16 @@ func (s *Server) elsewhere(ctx context.Context, app uint32, user string) ([]clus
 	return nodes, conns, nil
 }
 
+// errDelivered says that the nodes holding a user delivered a message id already: the
+// push is a retry of one whose answer was lost (it timed out, then was delivered).
+var errDelivered = errors.New("delivered already")
+
 // sendRemote pushes payload to app/user's sessions on the other nodes presence names,
 // one call per node, in parallel. It returns the connections reached and the nodes that
-// failed; api.ErrNotOnline when there are none, and an error when none answered.
-func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payload []byte) (int, int, error) {
+// failed; api.ErrNotOnline when there are none, errDelivered when the nodes that answered
+// had delivered msgID (the client's message id, "" for none) already, and an error when
+// none answered.
+func (s *Server) sendRemote(ctx context.Context, app uint32, user, msgID string, payload []byte) (int, int, error) {
 	nodes, _, err := s.elsewhere(ctx, app, user)
 	if err != nil {
 		return 0, 0, unavailable("push to "+user, err)
@@ -362,12 +368,14 @@ func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payloa
 	if len(nodes) == 0 || s.peers == nil {
 		return 0, 0, fmt.Errorf("push to %s: %w", user, api.ErrNotOnline)
 	}
-	delivered, failed := 0, 0
+	delivered, failed, duplicate := 0, 0, false
 	var firstErr error
-	for _, r := range s.peers.SendUserOn(ctx, targets(nodes), app, user, payload) {
+	for _, r := range s.peers.SendUserOn(ctx, targets(nodes), app, user, msgID, payload) {
 		switch {
 		case r.Err == nil:
 			delivered += r.Value
+		case errors.Is(r.Err, rpc.ErrDuplicate): // a retry of what that node delivered
+			duplicate = true
 		case !errors.Is(r.Err, rpc.ErrNotFound): // gone from that node since: not a failure
 			failed++
 			firstErr = cmp.Or(firstErr, r.Err)
@@ -376,6 +384,8 @@ func (s *Server) sendRemote(ctx context.Context, app uint32, user string, payloa
 	switch {
 	case delivered > 0:
 		return delivered, failed, nil
+	case duplicate:
+		return 0, failed, errDelivered
 	case firstErr != nil:
 		return 0, failed, unavailable("push to "+user, firstErr)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/gows-dev/gows/internal/server"
 	"github.com/gows-dev/gows/internal/server/api"
 	"github.com/gows-dev/gows/internal/server/cluster"
+	"github.com/gows-dev/gows/internal/server/rpc"
 	"github.com/gows-dev/gows/internal/testutil"
 )
 
@@ -733,4 +734,41 @@ func TestCluster_TakeoverSendsNoEnterToTheUserItself(t *testing.T) {
 	// the kicked session's logout no exit).
 	waitOnline(t, ns[0], "alice", "n2")
 	noNoticeBefore(t, ns[1], watcher, "watcher", func(_ string, m protocol.Message) bool { return m.From == "alice" && m.Target == "" })
+}
+
+// TestCluster_RetryOfAPushDeliveredLateIsADuplicate: a push whose RPC timed out forgets
+// its msgId so that it can be retried; when the node holding the user delivered it all
+// the same (it answered late), the retry is acknowledged as a duplicate, not delivered
+// again. The first attempt is made straight over gRPC here, as if its answer was lost.
+func TestCluster_RetryOfAPushDeliveredLateIsADuplicate(t *testing.T) {
+	r := testutil.StartRedis(t)
+	ns := startCluster(t, 2, r.URL())
+	bob := login(t, ns[1], 101, "bob")
+	waitOnline(t, ns[0], "bob", "n2")
+
+	peers := rpc.NewPeers(rpc.PeersConfig{Timeout: testRPCTimeout})
+	t.Cleanup(func() { _ = peers.Close() })
+	n2 := rpc.Target{ID: "n2", Addr: ns[1].GRPCAddr()}
+	first, err := protocol.EncodePush("late-1", protocol.CmdMsg, protocol.Message{To: "bob", Type: protocol.TypeText, Msg: "first attempt"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := peers.SendUser(t.Context(), n2, 101, "bob", "late-1", first); err != nil || n != 1 {
+		t.Fatalf("first attempt: %d, %v", n, err)
+	}
+	if m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg)); m.Msg != "first attempt" {
+		t.Fatalf("bob got %+v", m)
+	}
+
+	retry := sendTo("bob", "first attempt")
+	retry.Set("msgId", "late-1")
+	_, a := pushForm(t, ns[0], "/user/sendMessage", retry, http.StatusOK)
+	if res := pushResult(t, a); !res.Duplicate || res.Delivered != 0 {
+		t.Fatalf("retry through n1: %+v, want a duplicate delivered to no one", res)
+	}
+	// Bob's next message is the next push, not the first one again.
+	pushForm(t, ns[0], "/user/sendMessage", sendTo("bob", "next"), http.StatusOK)
+	if m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg)); m.Msg != "next" {
+		t.Fatalf("bob got %+v, want the next push", m)
+	}
 }

@@ -42,7 +42,8 @@ func (b backend) Nodes(ctx context.Context) ([]api.NodeState, error) { return b.
 // one gRPC call, on the node presence names; to a room or an app here and on every peer
 // in parallel, summing what each node delivered. A client's msgId seen within the
 // dedup window (on any node while Redis is up) is acknowledged without delivering it
-// again; a push that reached nobody forgets its id, so the caller can retry it.
+// again; a push that reached nobody forgets its id, so the caller can retry it, and the
+// node holding the user answers a retry of what it delivered late as a duplicate.
 func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 	if !s.appAllowed(p.AppID) {
 		return api.PushResult{}, &api.ParamError{Field: "appId", Msg: fmt.Sprintf("app %d is not allowed on this server", p.AppID)}
@@ -86,8 +87,17 @@ func (s *Server) push(ctx context.Context, p api.Push) (api.PushResult, error) {
 		if s.allHere(res.Delivered) {
 			break
 		}
-		remote, failed, err := s.sendRemote(ctx, p.AppID, p.UserID, payload)
+		dedupID := ""
+		if clientID {
+			dedupID = p.MsgID
+		}
+		remote, failed, err := s.sendRemote(ctx, p.AppID, p.UserID, dedupID, payload)
 		res.Delivered, res.NodesFailed = res.Delivered+remote, failed
+		if errors.Is(err, errDelivered) && res.Delivered == 0 {
+			res.Duplicate = true
+			s.metrics.pushed(p.Target.String(), "duplicate")
+			return res, nil
+		}
 		if err != nil && res.Delivered == 0 {
 			forget()
 			result := "unavailable"

@@ -5,11 +5,13 @@ import (
 	"time"
 )
 
-// localDedup remembers recently pushed message ids in this process. It keeps two
+// Dedup remembers recently pushed message ids in this process. It keeps two
 // generations of ids and rotates them every window, so an id is remembered for between
 // one and two windows and memory is bounded by the push rate, with no goroutine of its
-// own. Memory uses it; Redis falls back to it while Redis is unreachable.
-type localDedup struct {
+// own. Memory uses it; Redis falls back to it while Redis is unreachable; a node's
+// service remembers with one what it delivered for other nodes. It is safe for
+// concurrent use.
+type Dedup struct {
 	window time.Duration
 
 	mu      sync.Mutex // guards cur, prev and rotated
@@ -23,13 +25,14 @@ type dedupKey struct {
 	id  string
 }
 
-func newLocalDedup(window time.Duration) *localDedup {
-	return &localDedup{window: window, cur: map[dedupKey]struct{}{}, prev: map[dedupKey]struct{}{}, rotated: time.Now()}
+// NewDedup returns a Dedup that remembers an id for one to two windows.
+func NewDedup(window time.Duration) *Dedup {
+	return &Dedup{window: window, cur: map[dedupKey]struct{}{}, prev: map[dedupKey]struct{}{}, rotated: time.Now()}
 }
 
-// first records app/id and reports whether it is new within the window.
-func (d *localDedup) first(app uint32, id string, now time.Time) bool {
-	k := dedupKey{app, id}
+// First records app/id and reports whether it is new within the window.
+func (d *Dedup) First(app uint32, id string) bool {
+	k, now := dedupKey{app, id}, time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if since := now.Sub(d.rotated); since >= d.window {
@@ -49,8 +52,8 @@ func (d *localDedup) first(app uint32, id string, now time.Time) bool {
 	return true
 }
 
-// forget removes app/id, so that a push that failed can be retried with the same id.
-func (d *localDedup) forget(app uint32, id string) {
+// Forget removes app/id, so that a push that failed can be retried with the same id.
+func (d *Dedup) Forget(app uint32, id string) {
 	k := dedupKey{app, id}
 	d.mu.Lock()
 	delete(d.cur, k)

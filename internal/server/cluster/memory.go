@@ -15,7 +15,7 @@ import (
 type Memory struct {
 	nodeID string
 	hooks  Hooks
-	dedup  *localDedup
+	dedup  *Dedup
 
 	mu       sync.Mutex // guards draining
 	draining bool
@@ -27,7 +27,7 @@ func NewMemory(nodeID string, dedupWindow time.Duration, hooks Hooks) *Memory {
 	return &Memory{
 		nodeID: nodeID,
 		hooks:  hooks.withDefaults(nodeID),
-		dedup:  newLocalDedup(dedupWindow),
+		dedup:  NewDedup(dedupWindow),
 	}
 }
 
@@ -120,11 +120,11 @@ func (m *Memory) Drain(ctx context.Context) error {
 
 // First records app/id and reports whether it is new within the window.
 func (m *Memory) First(ctx context.Context, app uint32, id string) bool {
-	return m.dedup.first(app, id, time.Now())
+	return m.dedup.First(app, id)
 }
 
 // Forget drops app/id.
-func (m *Memory) Forget(ctx context.Context, app uint32, id string) { m.dedup.forget(app, id) }
+func (m *Memory) Forget(ctx context.Context, app uint32, id string) { m.dedup.Forget(app, id) }
 
 // Run blocks until ctx is done; Memory has no background work.
 func (m *Memory) Run(ctx context.Context) error {

@@ -125,7 +125,7 @@ type Redis struct {
 	log   *slog.Logger
 	rdb   redis.UniversalClient
 	k     keys
-	local *localDedup
+	local *Dedup
 
 	ops  chan presenceOp // to the writer; never closed (many senders)
 	wake chan struct{}   // asks the writer to resync; buffered 1
@@ -173,7 +173,7 @@ func NewRedis(cfg RedisConfig, hooks Hooks) (*Redis, error) {
 		hooks: hooks.withDefaults(cfg.NodeID),
 		log:   log,
 		k:     keys{cfg.Prefix},
-		local: newLocalDedup(cfg.DedupWindow),
+		local: NewDedup(cfg.DedupWindow),
 		ops:   make(chan presenceOp, queueLen),
 		wake:  make(chan struct{}, 1),
 		soon:  make(chan struct{}, 1),
@@ -1326,12 +1326,12 @@ func (r *Redis) First(ctx context.Context, app uint32, id string) bool {
 		}
 		r.fail(ctx, err)
 	}
-	return r.local.first(app, id, time.Now())
+	return r.local.First(app, id)
 }
 
 // Forget drops app/id.
 func (r *Redis) Forget(ctx context.Context, app uint32, id string) {
-	r.local.forget(app, id)
+	r.local.Forget(app, id)
 	if r.isDown() {
 		return
 	}

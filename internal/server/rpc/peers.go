@@ -24,6 +24,9 @@ import (
 // ErrNotFound is returned when the peer does not hold the user.
 var ErrNotFound = errors.New("not connected to that node")
 
+// ErrDuplicate is returned when the peer delivered the message id already.
+var ErrDuplicate = errors.New("delivered by that node already")
+
 // PeerError is a failed call to a peer node.
 type PeerError struct {
 	Node   string
@@ -176,7 +179,7 @@ func call[T any](ctx context.Context, p *Peers, t Target, method string, f func(
 	}
 	code := status.Code(err)
 	switch code {
-	case codes.OK, codes.NotFound, codes.InvalidArgument:
+	case codes.OK, codes.NotFound, codes.AlreadyExists, codes.InvalidArgument:
 		if pr.failing.Swap(false) {
 			p.log.Info("peer node reachable again", "node_id", t.ID, "grpc_addr", t.Addr)
 		}
@@ -195,6 +198,8 @@ func call[T any](ctx context.Context, p *Peers, t Target, method string, f func(
 		return v, nil
 	case code == codes.NotFound:
 		return zero, &PeerError{Node: t.ID, Method: method, Err: ErrNotFound}
+	case code == codes.AlreadyExists:
+		return zero, &PeerError{Node: t.ID, Method: method, Err: ErrDuplicate}
 	default:
 		return zero, &PeerError{Node: t.ID, Method: method, Err: err}
 	}
@@ -223,9 +228,10 @@ func fanOut[T any](ctx context.Context, p *Peers, targets []Target, method strin
 }
 
 // SendUser pushes payload to app/user on node t and returns the connections reached.
-// The error wraps ErrNotFound when t does not hold the user.
-func (p *Peers) SendUser(ctx context.Context, t Target, app uint32, user string, payload []byte) (int, error) {
-	r, err := call(ctx, p, t, "SendUser", sendUserCall(app, user, payload))
+// msgID is the business system's message id ("" for none). The error wraps ErrNotFound
+// when t does not hold the user, ErrDuplicate when t delivered msgID already.
+func (p *Peers) SendUser(ctx context.Context, t Target, app uint32, user, msgID string, payload []byte) (int, error) {
+	r, err := call(ctx, p, t, "SendUser", sendUserCall(app, user, msgID, payload))
 	if err != nil {
 		return 0, err
 	}
@@ -233,14 +239,15 @@ func (p *Peers) SendUser(ctx context.Context, t Target, app uint32, user string,
 }
 
 // SendUserOn pushes payload to app/user on every target, in parallel; the error of a
-// target that does not hold the user wraps ErrNotFound.
-func (p *Peers) SendUserOn(ctx context.Context, targets []Target, app uint32, user string, payload []byte) []Result[int] {
-	return delivered(fanOut(ctx, p, targets, "SendUser", sendUserCall(app, user, payload)))
+// target that does not hold the user wraps ErrNotFound, of one that delivered msgID
+// already ErrDuplicate.
+func (p *Peers) SendUserOn(ctx context.Context, targets []Target, app uint32, user, msgID string, payload []byte) []Result[int] {
+	return delivered(fanOut(ctx, p, targets, "SendUser", sendUserCall(app, user, msgID, payload)))
 }
 
-func sendUserCall(app uint32, user string, payload []byte) func(context.Context, gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
+func sendUserCall(app uint32, user, msgID string, payload []byte) func(context.Context, gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
 	return func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.SendResponse, error) {
-		return c.SendUser(ctx, &gowsv1.SendUserRequest{AppId: app, UserId: user, Payload: payload})
+		return c.SendUser(ctx, &gowsv1.SendUserRequest{AppId: app, UserId: user, MsgId: msgID, Payload: payload})
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gows-dev/gows/internal/protocol"
+	"github.com/gows-dev/gows/internal/server/cluster"
 	"github.com/gows-dev/gows/internal/server/hub"
 	"github.com/gows-dev/gows/internal/server/rpc"
 	"github.com/gows-dev/gows/internal/testutil"
@@ -81,7 +82,8 @@ func startLoggedNode(t testing.TB, token string, log *slog.Logger) *node {
 			s.Conn().Close(code, reason)
 			return 1
 		},
-		Logger: log,
+		Logger:    log,
+		Delivered: cluster.NewDedup(time.Minute),
 	})
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
@@ -110,6 +112,42 @@ func newPeers(t testing.TB, token string, timeout time.Duration) *rpc.Peers {
 	return p
 }
 
+// TestNode_SendUserDeliversAMessageIDOnce: a node remembers the message ids it
+// delivered for other nodes, so a push retried after its answer was lost (a timeout)
+// is not delivered twice; an id it could not deliver is not remembered.
+func TestNode_SendUserDeliversAMessageIDOnce(t *testing.T) {
+	n := startNode(t, "")
+	target := rpc.Target{ID: "n1", Addr: n.addr}
+	alice := n.login(1, "alice", 100)
+	p := newPeers(t, "", 2*time.Second)
+	ctx := t.Context()
+
+	if got, err := p.SendUser(ctx, target, 1, "alice", "m1", []byte(`{"x":1}`)); err != nil || got != 1 {
+		t.Fatalf("first send of m1 = %d, %v", got, err)
+	}
+	if _, err := p.SendUser(ctx, target, 1, "alice", "m1", []byte(`{"x":1}`)); !errors.Is(err, rpc.ErrDuplicate) {
+		t.Fatalf("second send of m1: err = %v, want ErrDuplicate", err)
+	}
+	if frames, _ := alice.state(); frames != 1 {
+		t.Fatalf("alice got %d frames, want 1", frames)
+	}
+	if _, err := p.SendUser(ctx, target, 2, "alice", "m1", []byte(`{}`)); !errors.Is(err, rpc.ErrNotFound) {
+		t.Fatalf("m1 of another app: err = %v, want ErrNotFound (ids are per app)", err)
+	}
+	if _, err := p.SendUser(ctx, target, 1, "carol", "m2", []byte(`{}`)); !errors.Is(err, rpc.ErrNotFound) {
+		t.Fatalf("m2 to an absent user: err = %v, want ErrNotFound", err)
+	}
+	n.login(1, "carol", 100)
+	if got, err := p.SendUser(ctx, target, 1, "carol", "m2", []byte(`{}`)); err != nil || got != 1 {
+		t.Fatalf("m2 once carol is here = %d, %v; want it delivered", got, err)
+	}
+	for range 2 { // no id: never taken for a repeat
+		if got, err := p.SendUser(ctx, target, 1, "alice", "", []byte(`{}`)); err != nil || got != 1 {
+			t.Fatalf("send without an id = %d, %v", got, err)
+		}
+	}
+}
+
 func TestNode_AdaptsTheHub(t *testing.T) {
 	n := startNode(t, "")
 	target := rpc.Target{ID: "n1", Addr: n.addr}
@@ -119,10 +157,10 @@ func TestNode_AdaptsTheHub(t *testing.T) {
 	p := newPeers(t, "", 2*time.Second)
 	ctx := t.Context()
 
-	if got, err := p.SendUser(ctx, target, 1, "alice", []byte(`{"x":1}`)); err != nil || got != 1 {
+	if got, err := p.SendUser(ctx, target, 1, "alice", "", []byte(`{"x":1}`)); err != nil || got != 1 {
 		t.Fatalf("send to alice = %d, %v", got, err)
 	}
-	if _, err := p.SendUser(ctx, target, 1, "carol", []byte(`{}`)); !errors.Is(err, rpc.ErrNotFound) {
+	if _, err := p.SendUser(ctx, target, 1, "carol", "", []byte(`{}`)); !errors.Is(err, rpc.ErrNotFound) {
 		t.Fatalf("send to an absent user: err = %v, want ErrNotFound", err)
 	}
 	if rs := p.SendApp(ctx, []rpc.Target{target}, 1, "", []byte(`{}`)); rs[0].Err != nil || rs[0].Value != 2 {
@@ -235,7 +273,7 @@ func TestPeers_UnreachablePeerAnswersWithinTheDeadline(t *testing.T) {
 	start := time.Now()
 	wg.Go(func() {
 		s := time.Now()
-		_, quickErr = p.SendUser(context.Background(), targets[0], 1, "alice", []byte(`{}`))
+		_, quickErr = p.SendUser(context.Background(), targets[0], 1, "alice", "", []byte(`{}`))
 		quick = time.Since(s)
 	})
 	rs := p.SendApp(t.Context(), targets, 1, "", []byte(`{}`))
@@ -267,16 +305,16 @@ func TestPeers_SyncDropsLeftPeers(t *testing.T) {
 	p := newPeers(t, "", time.Second)
 	target := rpc.Target{ID: "n1", Addr: n.addr}
 	p.Sync([]rpc.Target{target})
-	if _, err := p.SendUser(t.Context(), target, 1, "alice", []byte(`{}`)); err != nil {
+	if _, err := p.SendUser(t.Context(), target, 1, "alice", "", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	p.Sync(nil)
 	// Without an address the dropped peer cannot be reached any more.
-	if _, err := p.SendUser(t.Context(), rpc.Target{ID: "n1"}, 1, "alice", []byte(`{}`)); err == nil {
+	if _, err := p.SendUser(t.Context(), rpc.Target{ID: "n1"}, 1, "alice", "", []byte(`{}`)); err == nil {
 		t.Fatal("a dropped peer without an address was reached")
 	}
 	// With its address it is dialled again.
-	if _, err := p.SendUser(t.Context(), target, 1, "alice", []byte(`{}`)); err != nil {
+	if _, err := p.SendUser(t.Context(), target, 1, "alice", "", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 }

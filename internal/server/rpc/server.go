@@ -44,6 +44,17 @@ type Local struct {
 	// Logger receives a warning when calls are refused for a missing or wrong cluster
 	// token (at most one a minute); nil discards it.
 	Logger *slog.Logger
+	// Delivered remembers the message ids SendUser delivered here, so that a push
+	// retried after a timeout is not delivered twice; nil remembers none.
+	Delivered Deduper
+}
+
+// Deduper remembers message ids of an app for a while (cluster.Dedup).
+type Deduper interface {
+	// First records app/id and reports whether it is new.
+	First(app uint32, id string) bool
+	// Forget drops app/id.
+	Forget(app uint32, id string)
 }
 
 // NewServer returns a gRPC server with the Node service for l registered. When token is
@@ -124,8 +135,16 @@ func (s *service) SendUser(ctx context.Context, r *gowsv1.SendUserRequest) (*gow
 	if r.GetAppId() == 0 || r.GetUserId() == "" || len(r.GetPayload()) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "app_id, user_id and payload are required")
 	}
-	n := s.l.Hub.SendUser(r.GetAppId(), r.GetUserId(), conn.TextFrame(r.GetPayload()))
+	app, id := r.GetAppId(), r.GetMsgId()
+	remember := id != "" && s.l.Delivered != nil
+	if remember && !s.l.Delivered.First(app, id) {
+		return nil, status.Errorf(codes.AlreadyExists, "message %s was delivered here already", id)
+	}
+	n := s.l.Hub.SendUser(app, r.GetUserId(), conn.TextFrame(r.GetPayload()))
 	if n == 0 {
+		if remember {
+			s.l.Delivered.Forget(app, id)
+		}
 		return nil, status.Errorf(codes.NotFound, "user %s is not on this node", r.GetUserId())
 	}
 	return &gowsv1.SendResponse{Delivered: int64(n)}, nil

@@ -34,7 +34,12 @@ type SendUserRequest struct {
 	UserId string                 `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// payload is the encoded push (the JSON text of one WebSocket message), encoded once
 	// by the node that accepted the push and sent as is.
-	Payload       []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	Payload []byte `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
+	// msg_id is the message id the business system gave, if it gave one. A node that has
+	// delivered that id of the app within its dedup window answers ALREADY_EXISTS instead
+	// of delivering it again: a push retried after its first attempt timed out (and was
+	// delivered late) is not delivered twice.
+	MsgId         string `protobuf:"bytes,4,opt,name=msg_id,json=msgId,proto3" json:"msg_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -88,6 +93,13 @@ func (x *SendUserRequest) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *SendUserRequest) GetMsgId() string {
+	if x != nil {
+		return x.MsgId
+	}
+	return ""
 }
 
 type SendAppRequest struct {
@@ -765,11 +777,12 @@ var File_node_proto protoreflect.FileDescriptor
 const file_node_proto_rawDesc = "" +
 	"\n" +
 	"\n" +
-	"node.proto\x12\agows.v1\"[\n" +
+	"node.proto\x12\agows.v1\"r\n" +
 	"\x0fSendUserRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\rR\x05appId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x18\n" +
-	"\apayload\x18\x03 \x01(\fR\apayload\"b\n" +
+	"\apayload\x18\x03 \x01(\fR\apayload\x12\x15\n" +
+	"\x06msg_id\x18\x04 \x01(\tR\x05msgId\"b\n" +
 	"\x0eSendAppRequest\x12\x15\n" +
 	"\x06app_id\x18\x01 \x01(\rR\x05appId\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x1f\n" +
