@@ -26,8 +26,8 @@ type RedisConfig struct {
 	NodeID string
 	// URL is a redis:// or rediss:// URL of one Redis server; "" to use Addrs.
 	URL string
-	// Addrs are host:port seeds: Sentinels when MasterName is set, else one Redis server
-	// or nodes of a Redis Cluster (one is enough: the others are learnt from it).
+	// Addrs are host:port seeds: Sentinels when MasterName is set, else the nodes of a
+	// Redis Cluster (two or more) or one Redis server (exactly one).
 	Addrs []string
 	// MasterName is the Sentinel master name; "" for no Sentinel.
 	MasterName string
@@ -192,11 +192,7 @@ func NewRedis(cfg RedisConfig, hooks Hooks) (*Redis, error) {
 // newClient returns the Redis client; onConnect is called (and must not block) for each
 // connection it makes.
 func newClient(cfg RedisConfig, onConnect func()) (redis.UniversalClient, error) {
-	// A copy without spare capacity: a cluster client appends the nodes it learns to its
-	// Addrs, which must not write into the caller's array (shared by every broker made
-	// from the same configuration).
-	addrs := slices.Clip(slices.Clone(cfg.Addrs))
-	opts := &redis.UniversalOptions{Addrs: addrs, MasterName: cfg.MasterName, Password: cfg.Password}
+	opts := &redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Password: cfg.Password}
 	if cfg.URL != "" {
 		o, err := redis.ParseURL(cfg.URL)
 		if err != nil {
@@ -226,42 +222,8 @@ func newClient(cfg RedisConfig, onConnect func()) (redis.UniversalClient, error)
 		onConnect()
 		return nil
 	}
-	if cfg.URL == "" && cfg.MasterName == "" && len(opts.Addrs) == 1 {
-		return newSeedClient(opts), nil
-	}
 	return redis.NewUniversalClient(opts), nil
 }
-
-// newSeedClient serves one address given as a seed, which may be a single Redis server
-// or one node of a Redis Cluster: nothing but the server tells which. A plain client of
-// one cluster node is refused (MOVED) every key on the other nodes, so it is a cluster
-// client whose slot map comes from the seed: a Redis Cluster answers CLUSTER SLOTS with
-// its map; a single server refuses the command, and then holds every slot itself. The
-// map is read again, as for any cluster, when a reply says it changed.
-func newSeedClient(opts *redis.UniversalOptions) redis.UniversalClient {
-	popts := opts.Simple()
-	popts.OnConnect = nil // the probe's connections say nothing about the data's Redis
-	probe := redis.NewClient(popts)
-	copts := opts.Cluster()
-	copts.ClusterSlots = func(ctx context.Context) ([]redis.ClusterSlot, error) {
-		slots, err := probe.ClusterSlots(ctx).Result()
-		var reply redis.Error
-		if err != nil && errors.As(err, &reply) {
-			// "ERR This instance has cluster support disabled": a single server.
-			return []redis.ClusterSlot{{Start: 0, End: 16383, Nodes: []redis.ClusterNode{{Addr: popts.Addr}}}}, nil
-		}
-		return slots, err
-	}
-	return seedClient{redis.NewClusterClient(copts), probe}
-}
-
-// seedClient is the cluster client of newSeedClient with the probe it closes with it.
-type seedClient struct {
-	*redis.ClusterClient
-	probe *redis.Client
-}
-
-func (c seedClient) Close() error { return errors.Join(c.ClusterClient.Close(), c.probe.Close()) }
 
 // SetRedisLogger sends go-redis's own log lines (pool and reconnect chatter) to log at
 // debug level; the broker reports outages itself, once per incident. go-redis has one

@@ -232,14 +232,6 @@ func TestRedisCluster_PresenceAndRegistry(t *testing.T) {
 	presenceAndRegistry(t, rc.Addrs)
 }
 
-// One address of a Redis Cluster is a seed like several: the broker learns the other
-// nodes from it. The scenario's keys hash to slots on all three masters, each of which
-// a client of the seed alone would be refused (MOVED).
-func TestRedisCluster_OneSeed(t *testing.T) {
-	rc := testutil.StartRedisCluster(t)
-	presenceAndRegistry(t, rc.Addrs[:1])
-}
-
 // presenceAndRegistry is the common scenario for a single Redis and a Redis Cluster:
 // two nodes register and see each other, a user logs in on one and is found from the
 // other, moves to the other (takeover reported), lists are paged, a stale logout does
