@@ -75,7 +75,7 @@ func serveSettings() []setting {
 		{"echo_path", "echo-path", "serve a raw WebSocket echo endpoint at this path on the WebSocket port (for conformance suites); empty: off"},
 		{"node_id", "node-id", "name of this node in logs, /system/state and the cluster; empty means hostname-pid"},
 		{"cluster.redis", "redis", "Redis URL (redis://host:port/db) that joins this node to a cluster; empty: a single node, all in memory"},
-		{"cluster.redis_addrs", "redis-addrs", "Redis seed addresses, comma-separated: Sentinels with --redis-master, else Redis Cluster nodes"},
+		{"cluster.redis_addrs", "redis-addrs", "Redis seed addresses, comma-separated: Sentinels with --redis-master, else two or more Redis Cluster nodes (one address is one plain Redis)"},
 		{"cluster.redis_master", "redis-master", "Sentinel master name (with --redis-addrs)"},
 		{"cluster.redis_password", "redis-password", "password for the --redis-addrs servers (a --redis URL carries its own)"},
 		{"cluster.redis_prefix", "redis-prefix", "prefix of every Redis key of this cluster"},

@@ -192,7 +192,11 @@ func NewRedis(cfg RedisConfig, hooks Hooks) (*Redis, error) {
 // newClient returns the Redis client; onConnect is called (and must not block) for each
 // connection it makes.
 func newClient(cfg RedisConfig, onConnect func()) (redis.UniversalClient, error) {
-	opts := &redis.UniversalOptions{Addrs: cfg.Addrs, MasterName: cfg.MasterName, Password: cfg.Password}
+	// A copy without spare capacity: a cluster client appends the nodes it learns to its
+	// Addrs, which must not write into the caller's array (shared by every broker made
+	// from the same configuration).
+	addrs := slices.Clip(slices.Clone(cfg.Addrs))
+	opts := &redis.UniversalOptions{Addrs: addrs, MasterName: cfg.MasterName, Password: cfg.Password}
 	if cfg.URL != "" {
 		o, err := redis.ParseURL(cfg.URL)
 		if err != nil {
