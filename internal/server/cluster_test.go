@@ -753,8 +753,8 @@ func TestCluster_RetryOfAPushDeliveredLateIsADuplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n, err := peers.SendUser(t.Context(), n2, 101, "bob", "late-1", first); err != nil || n != 1 {
-		t.Fatalf("first attempt: %d, %v", n, err)
+	if rs := peers.SendUserOn(t.Context(), []rpc.Target{n2}, 101, "bob", "late-1", first); rs[0].Err != nil || rs[0].Value != 1 {
+		t.Fatalf("first attempt: %+v", rs[0])
 	}
 	if m := testutil.Data[protocol.Message](t, bob.Push(protocol.CmdMsg)); m.Msg != "first attempt" {
 		t.Fatalf("bob got %+v", m)

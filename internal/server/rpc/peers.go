@@ -227,17 +227,6 @@ func fanOut[T any](ctx context.Context, p *Peers, targets []Target, method strin
 	return out
 }
 
-// SendUser pushes payload to app/user on node t and returns the connections reached.
-// msgID is the business system's message id ("" for none). The error wraps ErrNotFound
-// when t does not hold the user, ErrDuplicate when t delivered msgID already.
-func (p *Peers) SendUser(ctx context.Context, t Target, app uint32, user, msgID string, payload []byte) (int, error) {
-	r, err := call(ctx, p, t, "SendUser", sendUserCall(app, user, msgID, payload))
-	if err != nil {
-		return 0, err
-	}
-	return int(r.GetDelivered()), nil
-}
-
 // SendUserOn pushes payload to app/user on every target, in parallel; the error of a
 // target that does not hold the user wraps ErrNotFound, of one that delivered msgID
 // already ErrDuplicate.
@@ -287,11 +276,6 @@ func (p *Peers) Users(ctx context.Context, targets []Target, app uint32, room st
 	return out
 }
 
-// State asks node t for its state.
-func (p *Peers) State(ctx context.Context, t Target) (*gowsv1.StateResponse, error) {
-	return call(ctx, p, t, "State", stateCall)
-}
-
 // StateOn asks every target for its state, in parallel.
 func (p *Peers) StateOn(ctx context.Context, targets []Target) []Result[*gowsv1.StateResponse] {
 	return fanOut(ctx, p, targets, "State", stateCall)
@@ -301,23 +285,14 @@ func stateCall(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.StateResponse,
 	return c.State(ctx, &gowsv1.StateRequest{})
 }
 
-// Online asks node t whether app/user is connected there.
-func (p *Peers) Online(ctx context.Context, t Target, app uint32, user string) (*gowsv1.OnlineResponse, error) {
-	return call(ctx, p, t, "Online", func(ctx context.Context, c gowsv1.NodeClient) (*gowsv1.OnlineResponse, error) {
-		return c.Online(ctx, &gowsv1.OnlineRequest{AppId: app, UserId: user})
-	})
-}
-
-// Kick asks node t to close app/user's sessions that logged in at or before beforeMs
-// (0: every session) and returns how many it closed.
-func (p *Peers) Kick(ctx context.Context, t Target, app uint32, user string, beforeMs int64, code uint32, reason string) (int, error) {
-	return kickOne(ctx, p, t, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: beforeMs, CloseCode: code, Reason: reason})
-}
-
 // KickSession asks node t to close app/user's session that logged in at loginMs (the
 // one presence dropped) and returns how many it closed: 1, or 0 when it is gone.
 func (p *Peers) KickSession(ctx context.Context, t Target, app uint32, user string, loginMs int64, code uint32, reason string) (int, error) {
-	return kickOne(ctx, p, t, &gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: loginMs, LoginMs: loginMs, CloseCode: code, Reason: reason})
+	r, err := call(ctx, p, t, "Kick", kickCall(&gowsv1.KickRequest{AppId: app, UserId: user, LoginBeforeMs: loginMs, LoginMs: loginMs, CloseCode: code, Reason: reason}))
+	if err != nil {
+		return 0, err
+	}
+	return int(r.GetKicked()), nil
 }
 
 // KickOn asks every target, in parallel, to close all of app/user's sessions there, and
@@ -329,14 +304,6 @@ func (p *Peers) KickOn(ctx context.Context, targets []Target, app uint32, user s
 		out[i] = Result[int]{Node: r.Node, Value: int(r.Value.GetKicked()), Err: r.Err}
 	}
 	return out
-}
-
-func kickOne(ctx context.Context, p *Peers, t Target, req *gowsv1.KickRequest) (int, error) {
-	r, err := call(ctx, p, t, "Kick", kickCall(req))
-	if err != nil {
-		return 0, err
-	}
-	return int(r.GetKicked()), nil
 }
 
 func kickCall(req *gowsv1.KickRequest) func(context.Context, gowsv1.NodeClient) (*gowsv1.KickResponse, error) {
