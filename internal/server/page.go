@@ -2,7 +2,6 @@ package server
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/gows-dev/gows/internal/protocol"
 	"github.com/gows-dev/gows/internal/server/api"
@@ -10,9 +9,9 @@ import (
 )
 
 // pageHandler serves the chat page at / and /home/index with its assets under /static/;
-// any other path is an unknown route (JSON 404).
+// any other path is an unknown route (the API's JSON 404).
 func (s *Server) pageHandler() http.Handler {
-	page := web.Handler(web.Config{
+	return web.Handler(web.Config{
 		PublicWSURL:      s.cfg.PublicWSURL,
 		WSPort:           int(s.engine.Addr().Port()),
 		WSPath:           s.cfg.WSPath,
@@ -21,13 +20,5 @@ func (s *Server) pageHandler() http.Handler {
 		Refuse: func(w http.ResponseWriter, status int, msg string) {
 			api.WriteError(w, status, protocol.RoutingNotExist, msg)
 		},
-	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if p == "/" || p == "/home/index" || strings.HasPrefix(p, "/static/") {
-			page.ServeHTTP(w, r)
-			return
-		}
-		api.WriteError(w, http.StatusNotFound, protocol.RoutingNotExist, "no route "+p)
 	})
 }

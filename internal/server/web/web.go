@@ -54,9 +54,9 @@ type Config struct {
 	// closed (4003). The page keeps its session alive well within it; 0 means the page's
 	// own pace (a request at least every 30 s), which suits the default of 6 minutes.
 	HeartbeatTimeout time.Duration
-	// Refuse answers a request the page cannot serve: an unknown /static/ file (404) or a
-	// method other than GET and HEAD (405, with the Allow header already set). nil means
-	// a plain-text answer.
+	// Refuse answers a request the page cannot serve: an unknown path, /static/ files
+	// included (404), or a method other than GET and HEAD (405, with the Allow header
+	// already set). nil means a plain-text answer.
 	Refuse func(w http.ResponseWriter, status int, msg string)
 }
 
