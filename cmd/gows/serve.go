@@ -105,8 +105,8 @@ config file (--config or $GOWS_CONFIG, YAML), the built-in default. The variable
 shown after each flag; the file key is the variable's name without GOWS_, in lower case
 (GOWS_HTTP_ADDR is http_addr), except that the GOWS_CLUSTER_* settings are keys under
 cluster: (GOWS_CLUSTER_REDIS is redis under cluster:). Lists are comma-separated in flags
-and variables, YAML lists in the file. Durations take a unit: 500ms, 10s, 6m. configs/gows.example.yaml
-lists every key with its default.
+and variables, YAML lists in the file. Durations take a unit: 500ms, 10s, 6m.
+configs/gows.example.yaml lists every key with its default.
 
 SIGINT or SIGTERM stops accepting, closes every connection with 1001 (going away) and
 exits 0 once drained, within --drain-timeout.`,
