@@ -245,7 +245,7 @@ func (c *chat) direct(to, text string) inputResult {
 		return inputDone
 	}
 	if !protocol.ValidUserID(to) {
-		c.refuse(c.line, "not a valid user id (want 1 to %d characters, none of them a control character): %q", protocol.MaxUserIDLen, excerpt(to))
+		c.refuse(c.line, "not a valid user id (want %s): %q", protocol.NameRule(protocol.MaxUserIDLen), excerpt(to))
 		return inputDone
 	}
 	if c.state != StateConnected {
@@ -261,7 +261,7 @@ func (c *chat) join(room string) inputResult {
 		return inputDone
 	}
 	if !protocol.ValidRoom(room) {
-		c.refuse(c.line, "not a valid room name (want 1 to %d characters, none of them a control character): %q", protocol.MaxRoomLen, excerpt(room))
+		c.refuse(c.line, "not a valid room name (want %s): %q", protocol.NameRule(protocol.MaxRoomLen), excerpt(room))
 		return inputDone
 	}
 	if room == c.room {

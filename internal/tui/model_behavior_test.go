@@ -93,9 +93,9 @@ func TestModel_MalformedCommandsSayWhatIsWrong(t *testing.T) {
 			want: `unclosed quote in "tea room; usage: /join "ROOM NAME"`},
 		{name: "leave outside a room", line: "/leave", want: "not in a room"},
 		{name: "join a room with too long a name", line: "/join " + strings.Repeat("r", 65),
-			want: `not a valid room name (want 1 to 64 characters, none of them a control character): "` + strings.Repeat("r", excerptRunes) + `…"`},
+			want: `not a valid room name (want 1..64 printable characters, without white space at either end): "` + strings.Repeat("r", excerptRunes) + `…"`},
 		{name: "msg to too long a user id", line: "/msg " + strings.Repeat("u", 65) + " hi",
-			want: `not a valid user id (want 1 to 64 characters, none of them a control character): "` + strings.Repeat("u", excerptRunes) + `…"`},
+			want: `not a valid user id (want 1..64 printable characters, without white space at either end): "` + strings.Repeat("u", excerptRunes) + `…"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
